@@ -1,0 +1,67 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything is provisioned into .cache/
+# (git-ignored): a Python environment from uv.lock, Apache Kafka from Maven Central, FerretDB from its Go module.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CACHE := $(CURDIR)/.cache
+PY := $(CACHE)/pyenv/bin/python
+UV := $(CACHE)/venv/bin/uv
+INFRA := deploy/local/infra.sh
+export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
+export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
+
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "[python] bootstrapping uv into $(CACHE)/venv"
+	@python3 -m venv $(CACHE)/venv && $(CACHE)/venv/bin/pip install -q --disable-pip-version-check 'uv==0.13.9'
+
+$(CACHE)/pyenv/.synced: uv.lock pyproject.toml | $(UV)
+	@echo "[python] installing the locked dependencies into $(CACHE)/pyenv"
+	@$(UV) sync --frozen --python python3.11
+	@touch $@
+
+python: $(CACHE)/pyenv/.synced
+
+provision: python ## provision Python deps, Kafka and FerretDB (cached)
+	@$(INFRA) provision
+
+infra-start: provision
+	@$(INFRA) start
+	@$(PY) -m common.topics create
+
+infra-stop: ## stop Kafka and FerretDB started by this checkout
+	@$(INFRA) stop
+
+run: infra-start ## start Kafka, FerretDB and all services with demo data; Ctrl-C stops everything
+	@$(PY) deploy/local/devstack.py run; status=$$?; $(INFRA) stop; exit $$status
+
+stop: ## stop everything `make run` started
+	@$(PY) deploy/local/devstack.py stop
+	@$(INFRA) stop
+
+test: provision ## run the whole suite against real Kafka and FerretDB
+	@bash deploy/local/test.sh $(ARGS)
+
+test-unit: python ## the unit tier only (no infrastructure)
+	@$(PY) -m pytest -m unit -q $(ARGS)
+
+lint: python ## ruff
+	@$(CACHE)/pyenv/bin/ruff check . && $(CACHE)/pyenv/bin/ruff format --check .
+
+format: python
+	@$(CACHE)/pyenv/bin/ruff format . && $(CACHE)/pyenv/bin/ruff check --fix .
+
+asyncapi: python ## write the platform's AsyncAPI document to docs/asyncapi.json
+	@$(PY) -m common.asyncapi > docs/asyncapi.json && echo "wrote docs/asyncapi.json"
+
+k8s: python ## render Kafka topics and users for Kubernetes from libs/common/topics.py
+	@$(PY) -m common.topics k8s --out deploy/k8s/base/kafka
+
+clean: stop ## remove local state (data of Kafka and FerretDB), keep downloads
+	@rm -rf $(CACHE)/state
+
+settings-table: python ## regenerate the README's table of settings
+	@$(PY) deploy/local/settings_table.py --write-readme

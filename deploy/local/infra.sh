@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Local infrastructure for `make run` and `make test`: Apache Kafka (single-node KRaft, from the
+# official Maven Central artifacts, run with the machine's Java) and FerretDB (MongoDB wire protocol,
+# built from its Go module, SQLite backend by default). Everything lives under $CACHE (git-ignored),
+# binds to 127.0.0.1, and is skipped when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL point elsewhere.
+#
+#   infra.sh provision   download / build what is missing (idempotent, cached)
+#   infra.sh start       start what is not running and wait until it answers
+#   infra.sh stop        stop what this script started
+#   infra.sh status
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${SMARTEDU_CACHE:-$ROOT/.cache}
+STATE=${SMARTEDU_STATE:-$CACHE/state}     # data dirs, pid files, logs
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/local/kafka/pom.xml")
+FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
+KAFKA_LIBS=$CACHE/kafka/$KAFKA_VERSION/libs
+FERRETDB_BIN=$CACHE/ferretdb/$FERRETDB_VERSION/ferretdb
+KAFKA_PORT=${LOCAL_KAFKA_PORT:-9092}
+CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9093}
+MONGO_PORT=${LOCAL_MONGO_PORT:-27017}
+FERRETDB_HANDLER=${FERRETDB_HANDLER:-sqlite}          # sqlite | postgresql
+FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://127.0.0.1:5432/ferretdb}
+KAFKA_HEAP=${LOCAL_KAFKA_HEAP:-768m}
+
+say() { printf '\033[1m[infra]\033[0m %s\n' "$*"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # name port seconds log
+  local i
+  for ((i = 0; i < $3 * 5; i++)); do
+    port_open "$2" && return 0
+    sleep 0.2
+  done
+  say "$1 did not open 127.0.0.1:$2 within $3 s; last lines of $4:"
+  tail -n 30 "$4" >&2 || true
+  return 1
+}
+
+running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+provision_kafka() {
+  if [ -f "$KAFKA_LIBS/.complete" ]; then return; fi
+  say "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_LIBS (first time only, ~30 s)"
+  rm -rf "$KAFKA_LIBS"
+  mvn -B -ntp -f "$ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_LIBS" | grep -E "Copying|BUILD|ERROR" | sed 's/^/  /' | tail -n 5
+  touch "$KAFKA_LIBS/.complete"
+}
+
+provision_ferretdb() {
+  if [ -x "$FERRETDB_BIN" ]; then return; fi
+  say "building FerretDB $FERRETDB_VERSION from its Go module (first time only, ~2 min)"
+  # `go install …@version` is not used: it also asks the module proxy for the version list, which the proxy
+  # here refuses, and FerretDB's build wants build/version/version.txt, which its release tooling writes.
+  local src dir=$CACHE/ferretdb/$FERRETDB_VERSION
+  src=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$dir/src" && mkdir -p "$dir" && cp -r "$src" "$dir/src" && chmod -R u+w "$dir/src"
+  echo "$FERRETDB_VERSION" > "$dir/src/build/version/version.txt"
+  (cd "$dir/src" && go build -v -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb 2>&1 \
+    | awk '{n++; if (n % 40 == 0) print "  compiled " n " packages…"}')
+  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  rm -rf "$dir/src"
+}
+
+start_kafka() {
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then say "Kafka: using KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"; return; fi
+  if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
+  if port_open "$KAFKA_PORT"; then say "port $KAFKA_PORT is taken by a process this script did not start"; exit 1; fi
+  provision_kafka
+  local data=$STATE/kafka-data conf=$STATE/kafka.properties cp="$KAFKA_LIBS/*"
+  mkdir -p "$data" "$STATE/logs"
+  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$data#g" \
+    "$ROOT/deploy/local/kafka/server.properties.in" > "$conf"
+  local jopts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$ROOT/deploy/local/kafka/log4j2.yaml")
+  if [ ! -f "$data/meta.properties" ]; then
+    say "formatting Kafka KRaft storage in $data"
+    java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
+      -c "$conf" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
+  fi
+  say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (heap $KAFKA_HEAP, log $STATE/logs/kafka.log)"
+  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$conf" > "$STATE/logs/kafka.log" 2>&1 &
+  echo $! > "$STATE/kafka.pid"
+  wait_port Kafka "$KAFKA_PORT" 60 "$STATE/logs/kafka.log"
+}
+
+start_ferretdb() {
+  if [ -n "${MONGODB_URL:-}" ]; then say "store: using MONGODB_URL"; return; fi
+  if running ferretdb; then say "FerretDB already running on 127.0.0.1:$MONGO_PORT"; return; fi
+  if port_open "$MONGO_PORT"; then say "port $MONGO_PORT is taken by a process this script did not start"; exit 1; fi
+  provision_ferretdb
+  mkdir -p "$STATE/ferretdb-data" "$STATE/logs"
+  local args=(--listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn)
+  if [ "$FERRETDB_HANDLER" = postgresql ]; then
+    args+=(--handler=postgresql --postgresql-url="$FERRETDB_POSTGRESQL_URL")
+  else
+    args+=(--handler=sqlite --sqlite-url="file:$STATE/ferretdb-data/")
+  fi
+  say "starting FerretDB $FERRETDB_VERSION ($FERRETDB_HANDLER) on 127.0.0.1:$MONGO_PORT (log $STATE/logs/ferretdb.log)"
+  nohup "$FERRETDB_BIN" "${args[@]}" > "$STATE/logs/ferretdb.log" 2>&1 &
+  echo $! > "$STATE/ferretdb.pid"
+  wait_port FerretDB "$MONGO_PORT" 30 "$STATE/logs/ferretdb.log"
+}
+
+stop_one() {
+  local name=$1 pid i
+  running "$name" || { rm -f "$STATE/$name.pid"; return 0; }
+  pid=$(cat "$STATE/$name.pid")
+  say "stopping $name (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$STATE/$name.pid"
+}
+
+case "${1:-}" in
+  provision) provision_kafka; provision_ferretdb; say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION" ;;
+  start) mkdir -p "$STATE"; start_ferretdb; start_kafka ;;
+  stop) stop_one ferretdb; stop_one kafka ;;
+  status)
+    for n in kafka ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
+  *) echo "usage: $0 provision|start|stop|status" >&2; exit 2 ;;
+esac

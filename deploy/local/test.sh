@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make test`: start Kafka and FerretDB unless KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL point elsewhere, create
+# the declared topics, run the whole pytest suite, and stop what was started here.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+PY=$ROOT/.cache/pyenv/bin/python
+INFRA=$ROOT/deploy/local/infra.sh
+# Tests run on their own ports and state, so they never touch a `make run` in progress.
+export SMARTEDU_STATE=${SMARTEDU_STATE:-$ROOT/.cache/test-state}
+export LOCAL_KAFKA_PORT=${LOCAL_KAFKA_PORT:-19092} LOCAL_KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-19093}
+export LOCAL_MONGO_PORT=${LOCAL_MONGO_PORT:-37017}
+started=0
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URL:-}" ]; then
+  if ! "$INFRA" status | grep -q "kafka: running"; then started=1; fi
+  "$INFRA" start || exit 1
+fi
+export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$LOCAL_KAFKA_PORT}
+export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
+"$PY" -m common.topics create || exit 1
+"$PY" -m pytest "$@"
+status=$?
+if [ "$started" = 1 ] && [ -z "${KEEP_INFRA:-}" ]; then "$INFRA" stop; fi
+exit $status

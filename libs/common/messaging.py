@@ -1,0 +1,327 @@
+"""Kafka wiring: CloudEvents on the wire, a publisher, and consumers that lose nothing.
+
+On the wire (CloudEvents 1.0, Kafka protocol binding, binary mode): the record value is the event's JSON,
+the ``content-type`` header is ``application/json``, every other attribute is a ``ce_<name>`` header, the
+record key is the aggregate id, and the W3C ``traceparent`` header carries the trace.
+
+Consumers (``ServiceKit.consumer``) give at-least-once delivery with these rules:
+- the offset is committed only after the handler returned (FastStream ``AckPolicy.NACK_ON_ERROR``: an error
+  that escapes rewinds the partition so the records are read again);
+- a record that cannot be parsed as a declared event goes straight to the group's dead-letter topic;
+- a handler that raises is retried with exponential backoff ``CONSUMER_MAX_ATTEMPTS`` times, then the
+  record goes to the dead-letter topic (a failing batch is first split, so only the bad records go);
+- an outage of the store or of Kafka is not the message's fault: it is retried without limit and the
+  record is never dead-lettered, so nothing is lost while the store is down;
+- dead letters keep the original bytes and headers, plus ``dlq_error``, ``dlq_source_topic``,
+  ``dlq_source_partition``, ``dlq_source_offset`` and ``dlq_consumer_group``.
+Handlers must therefore be idempotent: a crash between the store write and the commit replays the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError
+from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
+from pydantic import ValidationError
+
+from common.contracts import EVENT_TYPES, Event
+from common.observability import (
+    EVENTS_PUBLISHED,
+    MESSAGES_CONSUMED,
+    MESSAGES_DEAD_LETTERED,
+    MESSAGES_FAILED,
+    PRODUCER_ERRORS,
+    extract_trace_context,
+    header_items,
+    inject_trace_headers,
+)
+from common.store import STORE_UNAVAILABLE
+
+log = logging.getLogger("common.messaging")
+
+CONTENT_TYPE = "application/json"
+SPEC_VERSION = "1.0"
+INFRA_UNAVAILABLE = (*STORE_UNAVAILABLE, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+
+
+# --- the envelope ----------------------------------------------------------------------------------------
+def encode(
+    event: Event,
+    source: str,
+    *,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The record value and headers of one event in CloudEvents binary mode."""
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": event_id or str(uuid.uuid4()),
+        "ce_source": source,
+        "ce_type": event.TYPE,
+        "ce_time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "content-type": CONTENT_TYPE,
+    }
+    subject = event.subject()
+    if subject:
+        headers["ce_subject"] = subject
+    if extra_headers:
+        headers.update(extra_headers)
+    inject_trace_headers(headers)
+    return event.model_dump_json().encode(), headers
+
+
+class MalformedMessage(ValueError):
+    """The record is not a CloudEvent of a type this platform declares, or its body does not fit the type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One consumed event with its CloudEvents attributes and where it came from."""
+
+    event: Event
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str | None
+    key: str | None
+    topic: str
+    partition: int
+    offset: int
+    headers: dict[str, str]
+
+
+def decode(record: ConsumerRecord) -> Envelope:
+    headers = header_items(record.headers or ())
+    missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if not headers.get(h)]
+    if missing:
+        raise MalformedMessage(f"missing CloudEvents header(s): {', '.join(missing)}")
+    if headers["ce_specversion"] != SPEC_VERSION:
+        raise MalformedMessage(f"unsupported ce_specversion {headers['ce_specversion']!r}")
+    model = EVENT_TYPES.get(headers["ce_type"])
+    if model is None:
+        raise MalformedMessage(f"unknown event type {headers['ce_type']!r}")
+    if record.value is None:
+        raise MalformedMessage("empty body")
+    try:
+        event = model.model_validate_json(record.value)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
+        raise MalformedMessage(f"body does not match {model.TYPE}: {detail}") from None
+    try:
+        time = datetime.fromisoformat(headers["ce_time"]) if headers.get("ce_time") else datetime.now(UTC)
+    except ValueError:
+        raise MalformedMessage(f"ce_time is not RFC 3339: {headers['ce_time']!r}") from None
+    return Envelope(
+        event=event,
+        id=headers["ce_id"],
+        type=headers["ce_type"],
+        source=headers["ce_source"],
+        time=time,
+        subject=headers.get("ce_subject"),
+        key=record.key.decode() if record.key else None,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        headers=headers,
+    )
+
+
+# --- publishing ------------------------------------------------------------------------------------------
+class EventPublisher:
+    """Publishes contract events through the service's idempotent producer (acks=all)."""
+
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self.broker = broker
+        self.service = service
+        self.source = f"/services/{service}"
+
+    async def publish(self, event: Event, *, event_id: str | None = None) -> None:
+        await self.publish_many([event], event_ids=[event_id] if event_id else None)
+
+    async def publish_many(self, events: Sequence[Event], *, event_ids: Sequence[str] | None = None) -> None:
+        """Send all, then wait for every acknowledgement: one round trip for the lot, not one per event.
+        Raises if any was not acknowledged (the caller keeps its outbox entry and retries)."""
+        futures = []
+        for i, event in enumerate(events):
+            body, headers = encode(event, self.source, event_id=event_ids[i] if event_ids else None)
+            try:
+                futures.append(
+                    await self.broker.publish(
+                        body,
+                        topic=event.TOPIC,
+                        key=event.key().encode(),
+                        headers=headers,
+                        no_confirm=True,
+                    )
+                )
+            except KafkaError:
+                PRODUCER_ERRORS.labels(self.service, event.TOPIC).inc()
+                raise
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for event, result in zip(events, results, strict=True):
+            if isinstance(result, BaseException):
+                PRODUCER_ERRORS.labels(self.service, event.TOPIC).inc()
+            else:
+                EVENTS_PUBLISHED.labels(self.service, event.TOPIC, event.TYPE).inc()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+# --- consuming -------------------------------------------------------------------------------------------
+Handler = Callable[[Envelope], Awaitable[None]]
+BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+
+
+class ConsumerStopping(Exception):
+    """Raised inside a retry loop when the service is stopping: the batch is left uncommitted."""
+
+
+class ConsumerRunner:
+    """Runs one handler for one consumer group with the delivery rules in the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        group: str,
+        dead_letter_topic: str,
+        broker: KafkaBroker,
+        handler: Handler | BatchHandler,
+        batch: bool,
+        max_attempts: int,
+        backoff: float,
+        is_stopping: Callable[[], bool],
+    ) -> None:
+        self.service = service
+        self.group = group
+        self.dead_letter_topic = dead_letter_topic
+        self.broker = broker
+        self.handler = handler
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.is_stopping = is_stopping
+        self.tracer = trace.get_tracer(f"smartedu.{service}.consumer")
+
+    async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
+        envelopes: list[Envelope] = []
+        for record in records:
+            try:
+                envelopes.append(decode(record))
+            except MalformedMessage as exc:
+                MESSAGES_FAILED.labels(self.service, self.group, record.topic, "malformed").inc()
+                log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
+                await self.dead_letter(record, str(exc))
+        if not envelopes:
+            return
+        with self._span(envelopes):
+            if await self._attempt(envelopes):
+                return
+            # The whole lot keeps failing: find the records at fault, one by one, and let the rest through.
+            if len(envelopes) > 1:
+                for envelope in envelopes:
+                    if not await self._attempt([envelope]):
+                        await self.dead_letter(self._record_of(envelope, records), self._last_error)
+            else:
+                await self.dead_letter(self._record_of(envelopes[0], records), self._last_error)
+
+    _last_error = ""
+
+    async def _attempt(self, envelopes: list[Envelope]) -> bool:
+        """Runs the handler until it succeeds (True) or fails ``max_attempts`` times (False). Outages of the
+        store or Kafka do not count as attempts: they are retried until they end or the service stops."""
+        attempt, delay = 0, self.backoff
+        topic = envelopes[0].topic
+        while True:
+            if self.is_stopping():
+                raise ConsumerStopping(self.group)
+            try:
+                if self.batch:
+                    await self.handler(envelopes)  # type: ignore[arg-type]
+                else:
+                    for envelope in envelopes:
+                        await self.handler(envelope)  # type: ignore[arg-type]
+            except INFRA_UNAVAILABLE as exc:
+                MESSAGES_FAILED.labels(self.service, self.group, topic, "unavailable").inc()
+                log.warning("%s: store or Kafka unavailable (%s), retrying in %.1fs", self.group, exc, delay)
+            except Exception as exc:
+                attempt += 1
+                MESSAGES_FAILED.labels(self.service, self.group, topic, "handler_error").inc()
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "%s: handler failed (attempt %d/%d): %s",
+                    self.group,
+                    attempt,
+                    self.max_attempts,
+                    self._last_error,
+                    exc_info=attempt == self.max_attempts,
+                )
+                if attempt >= self.max_attempts:
+                    return False
+            else:
+                MESSAGES_CONSUMED.labels(self.service, self.group, topic).inc(len(envelopes))
+                return True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    def _record_of(envelope: Envelope, records: Sequence[ConsumerRecord]) -> ConsumerRecord:
+        for record in records:
+            if record.partition == envelope.partition and record.offset == envelope.offset:
+                return record
+        raise LookupError(envelope.offset)
+
+    async def dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        """Park the original bytes on the group's dead-letter topic. If even that fails, the error escapes
+        and the batch is not committed: it will be read again."""
+        headers = {k: v for k, v in header_items(record.headers or ())}
+        headers.update(
+            {
+                "dlq_error": error[:2000],
+                "dlq_source_topic": record.topic,
+                "dlq_source_partition": str(record.partition),
+                "dlq_source_offset": str(record.offset),
+                "dlq_consumer_group": self.group,
+            }
+        )
+        await self.broker.publish(record.value or b"", topic=self.dead_letter_topic, key=record.key, headers=headers)
+        MESSAGES_DEAD_LETTERED.labels(self.service, self.group, record.topic).inc()
+
+    def _span(self, envelopes: list[Envelope]) -> Any:
+        """One span per delivery. A single event continues its producer's trace; a batch links to the
+        traces of (up to 32 of) its events, as the OpenTelemetry messaging conventions suggest."""
+        first = envelopes[0]
+        attrs = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": first.topic,
+            "messaging.consumer.group.name": self.group,
+            "messaging.batch.message_count": len(envelopes),
+        }
+        if len(envelopes) == 1:
+            return self.tracer.start_as_current_span(
+                f"process {first.topic}",
+                context=extract_trace_context(first.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={**attrs, "messaging.message.id": first.id, "cloudevents.event_type": first.type},
+            )
+        links = []
+        for envelope in envelopes[:32]:
+            ctx = trace.get_current_span(extract_trace_context(envelope.headers)).get_span_context()
+            if ctx.is_valid:
+                links.append(Link(ctx))
+        return self.tracer.start_as_current_span(
+            f"process {first.topic}", kind=SpanKind.CONSUMER, links=links, attributes=attrs
+        )

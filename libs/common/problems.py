@@ -1,0 +1,131 @@
+"""RFC 9457 problem details for every 4xx and 5xx the platform answers.
+
+Domain code raises :class:`Problem`; request validation errors become a 422 listing each field; anything
+unexpected becomes a 500 problem that reveals nothing internal (the trace id lets an SRE find the log line).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://smartedu.cn/problems/"
+
+log = logging.getLogger("common.problems")
+
+
+class Problem(Exception):
+    """An error the client can act on. ``code`` is a stable machine-readable reason (e.g. ``token_expired``);
+    ``errors`` lists field-level problems as ``{"field": "a.b", "message": "…", "code": "…"}``."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.code = code
+        self.headers = headers
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        slug = self.code or HTTPStatus(self.status).phrase.lower().replace(" ", "-")
+        body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.code:
+            body["code"] = self.code
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extensions)
+        return body
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+def field_errors(errors: Any) -> list[dict[str, Any]]:
+    """pydantic/FastAPI validation errors as ``{field, message, code}``, the location joined with dots
+    (the leading ``body``/``query``/``path`` kept, so a client knows where to look)."""
+    return [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""), "code": e.get("type", "")}
+        for e in errors
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc.errors())
+        return problem_response(
+            Problem(
+                422, "Invalid request", f"{len(errors)} field(s) are invalid", errors=errors, code="validation-failed"
+            ),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        return problem_response(Problem(exc.status_code, title, detail, headers=exc.headers), request)
+
+    from common.store import STORE_UNAVAILABLE
+
+    for unavailable in STORE_UNAVAILABLE:
+
+        @app.exception_handler(unavailable)
+        async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+            log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(
+                Problem(
+                    503,
+                    "Service Unavailable",
+                    "The store is not reachable; try again shortly.",
+                    code="store-unavailable",
+                    headers={"Retry-After": "5"},
+                ),
+                request,
+            )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        trace_id = trace.get_current_span().get_span_context().trace_id
+        return problem_response(
+            Problem(
+                500,
+                "Internal Server Error",
+                "The error was logged; quote the trace id when reporting it.",
+                trace_id=f"{trace_id:032x}" if trace_id else None,
+            ),
+            request,
+        )

@@ -1,0 +1,256 @@
+"""``ServiceKit``: what every service's ``create_app()`` is built from.
+
+It owns the clients (Kafka broker with an idempotent producer, the store), the publisher, the consumers,
+and the FastAPI app's standard parts: ``/healthz``, ``/readyz``, ``/metrics``, ``/asyncapi``, problem+json
+errors, tracing and metrics middleware. A service adds its routers, consumers and start-up hooks::
+
+    kit = ServiceKit("catalog", settings)
+    kit.store.declare_indexes("resources", [...])
+
+    @kit.consumer(topic="viewstats.popularity.v1", group="catalog-popularity")
+    async def on_popularity(envelope: Envelope) -> None: ...
+
+    app = kit.build_app(routers=[api.router], title="Catalog")
+
+Lifespan: store indexes → producer connected → start-up hooks (load read models) → consumers start.
+Shutdown: consumers stop taking new records and finish in-flight ones (commit) → hooks → producer flushed
+and closed → store closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from common import asyncapi
+from common.messaging import BatchHandler, ConsumerRunner, EventPublisher, Handler
+from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
+from common.problems import install_problem_handlers
+from common.settings import ServiceSettings
+from common.store import Store
+from common.topics import group as declared_group
+
+log = logging.getLogger("common.service")
+Hook = Callable[[], Awaitable[None]]
+
+
+class _AssignmentListener(ConsumerRebalanceListener):
+    """Records that the consumer joined its group (readiness) and which partitions it owns."""
+
+    def __init__(self) -> None:
+        self.joined = False
+        self.assigned: set[TopicPartition] = set()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.assigned -= set(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.joined = True
+        self.assigned |= set(assigned)
+
+
+class _Consumer:
+    def __init__(self, group: str, group_id: str, subscriber: Any, listener: _AssignmentListener) -> None:
+        self.group = group
+        self.group_id = group_id
+        self.subscriber = subscriber
+        self.listener = listener
+
+
+class ServiceKit:
+    def __init__(self, name: str, settings: ServiceSettings, *, version: str = "0.1.0") -> None:
+        self.name = name
+        self.settings = settings
+        self.version = version
+        setup_logging(name, settings.log_level, settings.log_json)
+        setup_tracing(name, settings.otel_exporter_otlp_endpoint)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"smartedu-{name}",
+            enable_idempotence=True,  # implies acks=all: an acknowledged event survives a broker failover
+            acks="all",
+            linger_ms=5,
+            graceful_timeout=settings.shutdown_grace_seconds,
+            logger=logging.getLogger(f"faststream.{name}"),
+        )
+        self.store = Store(settings.mongodb_url, f"{settings.mongodb_database_prefix}{name}", app_name=name)
+        self.publisher = EventPublisher(self.broker, name)
+        self.consumers: list[_Consumer] = []
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._background: list[asyncio.Task[None]] = []
+        self.stopping = False
+        self.started = False
+
+    # --- registration ------------------------------------------------------------------------------------
+    def on_startup(self, hook: Hook) -> Hook:
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        self._shutdown.append(hook)
+        return hook
+
+    def consumer(
+        self,
+        *,
+        topic: str,
+        group: str,
+        batch: bool = False,
+        max_records: int = 500,
+        group_suffix: str = "",
+        from_beginning: bool = True,
+    ) -> Callable[[Handler | BatchHandler], Handler | BatchHandler]:
+        """Subscribe ``handler`` to ``topic`` in consumer group ``group`` (declared in common.topics).
+
+        ``batch=True`` hands the handler up to ``max_records`` envelopes at a time (the hot paths).
+        ``group_suffix`` makes a per-replica group (e.g. a read model every replica must hold in full).
+        """
+        declared = declared_group(group)
+        if topic not in declared.topics:
+            raise ValueError(f"consumer group {group} does not declare topic {topic} in common.topics")
+
+        def register(handler: Handler | BatchHandler) -> Handler | BatchHandler:
+            group_id = f"{self.settings.kafka_client_prefix}{group}{group_suffix}"
+            runner = ConsumerRunner(
+                service=self.name,
+                group=group,
+                dead_letter_topic=declared.dead_letter_topic,
+                broker=self.broker,
+                handler=handler,
+                batch=batch,
+                max_attempts=self.settings.consumer_max_attempts,
+                backoff=self.settings.consumer_backoff_seconds,
+                is_stopping=lambda: self.stopping,
+            )
+            listener = _AssignmentListener()
+            options: dict[str, Any] = {"max_records": max_records} if batch else {}
+            subscriber = self.broker.subscriber(
+                topic,
+                group_id=group_id,
+                batch=batch,
+                auto_offset_reset="earliest" if from_beginning else "latest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                listener=listener,
+                title=f"{group}:{topic}",
+                description=declared.description,
+                **options,
+            )
+
+            @subscriber
+            async def _on_message(message: KafkaMessage) -> None:
+                raw = message.raw_message
+                await runner.handle_records(raw if isinstance(raw, tuple) else (raw,))
+
+            self.consumers.append(_Consumer(group, group_id, subscriber, listener))
+            return handler
+
+        return register
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.ensure_indexes()
+        await self.broker.connect()
+        for hook in self._startup:
+            await hook()
+        await self.broker.start()
+        self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
+        self.started = True
+        log.info("%s started", self.name)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self._background:
+            task.cancel()
+        await self.broker.stop()  # stops consuming, waits for in-flight handlers, flushes the producer
+        for hook in reversed(self._shutdown):
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        await self.store.close()
+        log.info("%s stopped", self.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def _measure_lag(self) -> None:
+        while True:
+            for c in self.consumers:
+                consumer = getattr(c.subscriber, "consumer", None)
+                if consumer is None:
+                    continue
+                for tp in list(c.listener.assigned):
+                    with contextlib.suppress(Exception):
+                        highwater = consumer.highwater(tp)
+                        position = await asyncio.wait_for(consumer.position(tp), 1.0)
+                        if highwater is not None:
+                            CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
+                                max(0, highwater - position)
+                            )
+            await asyncio.sleep(5)
+
+    # --- probes ------------------------------------------------------------------------------------------
+    async def readiness(self) -> dict[str, Any]:
+        store_ok, kafka_ok = await asyncio.gather(self.store.ping(), self._kafka_ok())
+        consumers = {c.group_id: c.listener.joined for c in self.consumers}
+        return {
+            "ready": self.started and store_ok and kafka_ok and all(consumers.values()) and not self.stopping,
+            "checks": {"store": store_ok, "kafka": kafka_ok, "consumers": consumers},
+        }
+
+    async def _kafka_ok(self) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout=1.5))
+        except Exception:
+            return False
+
+    # --- the app -----------------------------------------------------------------------------------------
+    def build_app(self, *, routers: Sequence[APIRouter] = (), title: str, description: str = "") -> FastAPI:
+        app = FastAPI(title=title, description=description, version=self.version, lifespan=self.lifespan)
+        app.state.kit = self
+        install_problem_handlers(app)
+        app.add_middleware(ObservabilityMiddleware, service=self.name)
+        ops = APIRouter(tags=["operations"])
+
+        @ops.get("/healthz", summary="Liveness: the process answers")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @ops.get("/readyz", summary="Readiness: store and Kafka reachable, consumers in their groups")
+        async def readyz() -> JSONResponse:
+            state = await self.readiness()
+            return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+        @ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        @ops.get("/asyncapi.json", summary="AsyncAPI 3.0 document of the events this service sends and receives")
+        async def asyncapi_json() -> JSONResponse:
+            return JSONResponse(asyncapi.document(self.name))
+
+        @ops.get("/asyncapi", response_class=HTMLResponse, include_in_schema=False)
+        async def asyncapi_html(request: Request) -> HTMLResponse:
+            return HTMLResponse(asyncapi.html_page(asyncapi.document(self.name)))
+
+        app.include_router(ops)
+        for router in routers:
+            app.include_router(router)
+        return app

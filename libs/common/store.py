@@ -1,0 +1,57 @@
+"""The store: one MongoDB-API database per service, through PyMongo's native async client.
+
+Indexes are declared in code (in each service's ``store.py``) and created at start. The code must work on
+FerretDB (local, CI) and MongoDB (production) alike: no transactions, no change streams, and only exact
+``_id`` lookups are cheap on FerretDB — see ../shared/infra-notes.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+
+# Errors that mean "the store is not reachable right now", as opposed to "this request is wrong":
+# consumers retry these without limit instead of dead-lettering the message they were handling.
+STORE_UNAVAILABLE = (ConnectionFailure, AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
+
+
+class Store:
+    def __init__(self, url: str, database: str, *, app_name: str) -> None:
+        self.client: AsyncMongoClient = AsyncMongoClient(
+            url,
+            appname=app_name,
+            serverSelectionTimeoutMS=5000,
+            connectTimeoutMS=3000,
+            tz_aware=True,
+        )
+        self.db: AsyncDatabase = self.client[database]
+        self._indexes: dict[str, list[IndexModel]] = {}
+        self._last_ping: tuple[float, bool] = (0.0, False)
+
+    def declare_indexes(self, collection: str, indexes: list[IndexModel]) -> None:
+        self._indexes.setdefault(collection, []).extend(indexes)
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in self._indexes.items():
+            await self.db[collection].create_indexes(indexes)
+
+    async def ping(self, cache_seconds: float = 1.0) -> bool:
+        """Whether the store answers; cached briefly so a burst of probes costs one round trip."""
+        checked_at, ok = self._last_ping
+        if time.monotonic() - checked_at < cache_seconds:
+            return ok
+        try:
+            # Bounded here: server selection would otherwise wait serverSelectionTimeoutMS (5 s) per probe.
+            await asyncio.wait_for(self.client.admin.command("ping"), timeout=1.5)
+            ok = True
+        except Exception:  # any failure means "not ready"; the reason is in the store's own logs
+            ok = False
+        self._last_ping = (time.monotonic(), ok)
+        return ok
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,230 @@
+"""The platform's Kafka topics and consumer groups: ONE declarative list.
+
+From it, ``python -m common.topics create`` creates the topics (``make run``/``make test`` do this), and
+``python -m common.topics k8s`` renders the Strimzi ``KafkaTopic`` and ``KafkaUser`` resources and the KEDA
+triggers under ``deploy/k8s``. Every consumer group gets a dead-letter topic ``<group>.dlq`` (same retention
+as a month of incidents: long enough for an operator to inspect and replay).
+
+Partition counts are sized for the peak: views are keyed by resource and must spread over enough
+partitions for the aggregator to scale out (KEDA caps replicas at the partition count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    retention_ms: int | None = 7 * DAY_MS  # None: keep forever (compacted topics)
+    cleanup_policy: str = "delete"  # "delete" | "compact"
+    description: str = ""
+
+    def configs(self) -> dict[str, str]:
+        configs = {"cleanup.policy": self.cleanup_policy}
+        configs["retention.ms"] = str(self.retention_ms if self.retention_ms is not None else -1)
+        if self.cleanup_policy == "compact":
+            # Compact soon enough that a new subscriber replays little more than the current state.
+            configs["min.cleanable.dirty.ratio"] = "0.1"
+            configs["segment.ms"] = str(6 * 3600 * 1000)
+        return configs
+
+
+@dataclass(frozen=True)
+class ConsumerGroup:
+    name: str
+    service: str
+    topics: tuple[str, ...]
+    description: str = ""
+    lag_threshold: int = 1000  # KEDA: messages of lag per replica before scaling out
+    per_replica: bool = False  # True: every replica reads everything (own group id per pod), e.g. read models
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.name}.dlq"
+
+
+TOPICS: list[Topic] = [
+    # --- catalog -------------------------------------------------------------------------------------------
+    Topic(
+        "catalog.resources.v1",
+        12,
+        None,
+        "compact",
+        "Full published snapshot of every resource, keyed by resource id (replication feed for provinces).",
+    ),
+    Topic("catalog.editorial.v1", 6, 30 * DAY_MS, description="Editorial review transitions of resources."),
+    # --- identity ------------------------------------------------------------------------------------------
+    Topic(
+        "identity.users.v1",
+        12,
+        30 * DAY_MS,
+        description="Account lifecycle, roles, teacher verification, guardian links; keyed by user id.",
+    ),
+    Topic("identity.notifications.v1", 6, 3 * DAY_MS, description="Notifications identity asks to deliver."),
+    # --- viewstats -----------------------------------------------------------------------------------------
+    Topic("viewstats.views.v1", 12, 7 * DAY_MS, description="Raw view beacons, keyed by resource id."),
+    Topic("viewstats.heartbeats.v1", 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
+    Topic("viewstats.popularity.v1", 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
+    Topic("viewstats.learning.v1", 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+]
+
+CONSUMER_GROUPS: list[ConsumerGroup] = [
+    # --- catalog -------------------------------------------------------------------------------------------
+    ConsumerGroup("catalog-index", "catalog", ("catalog.resources.v1",),
+                  "Each catalog replica keeps its search index and read model current from its own topic.",
+                  per_replica=True),
+    ConsumerGroup("catalog-popularity", "catalog", ("viewstats.popularity.v1",),
+                  "Each catalog replica orders its 'hot' lists by viewstats' popularity.", per_replica=True),
+    # --- viewstats -----------------------------------------------------------------------------------------
+    ConsumerGroup("viewstats-aggregator", "viewstats", ("viewstats.views.v1",),
+                  "Counts views exactly once into per-partition counter shards.", lag_threshold=200_000),
+    ConsumerGroup("viewstats-learning", "viewstats", ("viewstats.heartbeats.v1", "catalog.resources.v1"),
+                  "Accumulates watch time of training courses and credits study hours (学时)."),
+    # --- recommender ---------------------------------------------------------------------------------------
+    ConsumerGroup(
+        "recommender-catalog",
+        "recommender",
+        ("catalog.resources.v1",),
+        "Keeps the recommender's candidate pool of published resources.",
+    ),
+]
+
+
+def dead_letter_topics() -> list[Topic]:
+    return [
+        Topic(g.dead_letter_topic, 3, 30 * DAY_MS, description=f"Dead letters of consumer group {g.name}.")
+        for g in CONSUMER_GROUPS
+    ]
+
+
+def all_topics() -> list[Topic]:
+    return TOPICS + dead_letter_topics()
+
+
+def group(name: str) -> ConsumerGroup:
+    for g in CONSUMER_GROUPS:
+        if g.name == name:
+            return g
+    raise KeyError(f"consumer group {name!r} is not declared in common.topics")
+
+
+def topic(name: str) -> Topic:
+    for t in all_topics():
+        if t.name == name:
+            return t
+    raise KeyError(f"topic {name!r} is not declared in common.topics")
+
+
+async def create_topics(bootstrap_servers: str, topics: list[Topic] | None = None) -> list[str]:
+    """Create the declared topics that do not exist yet; returns the names created. Existing topics are
+    left alone (changing partitions or configs of a live topic is an operator's decision)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topics = topics if topics is not None else all_topics()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs()) for t in missing])
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def render_k8s() -> dict[str, str]:
+    """Strimzi resources for every topic and one KafkaUser per consumer group, as file name → YAML."""
+    out: dict[str, str] = {}
+    docs = []
+    for t in all_topics():
+        config = "\n".join(f'    {k}: "{v}"' for k, v in sorted(t.configs().items()))
+        docs.append(
+            f"""apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaTopic
+metadata:
+  name: {t.name.replace(".", "-")}
+  labels:
+    strimzi.io/cluster: smartedu
+  annotations:
+    smartedu.cn/description: "{t.description}"
+spec:
+  topicName: {t.name}
+  partitions: {t.partitions}
+  replicas: 3
+  config:
+{config}
+    min.insync.replicas: "2"
+"""
+        )
+    out["kafka-topics.yaml"] = "---\n".join(docs)
+    users = []
+    for g in CONSUMER_GROUPS:
+        pattern = "prefix" if g.per_replica else "literal"
+        acls = [
+            f"""      - resource: {{type: group, name: "{g.name}", patternType: {pattern}}}
+        operations: [Read, Describe]"""
+        ]
+        for name in (*g.topics, g.dead_letter_topic):
+            ops = "[Read, Describe]" if name in g.topics else "[Write, Describe]"
+            acls.append(f"""      - resource: {{type: topic, name: "{name}", patternType: literal}}
+        operations: {ops}""")
+        users.append(
+            f"""apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaUser
+metadata:
+  name: {g.name}
+  labels:
+    strimzi.io/cluster: smartedu
+spec:
+  authentication:
+    type: scram-sha-512
+  authorization:
+    type: simple
+    acls:
+{chr(10).join(acls)}
+"""
+        )
+    out["kafka-users.yaml"] = "---\n".join(users)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m common.topics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("create", help="create the declared topics that are missing")
+    k8s = sub.add_parser("k8s", help="render Strimzi resources")
+    k8s.add_argument("--out", default="deploy/k8s/base/kafka")
+    sub.add_parser("list", help="print the declared topics")
+    args = parser.parse_args(argv)
+    if args.command == "create":
+        from common.settings import ServiceSettings
+
+        created = asyncio.run(create_topics(ServiceSettings().kafka_bootstrap_servers))
+        print(
+            f"topics: {len(all_topics())} declared, {len(created)} created"
+            + (f": {', '.join(created)}" if created else "")
+        )
+    elif args.command == "k8s":
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in render_k8s().items():
+            (out / name).write_text("# Generated by `python -m common.topics k8s` from libs/common/topics.py.\n" + text)
+            print(f"wrote {out / name}")
+    else:
+        for t in all_topics():
+            print(f"{t.name:40} {t.partitions:3} {t.cleanup_policy:8} {t.description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

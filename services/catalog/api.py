@@ -1,0 +1,291 @@
+"""HTTP API of the catalog: public browsing (tree, lists with facets, detail, search, change feed) and the
+editors'/reviewers' workflow. Access goes through ``common.auth`` dependencies only."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
+from catalog.domain.resource import MINISTRY_ADMIN, Actor, ResourceContent, change_cursor
+from catalog.service import CatalogService
+from common.auth import Principal, optional_principal, require_principal, require_role
+from common.contracts.catalog import ProviderKind
+from common.problems import Problem
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+def svc(request: Request) -> CatalogService:
+    return request.app.state.catalog
+
+
+def actor_of(p: Principal) -> Actor:
+    return Actor(p.subject, frozenset((r.name, r.org) for r in p.roles))
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+# --- reference data and the tree -------------------------------------------------------------------------
+@router.get("/sections", summary="The 12 sections (板块) and their columns (栏目)")
+async def sections() -> list[dict[str, Any]]:
+    return [
+        {"code": s.code, "name": s.name, "columns": [{"code": c.code, "name": c.name} for c in s.columns]}
+        for s in SECTIONS
+    ]
+
+
+@router.get("/reference", summary="Stages, grades, subjects, provinces")
+async def reference() -> dict[str, Any]:
+    return {"stages": STAGES, "grades": GRADE_NAMES, "subjects": SUBJECTS, "provinces": PROVINCES}
+
+
+@router.get(
+    "/tree/versions", summary="Textbook versions (教材版本) of a stage/subject, optionally with a volume of a grade"
+)
+async def versions(
+    request: Request, stage: str | None = None, subject: str | None = None, grade: int | None = None
+) -> list[dict[str, Any]]:
+    nodes = svc(request).read.nodes
+    out = []
+    for n in nodes.values():
+        if n.type != "textbook_version" or (stage and n.stage != stage) or (subject and n.subject != subject):
+            continue
+        if grade is not None and not any(nodes[c].grade == grade for c in n.children if c in nodes):
+            continue
+        out.append(n.public())
+    return sorted(out, key=lambda n: (n["stage"], n["subject"], n["id"]))
+
+
+@router.get(
+    "/tree/nodes/{node_id:path}", summary="A tree node with its children; a lesson lists its resources in order"
+)
+async def node(request: Request, node_id: str, grade: int | None = None) -> dict[str, Any]:
+    read = svc(request).read
+    n = read.nodes.get(node_id)
+    if n is None:
+        raise Problem(404, "Not Found", f"no tree node {node_id}")
+    children = [
+        read.nodes[c].public()
+        for c in n.children
+        if c in read.nodes and (grade is None or read.nodes[c].grade == grade)
+    ]
+    body: dict[str, Any] = {**n.public(), "children": children}
+    if n.type == "lesson":
+        placed = sorted(read.lesson_resources.get(node_id, {}).items(), key=lambda kv: (kv[1], kv[0]))
+        body["resources"] = [_summary(read.public(rid)) for rid, _ in placed if read.public(rid)]
+    return body
+
+
+# --- public reads ----------------------------------------------------------------------------------------
+def _summary(s: dict[str, Any] | None) -> dict[str, Any]:
+    assert s is not None
+    keys = (
+        "id",
+        "version",
+        "kind",
+        "title",
+        "section",
+        "column",
+        "stages",
+        "grades",
+        "subjects",
+        "provider_kind",
+        "provider_id",
+        "credit_hours",
+        "published_at",
+        "lesson",
+    )
+    return {k: s.get(k) for k in keys}
+
+
+class Filters:
+    def __init__(
+        self,
+        section: str | None = None,
+        stage: str | None = None,
+        grade: int | None = Query(None, ge=1, le=12),
+        subject: str | None = None,
+        kind: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self.values = {
+            "section": section,
+            "stage": stage,
+            "grade": None if grade is None else str(grade),
+            "subject": subject,
+            "kind": kind,
+            "provider": provider,
+        }
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"o": offset})).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"])
+    except (ValueError, KeyError, TypeError):
+        raise Problem(422, "Invalid cursor", errors=[{"field": "query.cursor", "message": "not a cursor"}]) from None
+
+
+@router.get("/resources", summary="Published resources, filtered, with facet counts and cursor pagination")
+async def list_resources(
+    request: Request,
+    filters: Annotated[Filters, Depends()],
+    order: Literal["new", "hot"] = "new",
+    limit: int = Query(20, ge=1, le=100),
+    cursor: str | None = None,
+    facets: bool = True,
+) -> Response:
+    read = svc(request).read
+    offset = _decode_cursor(cursor)
+    total, ids = read.index.list(filters.values, order, limit, offset)
+    body: dict[str, Any] = {
+        "total": total,
+        "items": [_summary(read.public(i)) for i in ids if read.public(i)],
+        "next_cursor": _encode_cursor(offset + limit) if offset + limit < total else None,
+    }
+    if facets:
+        body["facets"] = read.index.facets(filters.values)
+    return _json(body)
+
+
+@router.get("/resources/{rid}", summary="A published resource (ETag, Cache-Control; If-None-Match → 304)")
+async def get_resource(request: Request, rid: str) -> Response:
+    e = svc(request).read.entries.get(rid)
+    if e is None or e.public is None:
+        raise Problem(404, "Not Found", f"no published resource {rid}")
+    etag = f'"{rid}-v{e.public_version}-{e.cursor[:17]}"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={request.app.state.settings.detail_max_age_seconds}"}
+    inm = request.headers.get("if-none-match")
+    if inm and etag in [t.strip() for t in inm.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(e.public, media_type="application/json", headers=headers)
+
+
+@router.get("/search", summary="Full-text search (Chinese without spaces) over published resources")
+async def search(
+    request: Request,
+    filters: Annotated[Filters, Depends()],
+    q: str = Query(min_length=1, max_length=100),
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=10_000),
+    facets: bool = False,
+) -> Response:
+    read = svc(request).read
+    total, hits = read.index.search(q, filters.values, limit, offset)
+    items = [{**_summary(read.public(h.id)), "score": round(h.score, 4)} for h in hits if read.public(h.id)]
+    body: dict[str, Any] = {"total": total, "items": items}
+    if facets:
+        body["facets"] = read.index.facets(filters.values, text=q)
+    return _json(body)
+
+
+@router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")
+async def changes(request: Request, after: str = "", limit: int = Query(500, ge=1, le=5000)) -> Response:
+    """Returns, in change order, each resource changed after ``after`` with its current public snapshot
+    (``published``) or as ``withdrawn``; poll again with ``next``. Like the compacted topic, a resource
+    appears once, at its latest change."""
+    read = svc(request).read
+    settle = request.app.state.settings.changes_settle_seconds
+    before = change_cursor(datetime.now(UTC) - timedelta(seconds=settle), "")
+    items = []
+    for e in read.changes_after(after, limit, before):
+        if e.public:
+            items.append({"cursor": e.cursor, "op": "published", "id": e.id, "resource": orjson.loads(e.public)})
+        else:
+            items.append({"cursor": e.cursor, "op": "withdrawn", "id": e.id, "version": e.withdrawn_version})
+    return _json({"items": items, "next": items[-1]["cursor"] if items else after})
+
+
+# --- editors and reviewers -------------------------------------------------------------------------------
+class CreateResource(BaseModel):
+    external_id: str = Field(min_length=1, max_length=200)
+    provider_kind: ProviderKind
+    provider_id: str = Field(min_length=1, max_length=200)
+    content: ResourceContent
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+EditorOrReviewer = Depends(require_role("editor", "reviewer", MINISTRY_ADMIN, any_scope=True))
+
+
+def _working(doc_resource: Any, rev: int) -> dict[str, Any]:
+    return {**doc_resource.model_dump(mode="json"), "rev": rev}
+
+
+@router.post("/resources", status_code=201, summary="Create a draft (editors of the provider)")
+async def create_resource(request: Request, body: CreateResource, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    r = await svc(request).create(actor_of(who), body.external_id, body.provider_kind, body.provider_id, body.content)
+    return _working(r, 1)
+
+
+@router.get("/resources/{rid}/working", summary="The working copy with review state and audit trail")
+async def working(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    resource, rev = await svc(request).load(rid)
+    actor = actor_of(who)
+    if not (actor.may_edit(resource.provider_id) or actor.may_review(resource.provider_id)):
+        raise Problem(403, "Forbidden", "not your provider", code="forbidden")
+    return _working(resource, rev)
+
+
+@router.put("/resources/{rid}", summary="Edit the working copy (a published resource starts a new version)")
+async def edit(
+    request: Request, rid: str, content: ResourceContent, who: Principal = EditorOrReviewer
+) -> dict[str, Any]:
+    r = await svc(request).command(rid, "edit", actor_of(who), content=content)
+    return _working(r, svc(request).read.entries[rid].rev)
+
+
+async def _transition(request: Request, rid: str, action: str, who: Principal, **kw: Any) -> dict[str, Any]:
+    r = await svc(request).command(rid, action, actor_of(who), **kw)
+    return _working(r, svc(request).read.entries[rid].rev)
+
+
+@router.post("/resources/{rid}/submit", summary="Submit for review")
+async def submit(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    return await _transition(request, rid, "submit", who)
+
+
+@router.post("/resources/{rid}/publish", summary="Publish (reviewers)")
+async def publish(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    return await _transition(request, rid, "publish", who)
+
+
+@router.post("/resources/{rid}/reject", summary="Reject with a reason (reviewers)")
+async def reject(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    return await _transition(request, rid, "reject", who, reason=body.reason)
+
+
+@router.post("/resources/{rid}/withdraw", summary="Withdraw from the public catalog with a reason (reviewers)")
+async def withdraw(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
+    return await _transition(request, rid, "withdraw", who, reason=body.reason)
+
+
+@router.post("/import", summary="Bulk import JSONL (application/x-ndjson), idempotent by external id (ministry admins)")
+async def bulk_import(
+    request: Request,
+    body: bytes = Body(media_type="application/x-ndjson"),
+    who: Principal = Depends(require_role(MINISTRY_ADMIN)),
+) -> Response:
+    report = await svc(request).import_jsonl(
+        body.splitlines(), actor_of(who), chunk=request.app.state.settings.import_chunk
+    )
+    return _json(report)
+
+
+_ = require_principal, optional_principal  # the module's access is only through these dependencies

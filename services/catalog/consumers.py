@@ -1,0 +1,40 @@
+"""Thin subscribers: the replica's read model follows the catalog's own topic and viewstats' popularity."""
+
+from __future__ import annotations
+
+from catalog.service import CatalogService
+from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.contracts.viewstats import ResourcePopularityChanged
+from common.messaging import Envelope
+from common.service import ServiceKit
+
+
+def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
+    @kit.consumer(
+        topic="catalog.resources.v1", group="catalog-index", batch=True, max_records=2000, group_suffix=f"-{replica_id}"
+    )
+    async def on_catalog_changes(envelopes: list[Envelope]) -> None:
+        read = service.read
+        for env in envelopes:
+            event = env.event
+            if isinstance(event, ResourcePublished):
+                read.apply_published(event.resource.model_dump(mode="json"), event.cursor)
+            elif isinstance(event, ResourceWithdrawn):
+                read.apply_withdrawn(event.resource_id, event.version, event.cursor)
+        read.index.commit()
+
+    @kit.consumer(
+        topic="viewstats.popularity.v1",
+        group="catalog-popularity",
+        batch=True,
+        max_records=2000,
+        group_suffix=f"-{replica_id}",
+    )
+    async def on_popularity(envelopes: list[Envelope]) -> None:
+        scores = {}
+        for env in envelopes:
+            if isinstance(env.event, ResourcePopularityChanged):
+                # Hot = views of the last day, with the last hour weighing in so rising items surface.
+                scores[env.event.resource_id] = env.event.views_last_day + 6.0 * env.event.views_last_hour
+        service.read.set_popularity(scores)
+        service.read.index.commit()

@@ -1,0 +1,182 @@
+"""The replica's in-memory read model: what lists, facets, the tree, detail and the change feed answer from.
+
+Built at start from the store (revisions and tree nodes) and kept current from the catalog's own events
+(every replica consumes ``catalog.resources.v1`` in its own group) and from local writes. Applying a change
+is idempotent: a public snapshot replaces the held one only if its ``(version, cursor)`` is newer.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from catalog.search import SearchIndex
+
+
+@dataclass(slots=True)
+class Entry:
+    """What a replica holds per resource. ``public`` is the published snapshot as JSON bytes (served as is)."""
+
+    id: str
+    rev: int = 0
+    state: str = "draft"
+    provider_id: str = ""
+    external_id: str = ""
+    content_hash: str = ""
+    public: bytes | None = None
+    public_version: int = 0
+    cursor: str = ""  # of the last public change (publish or withdrawal)
+    withdrawn_version: int = 0
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    parent_id: str | None
+    title: str
+    order: int
+    stage: str
+    subject: str
+    grade: int | None
+    edition: str | None
+    children: list[str] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "parent_id": self.parent_id,
+            "title": self.title,
+            "order": self.order,
+            "stage": self.stage,
+            "subject": self.subject,
+            "grade": self.grade,
+            "edition": self.edition,
+        }
+
+
+class ReadModel:
+    def __init__(self, search_heap_bytes: int = 200_000_000) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.nodes: dict[str, Node] = {}
+        self.lesson_resources: dict[str, dict[str, int]] = {}  # lesson id → {resource id: position}
+        self.changes: list[tuple[str, str]] = []  # (cursor, resource id), sorted: the change feed
+        self.popularity: dict[str, float] = {}
+        self.index = SearchIndex(search_heap_bytes)
+
+    # --- tree ------------------------------------------------------------------------------------------
+    def add_node(self, n: dict[str, Any]) -> None:
+        node = Node(
+            id=n["_id"] if "_id" in n else n["id"],
+            type=n["type"],
+            parent_id=n.get("parent_id"),
+            title=n["title"],
+            order=n.get("order", 0),
+            stage=n["stage"],
+            subject=n["subject"],
+            grade=n.get("grade"),
+            edition=n.get("edition"),
+        )
+        old = self.nodes.get(node.id)
+        if old is not None:
+            node.children = old.children
+        self.nodes[node.id] = node
+        if node.parent_id and node.parent_id in self.nodes:
+            siblings = self.nodes[node.parent_id].children
+            if node.id not in siblings:
+                siblings.append(node.id)
+                siblings.sort(key=lambda i: self.nodes[i].order if i in self.nodes else 0)
+
+    def link_orphans(self) -> None:
+        """After a bulk load in any order: attach every node to its parent."""
+        for node in self.nodes.values():
+            node.children = []
+        for node in self.nodes.values():
+            if node.parent_id in self.nodes:
+                self.nodes[node.parent_id].children.append(node.id)
+        for node in self.nodes.values():
+            node.children.sort(key=lambda i: self.nodes[i].order)
+
+    # --- resources -------------------------------------------------------------------------------------
+    def note_revision(self, entry_fields: dict[str, Any]) -> Entry:
+        """Record the latest revision's bookkeeping (state, rev …) without touching the public part."""
+        e = self.entries.get(entry_fields["id"])
+        if e is None:
+            e = self.entries[entry_fields["id"]] = Entry(id=entry_fields["id"])
+        if entry_fields["rev"] >= e.rev:
+            e.rev = entry_fields["rev"]
+            e.state = entry_fields["state"]
+            e.provider_id = entry_fields["provider_id"]
+            e.external_id = entry_fields["external_id"]
+            e.content_hash = entry_fields["content_hash"]
+        return e
+
+    def apply_published(self, snapshot: dict[str, Any], cursor: str, index: bool = True) -> bool:
+        rid = snapshot["id"]
+        e = self.entries.get(rid) or self.entries.setdefault(
+            rid, Entry(id=rid, provider_id=snapshot["provider_id"], external_id=snapshot["external_id"])
+        )
+        if cursor <= e.cursor:
+            return False  # a redelivery or an older change (cursors are unique and time-ordered per change)
+        old = orjson.loads(e.public) if e.public else None
+        e.public = orjson.dumps(snapshot)
+        e.public_version = snapshot["version"]
+        self._move_cursor(e, cursor)
+        if old and old.get("lesson"):
+            self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
+        if snapshot.get("lesson"):
+            self.lesson_resources.setdefault(snapshot["lesson"]["lesson_id"], {})[rid] = snapshot["lesson"]["position"]
+        if index:
+            self.index.upsert([snapshot], self.popularity)
+        return True
+
+    def apply_withdrawn(self, rid: str, version: int, cursor: str) -> bool:
+        e = self.entries.get(rid) or self.entries.setdefault(rid, Entry(id=rid))
+        if cursor <= e.cursor:
+            return False
+        if e.public:
+            old = orjson.loads(e.public)
+            if old.get("lesson"):
+                self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
+        e.public = None
+        e.withdrawn_version = version
+        self._move_cursor(e, cursor)
+        self.index.delete([rid])
+        return True
+
+    def _move_cursor(self, e: Entry, cursor: str) -> None:
+        if e.cursor:
+            i = bisect.bisect_left(self.changes, (e.cursor, e.id))
+            if i < len(self.changes) and self.changes[i] == (e.cursor, e.id):
+                del self.changes[i]
+        e.cursor = cursor
+        bisect.insort(self.changes, (cursor, e.id))
+
+    def set_popularity(self, scores: dict[str, float]) -> None:
+        changed = []
+        for rid, score in scores.items():
+            if self.popularity.get(rid) != score:
+                self.popularity[rid] = score
+                e = self.entries.get(rid)
+                if e is not None and e.public:
+                    changed.append(orjson.loads(e.public))
+        if changed:
+            self.index.upsert(changed, self.popularity)
+
+    # --- queries ---------------------------------------------------------------------------------------
+    def public(self, rid: str) -> dict[str, Any] | None:
+        e = self.entries.get(rid)
+        return orjson.loads(e.public) if e and e.public else None
+
+    def changes_after(self, after: str, limit: int, before: str) -> list[Entry]:
+        i = bisect.bisect_right(self.changes, (after, "\uffff"))
+        out = []
+        for cursor, rid in self.changes[i:]:
+            if cursor >= before or len(out) >= limit:
+                break
+            out.append(self.entries[rid])
+        return out

@@ -1,0 +1,390 @@
+"""The catalog's application layer: commands (domain + store + outbox relay), the bulk import, and the
+start-up rebuild of the read model. HTTP and Kafka stay in api.py / consumers.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from catalog.domain.resource import Actor, Resource, ResourceContent
+from catalog.domain.tree import TreeNode
+from catalog.readmodel import ReadModel
+from catalog.store import CatalogStore, RevisionConflict, revision_id, split_revision_id
+from common.contracts import EVENT_TYPES
+from common.contracts.base import Event
+from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.problems import Problem
+
+log = logging.getLogger("catalog.service")
+
+SYSTEM_IMPORTER = Actor("system:import", frozenset({("ministry_admin", None)}))
+
+
+def resource_id(provider_id: str, external_id: str) -> str:
+    """Deterministic: the same external id of the same provider is always the same resource."""
+    return "r" + hashlib.blake2b(f"{provider_id}\x00{external_id}".encode(), digest_size=10).hexdigest()
+
+
+def content_hash(content: ResourceContent) -> str:
+    return hashlib.blake2b(content.model_dump_json().encode(), digest_size=12).hexdigest()
+
+
+def _compact(event: Event) -> dict[str, Any]:
+    """A published event's snapshot is the revision's ``published`` field: stored once, not twice (the
+    store's write volume is what limits the import)."""
+    if isinstance(event, ResourcePublished):
+        return event.model_dump(mode="json", exclude={"resource"})
+    return event.model_dump(mode="json")
+
+
+def public_of(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The public snapshot a revision document holds (see ``to_doc``), as JSON-mode dict."""
+    p = doc.get("published")
+    if not p or not p.get("from_content"):
+        return p
+    return {
+        **doc["content"],
+        "id": doc["id"],
+        "external_id": doc["external_id"],
+        "version": doc["version"],
+        "provider_kind": doc["provider_kind"],
+        "provider_id": doc["provider_id"],
+        "created_at": doc["created_at"],
+        "published_at": p["at"],
+        "updated_at": p["at"],
+    }
+
+
+def stored_events(doc: dict[str, Any]) -> list[Event]:
+    out: list[Event] = []
+    for e in doc["events"]:
+        data = e["data"]
+        if e["type"] == ResourcePublished.TYPE:
+            data = {**data, "resource": public_of(doc)}
+        out.append(EVENT_TYPES[e["type"]].model_validate(data))
+    return out
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CatalogService:
+    def __init__(self, store: CatalogStore, publisher: Any, read: ReadModel) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.read = read
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # --- documents -------------------------------------------------------------------------------------
+    @staticmethod
+    def to_doc(r: Resource, rev: int, events: list[Event]) -> dict[str, Any]:
+        doc = r.model_dump(mode="json")
+        if r.published is not None and r.state == "published" and r.published.version == r.version:
+            # The public snapshot is the working copy at publication: keep only when it was published.
+            doc["published"] = {"from_content": True, "at": doc["published"]["published_at"]}
+        doc.update(
+            _id=revision_id(r.id, rev),
+            rev=rev,
+            content_hash=content_hash(r.content),
+            events=[{"id": f"{r.id}~{rev}~{i}", "type": e.TYPE, "data": _compact(e)} for i, e in enumerate(events)],
+        )
+        return doc
+
+    @staticmethod
+    def from_doc(doc: dict[str, Any]) -> Resource:
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "rev", "content_hash", "events")}
+        fields["published"] = public_of(doc)
+        return Resource.model_validate(fields)
+
+    def _note(self, doc: dict[str, Any]) -> None:
+        self.read.note_revision(
+            {
+                "id": doc["id"],
+                "rev": doc["rev"],
+                "state": doc["state"],
+                "provider_id": doc["provider_id"],
+                "external_id": doc["external_id"],
+                "content_hash": doc["content_hash"],
+            }
+        )
+
+    def _apply_events(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, ResourcePublished):
+                self.read.apply_published(event.resource.model_dump(mode="json"), event.cursor)
+            elif isinstance(event, ResourceWithdrawn):
+                self.read.apply_withdrawn(event.resource_id, event.version, event.cursor)
+
+    async def _relay(self, docs: list[dict[str, Any]]) -> None:
+        """Publish the events kept in the revisions, then mark them relayed. A crash in between leaves the
+        markers missing and the start-up relay publishes them again (same event ids)."""
+        events: list[Event] = []
+        ids: list[str] = []
+        for n, doc in enumerate(docs):
+            events.extend(stored_events(doc))
+            ids.extend(e["id"] for e in doc["events"])
+            if n % 1000 == 999:
+                await asyncio.sleep(0)  # keep the consumers' heartbeats going during a big import
+        for i in range(0, len(events), 5000):
+            await self.publisher.publish_many(events[i : i + 5000], event_ids=ids[i : i + 5000])
+        await self.store.mark_relayed([d["_id"] for d in docs if d["events"]])
+
+    # --- commands --------------------------------------------------------------------------------------
+    async def load(self, rid: str) -> tuple[Resource, int]:
+        entry = self.read.entries.get(rid)
+        doc = await self.store.latest(rid, entry.rev if entry else 0)
+        if doc is None:
+            raise Problem(404, "Not Found", f"resource {rid} does not exist", code="not-found")
+        self._note(doc)
+        return self.from_doc(doc), doc["rev"]
+
+    async def create(
+        self, actor: Actor, external_id: str, provider_kind: str, provider_id: str, content: ResourceContent
+    ) -> Resource:
+        rid = resource_id(provider_id, external_id)
+        resource, events = Resource.create(
+            id=rid,
+            external_id=external_id,
+            provider_kind=provider_kind,
+            provider_id=provider_id,
+            content=content,
+            actor=actor,
+            now=_now(),
+        )
+        doc = self.to_doc(resource, 1, events)
+        try:
+            await self.store.append(doc)
+        except RevisionConflict:
+            raise Problem(
+                409,
+                "Duplicate external id",
+                f"provider {provider_id} already has a resource with external id {external_id!r}",
+                code="duplicate-external-id",
+                resource_id=rid,
+            ) from None
+        self._note(doc)
+        return resource
+
+    async def command(self, rid: str, action: str, actor: Actor, **kwargs: Any) -> Resource:
+        """Run one domain command on the newest revision and append the result (retried once when another
+        replica appended first)."""
+        async with self._locks[rid]:
+            for attempt in range(3):
+                resource, rev = await self.load(rid)
+                events = getattr(resource, action)(actor=actor, now=_now(), **kwargs)
+                doc = self.to_doc(resource, rev + 1, events)
+                try:
+                    await self.store.append(doc)
+                except RevisionConflict:
+                    if attempt == 2:
+                        raise Problem(
+                            409,
+                            "Concurrent modification",
+                            "the resource changed meanwhile; retry",
+                            code="concurrent-modification",
+                        ) from None
+                    continue
+                self._note(doc)
+                self._apply_events(events)
+                self.read.index.commit()
+                await self._relay([doc])
+                return resource
+        raise AssertionError("unreachable")
+
+    # --- start-up ---------------------------------------------------------------------------------------
+    async def rebuild(self) -> dict[str, float]:
+        """Read model and search index from the store, then publish what a crash left unrelayed."""
+        t0 = time.perf_counter()
+        async for n in self.store.scan_nodes():
+            self.read.add_node(n)
+        self.read.link_orphans()
+        relayed = await self.store.relayed_ids()
+        latest: dict[str, tuple[int, bytes]] = {}
+        pending: list[dict[str, Any]] = []
+        async for doc in self.store.scan_revisions():
+            rid, rev = split_revision_id(doc["_id"])
+            self._note(doc)
+            if doc["events"] and doc["_id"] not in relayed:
+                pending.append(doc)
+            if rev > latest.get(rid, (0, b""))[0]:
+                public = public_of(doc)
+                latest[rid] = (rev, orjson.dumps(public) if public else b"")
+        t1 = time.perf_counter()
+        snapshots = []
+        for rid, (_rev, public) in latest.items():
+            if public:
+                snap = orjson.loads(public)
+                # The cursor of the publication is the published_at of the snapshot.
+                from catalog.domain.resource import change_cursor
+
+                cursor = change_cursor(datetime.fromisoformat(snap["published_at"]), rid)
+                if self.read.apply_published(snap, cursor, index=False):
+                    snapshots.append(snap)
+        self.read.index.upsert(snapshots, self.read.popularity)
+        self.read.index.commit()
+        t2 = time.perf_counter()
+        pending.sort(key=lambda d: d["_id"])
+        if pending:
+            log.warning("re-publishing events of %d revisions left unrelayed", len(pending))
+            await self._relay(pending)
+        return {
+            "scan_seconds": t1 - t0,
+            "index_seconds": t2 - t1,
+            "resources": len(latest),
+            "public": len(snapshots),
+            "relayed_at_start": len(pending),
+        }
+
+    # --- bulk import ---------------------------------------------------------------------------------------
+    async def import_jsonl(self, lines: list[bytes], actor: Actor, chunk: int = 2000) -> dict[str, Any]:
+        """Idempotent by (provider, external id): unchanged lines are skipped, changed ones become a new
+        published version. Returns counts and a per-line error report."""
+        if not actor.is_ministry_admin:
+            raise Problem(403, "Forbidden", "only ministry admins import", code="forbidden")
+        t0 = time.perf_counter()
+        errors: list[dict[str, Any]] = []
+        counts = {"nodes_created": 0, "nodes_updated": 0, "created": 0, "updated": 0, "unchanged": 0}
+        nodes: list[dict[str, Any]] = []
+        docs: list[dict[str, Any]] = []
+        now = _now()
+        seen: set[str] = set()
+        for number, raw in enumerate(lines, start=1):
+            if number % 500 == 0:
+                await asyncio.sleep(0)  # a long import must not starve the consumers' heartbeats
+            if not raw.strip():
+                continue
+            try:
+                row = orjson.loads(raw)
+                kind = row.get("type")
+                if kind == "node":
+                    node = TreeNode(
+                        id=row["id"],
+                        type=row["node_type"],
+                        parent_id=row.get("parent_id"),
+                        title=row["title"],
+                        order=row.get("order", 0),
+                        stage=row["stage"],
+                        subject=row["subject"],
+                        grade=row.get("grade"),
+                        edition=row.get("edition"),
+                    )
+                    problems = node.validate_reference()
+                    if problems:
+                        raise Problem(422, "Invalid node", errors=problems)
+                    nodes.append({"_id": node.id, **node.model_dump(exclude={"id"})})
+                elif kind == "resource":
+                    content = ResourceContent.model_validate(row["content"])
+                    rid = resource_id(row["provider_id"], row["external_id"])
+                    if rid in seen:
+                        raise Problem(409, "Duplicate external id", "the external id occurs twice in this import")
+                    seen.add(rid)
+                    entry = self.read.entries.get(rid)
+                    if entry and entry.public and entry.content_hash == content_hash(content):
+                        counts["unchanged"] += 1
+                        continue
+                    if entry is None:
+                        resource, _ = Resource.create(
+                            id=rid,
+                            external_id=row["external_id"],
+                            provider_kind=row["provider_kind"],
+                            provider_id=row["provider_id"],
+                            content=content,
+                            actor=actor,
+                            now=now,
+                        )
+                        rev = 1
+                        counts["created"] += 1
+                    else:
+                        resource, rev = await self.load(rid)
+                        resource.content = content
+                        rev += 1
+                        counts["updated"] += 1
+                    events = resource.import_published(actor, now)
+                    docs.append(self.to_doc(resource, rev, events))
+                else:
+                    raise Problem(422, "Unknown line type", f"type must be node or resource, not {kind!r}")
+            except Problem as p:
+                errors.append(
+                    {"line": number, "status": p.status, "title": p.title, "detail": p.detail, "errors": p.errors}
+                )
+            except ValidationError as exc:
+                errors.append(
+                    {
+                        "line": number,
+                        "status": 422,
+                        "title": "Invalid line",
+                        "errors": [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()],
+                    }
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                errors.append({"line": number, "status": 422, "title": "Invalid line", "detail": str(exc)})
+        t_parse = time.perf_counter()
+        new_nodes = [n for n in nodes if n["_id"] not in self.read.nodes]
+        for n in nodes:
+            old = self.read.nodes.get(n["_id"])
+            if old is not None and (old.title, old.order) != (n["title"], n["order"]):
+                await self.store.replace_node(n)
+                counts["nodes_updated"] += 1
+                self.read.add_node(n)
+        for i in range(0, len(new_nodes), 10000):
+            await self.store.put_nodes(new_nodes[i : i + 10000])
+        counts["nodes_created"] = len(new_nodes)
+        for n in new_nodes:
+            self.read.add_node(n)
+        self.read.link_orphans()
+        written: list[dict[str, Any]] = []
+        relaying: asyncio.Task[None] | None = None
+        for i in range(0, len(docs), chunk):
+            part = docs[i : i + chunk]
+            collided = await self.store.append_many(part)
+            ok = [d for d in part if d["_id"] not in collided]
+            errors += [
+                {
+                    "line": None,
+                    "status": 409,
+                    "title": "Concurrent modification",
+                    "detail": f"resource {d['id']} changed during the import; import again",
+                }
+                for d in part
+                if d["_id"] in collided
+            ]
+            snapshots = []
+            for d in ok:
+                self._note(d)
+                snap = public_of(d)
+                assert snap is not None
+                for e in d["events"]:
+                    self.read.apply_published(snap, e["data"]["cursor"], index=False)
+                snapshots.append(snap)
+            self.read.index.upsert(snapshots, self.read.popularity)
+            written += ok
+            # Kafka publishing of this chunk overlaps the store write of the next one (the store and the
+            # producer are different processes); chunks are relayed in order.
+            if relaying is not None:
+                await relaying
+            relaying = asyncio.create_task(self._relay(ok))
+        if relaying is not None:
+            await relaying
+        t_store = time.perf_counter()
+        self.read.index.commit()
+        t_index = time.perf_counter()
+        return {
+            **counts,
+            "errors": errors,
+            "error_count": len(errors),
+            "seconds": {
+                "parse": round(t_parse - t0, 2),
+                "store_and_kafka": round(t_store - t_parse, 2),
+                "index_commit": round(t_index - t_store, 2),
+                "total": round(t_index - t0, 2),
+            },
+        }

@@ -1,0 +1,28 @@
+"""Settings of the catalog service (env prefix ``CATALOG_``)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
+
+
+class CatalogSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore", populate_by_name=True)
+
+    replica_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Suffix of this replica's own consumer groups (every replica reads the whole topic).",
+    )
+    changes_settle_seconds: float = Field(
+        3.0,
+        ge=0,
+        description="GET /v1/changes withholds changes younger than this, so that a change another replica "
+        "is still writing cannot be skipped by a cursor that moved past it.",
+    )
+    detail_max_age_seconds: int = Field(60, ge=0, description="Cache-Control max-age of public resource detail.")
+    search_heap_bytes: int = Field(200_000_000, ge=30_000_000, description="Tantivy writer heap.")
+    import_chunk: int = Field(2000, ge=1, description="Resources per bulk write during an import.")

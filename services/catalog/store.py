@@ -1,0 +1,107 @@
+"""The catalog's store. FerretDB-safe by construction: inserts and exact ``_id`` lookups only.
+
+Updates are read–modify–write scans on FerretDB (we measured ~90 ms per update_one at 10k documents,
+~35 ms per upserting replace; an insert_many of 10k documents takes 0.7 s), so the store never updates a
+resource document. Every change *appends* a revision:
+
+- ``revisions``: ``_id = "<resource id>~<rev:06d>"``, the whole resource after the change (working copy,
+  state, public snapshot, audit trail) and ``events``, the events the change raised. The insert is atomic
+  and its unique ``_id`` is the optimistic-concurrency check: two writers of the same revision collide
+  with a duplicate key and the loser retries on the newer state.
+- ``relayed``: ``_id`` of a revision whose events are on Kafka (inserted after the publish). Together they
+  are the outbox: a revision without its ``relayed`` marker is re-published at start (consumers are
+  idempotent by resource version/cursor, and the event ids are deterministic).
+- ``tree``: textbook tree nodes by node id.
+
+The latest revision of a resource is found by probing ``_id``s forward from the last known revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+DUPLICATE_KEY = 11000
+
+
+def revision_id(resource_id: str, rev: int) -> str:
+    return f"{resource_id}~{rev:06d}"
+
+
+def split_revision_id(rev_id: str) -> tuple[str, int]:
+    rid, _, rev = rev_id.rpartition("~")
+    return rid, int(rev)
+
+
+class RevisionConflict(Exception):
+    """Another writer appended this revision first."""
+
+
+class CatalogStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+        self.revisions = db["revisions"]
+        self.relayed = db["relayed"]
+        self.tree = db["tree"]
+
+    async def append(self, doc: dict[str, Any]) -> None:
+        try:
+            await self.revisions.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise RevisionConflict(doc["_id"]) from exc
+
+    async def append_many(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Insert in bulk; returns the ``_id``s that collided (someone else wrote them)."""
+        return await _insert_ignoring_duplicates(self.revisions, docs)
+
+    async def mark_relayed(self, rev_ids: list[str]) -> None:
+        if rev_ids:
+            await _insert_ignoring_duplicates(self.relayed, [{"_id": i} for i in rev_ids])
+
+    async def get(self, resource_id: str, rev: int) -> dict[str, Any] | None:
+        return await self.revisions.find_one({"_id": revision_id(resource_id, rev)})
+
+    async def latest(self, resource_id: str, known_rev: int) -> dict[str, Any] | None:
+        """The newest revision at or after ``known_rev`` (other replicas may have appended)."""
+        doc = await self.get(resource_id, known_rev) if known_rev > 0 else None
+        rev = known_rev
+        while True:
+            newer = await self.get(resource_id, rev + 1)
+            if newer is None:
+                return doc
+            doc, rev = newer, rev + 1
+
+    async def scan_revisions(self) -> AsyncIterator[dict[str, Any]]:
+        async for doc in self.revisions.find({}, batch_size=2000):
+            yield doc
+
+    async def relayed_ids(self) -> set[str]:
+        return {d["_id"] async for d in self.relayed.find({}, batch_size=10000)}
+
+    async def put_nodes(self, nodes: list[dict[str, Any]]) -> set[str]:
+        return await _insert_ignoring_duplicates(self.tree, nodes)
+
+    async def replace_node(self, node: dict[str, Any]) -> None:
+        # Rare (a re-import that renames a node): the one update the store does, by _id.
+        await self.tree.replace_one({"_id": node["_id"]}, node)
+
+    async def scan_nodes(self) -> AsyncIterator[dict[str, Any]]:
+        async for doc in self.tree.find({}, batch_size=10000):
+            yield doc
+
+
+async def _insert_ignoring_duplicates(collection: Any, docs: list[dict[str, Any]]) -> set[str]:
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise
+        return {docs[e["index"]]["_id"] for e in errors}
+    return set()

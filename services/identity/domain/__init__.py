@@ -1,0 +1,1 @@
+"""Identity's rules, value objects and events; no I/O."""

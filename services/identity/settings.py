@@ -1,0 +1,36 @@
+"""Identity's settings (env prefix ``IDENTITY_``). The key defaults are for local runs and tests only: every
+deployment sets its own (32 random bytes, base64url) from a secret store."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
+
+_DEV = "ZGV2LW9ubHktZGV2LW9ubHktZGV2LW9ubHktZGV2LW8"  # 32 bytes, never used outside dev/test
+
+
+class IdentitySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", populate_by_name=True)
+
+    issuer: str = Field("https://id.smartedu.cn", description="`iss` of every token; the OIDC issuer URL.")
+    audience: str = Field("smartedu-api", description="`aud` of access tokens for the platform's services.")
+    access_token_minutes: int = Field(10, ge=1, le=60)
+    refresh_token_days: int = Field(30, ge=1)
+    key_rotation_hours: float = Field(24.0, gt=0, description="Signing key rotation period.")
+    pii_keys: dict[str, str] = Field({"dev1": _DEV}, description="AES-256-GCM keys for PII by key id.")
+    pii_active_key: str = Field("dev1")
+    lookup_key: str = Field(_DEV, description="HMAC-SHA256 key of lookup hashes (phone, e-mail, ID number).")
+    notify_key: str = Field(_DEV, description="Key shared with the notification gateway for sealed payloads.")
+    notify_key_id: str = Field("dev1")
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_kib: int = Field(19456, ge=8192)
+    argon2_parallelism: int = Field(1, ge=1)
+    login_max_failures: int = Field(5, ge=1, description="Per account before a temporary lock.")
+    login_ip_max_failures: int = Field(50, ge=1, description="Per client IP (schools share NAT addresses).")
+    login_lock_seconds: int = Field(300, ge=1)
+    guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
+    teacher_registry_url: str = Field("http://127.0.0.1:8090", description="National teacher registry adapter.")
+    seed_demo: bool = Field(True, description="Seed the 34 provincial divisions and the demo subtree at start.")
+    bootstrap_admin_phone: str | None = Field(None, description="Phone of an account made ministry admin at start.")

@@ -1,0 +1,191 @@
+"""The view beacon (浏览信标): one page view as a client reports it.
+
+Validation is hand-written on purpose: the collector checks up to 1,000 beacons per request at peak
+(≈ 90 million a day), and a pydantic model per item costs several times more than these few checks.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# Section codes (板块), the same codes the catalog uses.
+SECTIONS = frozenset(
+    {
+        "moral_education",
+        "course_teaching",
+        "physical_education",
+        "arts_education",
+        "labour_education",
+        "after_school",
+        "special_education",
+        "teacher_training",
+        "family_education",
+        "reform_experience",
+        "textbooks",
+        "local_channels",
+    }
+)
+CLIENTS = frozenset({"web", "android", "ios", "harmony", "mini_program", "tv"})
+
+# GB/T 2260 codes of the 34 provincial-level divisions (省级行政区).
+PROVINCES: dict[str, str] = {
+    "11": "北京",
+    "12": "天津",
+    "13": "河北",
+    "14": "山西",
+    "15": "内蒙古",
+    "21": "辽宁",
+    "22": "吉林",
+    "23": "黑龙江",
+    "31": "上海",
+    "32": "江苏",
+    "33": "浙江",
+    "34": "安徽",
+    "35": "福建",
+    "36": "江西",
+    "37": "山东",
+    "41": "河南",
+    "42": "湖北",
+    "43": "湖南",
+    "44": "广东",
+    "45": "广西",
+    "46": "海南",
+    "50": "重庆",
+    "51": "四川",
+    "52": "贵州",
+    "53": "云南",
+    "54": "西藏",
+    "61": "陕西",
+    "62": "甘肃",
+    "63": "青海",
+    "64": "宁夏",
+    "65": "新疆",
+    "71": "台湾",
+    "81": "香港",
+    "82": "澳门",
+}
+# Hong Kong, Macao and Taiwan are provincial-level divisions with their own ISO 3166 region codes.
+PROVINCE_REGION = {"71": "TW", "81": "HK", "82": "MO"}
+
+ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
+VISITOR_RE = re.compile(r"(anon:)?[A-Za-z0-9_\-]{1,64}\Z")
+COUNTRY_RE = re.compile(r"[A-Z]{2}\Z")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+MAX_AGE_MS = 7 * 24 * 3600 * 1000  # the views topic keeps 7 days; older beacons cannot be replayed anyway
+MAX_SKEW_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One accepted view. ``time_ms`` is epoch milliseconds (UTC)."""
+
+    event_id: str
+    resource_id: str
+    section: str
+    visitor_id: str
+    province: str | None
+    country: str
+    client: str
+    time_ms: int
+
+    @property
+    def anonymous(self) -> bool:
+        return self.visitor_id.startswith("anon:")
+
+    def data(self) -> dict[str, Any]:
+        """The ``ViewRecorded`` body (the event id travels as the CloudEvents id)."""
+        return {
+            "resource_id": self.resource_id,
+            "section": self.section,
+            "visitor_id": self.visitor_id,
+            "province": self.province,
+            "country": self.country,
+            "client": self.client,
+            "viewed_at": ms_to_iso(self.time_ms),
+        }
+
+
+class BeaconError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def ms_to_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time_ms(value: Any) -> int:
+    if isinstance(value, bool):
+        raise BeaconError("time", "must be epoch milliseconds or an RFC 3339 string")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise BeaconError("time", "not an RFC 3339 timestamp") from None
+        if dt.tzinfo is None:
+            raise BeaconError("time", "needs a UTC offset")
+        return int(dt.timestamp() * 1000)
+    raise BeaconError("time", "must be epoch milliseconds or an RFC 3339 string")
+
+
+def _str(item: dict[str, Any], field: str, pattern: re.Pattern[str]) -> str:
+    value = item.get(field)
+    if not isinstance(value, str) or pattern.match(value) is None:
+        raise BeaconError(field, "missing or malformed")
+    return value
+
+
+def parse_beacon(item: Any, now_ms: int, *, province: str | None = None, country: str | None = None) -> View:
+    """A :class:`View` from a client's JSON object, or :class:`BeaconError` naming the first bad field.
+
+    ``province``/``country`` come from the client's IP (the collector's lookup); a beacon's own values win
+    only for the country when the IP is unknown (a client abroad behind a proxy reports it)."""
+    if not isinstance(item, dict):
+        raise BeaconError("", "a beacon is a JSON object")
+    event_id = item.get("event_id")
+    if not isinstance(event_id, str) or UUID_RE.match(event_id) is None:
+        raise BeaconError("event_id", "must be a UUID")
+    resource_id = _str(item, "resource_id", ID_RE)
+    section = item.get("section")
+    if section not in SECTIONS:
+        raise BeaconError("section", "unknown section code")
+    user_id = item.get("user_id")
+    anon = item.get("visitor_id")
+    if user_id is not None:
+        visitor = _str(item, "user_id", ID_RE)
+    elif anon is not None:
+        visitor = "anon:" + _str(item, "visitor_id", ID_RE)
+    else:
+        raise BeaconError("user_id", "either user_id or visitor_id is required")
+    client = item.get("client", "web")
+    if client not in CLIENTS:
+        raise BeaconError("client", "unknown client kind")
+    time_ms = parse_time_ms(item.get("time", now_ms))
+    if time_ms < now_ms - MAX_AGE_MS or time_ms > now_ms + MAX_SKEW_MS:
+        raise BeaconError("time", "too old or in the future")
+    if province is None and (p := item.get("province")) is not None:
+        if p not in PROVINCES:
+            raise BeaconError("province", "unknown province code")
+        province = p
+    if country is None:
+        c = item.get("country")
+        if c is None:
+            country = PROVINCE_REGION.get(province, "CN") if province else "ZZ"
+        elif isinstance(c, str) and COUNTRY_RE.match(c):
+            country = c
+        else:
+            raise BeaconError("country", "must be an ISO 3166-1 alpha-2 code")
+    return View(event_id.lower(), resource_id, section, visitor, province, country, client, time_ms)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())

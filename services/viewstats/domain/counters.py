@@ -1,0 +1,144 @@
+"""Counting views into bucket documents, exactly once per distinct beacon.
+
+Keys. Time buckets are Beijing time (UTC+8, no daylight saving): the platform's "day" is China's day.
+A counter document holds, for one (granularity, bucket, dimension, partition), a map value → count::
+
+    m:2026-11-23T10:05:res:p07  {c: {"res-1": 3, "res-9": 1}, o: 41230}
+    d:2026-11-23:prov:p07       {c: {"43": 12000, "44": 9000, "none": 40}, o: 41230}
+
+``o`` is the highest partition offset applied to this document. One flush of a partition writes one
+update per document it touches (≈ 15-30), instead of one per (resource, bucket) pair: FerretDB writes cost
+about a millisecond each, so fewer, fatter documents are what lets one consumer keep up with the peak.
+A document's ``_id`` carries the partition, so exactly one consumer (the partition's owner) ever writes it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from viewstats.domain.beacon import View
+
+CN_OFFSET_MS = 8 * 3600 * 1000
+MINUTE_MS = 60_000
+GRANULARITIES = ("m", "h", "d")
+DIMENSIONS = ("all", "res", "sec", "prov", "cty")
+NO_PROVINCE = "none"
+
+
+def local_minute(time_ms: int) -> int:
+    """Beijing-time minute number since the epoch."""
+    return (time_ms + CN_OFFSET_MS) // MINUTE_MS
+
+
+def minute_label(minute: int) -> tuple[str, str, str]:
+    """(minute, hour, day) bucket labels of a Beijing-time minute number."""
+    dt = datetime.fromtimestamp(minute * 60, UTC)  # already shifted to local time
+    day = dt.strftime("%Y-%m-%d")
+    hour = f"{day}T{dt.hour:02d}"
+    return f"{hour}:{dt.minute:02d}", hour, day
+
+
+def today_label(now_ms: int) -> str:
+    return minute_label(local_minute(now_ms))[2]
+
+
+def doc_key(granularity: str, bucket: str, dimension: str) -> str:
+    return f"{granularity}:{bucket}:{dimension}"
+
+
+def shard_id(key: str, partition: int) -> str:
+    return f"{key}:p{partition:02d}"
+
+
+def shard_ids(key: str, partitions: int) -> list[str]:
+    return [shard_id(key, p) for p in range(partitions)]
+
+
+ViewKey = tuple[int, str, str, str, str]  # (local minute, resource, section, province, country)
+
+
+def view_key(v: View) -> ViewKey:
+    return (local_minute(v.time_ms), v.resource_id, v.section, v.province or NO_PROVINCE, v.country)
+
+
+def tally(keys: Iterable[ViewKey]) -> dict[str, Counter[str]]:
+    """Counter documents (key without partition) → value → count, for a batch of view keys.
+
+    Counts identical keys first (one dict increment per view), then expands each distinct key into its
+    15 documents: 3 granularities × 5 dimensions."""
+    distinct = Counter(keys)
+    out: dict[str, Counter[str]] = {}
+    labels: dict[int, tuple[str, str, str]] = {}
+    for (minute, res, sec, prov, cty), n in distinct.items():
+        buckets = labels.get(minute)
+        if buckets is None:
+            buckets = labels[minute] = minute_label(minute)
+        for g, bucket in zip(GRANULARITIES, buckets, strict=True):
+            for dim, value in (("all", "all"), ("res", res), ("sec", sec), ("prov", prov), ("cty", cty)):
+                key = f"{g}:{bucket}:{dim}"
+                c = out.get(key)
+                if c is None:
+                    c = out[key] = Counter()
+                c[value] += n
+    return out
+
+
+def keys_of(key: ViewKey) -> list[str]:
+    return list(tally([key]))
+
+
+def tally_after(records: list[tuple[int, ViewKey]], applied: dict[str, int]) -> dict[str, Counter[str]]:
+    """Like :func:`tally` for ``(offset, key)`` records, but a record counts in a document only when its
+    offset is above the document's applied offset ``applied[doc key]`` (-1 when absent).
+
+    This is the replay rule after a crash: a flush that reached some documents and not others is redone
+    for exactly the documents it did not reach."""
+    if not records:
+        return {}
+    first = records[0][0]
+    if all(o < first for o in applied.values()):
+        return tally(k for _, k in records)  # the normal case: nothing of this batch was applied before
+    out: dict[str, Counter[str]] = {}
+    for offset, key in records:
+        for doc, counts in tally([key]).items():
+            if offset > applied.get(doc, -1):
+                c = out.setdefault(doc, Counter())
+                c.update(counts)
+    return out
+
+
+class DedupWindow:
+    """Drops a beacon whose event id occurred among the previous ``window`` offsets of its partition.
+
+    A client retrying a beacon keeps its event id and its resource id (the record key), so the copy lands
+    on the same partition shortly after. The decision for offset x depends only on records [x-window, x),
+    so a consumer that starts at committed offset c and first re-reads [c-window, c) (without counting)
+    decides exactly as the consumer before the crash did: replays stay exact."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._last: dict[str, int] = {}
+        self._pruned_at = 0
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def seen(self, event_id: str, offset: int) -> bool:
+        """Record an occurrence; True when it duplicates one within the window."""
+        last = self._last.get(event_id)
+        self._last[event_id] = offset
+        if offset - self._pruned_at > self.window:
+            self._prune(offset)
+        return last is not None and last < offset and offset - last <= self.window
+
+    def _prune(self, offset: int) -> None:
+        floor = offset - self.window
+        self._last = {k: o for k, o in self._last.items() if o >= floor}
+        self._pruned_at = offset
+
+
+def day_range(start: date, end: date) -> list[str]:
+    days = (end - start).days
+    return [(start + timedelta(days=i)).isoformat() for i in range(days + 1)]

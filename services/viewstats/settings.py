@@ -1,0 +1,35 @@
+"""Settings of viewstats (env prefix ``VIEWSTATS_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
+
+
+class ViewstatsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="VIEWSTATS_", extra="ignore", populate_by_name=True)
+
+    database: str = Field("", description="Database name; empty: `<MONGODB_DATABASE_PREFIX>viewstats`.")
+    views_topic: str = Field("viewstats.views.v1", description="Topic of raw view beacons.")
+    heartbeats_topic: str = Field("viewstats.heartbeats.v1", description="Topic of watch-time heartbeats.")
+    aggregator_group: str = Field("viewstats-aggregator", description="Consumer group of the aggregator.")
+    instance_id: str | None = Field(
+        None, description="Static group membership id (e.g. the StatefulSet pod name): a restarted aggregator "
+        "gets its partitions back at once instead of after a rebalance, and fences its own zombie.",
+    )
+    session_timeout_ms: int = Field(10_000, ge=6000, description="Kafka consumer session timeout.")
+    partitions: int = Field(12, ge=1, description="Partitions of the views topic (queries sum this many shards).")
+    dedup_window: int = Field(
+        200_000, ge=1, description="Records per partition within which a repeated event id is a client retry."
+    )
+    flush_max_records: int = Field(100_000, ge=1, description="Flush (write + commit) after this many records.")
+    flush_interval_seconds: float = Field(1.0, gt=0, description="…or after this long.")
+    run_aggregator: bool = Field(True, description="Run the aggregator consumer inside the API process.")
+    collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
+    ip_table: str = Field("", description="Path of the IP → province CIDR table; empty: the bundled one.")
+    trust_forwarded_for: bool = Field(True, description="Take the client IP from X-Forwarded-For (behind ingress).")
+
+    def database_name(self) -> str:
+        return self.database or f"{self.mongodb_database_prefix}viewstats"

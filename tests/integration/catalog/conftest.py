@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+from pymongo import AsyncMongoClient
+
+from catalog.app import create_app
+from catalog.settings import CatalogSettings
+from common.auth import JwksCache, TokenVerifier, install_verifier
+
+ISS, AUD = "https://id.test", "smartedu-test"
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
+
+    def verifier(self) -> TokenVerifier:
+        cache = JwksCache(
+            "http://id.test/jwks.json",
+            client=httpx.AsyncClient(
+                transport=httpx.MockTransport(
+                    lambda r: httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]})
+                )
+            ),
+        )
+        return TokenVerifier(cache, issuer=ISS, audience=AUD)
+
+    def headers(self, sub: str, *roles: str) -> dict[str, str]:
+        now = int(time.time())
+        body = {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": sub,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + 600,
+            "roles": list(roles),
+        }
+        token = jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, body, self.key, algorithms=["Ed25519"])
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def tokens() -> Tokens:
+    return Tokens()
+
+
+def settings_for(run: str, replica: str) -> CatalogSettings:
+    return CatalogSettings(
+        mongodb_database_prefix=f"test_catalog_{run}_",
+        kafka_client_prefix=f"test-{run}-",
+        replica_id=replica,
+        changes_settle_seconds=0,
+        search_heap_bytes=60_000_000,
+    )
+
+
+class Running:
+    def __init__(self, app, client: httpx.AsyncClient, manager: LifespanManager) -> None:
+        self.app, self.client, self.manager = app, client, manager
+
+
+async def start(run: str, replica: str, tokens: Tokens) -> Running:
+    app = create_app(settings_for(run, replica))
+    install_verifier(app, tokens.verifier())
+    manager = LifespanManager(app, startup_timeout=120, shutdown_timeout=60)
+    await manager.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://catalog")
+    return Running(app, client, manager)
+
+
+async def stop(running: Running) -> None:
+    await running.client.aclose()
+    await running.manager.__aexit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+async def run_id():
+    run = uuid.uuid4().hex[:8]
+    yield run
+    client = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    await client.drop_database(f"test_catalog_{run}_catalog")
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+async def catalog(run_id, tokens):
+    running = await start(run_id, "a", tokens)
+    yield running
+    await stop(running)

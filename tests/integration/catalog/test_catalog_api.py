@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import orjson
+import pytest
+
+from catalog.demo import generate
+from catalog.service import resource_id
+from tests.integration.common.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+EDITOR = ("u-ed", "editor@prov-hn")
+REVIEWER = ("u-rev", "reviewer@prov-hn")
+ADMIN = ("u-admin", "ministry_admin")
+
+
+def content(**over):
+    base = {
+        "kind": "video_lesson",
+        "title": "湖南地方频道 红色研学 分数的加法和减法",
+        "summary": "走进韶山，学习分数加减。",
+        "section": "local_channels",
+        "local_channel": "hn",
+        "license": "CC-BY-NC-ND-4.0",
+        "media": [{"url": "https://r.smartedu.cn/x.mp4", "duration_seconds": 900}],
+    }
+    return {**base, **over}
+
+
+async def test_editorial_workflow_end_to_end(catalog, tokens):
+    c, ext = catalog.client, f"ext-{uuid.uuid4().hex[:8]}"
+    ed, rev, admin = (tokens.headers(*EDITOR), tokens.headers(*REVIEWER), tokens.headers(*ADMIN))
+    body = {
+        "external_id": ext,
+        "provider_kind": "province",
+        "provider_id": "prov-hn",
+        "content": content(summary="", media=[]),
+    }
+    assert (await c.post("/v1/resources", json=body)).status_code == 401
+    assert (await c.post("/v1/resources", json={**body, "provider_id": "prov-gx"}, headers=ed)).status_code == 403
+    r = await c.post("/v1/resources", json=body, headers=ed)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.json()["state"] == "draft"
+    dup = await c.post("/v1/resources", json=body, headers=ed)
+    assert dup.status_code == 409 and dup.json()["code"] == "duplicate-external-id"
+    bad = await c.post("/v1/resources", json={**body, "content": {**body["content"], "grades": ["x"]}}, headers=ed)
+    assert bad.status_code == 422 and any("grades" in e["field"] for e in bad.json()["errors"])
+
+    incomplete = await c.post(f"/v1/resources/{rid}/submit", headers=ed)
+    assert incomplete.status_code == 422
+    assert {e["field"] for e in incomplete.json()["errors"]} == {"summary", "media"}
+    assert (await c.put(f"/v1/resources/{rid}", json=content(), headers=ed)).status_code == 200
+    assert (await c.post(f"/v1/resources/{rid}/submit", headers=ed)).status_code == 200
+    early = await c.post(f"/v1/resources/{rid}/submit", headers=ed)
+    assert early.status_code == 409 and early.json()["current_state"] == "in_review"
+    assert (await c.post(f"/v1/resources/{rid}/publish", headers=ed)).status_code == 403
+    assert (await c.get(f"/v1/resources/{rid}")).status_code == 404  # not public yet
+    pub = await c.post(f"/v1/resources/{rid}/publish", headers=rev)
+    assert pub.status_code == 200 and pub.json()["state"] == "published"
+
+    detail = await c.get(f"/v1/resources/{rid}")
+    assert detail.status_code == 200 and detail.json()["version"] == 1
+    assert "max-age" in detail.headers["cache-control"]
+    cached = await c.get(f"/v1/resources/{rid}", headers={"If-None-Match": detail.headers["etag"]})
+    assert cached.status_code == 304
+
+    found = (await c.get("/v1/search", params={"q": "分数加减", "provider": "prov-hn"})).json()
+    assert rid in [i["id"] for i in found["items"]]
+    listed = (await c.get("/v1/resources", params={"section": "local_channels", "provider": "prov-hn"})).json()
+    assert rid in [i["id"] for i in listed["items"]]
+    assert listed["facets"]["section"]["local_channels"] >= 1
+
+    # a new version goes through review again while v1 stays public
+    assert (
+        await c.put(f"/v1/resources/{rid}", json=content(title="红色研学（修订版）"), headers=ed)
+    ).status_code == 200
+    assert (await c.get(f"/v1/resources/{rid}")).json()["title"] != "红色研学（修订版）"
+    await c.post(f"/v1/resources/{rid}/submit", headers=ed)
+    await c.post(f"/v1/resources/{rid}/publish", headers=rev)
+    v2 = await c.get(f"/v1/resources/{rid}")
+    assert v2.json()["version"] == 2 and v2.headers["etag"] != detail.headers["etag"]
+    assert (await c.get(f"/v1/resources/{rid}", headers={"If-None-Match": detail.headers["etag"]})).status_code == 200
+
+    no_reason = await c.post(f"/v1/resources/{rid}/withdraw", json={"reason": ""}, headers=rev)
+    assert no_reason.status_code == 422
+    assert (
+        await c.post(f"/v1/resources/{rid}/withdraw", json={"reason": "内容调整"}, headers=admin)
+    ).status_code == 200
+    assert (await c.get(f"/v1/resources/{rid}")).status_code == 404
+    working = (await c.get(f"/v1/resources/{rid}/working", headers=rev)).json()
+    assert [a["action"] for a in working["audit"]] == [
+        "create",
+        "edit",
+        "submit",
+        "publish",
+        "edit",
+        "submit",
+        "publish",
+        "withdraw",
+    ]
+    assert working["audit"][-1]["actor_id"] == "u-admin" and working["audit"][-1]["reason"] == "内容调整"
+    feed = (await c.get("/v1/changes", params={"after": ""})).json()
+    mine = [i for i in feed["items"] if i["id"] == rid]
+    assert mine == [{"cursor": mine[0]["cursor"], "op": "withdrawn", "id": rid, "version": 2}]
+
+
+def demo_subset(run: str, n_lessons: int = 30):
+    """The first textbook's nodes and the resources of its first lessons, external ids made unique per run."""
+    rows, lessons = [], set()
+    for row in generate():
+        if row["type"] == "node":
+            if row["node_type"] == "lesson":
+                if len(lessons) >= n_lessons:
+                    continue
+                lessons.add(row["id"])
+            if row["id"].startswith("tv.tb.primary.chinese"):
+                rows.append(row)
+        elif row["content"].get("lesson", {}).get("lesson_id") in lessons:
+            rows.append({**row, "external_id": f"{run}-{row['external_id']}"})
+        elif row["type"] == "resource" and len(rows) > 200:
+            break
+    return rows
+
+
+async def test_import_is_idempotent_and_reports_bad_lines(catalog, tokens, run_id):
+    c, admin = catalog.client, tokens.headers(*ADMIN)
+    rows = demo_subset(run_id + "imp")
+    resources = [r for r in rows if r["type"] == "resource"]
+    body = b"\n".join(orjson.dumps(r) for r in rows)
+    bad = (
+        b'\n{"type":"resource","external_id":"x","provider_kind":"province","provider_id":"prov-hn",'
+        b'"content":{"kind":"video_lesson","section":"nope"}}\nnot json'
+    )
+    assert (await c.post("/v1/import", content=body, headers=tokens.headers(*EDITOR))).status_code == 403
+    report = (await c.post("/v1/import", content=body + bad, headers=admin)).json()
+    assert report["created"] == len(resources) and report["error_count"] == 2
+    assert [e["line"] for e in report["errors"]] == [len(rows) + 1, len(rows) + 2]
+    again = (await c.post("/v1/import", content=body, headers=admin)).json()
+    assert again["created"] == 0 and again["unchanged"] == len(resources) and again["nodes_created"] == 0
+
+    first = resources[0]
+    rid = resource_id(first["provider_id"], first["external_id"])
+    detail = (await c.get(f"/v1/resources/{rid}")).json()
+    assert detail["title"] == first["content"]["title"]
+    lesson = first["content"]["lesson"]["lesson_id"]
+    node = (await c.get(f"/v1/tree/nodes/{lesson}")).json()
+    mine = [r for r in node["resources"] if r["id"].startswith("r")]
+    assert [
+        r["lesson"]["position"]
+        for r in mine
+        if r["id"] in {resource_id(x["provider_id"], x["external_id"]) for x in resources}
+    ][:3] == [0, 1, 2]
+    versions = (await c.get("/v1/tree/versions", params={"stage": "primary", "subject": "chinese", "grade": 1})).json()
+    assert [v["id"] for v in versions] == ["tv.tb.primary.chinese"]
+    changed = dict(first, content={**first["content"], "title": first["content"]["title"] + "（修订）"})
+    upd = (await c.post("/v1/import", content=orjson.dumps(changed), headers=admin)).json()
+    assert upd["updated"] == 1
+    assert (await c.get(f"/v1/resources/{rid}")).json()["version"] == 2
+
+
+async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalog, tokens, run_id):
+    from aiokafka import AIOKafkaConsumer
+
+    c, admin = catalog.client, tokens.headers(*ADMIN)
+    rows = demo_subset(run_id + "rep", n_lessons=12)
+    res = [r for r in rows if r["type"] == "resource"]
+    await c.post("/v1/import", content=b"\n".join(orjson.dumps(r) for r in rows), headers=admin)
+    ids = [resource_id(r["provider_id"], r["external_id"]) for r in res]
+    for rid in ids[:3]:
+        assert (
+            await c.post(f"/v1/resources/{rid}/withdraw", json={"reason": "测试撤回"}, headers=admin)
+        ).status_code == 200
+    wanted = set(ids)
+
+    consumer = AIOKafkaConsumer(
+        "catalog.resources.v1",
+        bootstrap_servers="127.0.0.1:9092",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    rebuilt: dict[str, dict] = {}
+    try:
+
+        async def caught_up() -> bool:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                for rec in records:
+                    if rec.key is None or rec.key.decode() not in wanted:
+                        continue
+                    ce_type = dict(rec.headers)["ce_type"].decode()
+                    data = orjson.loads(rec.value)
+                    if ce_type == "cn.smartedu.catalog.resource.published.v1":
+                        rebuilt[rec.key.decode()] = data["resource"]
+                    elif ce_type == "cn.smartedu.catalog.resource.withdrawn.v1":
+                        rebuilt.pop(rec.key.decode(), None)
+            return len(rebuilt) == len(ids) - 3 and not any(i in rebuilt for i in ids[:3])
+
+        await eventually(caught_up, timeout=60, every=0)
+    finally:
+        await consumer.stop()
+    for rid in ids:
+        r = await c.get(f"/v1/resources/{rid}")
+        if rid in rebuilt:
+            assert r.status_code == 200 and r.json() == rebuilt[rid]
+        else:
+            assert r.status_code == 404
+    feed, after = {}, ""
+    for _ in itertools.count():
+        page = (await c.get("/v1/changes", params={"after": after, "limit": 50})).json()
+        if not page["items"]:
+            break
+        for item in page["items"]:
+            if item["id"] in wanted:
+                feed[item["id"]] = item.get("resource")
+        after = page["next"]
+    assert {k: v for k, v in feed.items() if v is not None} == rebuilt
+
+
+async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catalog, tokens, run_id):
+    from tests.integration.catalog.conftest import start, stop
+
+    other = await start(run_id, "b", tokens)
+    try:
+        a, b = catalog.app.state.catalog.read, other.app.state.catalog.read
+        # (the shared test topic also carries other suites' events: compare what the store holds)
+        stored = {k for k, e in b.entries.items() if e.rev > 0 and e.public}
+        assert stored and stored == {k for k, e in a.entries.items() if e.rev > 0 and e.public}
+        ed, rev = tokens.headers(*EDITOR), tokens.headers(*REVIEWER)
+        body = {
+            "external_id": f"late-{uuid.uuid4().hex[:6]}",
+            "provider_kind": "province",
+            "provider_id": "prov-hn",
+            "content": content(title="新副本同步测试 勾股定理"),
+        }
+        rid = (await catalog.client.post("/v1/resources", json=body, headers=ed)).json()["id"]
+        await catalog.client.post(f"/v1/resources/{rid}/submit", headers=ed)
+        await catalog.client.post(f"/v1/resources/{rid}/publish", headers=rev)
+
+        async def replica_b_sees_it():
+            r = await other.client.get("/v1/search", params={"q": "勾股定理 同步"})
+            return rid in [i["id"] for i in r.json()["items"]]
+
+        await eventually(replica_b_sees_it, timeout=60)
+    finally:
+        await stop(other)

@@ -1,0 +1,107 @@
+"""SIGKILL the aggregator at several moments (real Kafka, real FerretDB, a subprocess) and check that
+the counts end exactly equal to the distinct beacons produced, retries included."""
+
+import asyncio
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from viewstats.domain.beacon import parse_beacon
+from viewstats.domain.counters import minute_label, local_minute
+from viewstats.domain.traffic import TrafficGenerator
+from viewstats.store import ViewStore
+from viewstats.wire import view_record
+
+pytestmark = pytest.mark.integration
+
+TODAY = datetime.now(UTC).date()
+
+
+async def produce(producer, topic, items):
+    futures = []
+    for item in items:
+        v = parse_beacon(item, item["time"])
+        key, value, headers = view_record(v)
+        futures.append(await producer.send(topic, value, key=key, headers=headers))
+    await asyncio.gather(*futures)
+
+
+def start(scratch, log, **env):
+    return subprocess.Popen(
+        [scratch["python"], "-m", "viewstats.aggregator"], cwd=scratch["root"],
+        env={**scratch["env"], **{k: str(v) for k, v in env.items()}},
+        stdout=subprocess.DEVNULL, stderr=log,
+    )
+
+
+async def caught_up(scratch) -> bool:
+    consumer = AIOKafkaConsumer(bootstrap_servers=scratch["bootstrap"], group_id=scratch["group"], enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(scratch["topic"], p) for p in range(4)]
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            if (await consumer.committed(tp) or 0) < ends[tp]:
+                return False
+        return True
+    finally:
+        await consumer.stop()
+
+
+async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
+    gen = TrafficGenerator(resources=300, duplicate_share=0.05, seed=11)
+    items = [dict(i, time=min(i["time"], int(time.time() * 1000))) for i in gen.day(TODAY, 24_000)]
+    distinct = {i["event_id"]: i for i in items}
+    expected_res = Counter(i["resource_id"] for i in distinct.values())
+    expected_prov = Counter(i.get("province") or "none" for i in distinct.values())
+    rng = random.Random(5)
+
+    # Small, frequent flushes so that the kills land inside writes, between write and commit, in warm-up.
+    knobs = {"VIEWSTATS_FLUSH_MAX_RECORDS": 400, "VIEWSTATS_FLUSH_INTERVAL_SECONDS": 0.02,
+             "VIEWSTATS_DEDUP_WINDOW": 5000, "VIEWSTATS_INSTANCE_ID": "aggregator-0",
+             "VIEWSTATS_SESSION_TIMEOUT_MS": 6000}
+    chunks = [items[i:i + 6000] for i in range(0, len(items), 6000)]
+    kills = 0
+    log = (tmp_path / "aggregator.log").open("w")
+    for chunk in chunks:
+        await produce(scratch["producer"], scratch["topic"], chunk)
+        for _ in range(2):
+            proc = start(scratch, log, **knobs)
+            await asyncio.sleep(rng.uniform(1.5, 4.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    proc = start(scratch, log, **knobs)
+    try:
+        deadline = time.monotonic() + 120
+        while not await caught_up(scratch):
+            assert proc.poll() is None, (tmp_path / "aggregator.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "aggregator did not catch up"
+            await asyncio.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+        print((tmp_path / "aggregator.log").read_text()[-5000:])
+    assert kills == 8
+
+    store = ViewStore(scratch["db"])
+    days = sorted({minute_label(local_minute(i["time"]))[2] for i in distinct.values()})
+    total = sum(c["all"] for c in (await store.counts("d", days, "all", 4)).values())
+    assert total == len(distinct)
+    res = Counter()
+    for c in (await store.counts("d", days, "res", 4)).values():
+        res.update(c)
+    assert res == expected_res
+    prov = Counter()
+    for c in (await store.counts("d", days, "prov", 4)).values():
+        prov.update(c)
+    assert prov == expected_prov
+    hours = [f"{d}T{h:02d}" for d in days for h in range(24)]
+    assert sum(c["all"] for c in (await store.counts("h", hours, "all", 4)).values()) == len(distinct)
