@@ -95,7 +95,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
     return time.perf_counter() - t0
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int, rebuild_rounds: int) -> None:
     run = "bench" + uuid.uuid4().hex[:6]
     tokens = Tokens()
     buf = io.BytesIO()
@@ -172,7 +172,7 @@ async def main(rounds: int) -> None:
             note("search_engine_p95_ms", pct(engine, 0.95))
     finally:
         await stop(running)
-    for _ in range(rounds):
+    for _ in range(rebuild_rounds):
         t = time.perf_counter()
         other = await start(run, f"rebuild-{uuid.uuid4().hex[:4]}", tokens)
         note("replica_start_seconds", time.perf_counter() - t)
@@ -180,7 +180,7 @@ async def main(rounds: int) -> None:
         note("rebuild_scan_seconds", stats["scan_seconds"])
         note("rebuild_index_seconds", stats["index_seconds"])
         await stop(other)
-    for _ in range(rounds):
+    for _ in range(rebuild_rounds):
         note("rebuild_from_topic_seconds", await rebuild_from_topic(set(ids)))
     client = AsyncMongoClient("mongodb://127.0.0.1:27017")
     await client.drop_database(f"test_catalog_{run}_catalog")
@@ -198,4 +198,6 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--rebuild-rounds", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.rebuild_rounds))

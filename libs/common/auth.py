@@ -112,6 +112,8 @@ class Principal(BaseModel):
     """Account kind chosen at registration (student, teacher, parent, staff); not a permission."""
     client_id: str | None = None
     """OIDC client the token was issued to (``azp``/``client_id``); None for the platform's own apps."""
+    scope: str | None = None
+    """OAuth scopes granted to that client (space-separated); None for the platform's own apps."""
 
     def has_role(self, *names: str, org: str | None = None, any_scope: bool = False) -> bool:
         """Whether one of ``names`` is held with a scope covering ``org`` (``any_scope``: held anywhere)."""
@@ -359,6 +361,7 @@ class TokenVerifier:
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
             kind=claims.get("kind"),
             client_id=claims.get("client_id"),
+            scope=claims.get("scope"),
         )
 
     async def verify(self, token: str) -> Principal:

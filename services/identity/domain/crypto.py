@@ -78,8 +78,24 @@ def normalise_national_id(raw: str) -> str:
 
 # --- passwords ------------------------------------------------------------------------------------------
 COMMON_PASSWORDS = frozenset(
-    {"123456", "12345678", "123456789", "1234567890", "password", "password1", "qwerty123", "11111111",
-     "88888888", "66666666", "a1234567", "abc12345", "iloveyou", "woaini1314", "qwertyuiop", "1q2w3e4r"}
+    {
+        "123456",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "password",
+        "password1",
+        "qwerty123",
+        "11111111",
+        "88888888",
+        "66666666",
+        "a1234567",
+        "abc12345",
+        "iloveyou",
+        "woaini1314",
+        "qwertyuiop",
+        "1q2w3e4r",
+    }
 )
 
 
@@ -91,9 +107,7 @@ def password_problems(password: str, *, min_length: int = 8, personal: tuple[str
         problems.append(f"must be at least {min_length} characters")
     if len(password) > 128:
         problems.append("must be at most 128 characters")
-    classes = sum(
-        bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z\d]")
-    )
+    classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z\d]"))
     if classes < 2:
         problems.append("must mix at least two of lower case, upper case, digits and symbols")
     if password.lower() in COMMON_PASSWORDS:
@@ -107,8 +121,14 @@ def password_problems(password: str, *, min_length: int = 8, personal: tuple[str
 
 class Passwords:
     def __init__(self, *, time_cost: int = 2, memory_cost_kib: int = 19456, parallelism: int = 1) -> None:
-        self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism,
-                                     hash_len=32, salt_len=16, type=Type.ID)
+        self.hasher = PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost_kib,
+            parallelism=parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
         # Verifying against this when the account is unknown costs the same as a real check: the answer
         # time does not reveal whether a phone number is registered.
         self._decoy = self.hasher.hash(secrets.token_urlsafe(16))
@@ -116,8 +136,14 @@ class Passwords:
     @property
     def parameters(self) -> dict[str, int | str]:
         h = self.hasher
-        return {"type": "argon2id", "time_cost": h.time_cost, "memory_cost_kib": h.memory_cost,
-                "parallelism": h.parallelism, "hash_len": h.hash_len, "salt_len": h.salt_len}
+        return {
+            "type": "argon2id",
+            "time_cost": h.time_cost,
+            "memory_cost_kib": h.memory_cost,
+            "parallelism": h.parallelism,
+            "hash_len": h.hash_len,
+            "salt_len": h.salt_len,
+        }
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(password)

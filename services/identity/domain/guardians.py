@@ -9,7 +9,6 @@ from typing import Literal
 
 from common.auth import MINISTRY_ADMIN, Principal
 from common.problems import Problem
-
 from identity.domain.accounts import Account
 from identity.domain.orgs import ADMIN_ROLE_LEVEL
 
@@ -39,12 +38,14 @@ def check_request(parent: Account, child: Account) -> None:
     if parent.kind != "parent":
         raise Problem(403, "Only parent accounts can ask for a link", code="not_a_parent")
     if child.kind != "student" or not child.active:
-        raise Problem(422, "The child must be an active student account", errors=[
-            {"field": "body.child_id", "message": "not an active student", "code": "child"}])
+        raise Problem(
+            422,
+            "The child must be an active student account",
+            errors=[{"field": "body.child_id", "message": "not an active student", "code": "child"}],
+        )
 
 
-def approver_role(who: Principal, child: Account, link: GuardianLink, *, today: date,
-                  self_approval_age: int) -> str:
+def approver_role(who: Principal, child: Account, link: GuardianLink, *, today: date, self_approval_age: int) -> str:
     """The capacity in which ``who`` approves, or a 403 problem."""
     if who.subject == link.parent_id:
         raise Problem(403, "A parent cannot approve their own request", code="self_approval")
@@ -52,8 +53,12 @@ def approver_role(who: Principal, child: Account, link: GuardianLink, *, today: 
         age = child.age_on(today)
         if age is not None and age >= self_approval_age:
             return "student"
-        raise Problem(403, "The student is too young to approve", code="too_young",
-                      detail=f"Students approve their own links from age {self_approval_age}.")
+        raise Problem(
+            403,
+            "The student is too young to approve",
+            code="too_young",
+            detail=f"Students approve their own links from age {self_approval_age}.",
+        )
     if child.school is None:
         raise Problem(409, "The student belongs to no school yet", code="no_school")
     if who.has_role("head_teacher", org=child.school):

@@ -62,8 +62,11 @@ def child_path(parent: OrgNode, code: str, level: Level) -> str:
         parent_level, digits = expected[level]
         if parent.level is not parent_level:
             raise ValueError(f"a {level} belongs under a {parent_level}")
-        if len(code) != digits or not code.isdigit() or (parent.level is not Level.COUNTRY
-                                                          and not code.startswith(parent.code)):
+        if (
+            len(code) != digits
+            or not code.isdigit()
+            or (parent.level is not Level.COUNTRY and not code.startswith(parent.code))
+        ):
             raise ValueError(f"a {level} code has {digits} digits and starts with its parent's code")
         return f"{parent.path}/{code}"
     raise ValueError(f"cannot create a {level} node here")
@@ -71,13 +74,40 @@ def child_path(parent: OrgNode, code: str, level: Level) -> str:
 
 # GB/T 2260 provincial-level divisions: 23 provinces, 5 autonomous regions, 4 municipalities, 2 SARs.
 PROVINCES: dict[str, str] = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
-    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
-    "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省", "37": "山东省",
-    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区", "46": "海南省",
-    "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
-    "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区", "65": "新疆维吾尔自治区",
-    "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+    "11": "北京市",
+    "12": "天津市",
+    "13": "河北省",
+    "14": "山西省",
+    "15": "内蒙古自治区",
+    "21": "辽宁省",
+    "22": "吉林省",
+    "23": "黑龙江省",
+    "31": "上海市",
+    "32": "江苏省",
+    "33": "浙江省",
+    "34": "安徽省",
+    "35": "福建省",
+    "36": "江西省",
+    "37": "山东省",
+    "41": "河南省",
+    "42": "湖北省",
+    "43": "湖南省",
+    "44": "广东省",
+    "45": "广西壮族自治区",
+    "46": "海南省",
+    "50": "重庆市",
+    "51": "四川省",
+    "52": "贵州省",
+    "53": "云南省",
+    "54": "西藏自治区",
+    "61": "陕西省",
+    "62": "甘肃省",
+    "63": "青海省",
+    "64": "宁夏回族自治区",
+    "65": "新疆维吾尔自治区",
+    "71": "台湾省",
+    "81": "香港特别行政区",
+    "82": "澳门特别行政区",
 }
 
 DEMO_SUBTREE: list[tuple[str, str]] = [
@@ -123,36 +153,57 @@ def check_grant(grantor: Principal, role: str, org: str | None, node: OrgNode | 
       admins, never another county admin), and school membership roles anywhere in their subtree.
     """
     if role not in GRANTABLE:
-        raise Problem(422, "Role cannot be granted", f"'{role}' is not grantable here.",
-                      errors=[{"field": "body.role", "message": "unknown or non-grantable role", "code": "role"}])
+        raise Problem(
+            422,
+            "Role cannot be granted",
+            f"'{role}' is not grantable here.",
+            errors=[{"field": "body.role", "message": "unknown or non-grantable role", "code": "role"}],
+        )
     if role == MINISTRY_ADMIN:
         if org is not None:
-            raise Problem(422, "Ministry admin is not scoped", errors=[
-                {"field": "body.org", "message": "must be empty for ministry_admin", "code": "org"}])
+            raise Problem(
+                422,
+                "Ministry admin is not scoped",
+                errors=[{"field": "body.org", "message": "must be empty for ministry_admin", "code": "org"}],
+            )
         grantor.require(MINISTRY_ADMIN, org=None)
         return
     if node is None:
         raise Problem(404, "Organisation not found", code="org_not_found")
     if role in PROVIDER_ROLES:
         if node.level is not Level.PROVIDER:
-            raise Problem(422, "Wrong organisation level", f"{role} is scoped to a provider.",
-                          errors=[{"field": "body.org", "message": "must be a provider", "code": "org_level"}])
+            raise Problem(
+                422,
+                "Wrong organisation level",
+                f"{role} is scoped to a provider.",
+                errors=[{"field": "body.org", "message": "must be a provider", "code": "org_level"}],
+            )
         grantor.require(MINISTRY_ADMIN, org=None)
         return
     if role in ADMIN_ROLE_LEVEL:
         if node.level is not ADMIN_ROLE_LEVEL[role]:
-            raise Problem(422, "Wrong organisation level", f"{role} is scoped to a {ADMIN_ROLE_LEVEL[role]}.",
-                          errors=[{"field": "body.org", "message": f"must be a {ADMIN_ROLE_LEVEL[role]}",
-                                   "code": "org_level"}])
-        strictly_above = [s for s in grantor.scopes_of(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN)
-                          if s is None or (org_covers(s, node.path) and s != node.path)]
+            raise Problem(
+                422,
+                "Wrong organisation level",
+                f"{role} is scoped to a {ADMIN_ROLE_LEVEL[role]}.",
+                errors=[{"field": "body.org", "message": f"must be a {ADMIN_ROLE_LEVEL[role]}", "code": "org_level"}],
+            )
+        strictly_above = [
+            s
+            for s in grantor.scopes_of(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN)
+            if s is None or (org_covers(s, node.path) and s != node.path)
+        ]
         if not strictly_above:
             grantor.require(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=node.parent)
         return
     # membership roles: at a school, by any admin covering it
     if node.level is not Level.SCHOOL:
-        raise Problem(422, "Wrong organisation level", f"{role} is scoped to a school.",
-                      errors=[{"field": "body.org", "message": "must be a school", "code": "org_level"}])
+        raise Problem(
+            422,
+            "Wrong organisation level",
+            f"{role} is scoped to a school.",
+            errors=[{"field": "body.org", "message": "must be a school", "code": "org_level"}],
+        )
     grantor.require(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=node.path)
 
 

@@ -95,8 +95,11 @@ class KeyRing:
         self.keys.append(fresh)
         changed += [old, nxt, fresh]
         # forget retired keys long gone from the JWKS
-        self.keys = [k for k in self.keys if not (k.status == "retired" and k.retire_after
-                                                   and k.retire_after < now - timedelta(days=1))]
+        self.keys = [
+            k
+            for k in self.keys
+            if not (k.status == "retired" and k.retire_after and k.retire_after < now - timedelta(days=1))
+        ]
         return changed
 
 
@@ -109,15 +112,29 @@ class TokenPolicy:
     id_token_ttl: timedelta = timedelta(minutes=10)
 
 
-def issue_access_token(ring: KeyRing, policy: TokenPolicy, *, subject: str, roles: list[Role], kind: str | None,
-                       now: datetime, client_id: str | None = None, scope: str | None = None) -> tuple[str, str]:
+def issue_access_token(
+    ring: KeyRing,
+    policy: TokenPolicy,
+    *,
+    subject: str,
+    roles: list[Role],
+    kind: str | None,
+    now: datetime,
+    client_id: str | None = None,
+    scope: str | None = None,
+) -> tuple[str, str]:
     """Returns (token, jti)."""
     key = ring.active()
     jti = uuid.uuid4().hex
     claims: dict[str, Any] = {
-        "iss": policy.issuer, "aud": policy.audience, "sub": subject, "jti": jti,
-        "iat": int(now.timestamp()), "exp": int((now + policy.access_ttl).timestamp()),
-        "roles": role_claims(roles), "kind": kind,
+        "iss": policy.issuer,
+        "aud": policy.audience,
+        "sub": subject,
+        "jti": jti,
+        "iat": int(now.timestamp()),
+        "exp": int((now + policy.access_ttl).timestamp()),
+        "roles": role_claims(roles),
+        "kind": kind,
     }
     if client_id:
         claims["client_id"] = client_id
@@ -127,19 +144,31 @@ def issue_access_token(ring: KeyRing, policy: TokenPolicy, *, subject: str, role
     return jwt.encode(header, claims, key.okp(), algorithms=[ACCESS_ALG]), jti
 
 
-def issue_id_token(ring: KeyRing, policy: TokenPolicy, *, subject: str, client_id: str, nonce: str | None,
-                   now: datetime, auth_time: datetime, extra: dict[str, Any] | None = None) -> str:
+def issue_id_token(
+    ring: KeyRing,
+    policy: TokenPolicy,
+    *,
+    subject: str,
+    client_id: str,
+    nonce: str | None,
+    now: datetime,
+    auth_time: datetime,
+    extra: dict[str, Any] | None = None,
+) -> str:
     key = ring.active()
     claims: dict[str, Any] = {
-        "iss": policy.issuer, "aud": client_id, "sub": subject, "iat": int(now.timestamp()),
-        "exp": int((now + policy.id_token_ttl).timestamp()), "auth_time": int(auth_time.timestamp()),
+        "iss": policy.issuer,
+        "aud": client_id,
+        "sub": subject,
+        "iat": int(now.timestamp()),
+        "exp": int((now + policy.id_token_ttl).timestamp()),
+        "auth_time": int(auth_time.timestamp()),
         "azp": client_id,
     }
     if nonce:
         claims["nonce"] = nonce
     claims.update(extra or {})
-    return jwt.encode({"alg": ID_TOKEN_ALG, "kid": key.kid, "typ": "JWT"}, claims, key.okp(),
-                      algorithms=[ID_TOKEN_ALG])
+    return jwt.encode({"alg": ID_TOKEN_ALG, "kid": key.kid, "typ": "JWT"}, claims, key.okp(), algorithms=[ID_TOKEN_ALG])
 
 
 # --- refresh tokens ---------------------------------------------------------------------------------------
@@ -169,8 +198,9 @@ class RefreshOutcome:
     UNKNOWN = "unknown"
 
 
-def judge_refresh(token: RefreshToken | None, *, family_revoked: bool, already_used: bool, now: datetime,
-                  client_id: str | None) -> str:
+def judge_refresh(
+    token: RefreshToken | None, *, family_revoked: bool, already_used: bool, now: datetime, client_id: str | None
+) -> str:
     if token is None or token.client_id != client_id:
         return RefreshOutcome.UNKNOWN
     if family_revoked:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
 from catalog.demo import generate
+from catalog.domain.resource import change_cursor
 from catalog.service import resource_id
 from tests.integration.common.helpers import eventually
 
@@ -31,6 +33,7 @@ def content(**over):
 
 
 async def test_editorial_workflow_end_to_end(catalog, tokens):
+    started = change_cursor(datetime.now(UTC) - timedelta(seconds=5), "")
     c, ext = catalog.client, f"ext-{uuid.uuid4().hex[:8]}"
     ed, rev, admin = (tokens.headers(*EDITOR), tokens.headers(*REVIEWER), tokens.headers(*ADMIN))
     body = {
@@ -103,7 +106,7 @@ async def test_editorial_workflow_end_to_end(catalog, tokens):
         "withdraw",
     ]
     assert working["audit"][-1]["actor_id"] == "u-admin" and working["audit"][-1]["reason"] == "内容调整"
-    feed = (await c.get("/v1/changes", params={"after": ""})).json()
+    feed = (await c.get("/v1/changes", params={"after": started})).json()
     mine = [i for i in feed["items"] if i["id"] == rid]
     assert mine == [{"cursor": mine[0]["cursor"], "op": "withdrawn", "id": rid, "version": 2}]
 
@@ -165,6 +168,7 @@ async def test_import_is_idempotent_and_reports_bad_lines(catalog, tokens, run_i
 async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalog, tokens, run_id):
     from aiokafka import AIOKafkaConsumer
 
+    started = change_cursor(datetime.now(UTC) - timedelta(seconds=5), "")
     c, admin = catalog.client, tokens.headers(*ADMIN)
     rows = demo_subset(run_id + "rep", n_lessons=12)
     res = [r for r in rows if r["type"] == "resource"]
@@ -210,7 +214,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
             assert r.status_code == 200 and r.json() == rebuilt[rid]
         else:
             assert r.status_code == 404
-    feed, after = {}, ""
+    feed, after = {}, started
     for _ in itertools.count():
         page = (await c.get("/v1/changes", params={"after": after, "limit": 50})).json()
         if not page["items"]:
@@ -249,3 +253,27 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
         await eventually(replica_b_sees_it, timeout=60)
     finally:
         await stop(other)
+
+
+async def test_hot_ordering_follows_viewstats_popularity(catalog, tokens, run_id):
+    from common.contracts.viewstats import ResourcePopularityChanged
+
+    c, admin = catalog.client, tokens.headers(*ADMIN)
+    rows = demo_subset(run_id + "hot", n_lessons=2)
+    await c.post("/v1/import", content=b"\n".join(orjson.dumps(r) for r in rows), headers=admin)
+    ids = [resource_id(r["provider_id"], r["external_id"]) for r in rows if r["type"] == "resource"]
+    lesson = next(r for r in rows if r["type"] == "resource")["content"]["lesson"]["lesson_id"]
+    hottest = ids[-1]
+    await catalog.app.state.kit.publisher.publish(
+        ResourcePopularityChanged(
+            resource_id=hottest, views_last_hour=10**6, views_last_day=10**7, trend="rising", as_of=datetime.now(UTC)
+        )
+    )
+
+    async def first_is_hottest():
+        page = (await c.get("/v1/resources", params={"order": "hot", "limit": 1, "facets": "false"})).json()
+        return page["items"] and page["items"][0]["id"] == hottest
+
+    await eventually(first_is_hottest, timeout=30)
+    node = (await c.get(f"/v1/tree/nodes/{lesson}")).json()
+    assert {r["id"] for r in node["resources"]} >= set(ids[:3])

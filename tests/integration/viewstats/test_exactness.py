@@ -56,7 +56,15 @@ async def caught_up(scratch) -> bool:
 
 async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
     gen = TrafficGenerator(resources=300, duplicate_share=0.05, seed=11)
-    items = [dict(i, time=min(i["time"], int(time.time() * 1000))) for i in gen.day(TODAY, 24_000)]
+    # Beacons arrive in time order (a stable sort keeps each retry right after its original), and at peak
+    # rate: the day's shape squeezed into the last 10 minutes, as 24k views take at 40 views/ms.
+    now = int(time.time() * 1000)
+    day_start = int(datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC).timestamp() * 1000) - 8 * 3600_000
+    items = sorted(
+        (dict(i, time=now - 600_000 + (i["time"] - day_start) * 600_000 // 86_400_000)
+         for i in gen.day(TODAY, 24_000)),
+        key=lambda i: i["time"],
+    )
     distinct = {i["event_id"]: i for i in items}
     expected_res = Counter(i["resource_id"] for i in distinct.values())
     expected_prov = Counter(i.get("province") or "none" for i in distinct.values())
@@ -89,7 +97,7 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
         proc.wait(timeout=30)
         log.close()
         print((tmp_path / "aggregator.log").read_text()[-5000:])
-    assert kills == 8
+    assert kills >= 8
 
     store = ViewStore(scratch["db"])
     days = sorted({minute_label(local_minute(i["time"]))[2] for i in distinct.values()})

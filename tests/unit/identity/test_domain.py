@@ -78,7 +78,7 @@ def test_seed_has_34_provincial_divisions_and_a_demo_subtree():
     provinces = [n for n in tree.nodes.values() if n.level is orgs.Level.PROVINCE]
     assert len(provinces) == 34
     assert tree.get(SCHOOL).level is orgs.Level.SCHOOL
-    assert [n.path for n in tree.subtree("cn/43/4301/430102")][0] == "cn/43/4301/430102"
+    assert next(n.path for n in tree.subtree("cn/43/4301/430102")) == "cn/43/4301/430102"
     assert {n.path for n in tree.subtree("cn/43/4301/430102")} >= {SCHOOL}
     county = tree.get("cn/43/4301/430102")
     assert orgs.child_path(county, "school-9", orgs.Level.SCHOOL) == "cn/43/4301/430102/school-9"
@@ -121,8 +121,9 @@ async def test_access_token_round_trip_and_rotation_keeps_old_tokens_valid():
     ring = tokens.KeyRing()
     ring.ensure(NOW)
     assert {k.status for k in ring.keys} == {"active", "next"}
-    token, _ = tokens.issue_access_token(ring, policy, subject="u_1", roles=[Role.parse(f"student@{SCHOOL}")],
-                                         kind="student", now=NOW)
+    token, _ = tokens.issue_access_token(
+        ring, policy, subject="u_1", roles=[Role.parse(f"student@{SCHOOL}")], kind="student", now=NOW
+    )
     p = await verifier_of(ring, NOW).verify(token)
     assert p.subject == "u_1" and p.roles == (Role(name="student", org=SCHOOL),)
     published_before = {k["kid"] for k in ring.jwks(NOW)["keys"]}
@@ -175,21 +176,46 @@ def test_lockout_after_failures_and_doubling():
 
 # --- guardians, teachers, OIDC -------------------------------------------------------------------------------
 def child(birth: date) -> Account:
-    return Account(id="u_child", kind="student", status="active", password_hash="", name_enc="", logins={},
-                   birth_date=birth, school=SCHOOL)
+    return Account(
+        id="u_child",
+        kind="student",
+        status="active",
+        password_hash="",
+        name_enc="",
+        logins={},
+        birth_date=birth,
+        school=SCHOOL,
+    )
 
 
 def test_guardian_approval_rules():
     link = GuardianLink("u_parent", "u_child", "pending", NOW)
     today = date(2026, 11, 23)
-    assert approver_role(principal(f"head_teacher@{SCHOOL}", sub="t"), child(date(2016, 1, 1)), link,
-                         today=today, self_approval_age=14) == "head_teacher"
-    assert approver_role(principal("school_admin@" + SCHOOL), child(date(2016, 1, 1)), link, today=today,
-                         self_approval_age=14) == "school_admin"
-    assert approver_role(principal(sub="u_child"), child(date(2010, 1, 1)), link, today=today,
-                         self_approval_age=14) == "student"
-    for who in (principal(sub="u_child"), principal(sub="u_parent"),
-                principal("head_teacher@cn/43/4301/430104/school-430104001", sub="t")):
+    assert (
+        approver_role(
+            principal(f"head_teacher@{SCHOOL}", sub="t"),
+            child(date(2016, 1, 1)),
+            link,
+            today=today,
+            self_approval_age=14,
+        )
+        == "head_teacher"
+    )
+    assert (
+        approver_role(
+            principal("school_admin@" + SCHOOL), child(date(2016, 1, 1)), link, today=today, self_approval_age=14
+        )
+        == "school_admin"
+    )
+    assert (
+        approver_role(principal(sub="u_child"), child(date(2010, 1, 1)), link, today=today, self_approval_age=14)
+        == "student"
+    )
+    for who in (
+        principal(sub="u_child"),
+        principal(sub="u_parent"),
+        principal("head_teacher@cn/43/4301/430104/school-430104001", sub="t"),
+    ):
         with pytest.raises(Problem) as exc:
             approver_role(who, child(date(2016, 1, 1)), link, today=today, self_approval_age=14)
         assert exc.value.status == 403

@@ -1,0 +1,59 @@
+"""``create_app()``: identity on the service chassis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI
+
+from common.auth import install_verifier
+from common.service import ServiceKit
+from identity import api
+from identity.registry import TeacherRegistry
+from identity.service import IdentityService
+from identity.settings import IdentitySettings
+from identity.store import IdentityStore
+
+log = logging.getLogger("identity")
+
+
+def create_app(settings: IdentitySettings | None = None, *, registry: TeacherRegistry | None = None) -> FastAPI:
+    settings = settings or IdentitySettings()
+    kit = ServiceKit("identity", settings)
+    store = IdentityStore(kit.store.db)
+    registry = registry or TeacherRegistry(settings.teacher_registry_url)
+    service = IdentityService(settings, store, kit.publisher.publish_many, registry)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def keep_keys_fresh() -> None:
+        # every replica reloads the ring (another replica may have rotated) and rotates when due
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await service.maybe_rotate()
+            except Exception:
+                log.exception("signing key refresh failed")
+
+    @kit.on_startup
+    async def start() -> None:
+        await service.load()
+        tasks.append(asyncio.create_task(keep_keys_fresh(), name="identity-keys"))
+
+    @kit.on_shutdown
+    async def stop() -> None:
+        for t in tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await registry.close()
+
+    app = kit.build_app(
+        routers=[api.router],
+        title="Identity (统一身份认证)",
+        description="Accounts, roles over the school hierarchy, tokens, SSO, teacher verification.",
+    )
+    app.state.identity = service
+    install_verifier(app, service.verifier)
+    return app

@@ -1,0 +1,578 @@
+"""Identity's use cases: domain rules + store + events. The routers in ``api.py`` are thin over this."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from common.auth import MINISTRY_ADMIN, JwksCache, Principal, Role, TokenVerifier
+from common.contracts.base import Event
+from common.contracts.identity import (
+    GuardianLinked,
+    NotificationRequested,
+    RoleGranted,
+    RoleRevoked,
+    TeacherVerified,
+    UserDeactivated,
+    UserRegistered,
+    UserUpdated,
+)
+from common.problems import Problem
+from identity.domain import crypto, oidc, orgs, teachers, tokens
+from identity.domain.accounts import (
+    RESET_TTL,
+    Account,
+    ResetCode,
+    ThrottlePolicy,
+    login_id,
+    new_reset_code,
+    new_user_id,
+)
+from identity.domain.guardians import GuardianLink, approver_role, check_request
+from identity.registry import RegistryUnavailable, TeacherRegistry
+from identity.settings import IdentitySettings
+from identity.store import Duplicate, IdentityStore
+
+log = logging.getLogger("identity")
+
+INVALID_LOGIN = Problem(401, "Login failed", "The identifier or the password is wrong.", code="invalid_credentials")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _LocalKeys(JwksCache):
+    """Identity verifies its own tokens from its key ring, no HTTP."""
+
+    def __init__(self, service: IdentityService) -> None:
+        super().__init__("local", min_refresh_seconds=0, max_age_seconds=5)
+        self._service = service
+
+    async def refresh(self) -> bool:
+        self.load(self._service.ring.jwks(now()))
+        return True
+
+
+class IdentityService:
+    def __init__(self, settings: IdentitySettings, store: IdentityStore, publish, registry: TeacherRegistry):
+        self.s = settings
+        self.store = store
+        self._publish = publish
+        self.registry = registry
+        self.vault = crypto.PiiVault(settings.pii_keys, settings.pii_active_key, settings.lookup_key)
+        self.passwords = crypto.Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.policy = tokens.TokenPolicy(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            access_ttl=timedelta(minutes=settings.access_token_minutes),
+            refresh_ttl=timedelta(days=settings.refresh_token_days),
+        )
+        self.acct_throttle = ThrottlePolicy(
+            max_failures=settings.login_max_failures, lock_seconds=settings.login_lock_seconds
+        )
+        self.ip_throttle = ThrottlePolicy(
+            max_failures=settings.login_ip_max_failures, lock_seconds=settings.login_lock_seconds
+        )
+        self.ring = tokens.KeyRing()
+        self.tree = orgs.OrgTree()
+        self.verifier = TokenVerifier(_LocalKeys(self), issuer=settings.issuer, audience=settings.audience)
+
+    async def publish(self, *events: Event) -> None:
+        await self._publish(list(events))
+
+    # --- start-up -----------------------------------------------------------------------------------------
+    async def load(self) -> None:
+        if self.s.seed_demo:
+            await self.store.save_orgs(orgs.seed_nodes())
+        self.tree = orgs.OrgTree(sorted(await self.store.orgs(), key=lambda n: n.path.count("/")))
+        await self.load_keys()
+        new = self.ring.ensure(now())
+        if new:
+            await self._save_keys(new)
+        if self.s.bootstrap_admin_phone:
+            await self.bootstrap_admin(self.s.bootstrap_admin_phone)
+
+    async def bootstrap_admin(self, phone: str) -> None:
+        """The first ministry admin of a fresh deployment (IDENTITY_BOOTSTRAP_ADMIN_PHONE), audited."""
+        owner = await self.store.login_owner(self._login_key("phone", crypto.normalise_phone(phone)))
+        account = await self.store.account(owner) if owner else None
+        if account is not None and account.grant(Role(name=MINISTRY_ADMIN)):
+            await self.store.save_account(account)
+            await self.store.audit("bootstrap", "grant", account.id, role=MINISTRY_ADMIN, org=None)
+            await self.publish(
+                RoleGranted(
+                    user_id=account.id, occurred_at=now(), role=MINISTRY_ADMIN, org=None, granted_by="bootstrap"
+                )
+            )
+
+    async def load_keys(self) -> None:
+        ring = tokens.KeyRing()
+        for d in await self.store.keys():
+            jwk = crypto.json.loads(self.vault.decrypt(d["private"], field="signing_key", owner=d["kid"]))
+            ring.keys.append(tokens.SigningKey(d["kid"], jwk, d["status"], d["created_at"], d["retire_after"]))
+        # two replicas starting at once may both create an active key: the newest wins, the other retires
+        actives = sorted((k for k in ring.keys if k.status == "active"), key=lambda k: k.created_at)
+        for k in actives[:-1]:
+            k.status, k.retire_after = "retired", now() + self.policy.access_ttl
+        self.ring = ring
+
+    async def _save_keys(self, keys: list[tokens.SigningKey]) -> None:
+        sealed = [
+            (k, self.vault.encrypt(crypto.json.dumps(k.private_jwk), field="signing_key", owner=k.kid)) for k in keys
+        ]
+        await self.store.save_keys(sealed)
+
+    async def rotate_keys(self) -> str:
+        changed = self.ring.rotate(now(), self.policy.access_ttl + timedelta(minutes=1))
+        await self._save_keys(changed)
+        return self.ring.active().kid
+
+    async def maybe_rotate(self) -> None:
+        await self.load_keys()
+        self.ring.ensure(now())
+        if now() - self.ring.active().created_at > timedelta(hours=self.s.key_rotation_hours):
+            await self.rotate_keys()
+
+    # --- accounts -------------------------------------------------------------------------------------------
+    def _identifier(self, raw: str) -> tuple[str, str]:
+        """(method, normalised) of a phone number or an e-mail address."""
+        try:
+            if "@" in raw:
+                return "email", crypto.normalise_email(raw)
+            return "phone", crypto.normalise_phone(raw)
+        except ValueError as exc:
+            raise Problem(
+                422,
+                "Invalid identifier",
+                errors=[{"field": "body.identifier", "message": str(exc), "code": "identifier"}],
+            ) from None
+
+    def _login_key(self, method: str, value: str) -> str:
+        return login_id(method, self.vault.lookup_hash(method, value))
+
+    async def register(
+        self, *, phone: str | None, email: str | None, password: str, real_name: str, kind: str, birth_date: date | None
+    ) -> Account:
+        idents: dict[str, str] = {}
+        errors = []
+        for method, raw, norm in (("phone", phone, crypto.normalise_phone), ("email", email, crypto.normalise_email)):
+            if raw:
+                try:
+                    idents[method] = norm(raw)
+                except ValueError as exc:
+                    errors.append({"field": f"body.{method}", "message": str(exc), "code": method})
+        if not idents and not errors:
+            errors.append(
+                {"field": "body.phone", "message": "a phone number or an e-mail is required", "code": "required"}
+            )
+        for p in crypto.password_problems(password, personal=tuple(idents.values())):
+            errors.append({"field": "body.password", "message": p, "code": "password_policy"})
+        if errors:
+            raise Problem(
+                422,
+                "Invalid registration",
+                f"{len(errors)} field(s) are invalid",
+                errors=errors,
+                code="validation-failed",
+            )
+        user_id = new_user_id()
+        keys = {m: self._login_key(m, v) for m, v in idents.items()}
+        claimed = []
+        try:
+            for method, key in keys.items():
+                try:
+                    await self.store.claim_login(key, user_id)
+                except Duplicate:
+                    raise Problem(
+                        409, "Already registered", f"This {method} is already registered.", code=f"duplicate_{method}"
+                    ) from None
+                claimed.append(key)
+            account = Account(
+                id=user_id,
+                kind=kind,
+                status="active",
+                password_hash=self.passwords.hash(password),  # type: ignore[arg-type]
+                name_enc=self.vault.encrypt(crypto.nfc(real_name), field="name", owner=user_id),
+                logins={m: k for m, k in keys.items()},
+                phone_enc=self.vault.encrypt(idents["phone"], field="phone", owner=user_id)
+                if "phone" in idents
+                else None,
+                email_enc=self.vault.encrypt(idents["email"], field="email", owner=user_id)
+                if "email" in idents
+                else None,
+                birth_date=birth_date,
+                created_at=now(),
+                password_changed_at=now(),
+            )
+            await self.store.save_account(account, new=True)
+        except BaseException:
+            for key in claimed:  # give the identifier back so the user can retry
+                await self.store.release_login(key, user_id)
+            raise
+        await self.publish(
+            UserRegistered(
+                user_id=user_id,
+                occurred_at=now(),
+                kind=kind,  # type: ignore[arg-type]
+                login_methods=tuple(idents),
+            )
+        )
+        return account
+
+    async def _account_for(self, identifier: str) -> tuple[str, Account | None]:
+        method, value = self._identifier(identifier)
+        key = self._login_key(method, value)
+        owner = await self.store.login_owner(key)
+        return key, (await self.store.account(owner) if owner else None)
+
+    async def login(self, identifier: str, password: str, client_ip: str) -> dict[str, Any]:
+        key, account = await self._account_for(identifier)
+        t = now().timestamp()
+        acct_key, ip_key = f"thr:acct:{key}", f"thr:ip:{client_ip}"
+        acct_state, ip_state = await asyncio.gather(self.store.throttle(acct_key), self.store.throttle(ip_key))
+        wait = max(acct_state.locked(t), ip_state.locked(t))
+        if wait:
+            raise Problem(
+                429,
+                "Too many failed logins",
+                "Try again later.",
+                code="locked",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        ok = self.passwords.verify(account.password_hash if account else None, password)
+        if not ok or account is None or not account.active:
+            acct_state.fail(self.acct_throttle, t)
+            ip_state.fail(self.ip_throttle, t)
+            await asyncio.gather(
+                self.store.save_throttle(acct_key, acct_state), self.store.save_throttle(ip_key, ip_state)
+            )
+            raise INVALID_LOGIN
+        if acct_state.failures:
+            acct_state.succeed()
+            await self.store.save_throttle(acct_key, acct_state)
+        if self.passwords.needs_rehash(account.password_hash):
+            account.password_hash = self.passwords.hash(password)
+            await self.store.save_account(account)
+        return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
+
+    async def issue(
+        self,
+        account: Account,
+        *,
+        family: str,
+        auth_time: datetime,
+        client_id: str | None = None,
+        scope: str | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, Any]:
+        t = now()
+        access, _ = tokens.issue_access_token(
+            self.ring,
+            self.policy,
+            subject=account.id,
+            roles=account.roles,
+            kind=account.kind,
+            now=t,
+            client_id=client_id,
+            scope=scope,
+        )
+        refresh = tokens.new_secret()
+        await self.store.save_refresh(
+            tokens.RefreshToken(
+                crypto.token_digest(refresh),
+                family,
+                account.id,
+                client_id,
+                scope,
+                t,
+                t + self.policy.refresh_ttl,
+                auth_time,
+            )
+        )
+        out: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(self.policy.access_ttl.total_seconds()),
+            "refresh_token": refresh,
+        }
+        if client_id and scope and "openid" in scope.split():
+            out["id_token"] = tokens.issue_id_token(
+                self.ring, self.policy, subject=account.id, client_id=client_id, nonce=nonce, now=t, auth_time=auth_time
+            )
+        if scope:
+            out["scope"] = scope
+        return out
+
+    async def refresh(self, refresh_token: str, client_id: str | None = None) -> dict[str, Any]:
+        digest = crypto.token_digest(refresh_token)
+        record = await self.store.refresh(digest)
+        revoked = record is not None and await self.store.family_revoked(record.family)
+        first_use = record is not None and not revoked and await self.store.mark_refresh_used(digest)
+        outcome = tokens.judge_refresh(
+            record, family_revoked=revoked, already_used=not first_use, now=now(), client_id=client_id
+        )
+        if outcome == tokens.RefreshOutcome.REUSED and record is not None:
+            await self.store.revoke_family(record.family, "reuse")
+            log.warning("refresh token reuse: family %s revoked", record.family)
+        if outcome != tokens.RefreshOutcome.OK or record is None:
+            raise Problem(401, "Refresh token refused", code=f"refresh_{outcome}", reason=outcome)
+        account = await self.store.account(record.user_id)
+        if account is None or not account.active:
+            raise Problem(401, "Refresh token refused", code="refresh_revoked", reason="revoked")
+        return await self.issue(
+            account, family=record.family, auth_time=record.auth_time, client_id=record.client_id, scope=record.scope
+        )
+
+    async def logout(self, refresh_token: str) -> None:
+        record = await self.store.refresh(crypto.token_digest(refresh_token))
+        if record is not None:
+            await self.store.revoke_family(record.family, "logout")
+
+    async def me(self, who: Principal) -> Account:
+        account = await self.store.account(who.subject)
+        if account is None or not account.active:
+            raise Problem(404, "Account not found", code="account_not_found")
+        return account
+
+    def profile(self, account: Account) -> dict[str, Any]:
+        def masked(enc: str | None, field: str) -> str | None:
+            if enc is None:
+                return None
+            v = self.vault.decrypt(enc, field=field, owner=account.id)
+            return v[:3] + "****" + v[-4:] if field == "phone" else v[0] + "***" + v[v.index("@") :]
+
+        return {
+            "user_id": account.id,
+            "kind": account.kind,
+            "status": account.status,
+            "real_name": self.vault.decrypt(account.name_enc, field="name", owner=account.id),
+            "phone": masked(account.phone_enc, "phone"),
+            "email": masked(account.email_enc, "email"),
+            "roles": [r.claim() for r in account.roles],
+            "teacher_status": account.teacher_status,
+            "school": account.school,
+        }
+
+    async def change_password(self, who: Principal, current: str, new: str) -> None:
+        account = await self.me(who)
+        if not self.passwords.verify(account.password_hash, current):
+            raise Problem(403, "Current password is wrong", code="wrong_password")
+        await self._set_password(account, new)
+
+    async def _set_password(self, account: Account, new: str) -> None:
+        problems = crypto.password_problems(new)
+        if problems:
+            raise Problem(
+                422,
+                "Password refused",
+                errors=[{"field": "body.new_password", "message": p, "code": "password_policy"} for p in problems],
+            )
+        account.password_hash = self.passwords.hash(new)
+        account.password_changed_at = now()
+        await self.store.save_account(account)
+        await self.publish(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)))
+
+    async def request_reset(self, identifier: str) -> None:
+        """Always answers the same; only a real, active account gets a code."""
+        method, value = self._identifier(identifier)
+        owner = await self.store.login_owner(self._login_key(method, value))
+        account = await self.store.account(owner) if owner else None
+        if account is None or not account.active:
+            return
+        code = new_reset_code()
+        await self.store.save_reset(
+            ResetCode(account.id, self.vault.lookup_hash("reset", f"{account.id}:{code}"), now() + RESET_TTL)
+        )
+        notification_id = uuid.uuid4().hex
+        sealed = crypto.seal_for_gateway(
+            self.s.notify_key, self.s.notify_key_id, {"to": value, "code": code}, reference=notification_id
+        )
+        await self.publish(
+            NotificationRequested(
+                notification_id=notification_id,
+                user_id=account.id,
+                channel="sms" if method == "phone" else "email",
+                template="password_reset_code",
+                sealed=sealed,
+                sealed_key_id=self.s.notify_key_id,
+                expires_at=now() + RESET_TTL,
+            )
+        )
+
+    async def confirm_reset(self, identifier: str, code: str, new_password: str) -> None:
+        _, account = await self._account_for(identifier)
+        pending = await self.store.reset(account.id) if account else None
+        if account is None or pending is None or not pending.usable(now()):
+            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
+        if self.vault.lookup_hash("reset", f"{account.id}:{code}") != pending.digest:
+            pending.attempts += 1
+            await self.store.save_reset(pending)
+            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
+        pending.used = True
+        await self.store.save_reset(pending)
+        await self._set_password(account, new_password)
+
+    async def deactivate(self, who: Principal, user_id: str) -> None:
+        account = await self.store.account(user_id)
+        if account is None:
+            raise Problem(404, "Account not found", code="account_not_found")
+        if who.subject != user_id:
+            scopes = [r.org for r in account.roles] + [account.school]
+            target = next((s for s in scopes if s), None)
+            who.require(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=target)
+            await self.store.audit(who.subject, "deactivate", user_id)
+        account.status = "deactivated"
+        await self.store.save_account(account)
+        await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
+
+    # --- roles ------------------------------------------------------------------------------------------
+    async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> bool:
+        node = self.tree.get(org) if org else None
+        orgs.check_grant(who, role, org, node)
+        account = await self.store.account(user_id)
+        if account is None or not account.active:
+            raise Problem(404, "Account not found", code="account_not_found")
+        r = Role(name=role, org=org)
+        changed = account.grant(r) if grant else account.revoke(r)
+        if role in ("student", "head_teacher") and grant and account.school is None:
+            account.school = org
+        if changed:
+            await self.store.save_account(account)
+            await self.store.audit(who.subject, "grant" if grant else "revoke", user_id, role=role, org=org)
+            event = (
+                RoleGranted(user_id=user_id, occurred_at=now(), role=role, org=org, granted_by=who.subject)
+                if grant
+                else RoleRevoked(user_id=user_id, occurred_at=now(), role=role, org=org, revoked_by=who.subject)
+            )
+            await self.publish(event)
+        return changed
+
+    async def add_org(self, who: Principal, parent: str, code: str, name: str, level: orgs.Level) -> orgs.OrgNode:
+        node = self.tree.get(parent)
+        if node is None:
+            raise Problem(404, "Organisation not found", code="org_not_found")
+        who.require(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=parent)
+        try:
+            path = orgs.child_path(node, code, level)
+        except ValueError as exc:
+            raise Problem(
+                422, "Invalid organisation", errors=[{"field": "body.code", "message": str(exc), "code": "org_code"}]
+            ) from None
+        child = orgs.OrgNode(path, crypto.nfc(name))
+        await self.store.save_orgs([child])
+        self.tree.add(child)
+        await self.store.audit(who.subject, "org.create", path)
+        return child
+
+    # --- teacher verification --------------------------------------------------------------------------------
+    async def verify_teacher(self, who: Principal, national_id: str) -> str:
+        account = await self.me(who)
+        if account.kind != "teacher":
+            raise Problem(403, "Only teacher accounts are verified", code="not_a_teacher")
+        try:
+            nid = crypto.normalise_national_id(national_id)
+        except ValueError as exc:
+            raise Problem(
+                422,
+                "Invalid ID number",
+                errors=[{"field": "body.national_id", "message": str(exc), "code": "national_id"}],
+            ) from None
+        owner = await self.store.claim_national_id(f"nid:{self.vault.lookup_hash('nid', nid)}", account.id)
+        if owner != account.id:
+            raise Problem(409, "This ID number belongs to another account", code="duplicate_national_id")
+        name = self.vault.decrypt(account.name_enc, field="name", owner=account.id)
+        try:
+            answer = await self.registry.verify(nid, name)
+        except RegistryUnavailable:
+            raise Problem(
+                503, "Teacher registry unavailable", "Try again later.", code="registry_unavailable"
+            ) from None
+        school = next((p for p in self.tree.nodes if answer.school_code and p.endswith("/" + answer.school_code)), None)
+        outcome, reason = teachers.judge(answer, school)
+        account.national_id_enc = self.vault.encrypt(nid, field="national_id", owner=account.id)
+        account.teacher_status = outcome
+        if outcome == "verified":
+            account.school = school
+            account.grant(Role(name=orgs.TEACHER, org=school))
+        await self.store.save_account(account)
+        await self.publish(
+            TeacherVerified(
+                user_id=account.id,
+                occurred_at=now(),
+                outcome=outcome,
+                school=school if outcome == "verified" else None,
+                reason=reason,
+            )
+        )
+        return outcome
+
+    # --- guardian links ---------------------------------------------------------------------------------------
+    async def request_link(self, who: Principal, child_id: str) -> GuardianLink:
+        parent = await self.me(who)
+        child = await self.store.account(child_id)
+        if child is None:
+            raise Problem(404, "Student not found", code="account_not_found")
+        check_request(parent, child)
+        link = GuardianLink(parent.id, child.id, "pending", now())
+        try:
+            await self.store.save_link(link, new=True)
+        except Duplicate:
+            raise Problem(409, "Link already requested", code="duplicate_link") from None
+        return link
+
+    async def approve_link(self, who: Principal, parent_id: str, child_id: str) -> GuardianLink:
+        link = await self.store.link(parent_id, child_id)
+        child = await self.store.account(child_id)
+        if link is None or child is None:
+            raise Problem(404, "Link request not found", code="link_not_found")
+        if link.status != "pending":
+            raise Problem(409, "Link already decided", code="link_decided")
+        role = approver_role(who, child, link, today=now().date(), self_approval_age=self.s.guardian_self_approval_age)
+        link.status, link.decided_by, link.approver_role = "approved", who.subject, role
+        await self.store.save_link(link)
+        await self.store.audit(who.subject, "guardian.approve", child_id, parent=parent_id, role=role)
+        await self.publish(
+            GuardianLinked(
+                user_id=child_id, occurred_at=now(), guardian_id=parent_id, approved_by=who.subject, approver_role=role
+            )
+        )  # type: ignore[arg-type]
+        return link
+
+    # --- OIDC clients ---------------------------------------------------------------------------------------
+    async def register_client(
+        self, who: Principal, name: str, redirect_uris: list[str], post_logout_redirect_uris: list[str], public: bool
+    ) -> tuple[oidc.Client, str | None]:
+        who.require(MINISTRY_ADMIN, org=None)
+        bad = [u for u in redirect_uris + post_logout_redirect_uris if not oidc.valid_redirect_uri(u)]
+        if bad or not redirect_uris:
+            raise Problem(
+                422,
+                "Invalid redirect URIs",
+                errors=[
+                    {
+                        "field": "body.redirect_uris",
+                        "message": "https (or http on localhost), no fragment",
+                        "code": "redirect_uri",
+                    }
+                ],
+            )
+        secret = None if public else secrets.token_urlsafe(32)
+        client = oidc.Client(
+            f"c_{uuid.uuid4().hex[:16]}",
+            crypto.token_digest(secret) if secret else None,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+        )
+        await self.store.save_client(client)
+        await self.store.audit(who.subject, "oidc.client.register", client.client_id)
+        return client, secret

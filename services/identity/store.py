@@ -1,0 +1,254 @@
+"""The only code touching identity's database. Every read is by ``_id`` (or a whole, small collection read
+once at start: signing keys, org nodes); every uniqueness rule is an insert of a unique ``_id``, which is atomic
+even on FerretDB (whose updates are read–modify–write without transactions).
+
+Collections and ``_id`` shapes:
+  accounts   ``u_<32 hex>``                        the account (PII fields encrypted)
+  logins     ``login:<phone|email>:<hmac>``         → account id; inserting it claims the identifier
+  nids       ``nid:<hmac>``                         → account id; one teacher per national ID number
+  refresh    ``rt:<sha256>`` / ``rt-used:<sha256>`` / ``fam:<family>``  refresh tokens, use markers, families
+  throttle   ``thr:acct:<hmac>`` / ``thr:ip:<ip>``  failed-login counters
+  resets     ``reset:<user id>``                    the pending password reset code (HMAC only)
+  keys       ``key:<kid>``                          signing keys, private part encrypted
+  orgs       ``org:<path>``                         hierarchy nodes
+  clients    ``client:<client id>``                 OIDC clients
+  codes      ``code:<sha256>`` / ``code-used:<sha256>``  authorization codes and their single-use claims
+  glinks     ``glink:<child>:<parent>``             guardian links
+  audit      ``audit:<ISO time>:<uuid>``            admin actions, role grants (insert only)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from common.auth import Role
+from identity.domain.accounts import Account, ResetCode, ThrottleState
+from identity.domain.guardians import GuardianLink
+from identity.domain.oidc import AuthorizationCode, Client
+from identity.domain.orgs import OrgNode
+from identity.domain.tokens import RefreshToken, SigningKey
+
+
+class Duplicate(Exception):
+    pass
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class IdentityStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+
+    async def _insert(self, collection: str, doc: dict[str, Any]) -> None:
+        try:
+            await self.db[collection].insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Duplicate(doc["_id"]) from exc
+
+    async def _get(self, collection: str, _id: str) -> dict[str, Any] | None:
+        return await self.db[collection].find_one({"_id": _id})
+
+    # --- accounts -----------------------------------------------------------------------------------------
+    async def claim_login(self, key: str, user_id: str) -> None:
+        await self._insert("logins", {"_id": key, "user_id": user_id, "at": datetime.now(UTC)})
+
+    async def release_login(self, key: str, user_id: str) -> None:
+        await self.db["logins"].delete_one({"_id": key, "user_id": user_id})
+
+    async def login_owner(self, key: str) -> str | None:
+        doc = await self._get("logins", key)
+        return doc["user_id"] if doc else None
+
+    async def claim_national_id(self, key: str, user_id: str) -> str:
+        """Returns the owner: ``user_id`` if claimed now or before by the same user."""
+        try:
+            await self._insert("nids", {"_id": key, "user_id": user_id})
+            return user_id
+        except Duplicate:
+            doc = await self._get("nids", key)
+            return doc["user_id"] if doc else user_id
+
+    async def save_account(self, account: Account, *, new: bool = False) -> None:
+        doc = asdict(account)
+        doc["_id"] = doc.pop("id")
+        doc["roles"] = [r.claim() for r in account.roles]
+        if account.birth_date is not None:
+            doc["birth_date"] = account.birth_date.isoformat()
+        if new:
+            await self._insert("accounts", doc)
+        else:
+            await self.db["accounts"].replace_one({"_id": doc["_id"]}, doc)
+
+    async def account(self, user_id: str) -> Account | None:
+        doc = await self._get("accounts", user_id)
+        if doc is None:
+            return None
+        doc["id"] = doc.pop("_id")
+        doc["roles"] = [Role.parse(r) for r in doc.get("roles", [])]
+        if doc.get("birth_date"):
+            doc["birth_date"] = date.fromisoformat(doc["birth_date"])
+        for k in ("created_at", "password_changed_at"):
+            doc[k] = _aware(doc.get(k))
+        return Account(**doc)
+
+    # --- throttle ----------------------------------------------------------------------------------------
+    async def throttle(self, key: str) -> ThrottleState:
+        doc = await self._get("throttle", key)
+        if not doc:
+            return ThrottleState()
+        return ThrottleState(doc["failures"], doc["window_start"], doc["locked_until"], doc["locks"])
+
+    async def save_throttle(self, key: str, state: ThrottleState) -> None:
+        await self.db["throttle"].replace_one({"_id": key}, {"_id": key, **asdict(state)}, upsert=True)
+
+    # --- password reset ------------------------------------------------------------------------------------
+    async def save_reset(self, code: ResetCode) -> None:
+        await self.db["resets"].replace_one(
+            {"_id": f"reset:{code.user_id}"}, {"_id": f"reset:{code.user_id}", **asdict(code)}, upsert=True
+        )
+
+    async def reset(self, user_id: str) -> ResetCode | None:
+        doc = await self._get("resets", f"reset:{user_id}")
+        if not doc:
+            return None
+        doc.pop("_id")
+        doc["expires_at"] = _aware(doc["expires_at"])
+        return ResetCode(**doc)
+
+    # --- refresh tokens ----------------------------------------------------------------------------------
+    async def save_refresh(self, token: RefreshToken) -> None:
+        await self._insert("refresh", {"_id": f"rt:{token.digest}", **asdict(token)})
+
+    async def refresh(self, digest: str) -> RefreshToken | None:
+        doc = await self._get("refresh", f"rt:{digest}")
+        if not doc:
+            return None
+        doc.pop("_id")
+        for k in ("issued_at", "expires_at", "auth_time"):
+            doc[k] = _aware(doc[k])
+        return RefreshToken(**doc)
+
+    async def mark_refresh_used(self, digest: str) -> bool:
+        """True when this call used it; False when it had been used before (reuse)."""
+        try:
+            await self._insert("refresh", {"_id": f"rt-used:{digest}", "at": datetime.now(UTC)})
+            return True
+        except Duplicate:
+            return False
+
+    async def revoke_family(self, family: str, reason: str) -> None:
+        await self.db["refresh"].replace_one(
+            {"_id": f"fam:{family}"},
+            {"_id": f"fam:{family}", "revoked": True, "reason": reason, "at": datetime.now(UTC)},
+            upsert=True,
+        )
+
+    async def family_revoked(self, family: str) -> bool:
+        return await self._get("refresh", f"fam:{family}") is not None
+
+    # --- signing keys --------------------------------------------------------------------------------------
+    async def save_keys(self, keys: list[tuple[SigningKey, str]]) -> None:
+        """(key, encrypted private JWK) pairs."""
+        for key, sealed in keys:
+            doc = {
+                "_id": f"key:{key.kid}",
+                "kid": key.kid,
+                "private": sealed,
+                "status": key.status,
+                "created_at": key.created_at,
+                "retire_after": key.retire_after,
+            }
+            await self.db["keys"].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def keys(self) -> list[dict[str, Any]]:
+        docs = await self.db["keys"].find({}).to_list(None)  # a handful of documents
+        for d in docs:
+            d["created_at"], d["retire_after"] = _aware(d["created_at"]), _aware(d.get("retire_after"))
+        return docs
+
+    # --- orgs --------------------------------------------------------------------------------------------
+    async def save_orgs(self, nodes: list[OrgNode]) -> None:
+        from pymongo import ReplaceOne
+
+        if nodes:
+            await self.db["orgs"].bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": f"org:{n.path}"}, {"_id": f"org:{n.path}", "path": n.path, "name": n.name}, upsert=True
+                    )
+                    for n in nodes
+                ],
+                ordered=False,
+            )
+
+    async def orgs(self) -> list[OrgNode]:
+        return [OrgNode(d["path"], d["name"]) async for d in self.db["orgs"].find({})]
+
+    # --- OIDC ----------------------------------------------------------------------------------------------
+    async def save_client(self, client: Client) -> None:
+        await self._insert("clients", {"_id": f"client:{client.client_id}", **asdict(client)})
+
+    async def client(self, client_id: str) -> Client | None:
+        doc = await self._get("clients", f"client:{client_id}")
+        if not doc:
+            return None
+        doc.pop("_id")
+        doc["allowed_scopes"] = tuple(doc["allowed_scopes"])
+        return Client(**doc)
+
+    async def save_code(self, code: AuthorizationCode) -> None:
+        await self._insert("codes", {"_id": f"code:{code.digest}", **asdict(code)})
+
+    async def take_code(self, digest: str) -> AuthorizationCode | None:
+        """The code, once: the insert of its use marker is the atomic claim."""
+        doc = await self._get("codes", f"code:{digest}")
+        if not doc:
+            return None
+        try:
+            await self._insert("codes", {"_id": f"code-used:{digest}"})
+        except Duplicate:
+            return None
+        doc.pop("_id")
+        for k in ("auth_time", "expires_at"):
+            doc[k] = _aware(doc[k])
+        return AuthorizationCode(**doc)
+
+    # --- guardian links --------------------------------------------------------------------------------------
+    async def save_link(self, link: GuardianLink, *, new: bool = False) -> None:
+        doc = {"_id": link.id, **asdict(link)}
+        if new:
+            await self._insert("glinks", doc)
+        else:
+            await self.db["glinks"].replace_one({"_id": link.id}, doc)
+
+    async def link(self, parent_id: str, child_id: str) -> GuardianLink | None:
+        doc = await self._get("glinks", f"glink:{child_id}:{parent_id}")
+        if not doc:
+            return None
+        doc.pop("_id")
+        doc["requested_at"] = _aware(doc["requested_at"])
+        return GuardianLink(**doc)
+
+    # --- audit -------------------------------------------------------------------------------------------
+    async def audit(self, actor: str, action: str, target: str, **details: Any) -> None:
+        now = datetime.now(UTC)
+        await self.db["audit"].insert_one(
+            {
+                "_id": f"audit:{now.isoformat()}:{uuid.uuid4().hex}",
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "target": target,
+                **details,
+            }
+        )

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from asgi_lifespan import LifespanManager
+from pymongo import AsyncMongoClient
+
+from common.topics import topic
+from identity.app import create_app
+from identity.registry import TeacherRegistry, fake_registry_app
+from identity.settings import IdentitySettings
+
+ISSUER = "http://id.test"
+
+
+class Running:
+    def __init__(self, app, client: httpx.AsyncClient) -> None:
+        self.app, self.client = app, client
+
+    @property
+    def service(self):
+        return self.app.state.identity
+
+    async def register(self, kind: str = "student", **extra: object) -> tuple[str, str]:
+        phone = f"13{uuid.uuid4().int % 10**9:09d}"
+        body = {"phone": phone, "password": "Correct-Horse-9", "real_name": "李明", "kind": kind, **extra}
+        r = await self.client.post("/v1/accounts", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["user_id"], phone
+
+    async def login(self, phone: str, password: str = "Correct-Horse-9") -> dict:
+        r = await self.client.post("/v1/sessions", json={"identifier": phone, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def bearer(self, phone: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(await self.login(phone))['access_token']}"}
+
+    async def make(self, user_id: str, role: str, org: str | None = None) -> None:
+        """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
+        from common.auth import Role
+
+        account = await self.service.store.account(user_id)
+        account.grant(Role(name=role, org=org))
+        await self.service.store.save_account(account)
+
+
+class Events:
+    """Reads identity's topics from the offsets at fixture start."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.seen: list[tuple[str, dict]] = []
+
+    async def wait_for(self, ce_type: str, match=lambda e: True, timeout: float = 20) -> dict:  # noqa: ASYNC109
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for t, e in self.seen:
+                if t == ce_type and match(e):
+                    return e
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {ce_type} event")
+            batch = await self.consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    headers = {k: v.decode() for k, v in r.headers}
+                    self.seen.append((headers.get("ce_type", ""), orjson.loads(r.value)))
+
+    def raw(self) -> list[dict]:
+        return [e for _, e in self.seen]
+
+
+@pytest.fixture(scope="module")
+async def identity() -> AsyncIterator[Running]:
+    run = uuid.uuid4().hex[:8]
+    settings = IdentitySettings(
+        mongodb_database_prefix=f"test_identity_{run}_",
+        kafka_client_prefix=f"test-{run}-",
+        issuer=ISSUER,
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+        login_max_failures=3,
+        login_lock_seconds=60,
+    )
+    registry = TeacherRegistry("http://registry.test", transport=httpx.ASGITransport(app=fake_registry_app()))
+    app = create_app(settings, registry=registry)
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ISSUER) as client,
+    ):
+        yield Running(app, client)
+    mongo = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    await mongo.drop_database(f"test_identity_{run}_identity")
+    await mongo.close()
+
+
+@pytest.fixture(scope="module")
+async def events() -> AsyncIterator[Events]:
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", enable_auto_commit=False)
+    await consumer.start()
+    parts = [
+        TopicPartition(t, p)
+        for t in ("identity.users.v1", "identity.notifications.v1")
+        for p in range(topic(t).partitions)
+    ]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    for tp in parts:
+        await consumer.position(tp)
+    yield Events(consumer)
+    await consumer.stop()
+
+
+__all__ = ["ISSUER", "Events", "Running"]
