@@ -80,7 +80,7 @@ async def node(request: Request, node_id: str, grade: int | None = None) -> dict
     body: dict[str, Any] = {**n.public(), "children": children}
     if n.type == "lesson":
         placed = sorted(read.lesson_resources.get(node_id, {}).items(), key=lambda kv: (kv[1], kv[0]))
-        body["resources"] = [_summary(read.public(rid)) for rid, _ in placed if read.public(rid)]
+        body["resources"] = [_summary(s) for s in (read.public(rid) for rid, _ in placed) if s]
     return body
 
 
@@ -153,7 +153,7 @@ async def list_resources(
     total, ids = read.index.list(filters.values, order, limit, offset)
     body: dict[str, Any] = {
         "total": total,
-        "items": [_summary(read.public(i)) for i in ids if read.public(i)],
+        "items": [_summary(s) for s in map(read.public, ids) if s],
         "next_cursor": _encode_cursor(offset + limit) if offset + limit < total else None,
     }
     if facets:
@@ -185,7 +185,7 @@ async def search(
 ) -> Response:
     read = svc(request).read
     total, hits = read.index.search(q, filters.values, limit, offset)
-    items = [{**_summary(read.public(h.id)), "score": round(h.score, 4)} for h in hits if read.public(h.id)]
+    items = [{**_summary(s), "score": round(h.score, 4)} for h in hits if (s := read.public(h.id))]
     body: dict[str, Any] = {"total": total, "items": items}
     if facets:
         body["facets"] = read.index.facets(filters.values, text=q)

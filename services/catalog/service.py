@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from catalog.domain.resource import Actor, Resource, ResourceContent
+from catalog.domain.resource import Actor, Resource, ResourceContent, change_cursor
 from catalog.domain.tree import TreeNode
 from catalog.readmodel import ReadModel
 from catalog.store import CatalogStore, RevisionConflict, revision_id, split_revision_id
@@ -212,27 +212,39 @@ class CatalogService:
         self.read.link_orphans()
         relayed = await self.store.relayed_ids()
         latest: dict[str, tuple[int, bytes]] = {}
+        withdrawals: dict[str, tuple[int, int, str]] = {}  # rid → (rev, public version, cursor)
         pending: list[dict[str, Any]] = []
+        n = 0
         async for doc in self.store.scan_revisions():
             rid, rev = split_revision_id(doc["_id"])
             self._note(doc)
+            for e in doc["events"]:
+                if e["type"] == ResourceWithdrawn.TYPE and rev > withdrawals.get(rid, (0, 0, ""))[0]:
+                    withdrawals[rid] = (rev, e["data"]["version"], e["data"]["cursor"])
             if doc["events"] and doc["_id"] not in relayed:
                 pending.append(doc)
             if rev > latest.get(rid, (0, b""))[0]:
                 public = public_of(doc)
                 latest[rid] = (rev, orjson.dumps(public) if public else b"")
+            n += 1
+            if n % 2000 == 0:
+                await asyncio.sleep(0)
         t1 = time.perf_counter()
         snapshots = []
         for rid, (_rev, public) in latest.items():
             if public:
                 snap = orjson.loads(public)
-                # The cursor of the publication is the published_at of the snapshot.
-                from catalog.domain.resource import change_cursor
-
+                # The cursor of a publication is made of the snapshot's published_at (see Resource.publish).
                 cursor = change_cursor(datetime.fromisoformat(snap["published_at"]), rid)
                 if self.read.apply_published(snap, cursor, index=False):
                     snapshots.append(snap)
-        self.read.index.upsert(snapshots, self.read.popularity)
+            elif rid in withdrawals:
+                # Withdrawn resources stay in the change feed, as the compacted topic keeps their last record.
+                _, version, cursor = withdrawals[rid]
+                self.read.apply_withdrawn(rid, version, cursor)
+        for i in range(0, len(snapshots), 2000):
+            self.read.index.upsert(snapshots[i : i + 2000], self.read.popularity)
+            await asyncio.sleep(0)
         self.read.index.commit()
         t2 = time.perf_counter()
         pending.sort(key=lambda d: d["_id"])

@@ -98,6 +98,13 @@ async def me(who: Principal = Depends(require_principal), s: IdentityService = D
     return s.profile(await s.me(who))
 
 
+@router.get("/v1/accounts/{user_id}", tags=["accounts"], summary="An account in the caller's subtree")
+async def account(
+    user_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> dict[str, Any]:
+    return await s.view(who, user_id)
+
+
 @router.post("/v1/accounts/me/password", status_code=204, tags=["accounts"])
 async def change_password(
     body: PasswordChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)

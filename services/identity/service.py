@@ -185,6 +185,9 @@ class IdentityService:
                 code="validation-failed",
             )
         user_id = new_user_id()
+        # Argon2 runs in a worker thread: cffi releases the GIL, so hashes run in parallel and the event
+        # loop keeps serving other requests meanwhile
+        password_hash = await asyncio.to_thread(self.passwords.hash, password)
         keys = {m: self._login_key(m, v) for m, v in idents.items()}
         claimed = []
         try:
@@ -200,7 +203,7 @@ class IdentityService:
                 id=user_id,
                 kind=kind,
                 status="active",
-                password_hash=self.passwords.hash(password),  # type: ignore[arg-type]
+                password_hash=password_hash,
                 name_enc=self.vault.encrypt(crypto.nfc(real_name), field="name", owner=user_id),
                 logins={m: k for m, k in keys.items()},
                 phone_enc=self.vault.encrypt(idents["phone"], field="phone", owner=user_id)
@@ -248,7 +251,7 @@ class IdentityService:
                 code="locked",
                 headers={"Retry-After": str(int(wait) + 1)},
             )
-        ok = self.passwords.verify(account.password_hash if account else None, password)
+        ok = await asyncio.to_thread(self.passwords.verify, account.password_hash if account else None, password)
         if not ok or account is None or not account.active:
             acct_state.fail(self.acct_throttle, t)
             ip_state.fail(self.ip_throttle, t)
@@ -260,7 +263,7 @@ class IdentityService:
             acct_state.succeed()
             await self.store.save_throttle(acct_key, acct_state)
         if self.passwords.needs_rehash(account.password_hash):
-            account.password_hash = self.passwords.hash(password)
+            account.password_hash = await asyncio.to_thread(self.passwords.hash, password)
             await self.store.save_account(account)
         return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
 
@@ -343,6 +346,19 @@ class IdentityService:
             raise Problem(404, "Account not found", code="account_not_found")
         return account
 
+    async def view(self, who: Principal, user_id: str) -> dict[str, Any]:
+        """An admin sees accounts that belong to their subtree (by school or by a scoped role) only."""
+        account = await self.store.account(user_id)
+        if account is None:
+            raise Problem(404, "Account not found", code="account_not_found")
+        if who.subject != user_id:
+            places = [p for p in [account.school, *(r.org for r in account.roles)] if p]
+            if not any(who.has_role(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=p) for p in places) and not (
+                who.is_ministry_admin
+            ):
+                raise Problem(403, "Forbidden", "The account is outside your organisation.", code="out_of_scope")
+        return self.profile(account)
+
     def profile(self, account: Account) -> dict[str, Any]:
         def masked(enc: str | None, field: str) -> str | None:
             if enc is None:
@@ -364,7 +380,7 @@ class IdentityService:
 
     async def change_password(self, who: Principal, current: str, new: str) -> None:
         account = await self.me(who)
-        if not self.passwords.verify(account.password_hash, current):
+        if not await asyncio.to_thread(self.passwords.verify, account.password_hash, current):
             raise Problem(403, "Current password is wrong", code="wrong_password")
         await self._set_password(account, new)
 
@@ -376,7 +392,7 @@ class IdentityService:
                 "Password refused",
                 errors=[{"field": "body.new_password", "message": p, "code": "password_policy"} for p in problems],
             )
-        account.password_hash = self.passwords.hash(new)
+        account.password_hash = await asyncio.to_thread(self.passwords.hash, new)
         account.password_changed_at = now()
         await self.store.save_account(account)
         await self.publish(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)))
@@ -441,6 +457,16 @@ class IdentityService:
         account = await self.store.account(user_id)
         if account is None or not account.active:
             raise Problem(404, "Account not found", code="account_not_found")
+        if (
+            grant
+            and role == "head_teacher"
+            and not (
+                account.teacher_status == "verified"
+                and any(x.name == orgs.TEACHER and x.org == org for x in account.roles)
+            )
+        ):
+            # 只有实名认证的教师才能担任行政班班主任
+            raise Problem(409, "Only verified teachers of this school can head a class", code="teacher_not_verified")
         r = Role(name=role, org=org)
         changed = account.grant(r) if grant else account.revoke(r)
         if role in ("student", "head_teacher") and grant and account.school is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Aggregator:
         self.consumer.subscribe([s.views_topic], listener=_Listener(self))
         await self.consumer.start()
         self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
+        self._task.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -197,6 +199,8 @@ class Aggregator:
         """Write every partition's queued counts, then commit the partitions' positions."""
         async with self._lock:
             assert self.consumer is not None
+            started = time.monotonic()
+            queued = sum(len(s.pending) for s in self.states.values())
             commits: dict[TopicPartition, int] = {}
             for state in list(self.states.values()):
                 if state.position < 0 or state.position < state.warm_until:
@@ -215,9 +219,13 @@ class Aggregator:
                         raise
                 del state.pending[:n]
                 commits[TopicPartition(self.settings.views_topic, state.partition)] = state.position + 1
+            wrote = time.monotonic()
             if commits:
                 await self.consumer.commit(commits)
             self.freshness_ms = int(time.time() * 1000)
+            if queued:
+                log.debug("flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started,
+                          time.monotonic() - wrote)
 
     async def _apply(
         self, state: PartitionState, records: list[tuple[int, ViewKey]], sketches: dict[tuple[str, str], bytes]
@@ -231,6 +239,8 @@ class Aggregator:
                 state.applied[i] = found.get(i, -1)
         if records and any(state.applied[i] >= records[0][0] for i in ids.values()):
             # replay after a crash: some shards already hold part of these records
+            log.info("replay on partition %s: shards applied up to %s, batch from %s", state.partition,
+                     max(state.applied[i] for i in ids.values()), records[0][0])
             counts = tally_after(records, {key: state.applied[i] for key, i in ids.items()})
         offset = records[-1][0] if records else state.position
         await self.store.apply(state.partition, offset, counts, sketches)
@@ -254,6 +264,11 @@ class _Listener(ConsumerRebalanceListener):
         await self.aggregator.assigned(assigned)
 
 
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("aggregator loop stopped", exc_info=task.exception())
+
+
 def _header(headers, name: str) -> str | None:
     for k, v in headers or ():
         if k == name:
@@ -270,7 +285,8 @@ def _days_around(today: str) -> list[str]:
 
 async def main() -> None:
     """Run the aggregator alone (``python -m viewstats.aggregator``): the process the crash test kills."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("viewstats").setLevel(os.environ.get("VIEWSTATS_LOG_LEVEL", "INFO"))
     settings = ViewstatsSettings()
     client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_url)
     aggregator = Aggregator(settings, ViewStore(client[settings.database_name()]))

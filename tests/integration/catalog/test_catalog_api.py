@@ -227,15 +227,41 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
 
 
 async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catalog, tokens, run_id):
+    from catalog.domain.resource import Actor
     from tests.integration.catalog.conftest import start, stop
+
+    # A crash between the store write and the Kafka publish: the revision is stored, its events are not out.
+    service = catalog.app.state.catalog
+    ed, rev = tokens.headers(*EDITOR), tokens.headers(*REVIEWER)
+    body = {
+        "external_id": f"crash-{uuid.uuid4().hex[:6]}",
+        "provider_kind": "province",
+        "provider_id": "prov-hn",
+        "content": content(title="崩溃恢复测试"),
+    }
+    victim = (await catalog.client.post("/v1/resources", json=body, headers=ed)).json()["id"]
+    await catalog.client.post(f"/v1/resources/{victim}/submit", headers=ed)
+    assert (await catalog.client.post(f"/v1/resources/{victim}/publish", headers=rev)).status_code == 200
+    resource, revision = await service.load(victim)
+    events = resource.withdraw(Actor("u-admin", frozenset({("ministry_admin", None)})), "崩溃测试", datetime.now(UTC))
+    await service.store.append(service.to_doc(resource, revision + 1, events))
+    assert (await catalog.client.get(f"/v1/resources/{victim}")).status_code == 200  # nobody heard of it yet
 
     other = await start(run_id, "b", tokens)
     try:
+        assert other.app.state.rebuild_stats["relayed_at_start"] == 1
+        assert (await other.client.get(f"/v1/resources/{victim}")).status_code == 404
+
+        async def replica_a_heard_it():  # through the topic, re-published by b's start-up relay
+            return (await catalog.client.get(f"/v1/resources/{victim}")).status_code == 404
+
+        # (a new group replays the whole topic first: generous timeouts on a shared test cluster)
+        await eventually(replica_a_heard_it, timeout=180)
         a, b = catalog.app.state.catalog.read, other.app.state.catalog.read
         # (the shared test topic also carries other suites' events: compare what the store holds)
         stored = {k for k, e in b.entries.items() if e.rev > 0 and e.public}
         assert stored and stored == {k for k, e in a.entries.items() if e.rev > 0 and e.public}
-        ed, rev = tokens.headers(*EDITOR), tokens.headers(*REVIEWER)
+        assert b.entries[victim].public is None and b.entries[victim].withdrawn_version == 1
         body = {
             "external_id": f"late-{uuid.uuid4().hex[:6]}",
             "provider_kind": "province",
@@ -250,7 +276,7 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
             r = await other.client.get("/v1/search", params={"q": "勾股定理 同步"})
             return rid in [i["id"] for i in r.json()["items"]]
 
-        await eventually(replica_b_sees_it, timeout=60)
+        await eventually(replica_b_sees_it, timeout=180)
     finally:
         await stop(other)
 
@@ -274,6 +300,6 @@ async def test_hot_ordering_follows_viewstats_popularity(catalog, tokens, run_id
         page = (await c.get("/v1/resources", params={"order": "hot", "limit": 1, "facets": "false"})).json()
         return page["items"] and page["items"][0]["id"] == hottest
 
-    await eventually(first_is_hottest, timeout=30)
+    await eventually(first_is_hottest, timeout=180)
     node = (await c.get(f"/v1/tree/nodes/{lesson}")).json()
     assert {r["id"] for r in node["resources"]} >= set(ids[:3])

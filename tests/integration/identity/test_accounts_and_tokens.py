@@ -124,6 +124,16 @@ async def test_scoped_admin_grants_and_sees_only_subtree(identity, events):
     student_h = await identity.bearer(student_phone)
     assert (await identity.client.get("/v1/orgs", headers=student_h)).status_code == 403
 
+    seen = await identity.client.get(f"/v1/accounts/{student_id}", headers=h)
+    assert seen.status_code == 200 and seen.json()["phone"].startswith(student_phone[:3])
+    outsider_id, _ = await identity.register("student")
+    assert (await identity.client.get(f"/v1/accounts/{outsider_id}", headers=h)).status_code == 403
+    unverified_id, _ = await identity.register("teacher")
+    head = await identity.client.post(
+        "/v1/role-grants", headers=h, json={"user_id": unverified_id, "role": "head_teacher", "org": SCHOOL}
+    )
+    assert head.status_code == 409 and head.json()["code"] == "teacher_not_verified"
+
     # the new role is in the student's next token
     me = await identity.client.get("/v1/accounts/me", headers=await identity.bearer(student_phone))
     assert f"student@{SCHOOL}" in me.json()["roles"]

@@ -159,6 +159,15 @@ async def test_teacher_verification_through_registry_adapter(identity, events):
     assert "11010519491231002" not in str(events.raw())
     me = await identity.client.get("/v1/accounts/me", headers=await identity.bearer(phone))
     assert f"teacher@{SCHOOL}" in me.json()["roles"] and me.json()["teacher_status"] == "verified"
+    # now, and only now, a school admin may make them head teacher of an administrative class
+    admin_id, admin_phone = await identity.register("teacher")
+    await identity.make(admin_id, "school_admin", SCHOOL)
+    head = await identity.client.post(
+        "/v1/role-grants",
+        headers=await identity.bearer(admin_phone),
+        json={"user_id": teacher_id, "role": "head_teacher", "org": SCHOOL},
+    )
+    assert head.status_code == 200 and head.json() == {"changed": True}
 
     other_id, other_phone = await identity.register("teacher")
     oh = await identity.bearer(other_phone)
@@ -222,3 +231,13 @@ async def test_deactivation_stops_login_and_refresh(identity, events):
     ).status_code == 401
     other_id, _ = await identity.register("parent")
     assert (await identity.client.post(f"/v1/accounts/{other_id}/deactivate", headers=h)).status_code in (401, 403)
+
+
+async def test_no_event_carries_phone_name_or_id_number(identity, events):
+    _, phone = await identity.register("parent")
+    await identity.client.post("/v1/password-resets", json={"identifier": phone})
+    await events.wait_for("cn.smartedu.identity.notification.requested.v1")
+    wire = str(events.raw())
+    assert "李明" not in wire and phone not in wire and "11010519491231002" not in wire
+    forbidden = {"password", "code", "phone", "email", "name", "real_name", "national_id", "to"}
+    assert all(not (forbidden & e.keys()) for e in events.raw())
