@@ -86,6 +86,7 @@ async def identity() -> AsyncIterator[Running]:
         argon2_time_cost=1,
         argon2_memory_kib=8192,
         login_max_failures=3,
+        login_ip_max_failures=8,
         login_lock_seconds=60,
     )
     registry = TeacherRegistry("http://registry.test", transport=httpx.ASGITransport(app=fake_registry_app()))

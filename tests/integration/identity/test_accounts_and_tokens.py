@@ -159,3 +159,24 @@ async def test_jwks_rotation_old_tokens_still_verify(identity):
     after = {k["kid"] for k in (await identity.client.get("/.well-known/jwks.json")).json()["keys"]}
     assert before <= after and len(after) == 3
     assert (await identity.client.get("/v1/accounts/me", headers=h)).status_code == 200
+
+
+async def test_per_ip_lockout_across_accounts(identity):
+    """Credential stuffing from one address: many accounts, one failure each, then the IP is locked."""
+    _, phone = await identity.register("student")
+    ip = {"x-forwarded-for": "10.9.9.9"}
+    for i in range(8):
+        r = await identity.client.post(
+            "/v1/sessions", headers=ip, json={"identifier": f"1390000{i:04d}", "password": "Guess-1234"}
+        )
+        assert r.status_code == 401
+    blocked = await identity.client.post(
+        "/v1/sessions", headers=ip, json={"identifier": phone, "password": "Correct-Horse-9"}
+    )
+    assert blocked.status_code == 429
+    elsewhere = await identity.client.post(
+        "/v1/sessions",
+        headers={"x-forwarded-for": "10.9.9.10"},
+        json={"identifier": phone, "password": "Correct-Horse-9"},
+    )
+    assert elsewhere.status_code == 200
