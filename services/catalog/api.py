@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
 from catalog.domain.resource import MINISTRY_ADMIN, Actor, ResourceContent, change_cursor
 from catalog.service import CatalogService
-from common.auth import Principal, optional_principal, require_principal, require_role
+from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
 from common.problems import Problem
 
@@ -286,6 +286,3 @@ async def bulk_import(
         body.splitlines(), actor_of(who), chunk=request.app.state.settings.import_chunk
     )
     return _json(report)
-
-
-_ = require_principal, optional_principal  # the module's access is only through these dependencies

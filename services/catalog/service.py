@@ -125,14 +125,14 @@ class CatalogService:
             elif isinstance(event, ResourceWithdrawn):
                 self.read.apply_withdrawn(event.resource_id, event.version, event.cursor)
 
-    async def _relay(self, docs: list[dict[str, Any]]) -> None:
+    async def _relay(self, docs: list[dict[str, Any]], known: dict[str, list[Event]] | None = None) -> None:
         """Publish the events kept in the revisions, then mark them relayed. A crash in between leaves the
         markers missing and the start-up relay publishes them again (same event ids)."""
         t0 = time.perf_counter()
         events: list[Event] = []
         ids: list[str] = []
         for n, doc in enumerate(docs):
-            events.extend(stored_events(doc))
+            events.extend(known[doc["_id"]] if known and doc["_id"] in known else stored_events(doc))
             ids.extend(e["id"] for e in doc["events"])
             if n % 1000 == 999:
                 await asyncio.sleep(0)  # keep the consumers' heartbeats going during a big import
@@ -270,6 +270,7 @@ class CatalogService:
         counts = {"nodes_created": 0, "nodes_updated": 0, "created": 0, "updated": 0, "unchanged": 0}
         nodes: list[dict[str, Any]] = []
         docs: list[dict[str, Any]] = []
+        raised: dict[str, list[Event]] = {}  # revision id → its events (no need to rebuild them from dicts)
         now = _now()
         seen: set[str] = set()
         for number, raw in enumerate(lines, start=1):
@@ -325,6 +326,7 @@ class CatalogService:
                         counts["updated"] += 1
                     events = resource.import_published(actor, now)
                     docs.append(self.to_doc(resource, rev, events))
+                    raised[docs[-1]["_id"]] = events
                 else:
                     raise Problem(422, "Unknown line type", f"type must be node or resource, not {kind!r}")
             except Problem as p:
@@ -389,7 +391,7 @@ class CatalogService:
             # producer are different processes); chunks are relayed in order.
             if relaying is not None:
                 await relaying
-            relaying = asyncio.create_task(self._relay(ok))
+            relaying = asyncio.create_task(self._relay(ok, raised))
         if relaying is not None:
             await relaying
         t_store = time.perf_counter()

@@ -54,8 +54,21 @@ class CatalogStore:
             raise RevisionConflict(doc["_id"]) from exc
 
     async def append_many(self, docs: list[dict[str, Any]]) -> set[str]:
-        """Insert in bulk; returns the ``_id``s that collided (someone else wrote them)."""
-        return await _insert_ignoring_duplicates(self.revisions, docs)
+        """Insert in bulk; returns the ``_id``s that collided (someone else wrote them). A collision with
+        our own document (a driver retry of a batch that had in fact been written) is not a collision."""
+        collided = await _insert_ignoring_duplicates(self.revisions, docs)
+        by_id = {d["_id"]: d for d in docs}
+        really = set()
+        for rev_id in collided:
+            stored = await self.revisions.find_one({"_id": rev_id}, {"content_hash": 1, "updated_at": 1, "events": 1})
+            mine = by_id[rev_id]
+            if stored is None or (stored.get("content_hash"), stored.get("updated_at"), stored.get("events")) != (
+                mine["content_hash"],
+                mine["updated_at"],
+                mine["events"],
+            ):
+                really.add(rev_id)
+        return really
 
     async def mark_relayed(self, rev_ids: list[str]) -> None:
         if rev_ids:

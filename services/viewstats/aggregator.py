@@ -126,22 +126,33 @@ class Aggregator:
 
     # --- the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
+        """Read and tally while the previous flush is being written: the store's latency overlaps the
+        parsing, and one flush carries whatever arrived meanwhile (bigger flushes at higher rates)."""
         assert self.consumer is not None
         last_flush = time.monotonic()
         pending = 0
-        while not self._stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=20_000)
-            for tp, records in batches.items():
-                state = self.states.get(tp.partition)
-                if state is None:  # revoked meanwhile
-                    continue
-                pending += self.ingest(state, records)
-            if pending >= self.settings.flush_max_records or (
-                time.monotonic() - last_flush >= self.settings.flush_interval_seconds
-            ):
-                await self._flush_with_retry()
-                pending = 0
-                last_flush = time.monotonic()
+        flushing: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=100, max_records=20_000)
+                for tp, records in batches.items():
+                    state = self.states.get(tp.partition)
+                    if state is None:  # revoked meanwhile
+                        continue
+                    pending += self.ingest(state, records)
+                due = pending >= self.settings.flush_max_records or (
+                    time.monotonic() - last_flush >= self.settings.flush_interval_seconds
+                )
+                if flushing is not None and (flushing.done() or pending >= 2 * self.settings.flush_max_records):
+                    await flushing  # re-raises a failure; back-pressure when the store falls behind
+                    flushing = None
+                if due and flushing is None:
+                    flushing = asyncio.create_task(self._flush_with_retry())
+                    pending = 0
+                    last_flush = time.monotonic()
+        finally:
+            if flushing is not None:
+                await flushing
 
     async def _flush_with_retry(self) -> None:
         """A store or Kafka outage stops counting, never loses a view: retry until the flush succeeds."""
@@ -202,33 +213,47 @@ class Aggregator:
             started = time.monotonic()
             queued = sum(len(s.pending) for s in self.states.values())
             commits: dict[TopicPartition, int] = {}
+            work = []
             for state in list(self.states.values()):
-                if state.position < 0 or state.position < state.warm_until:
+                position = state.position  # snapshot: the loop keeps reading while this flush writes
+                if position < 0 or position < state.warm_until:
                     continue
                 n = len(state.pending)
-                records = state.pending[:n]
-                sketches = state.uniques.take_dirty()
-                if records or sketches:
-                    try:
-                        await self._apply(state, records, sketches)
-                    except BaseException:
-                        # An unordered bulk write may have reached some shards: forget the cached offsets
-                        # so the retry reads them again and counts each shard exactly once.
-                        state.applied.clear()
-                        state.uniques.dirty.update(sketches)
-                        raise
+                work.append((state, position, n, state.pending[:n], state.uniques.take_dirty()))
+            results = await asyncio.gather(
+                *(
+                    self._apply(st, pos, recs, sk)
+                    for st, pos, recs, sk in [(w[0], w[1], w[3], w[4]) for w in work]
+                    if recs or sk
+                ),
+                return_exceptions=True,
+            )
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                # An unordered bulk write may have reached some shards: forget the cached offsets so the
+                # retry reads them again and counts each shard exactly once. Nothing is committed.
+                for state, _pos, _n, _recs, sketches in work:
+                    state.applied.clear()
+                    state.uniques.dirty.update(sketches)
+                raise failed[0]
+            for state, position, n, _recs, _sk in work:
                 del state.pending[:n]
-                commits[TopicPartition(self.settings.views_topic, state.partition)] = state.position + 1
+                commits[TopicPartition(self.settings.views_topic, state.partition)] = position + 1
             wrote = time.monotonic()
             if commits:
                 await self.consumer.commit(commits)
             self.freshness_ms = int(time.time() * 1000)
             if queued:
-                log.debug("flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started,
-                          time.monotonic() - wrote)
+                log.debug(
+                    "flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started, time.monotonic() - wrote
+                )
 
     async def _apply(
-        self, state: PartitionState, records: list[tuple[int, ViewKey]], sketches: dict[tuple[str, str], bytes]
+        self,
+        state: PartitionState,
+        position: int,
+        records: list[tuple[int, ViewKey]],
+        sketches: dict[tuple[str, str], bytes],
     ) -> None:
         counts = tally(k for _, k in records)
         ids = {key: shard_id(key, state.partition) for key in counts}
@@ -239,14 +264,18 @@ class Aggregator:
                 state.applied[i] = found.get(i, -1)
         if records and any(state.applied[i] >= records[0][0] for i in ids.values()):
             # replay after a crash: some shards already hold part of these records
-            log.info("replay on partition %s: shards applied up to %s, batch from %s", state.partition,
-                     max(state.applied[i] for i in ids.values()), records[0][0])
+            log.info(
+                "replay on partition %s: shards applied up to %s, batch from %s",
+                state.partition,
+                max(state.applied[i] for i in ids.values()),
+                records[0][0],
+            )
             counts = tally_after(records, {key: state.applied[i] for key, i in ids.items()})
-        offset = records[-1][0] if records else state.position
+        offset = position  # every record up to here is in this flush or was not to be counted
         await self.store.apply(state.partition, offset, counts, sketches)
         for key in counts:
             state.applied[ids[key]] = offset
-        n = sum(counts[k]["all"] for k in counts if k.startswith("d:") and k.endswith(":all"))
+        n = counts["d:total:all"]["all"] if "d:total:all" in counts else 0
         self.counted += n
         VIEWS.inc(n)
         if len(state.applied) > 50_000:

@@ -16,7 +16,8 @@ class ViewstatsSettings(ServiceSettings):
     heartbeats_topic: str = Field("viewstats.heartbeats.v1", description="Topic of watch-time heartbeats.")
     aggregator_group: str = Field("viewstats-aggregator", description="Consumer group of the aggregator.")
     instance_id: str | None = Field(
-        None, description="Static group membership id (e.g. the StatefulSet pod name): a restarted aggregator "
+        None,
+        description="Static group membership id (e.g. the StatefulSet pod name): a restarted aggregator "
         "gets its partitions back at once instead of after a rebalance, and fences its own zombie.",
     )
     session_timeout_ms: int = Field(10_000, ge=6000, description="Kafka consumer session timeout.")

@@ -21,6 +21,10 @@ _STATIC = [
 def view_record(v: View) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of one view: key = resource id, CloudEvents id = the beacon's event id."""
     value = orjson.dumps(v.data())
-    headers = [*_STATIC, ("ce_id", v.event_id.encode()), ("ce_time", ms_to_iso(v.time_ms).encode()),
-               ("ce_subject", v.resource_id.encode())]
+    headers = [
+        *_STATIC,
+        ("ce_id", v.event_id.encode()),
+        ("ce_time", ms_to_iso(v.time_ms).encode()),
+        ("ce_subject", v.resource_id.encode()),
+    ]
     return v.resource_id.encode(), value, headers

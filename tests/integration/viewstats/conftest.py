@@ -36,9 +36,17 @@ async def scratch():
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
-        yield {"topic": topic, "db": mongo[db_name], "env": env, "producer": producer, "tag": tag,
-               "group": f"test-{tag}-viewstats-aggregator", "python": sys.executable,
-               "root": ROOT, "bootstrap": BOOTSTRAP}
+        yield {
+            "topic": topic,
+            "db": mongo[db_name],
+            "env": env,
+            "producer": producer,
+            "tag": tag,
+            "group": f"test-{tag}-viewstats-aggregator",
+            "python": sys.executable,
+            "root": ROOT,
+            "bootstrap": BOOTSTRAP,
+        }
     finally:
         await producer.stop()
         await mongo.drop_database(db_name)

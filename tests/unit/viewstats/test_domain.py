@@ -86,7 +86,8 @@ def test_tally_counts_every_dimension_and_granularity():
     assert out["h:2026-11-23T10:res"] == Counter({"res-1": 2, "res-2": 1})
     assert out["m:2026-11-23T10:30:prov"] == Counter({"43": 2, "44": 1})
     assert out["d:2026-11-23:cty"] == Counter(CN=3)
-    assert len(out) == 15
+    assert out["d:total:all"] == Counter(all=3)
+    assert len(out) == 16
 
 
 def test_tally_after_skips_records_already_applied_per_document():
@@ -153,3 +154,11 @@ def test_traffic_generator_shape():
     assert 0.3 < anon < 0.4
     for i in items[:200]:
         parse_beacon(i, i["time"])
+
+
+def test_certificate_pdf_carries_its_number():
+    from viewstats.domain.certificate import certificate_pdf
+
+    number = certificate_id("t1", "course-1")
+    pdf = certificate_pdf(number, "t1", "course-1", 2.5, date(2026, 11, 23))
+    assert pdf.startswith(b"%PDF-") and number.encode() in pdf

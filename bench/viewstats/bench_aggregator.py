@@ -1,0 +1,181 @@
+"""Aggregator throughput, end to end (Kafka → de-dup → tally → FerretDB → commit), against Kafka's own
+ConsumerPerformance on the same topic in the same run.
+
+    .cache/pyenv/bin/python bench/viewstats/bench_aggregator.py --views 300000 --runs 3
+
+Beacons are produced first (peak-rate time density: all inside a few minutes, Zipf over 20k resources,
+2 % client retries), then each run consumes the whole topic with a fresh consumer group and database.
+Prints one JSON line per run and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+
+from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+
+from viewstats.aggregator import Aggregator  # noqa: E402
+from viewstats.domain.beacon import parse_beacon  # noqa: E402
+from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
+from viewstats.settings import ViewstatsSettings  # noqa: E402
+from viewstats.store import ViewStore  # noqa: E402
+from viewstats.wire import view_record  # noqa: E402
+
+BOOTSTRAP = "127.0.0.1:9092"
+KAFKA_LIBS = ROOT / ".cache/kafka/4.1.1/libs/*"
+
+
+async def produce(topic: str, n: int) -> int:
+    gen = TrafficGenerator(resources=20_000, visitors=2_000_000, duplicate_share=0.02, seed=42)
+    now = int(time.time() * 1000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, linger_ms=20, max_batch_size=512 * 1024, enable_idempotence=True
+    )
+    await producer.start()
+    sent, futures = 0, []
+    today = datetime.now(UTC).date()
+    for i, item in enumerate(gen.day(today, n)):
+        item["time"] = now - 300_000 + (i * 300_000) // n  # ~5 minutes of peak traffic
+        key, value, headers = view_record(parse_beacon(item, now))
+        futures.append(await producer.send(topic, value, key=key, headers=headers))
+        sent += 1
+        if len(futures) >= 20_000:
+            await asyncio.gather(*futures)
+            futures = []
+    await asyncio.gather(*futures)
+    await producer.stop()
+    return sent
+
+
+def consumer_performance(topic: str, n: int) -> dict:
+    out = (
+        subprocess.run(
+            [
+                "java",
+                "-cp",
+                str(KAFKA_LIBS),
+                "org.apache.kafka.tools.ConsumerPerformance",
+                "--bootstrap-server",
+                BOOTSTRAP,
+                "--topic",
+                topic,
+                "--messages",
+                str(n),
+                "--group",
+                f"bench-cp-{uuid.uuid4().hex[:6]}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    header = [h.strip() for h in out[0].split(",")]
+    row = [c.strip() for c in out[-1].split(",")]
+    rec = dict(zip(header, row, strict=False))
+    return {
+        "msgs_per_s": float(rec.get("nMsg.sec", 0)),
+        "mb_per_s": float(rec.get("MB.sec", 0)),
+        "fetch_msgs_per_s": float(rec.get("fetch.nMsg.sec", 0) or 0),
+    }
+
+
+async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
+    tag = uuid.uuid4().hex[:6]
+    settings = ViewstatsSettings(
+        views_topic=topic,
+        database=f"test_viewstats_bench_{tag}",
+        partitions=partitions,
+        kafka_client_prefix=f"bench-{tag}-",
+        flush_interval_seconds=1.0,
+        flush_max_records=200_000,
+    )
+    mongo = AsyncMongoClient(settings.mongodb_url)
+    agg = Aggregator(settings, ViewStore(mongo[settings.database]))
+    started = time.perf_counter()
+    await agg.start()
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    joined = None
+    while True:
+        await asyncio.sleep(0.05)
+        if joined is None and len(agg.states) == partitions:
+            joined = time.perf_counter()
+        if all(s.position >= 0 for s in agg.states.values()) and len(agg.states) == partitions:
+            ends = await agg.consumer.end_offsets(tps)
+            committed = [await agg.consumer.committed(tp) or 0 for tp in tps]
+            if all(c >= ends[tp] for c, tp in zip(committed, tps, strict=True)):
+                break
+    elapsed = time.perf_counter() - started
+    consuming = time.perf_counter() - (joined or started)
+    counted = agg.counted
+    await agg.stop()
+    total = (await ViewStore(mongo[settings.database]).counts("d", ["total"], "all", partitions))["total"]["all"]
+    await mongo.drop_database(settings.database)
+    await mongo.close()
+    return {
+        "records": n_records,
+        "seconds_with_join": round(elapsed, 2),
+        "seconds": round(consuming, 2),
+        "records_per_s": round(n_records / consuming),
+        "views_counted": counted,
+        "views_stored": total,
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--views", type=int, default=300_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--partitions", type=int, default=12)
+    args = ap.parse_args()
+    topic = f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, args.partitions, 1)])
+    try:
+        t = time.perf_counter()
+        n = await produce(topic, args.views)
+        print(json.dumps({"produced": n, "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+        rows = []
+        for _ in range(args.runs):
+            kafka = consumer_performance(topic, n)
+            ours = await aggregate(topic, n, args.partitions)
+            row = {
+                **ours,
+                "kafka_consumer_perf_msgs_per_s": round(kafka["msgs_per_s"]),
+                "ratio": round(ours["records_per_s"] / kafka["msgs_per_s"], 3) if kafka["msgs_per_s"] else None,
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        print(
+            json.dumps(
+                {
+                    "median_records_per_s": statistics.median(r["records_per_s"] for r in rows),
+                    "median_kafka_msgs_per_s": statistics.median(r["kafka_consumer_perf_msgs_per_s"] for r in rows),
+                    "median_ratio": statistics.median(r["ratio"] for r in rows),
+                }
+            )
+        )
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

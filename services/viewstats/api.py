@@ -1,0 +1,240 @@
+"""Query API of view statistics. Every answer carries ``as_of``: the time of the aggregator's last completed
+flush in this process (or, when the aggregator runs elsewhere, of the query), so a dashboard shows how fresh
+the numbers are. Counts are summed over the partition shards at query time.
+
+Access: platform-wide totals, the platform series and the top-N lists are public (the platform publishes
+them). Breakdowns by province/country/section/resource need an admin role; a regional admin (scope
+``cn/<province>/…``) sees only their province's numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+
+from common.auth import ORG_ADMIN_ROLES, Principal, require_role
+from common.problems import Problem
+from viewstats.domain.beacon import PROVINCES
+from viewstats.domain.counters import local_minute, minute_label
+from viewstats.domain.uniques import LG_K, merged_estimate
+from viewstats.settings import ViewstatsSettings
+from viewstats.store import ViewStore
+
+DIMENSION_PARAM = {"resource": "res", "section": "sec", "province": "prov", "country": "cty"}
+MAX_BUCKETS = 1500
+admin = require_role(*ORG_ADMIN_ROLES, any_scope=True)
+
+
+def allowed_provinces(who: Principal) -> set[str] | None:
+    """None: everything (a ministry-wide admin); else the province codes the admin's scopes cover."""
+    if who.is_ministry_admin:
+        return None
+    out = set()
+    for scope in who.scopes_of(*ORG_ADMIN_ROLES):
+        parts = (scope or "").split("/")
+        if scope is None:
+            return None
+        if len(parts) >= 2 and parts[0] == "cn" and parts[1] in PROVINCES:
+            out.add(parts[1])
+    return out
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def _beijing(t: datetime) -> datetime:
+    """Naive Beijing wall time; a naive input already is."""
+    return t.astimezone(BEIJING).replace(tzinfo=None) if t.tzinfo else t
+
+
+def buckets(granularity: str, start: datetime, end: datetime) -> list[str]:
+    step = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}[granularity]
+    out, t = [], start
+    while t <= end:
+        label = minute_label(int(t.replace(tzinfo=UTC).timestamp()) // 60)  # t is Beijing wall time
+        out.append(label["mhd".index(granularity)])
+        t += step
+        if len(out) > MAX_BUCKETS:
+            raise Problem(422, "Range too long", f"At most {MAX_BUCKETS} buckets per query.", code="range-too-long")
+    return out
+
+
+def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1/stats", tags=["statistics"])
+    parts = settings.partitions
+
+    def as_of() -> str:
+        ms = freshness() or int(time.time() * 1000)
+        return datetime.fromtimestamp(ms / 1000, BEIJING).isoformat(timespec="seconds")
+
+    def today() -> date:
+        return date.fromisoformat(minute_label(local_minute(int(time.time() * 1000)))[2])
+
+    async def day_counts(days: list[str], dim: str = "all", value: str = "all") -> dict[str, int]:
+        return {d: c[value] for d, c in (await store.counts("d", days, dim, parts)).items()}
+
+    @router.get("/totals", summary="All-time, today, daily average and peak day over a range")
+    async def totals(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+        end = end or today()
+        start = start or end - timedelta(days=29)
+        if start > end:
+            raise Problem(422, "Empty range", "start is after end.", code="empty-range")
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        if len(days) > 1000:
+            raise Problem(422, "Range too long", "At most 1000 days.", code="range-too-long")
+        per_day = await day_counts(days)
+        all_time = (await store.counts("d", ["total"], "all", parts))["total"]["all"]
+        today_n = (await day_counts([today().isoformat()]))[today().isoformat()]
+        peak_day = max(per_day, key=lambda d: per_day[d]) if per_day else None
+        return {
+            "all_time": all_time,
+            "today": today_n,
+            "range": {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "views": sum(per_day.values()),
+                "daily_average": round(sum(per_day.values()) / len(days), 1),
+                "peak_day": peak_day,
+                "peak_views": per_day.get(peak_day, 0) if peak_day else 0,
+            },
+            "as_of": as_of(),
+        }
+
+    @router.get("/series", summary="Platform views per minute, hour or day")
+    async def series(
+        granularity: Literal["m", "h", "d"] = "h", start: datetime | None = None, end: datetime | None = None
+    ) -> dict[str, Any]:
+        return await _series(granularity, start, end, "all", "all")
+
+    async def _series(
+        granularity: str, start: datetime | None, end: datetime | None, dim: str, value: str
+    ) -> dict[str, Any]:
+        now = datetime.fromtimestamp(local_minute(int(time.time() * 1000)) * 60, UTC).replace(tzinfo=None)
+        end = _beijing(end) if end else now
+        span = {"m": timedelta(hours=1), "h": timedelta(days=1), "d": timedelta(days=30)}[granularity]
+        start = _beijing(start) if start else end - span
+        labels = buckets(granularity, start, end)
+        counts = await store.counts(granularity, labels, dim, parts)
+        return {
+            "granularity": granularity,
+            "timezone": "Asia/Shanghai",
+            "points": [{"t": b, "views": counts[b][value]} for b in labels],
+            "as_of": as_of(),
+        }
+
+    @router.get("/series/{dimension}/{value}", summary="Views of one resource/section/province/country")
+    async def series_by(
+        dimension: Literal["resource", "section", "province", "country"],
+        value: str,
+        granularity: Literal["m", "h", "d"] = "h",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        who: Principal = Depends(admin),
+    ) -> dict[str, Any]:
+        allowed = allowed_provinces(who)
+        if allowed is not None and not (dimension == "province" and value in allowed):
+            raise Problem(
+                403, "Outside your region", "Regional admins see their own province only.", code="outside-region"
+            )
+        return await _series(granularity, start, end, DIMENSION_PARAM[dimension], value)
+
+    @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")
+    async def top(
+        window: Literal["day", "hour"] = "day", at: str | None = None, n: int = Query(10, ge=1, le=100)
+    ) -> dict[str, Any]:
+        g = "d" if window == "day" else "h"
+        label = at or minute_label(local_minute(int(time.time() * 1000)))["mhd".index(g)]
+        counts = (await store.counts(g, [label], "res", parts))[label]
+        return {
+            "window": window,
+            "at": label,
+            "resources": [{"resource_id": r, "views": v} for r, v in counts.most_common(n)],
+            "as_of": as_of(),
+        }
+
+    async def breakdown(dim: str, day: date | None, who: Principal) -> dict[str, Any]:
+        label = (day or today()).isoformat()
+        counts: Counter[str] = (await store.counts("d", [label], dim, parts))[label]
+        allowed = allowed_provinces(who)
+        if dim == "prov" and allowed is not None:
+            counts = Counter({p: n for p, n in counts.items() if p in allowed})
+        elif allowed is not None:
+            raise Problem(403, "Outside your region", "Country breakdown is ministry-wide.", code="outside-region")
+        return {"day": label, "views": dict(counts.most_common()), "as_of": as_of()}
+
+    @router.get("/provinces", summary="Views per province of a day")
+    async def provinces(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+        return await breakdown("prov", day, who)
+
+    @router.get("/countries", summary="Views per country or region of a day")
+    async def countries(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+        return await breakdown("cty", day, who)
+
+    @router.get("/growth", summary="Views of a range against the same dates a year earlier (同比)")
+    async def growth(
+        start: date, end: date, province: str | None = None, who: Principal = Depends(admin)
+    ) -> dict[str, Any]:
+        allowed = allowed_provinces(who)
+        if allowed is not None and province not in allowed:
+            raise Problem(403, "Outside your region", "Pass your province code.", code="outside-region")
+        if (end - start).days > 366 or start > end:
+            raise Problem(422, "Bad range", "start ≤ end, at most 366 days.", code="bad-range")
+
+        def shift(d: date) -> date:
+            try:
+                return d.replace(year=d.year - 1)
+            except ValueError:  # 29 February
+                return d.replace(year=d.year - 1, day=28)
+
+        days = [(start + timedelta(days=i)) for i in range((end - start).days + 1)]
+        dim, value = ("prov", province) if province else ("all", "all")
+        now_n = sum((await day_counts([d.isoformat() for d in days], dim, value)).values())
+        before = sum((await day_counts([shift(d).isoformat() for d in days], dim, value)).values())
+        return {
+            "views": now_n,
+            "views_year_before": before,
+            "growth": round((now_n - before) / before, 4) if before else None,
+            "as_of": as_of(),
+        }
+
+    @router.get("/uniques", summary="Unique visitors of a day (HLL estimate, ±1-7 %)")
+    async def uniques(
+        day: date | None = None,
+        resource: str | None = None,
+        province: str | None = None,
+        who: Principal = Depends(admin),
+    ) -> dict[str, Any]:
+        allowed = allowed_provinces(who)
+        if allowed is not None and province not in allowed:
+            raise Problem(403, "Outside your region", "Pass your province code.", code="outside-region")
+        if resource and province:
+            raise Problem(422, "One scope", "Give a resource or a province, not both.", code="one-scope")
+        kind, value = ("res", resource) if resource else ("prov", province) if province else ("all", "all")
+        label = (day or today()).isoformat()
+        blobs = await store.sketches(label, kind, value, parts)
+        return {
+            "day": label,
+            "scope": kind,
+            "value": value,
+            "unique_visitors": merged_estimate(blobs, LG_K[kind]) if blobs else 0,
+            "as_of": as_of(),
+        }
+
+    return router
+
+
+def dashboard_router() -> APIRouter:
+    router = APIRouter(tags=["dashboard"])
+    page = (Path(__file__).parent / "dashboard.html").read_text(encoding="utf-8")
+
+    @router.get("/dashboard", response_class=HTMLResponse, summary="Live dashboard (auto-refresh)")
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return router

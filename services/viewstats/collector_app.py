@@ -1,0 +1,176 @@
+"""The collector (浏览采集): its own process, the platform's hottest endpoint.
+
+``POST /v1/views`` takes one beacon or up to ``collector_max_batch`` of them, maps the client IP to a
+province offline, and produces one record per view to the views topic, keyed by resource id. It answers
+202 only after Kafka acknowledged every record of the request (idempotent producer, acks=all), so a 202
+means the views are durable; a batch with bad items still accepts the good ones and lists the bad ones by
+index and reason. Records are sent without waiting one by one and awaited together: one round trip per
+request, not per beacon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from common.auth import Principal, require_principal
+from common.contracts.viewstats import HeartbeatRecorded
+from common.problems import Problem
+from common.service import ServiceKit
+from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon
+from viewstats.domain.geo import ProvinceTable
+from viewstats.settings import ViewstatsSettings
+from viewstats.wire import view_record
+
+
+class Collector:
+    def __init__(self, settings: ViewstatsSettings) -> None:
+        self.settings = settings
+        self.table = ProvinceTable.load(settings.ip_table) if settings.ip_table else ProvinceTable.load()
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id="smartedu-viewstats-collector",
+            enable_idempotence=True,  # acks=all: a 202 survives a broker failover
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+        )
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer:
+            await self.producer.stop()
+
+    def client_ip(self, request: Request) -> str | None:
+        if self.settings.trust_forwarded_for and (fwd := request.headers.get("x-forwarded-for")):
+            return fwd.split(",", 1)[0].strip()
+        return request.client.host if request.client else None
+
+    async def views(self, items: list[Any], ip: str | None) -> tuple[int, list[dict[str, Any]]]:
+        assert self.producer is not None
+        province = self.table.lookup(ip) if ip else None
+        country = PROVINCE_REGION.get(province, "CN") if province else None
+        now_ms = int(time.time() * 1000)
+        rejected: list[dict[str, Any]] = []
+        futures = []
+        topic = self.settings.views_topic
+        send = self.producer.send
+        for i, item in enumerate(items):
+            try:
+                v = parse_beacon(item, now_ms, province=province, country=country)
+            except BeaconError as exc:
+                rejected.append({"index": i, "field": exc.field, "reason": exc.reason})
+                continue
+            key, value, headers = view_record(v)
+            futures.append(await send(topic, value, key=key, headers=headers))
+        if futures:
+            try:
+                await asyncio.gather(*futures)
+            except KafkaError as exc:
+                raise Problem(
+                    503,
+                    "Views not stored",
+                    "Kafka did not acknowledge the views; retry with the same event ids (duplicates are dropped).",
+                    code="kafka-unavailable",
+                    headers={"Retry-After": "1"},
+                ) from exc
+        return len(futures), rejected
+
+
+class HeartbeatIn(BaseModel):
+    event_id: str = Field(pattern=UUID_RE.pattern.removesuffix(r"\Z"))
+    resource_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    seconds: int = Field(ge=1, le=300)
+
+
+def build_router(collector: Collector) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["collector"])
+
+    @router.post(
+        "/views",
+        status_code=202,
+        summary="Record one view beacon or a batch of up to 1,000",
+        responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
+    )
+    async def post_views(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise Problem(400, "Malformed JSON", code="malformed-json") from None
+        items = body.get("views") if isinstance(body, dict) and "views" in body else body
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list) or not items:
+            raise Problem(422, "No beacons", 'Send a beacon object, an array, or {"views": [...]}.', code="no-beacons")
+        if len(items) > collector.settings.collector_max_batch:
+            raise Problem(
+                413,
+                "Batch too large",
+                f"At most {collector.settings.collector_max_batch} beacons per request.",
+                code="batch-too-large",
+            )
+        accepted, rejected = await collector.views(items, collector.client_ip(request))
+        if not accepted:
+            raise Problem(
+                422,
+                "No valid beacon",
+                f"All {len(items)} beacons were rejected.",
+                code="validation-failed",
+                errors=[
+                    {"field": f"views.{r['index']}.{r['field']}", "message": r["reason"], "code": "invalid"}
+                    for r in rejected
+                ],
+            )
+        return Response(
+            orjson.dumps({"accepted": accepted, "rejected": rejected}), status_code=202, media_type="application/json"
+        )
+
+    @router.post("/heartbeats", status_code=202, summary="Record watch time of the signed-in user")
+    async def post_heartbeat(beat: HeartbeatIn, who: Principal = Depends(require_principal)) -> dict[str, Any]:
+        assert collector.producer is not None
+        from common.messaging import encode
+
+        event = HeartbeatRecorded(
+            user_id=who.subject,
+            resource_id=beat.resource_id,
+            seconds=beat.seconds,
+            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        value, headers = encode(event, "/services/viewstats/collector", event_id=beat.event_id.lower())
+        try:
+            await collector.producer.send_and_wait(
+                collector.settings.heartbeats_topic,
+                value,
+                key=event.key().encode(),
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+        except KafkaError as exc:
+            raise Problem(503, "Heartbeat not stored", code="kafka-unavailable") from exc
+        return {"accepted": 1}
+
+    return router
+
+
+def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
+    settings = settings or ViewstatsSettings()
+    kit = ServiceKit("viewstats-collector", settings)
+    collector = Collector(settings)
+    kit.on_startup(collector.start)
+    kit.on_shutdown(collector.stop)
+    app = kit.build_app(
+        routers=[build_router(collector)],
+        title="View statistics collector",
+        description="Receives view beacons and heartbeats and puts them on Kafka.",
+    )
+    app.state.collector = collector
+    return app

@@ -1,0 +1,74 @@
+"""Collector → Kafka → aggregator → queries, both apps in-process on the real Kafka and FerretDB."""
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from viewstats.app import create_app as create_viewstats
+from viewstats.collector_app import create_app as create_collector
+from viewstats.domain.geo import ProvinceTable
+from viewstats.settings import ViewstatsSettings
+
+pytestmark = pytest.mark.integration
+
+
+def beacon(resource, **over):
+    return {
+        "event_id": str(uuid.uuid4()),
+        "resource_id": resource,
+        "section": "course_teaching",
+        "user_id": f"u{uuid.uuid4().hex[:6]}",
+    } | over
+
+
+async def test_views_flow_from_collector_to_queries(scratch):
+    env = scratch["env"]
+    settings = ViewstatsSettings(
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        mongodb_url=env["MONGODB_URL"],
+        kafka_client_prefix=env["KAFKA_CLIENT_PREFIX"],
+        views_topic=scratch["topic"],
+        database=env["VIEWSTATS_DATABASE"],
+        partitions=4,
+        flush_interval_seconds=0.2,
+        log_json=False,
+    )
+    hunan_ip = ProvinceTable.load().sample_ip("43")
+    collector, stats = create_collector(settings), create_viewstats(settings)
+    async with LifespanManager(collector), LifespanManager(stats):
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=collector), base_url="http://collector")
+        s = httpx.AsyncClient(transport=httpx.ASGITransport(app=stats), base_url="http://stats")
+        hot = [beacon("res-hot") for _ in range(30)]
+        batch = [*hot, beacon("res-cold"), {"event_id": "nope"}, beacon("res-cold", section="gossip")]
+        r = await c.post("/v1/views", json={"views": batch}, headers={"X-Forwarded-For": hunan_ip})
+        assert r.status_code == 202
+        assert r.json()["accepted"] == 31
+        assert [(x["index"], x["field"]) for x in r.json()["rejected"]] == [(31, "event_id"), (32, "section")]
+        # the client retries the whole request: nothing more is counted
+        assert (await c.post("/v1/views", json=hot, headers={"X-Forwarded-For": hunan_ip})).status_code == 202
+        single = await c.post("/v1/views", json=beacon("res-cold", visitor_id="anon1", user_id=None, country="JP"))
+        assert single.status_code == 202
+        bad = await c.post("/v1/views", json=[{"event_id": "x"}])
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+        too_many = await c.post("/v1/views", json=[beacon("r")] * 1001)
+        assert too_many.status_code == 413
+
+        deadline = time.monotonic() + 60
+        while True:
+            totals = (await s.get("/v1/stats/totals")).json()
+            if totals["today"] >= 32 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)  # a late double count would show up now
+        totals = (await s.get("/v1/stats/totals")).json()
+        assert totals["today"] == 32 and totals["all_time"] == 32 and totals["as_of"]
+        top = (await s.get("/v1/stats/top", params={"n": 2})).json()
+        assert top["resources"] == [{"resource_id": "res-hot", "views": 30}, {"resource_id": "res-cold", "views": 2}]
+        series = (await s.get("/v1/stats/series", params={"granularity": "m"})).json()
+        assert sum(p["views"] for p in series["points"]) == 32
+        assert (await s.get("/v1/stats/provinces")).status_code == 401
+        assert (await s.get("/dashboard")).text.startswith("<!doctype html>")
