@@ -125,21 +125,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# The integration tiers of catalog, identity and viewstats are work in progress (their issues are open): they run
-# with `make test ARGS=--run-wip` and join the default run when their issue closes.
-WIP = ("tests/integration/catalog", "tests/integration/identity", "tests/integration/viewstats", "tests/e2e")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--run-wip", action="store_true", help="also run the integration tiers still in progress")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-wip"):
-        return
-    skip = pytest.mark.skip(reason="integration tier in progress; run with --run-wip")
-    for item in items:
-        if any(str(item.path).startswith(str(ROOT / w)) for w in WIP):
-            item.add_marker(skip)

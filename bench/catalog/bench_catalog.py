@@ -28,6 +28,7 @@ import orjson  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from catalog.demo import write_jsonl  # noqa: E402
+from common.settings import ServiceSettings  # noqa: E402
 from tests.integration.catalog.conftest import Tokens, start, stop  # noqa: E402
 
 QUERIES = [
@@ -70,7 +71,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
 
     consumer = AIOKafkaConsumer(
         "catalog.resources.v1",
-        bootstrap_servers="127.0.0.1:9092",
+        bootstrap_servers=ServiceSettings().kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -182,7 +183,7 @@ async def main(rounds: int, rebuild_rounds: int) -> None:
         await stop(other)
     for _ in range(rebuild_rounds):
         note("rebuild_from_topic_seconds", await rebuild_from_topic(set(ids)))
-    client = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    client = AsyncMongoClient(ServiceSettings().mongodb_url)
     await client.drop_database(f"test_catalog_{run}_catalog")
     await client.close()
     out = {

@@ -1,8 +1,8 @@
 """`make run`: start every service as its own process on loopback, wait until each /readyz is green, load the
 demo data, print the URLs, and on Ctrl-C (or `make stop`) stop every process it started.
 
-Services are started with uvicorn from their `create_app` factories. A service that ships a demo loader
-(`python -m <package>.demo --base-url URL`) gets it run once it is ready. Kafka and FerretDB are started by
+Services are started with uvicorn from their `create_app` factories. Once all are ready, deploy/local/demo.py
+loads the demo dataset through their APIs (skipped where the data is already there). Kafka and FerretDB are started by
 deploy/local/infra.sh before this runs.
 """
 
@@ -32,7 +32,6 @@ class Process:
     name: str
     factory: str  # module:function
     port: int
-    demo: str | None = None  # module with a demo loader
 
     @property
     def url(self) -> str:
@@ -40,14 +39,15 @@ class Process:
 
 
 PROCESSES = [
-    Process("catalog", "catalog.app:create_app", 8101, demo="catalog.demo"),
-    Process("identity", "identity.app:create_app", 8102, demo="identity.demo"),
-    Process("viewstats", "viewstats.app:create_app", 8103, demo="viewstats.demo"),
+    Process("identity", "identity.app:create_app", 8102),
+    Process("catalog", "catalog.app:create_app", 8101),
+    Process("viewstats", "viewstats.app:create_app", 8103),
     Process("viewstats-collector", "viewstats.collector_app:create_app", 8113),
     Process("recommender", "recommender.app:create_app", 8104),
     Process("classgroups", "classgroups.app:create_app", 8105),
-    Process("teacher-registry (fake)", "identity.fake_registry:create_app", 8199),
+    Process("teacher-registry (fake)", "identity.registry:fake_registry_app", 8199),
 ]
+URL = {p.name: p.url for p in PROCESSES}
 
 
 def available(p: Process) -> bool:
@@ -59,6 +59,10 @@ def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")])
     e.setdefault("LOG_JSON", "true")
+    # the services find each other on loopback: tokens verified against identity's keys, the fake registry
+    e.setdefault("AUTH_JWKS_URL", f"{URL['identity']}/.well-known/jwks.json")
+    e.setdefault("IDENTITY_TEACHER_REGISTRY_URL", URL["teacher-registry (fake)"])
+    e.setdefault("IDENTITY_BOOTSTRAP_ADMIN_PHONE", "13800000000")  # deploy/local/demo.py registers it
     return e
 
 
@@ -125,7 +129,7 @@ def stop_all() -> None:
     PIDS.unlink(missing_ok=True)
 
 
-def run(timeout: float) -> int:
+def run(timeout: float, skip_demo: bool) -> int:
     stop_all()  # a previous run killed hard may have left services behind
     procs = [p for p in PROCESSES if available(p)]
     started = time.monotonic()
@@ -150,12 +154,11 @@ def run(timeout: float) -> int:
         if stopping:
             return 130
         print(f"all {len(procs)} processes ready in {time.monotonic() - started:.1f} s")
-        for p in procs:
-            if p.demo and importlib.util.find_spec(p.demo) is not None:
-                t = time.monotonic()
-                print(f"loading demo data into {p.name} …", flush=True)
-                subprocess.run([PYTHON, "-m", p.demo, "--base-url", p.url], env=env(), cwd=ROOT, check=True)
-                print(f"  {p.name} demo data loaded in {time.monotonic() - t:.1f} s")
+        if not skip_demo:
+            t = time.monotonic()
+            print("loading the demo data (first run only) …", flush=True)
+            subprocess.run([PYTHON, str(ROOT / "deploy" / "local" / "demo.py")], env=env(), cwd=ROOT, check=True)
+            print(f"  demo data ready in {time.monotonic() - t:.1f} s")
         print("\nThe platform is up:")
         for p in procs:
             extra = "" if "fake" in p.name else f"   (API docs {p.url}/docs, events {p.url}/asyncapi)"
@@ -175,11 +178,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["run", "stop"])
     parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument("--no-demo", action="store_true", help="start empty: no demo data")
     args = parser.parse_args()
     if args.command == "stop":
         stop_all()
         return 0
-    return run(args.timeout)
+    return run(args.timeout, args.no_demo)
 
 
 if __name__ == "__main__":

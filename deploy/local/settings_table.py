@@ -4,6 +4,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from common.auth import AuthSettings
 from common.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,6 +15,8 @@ def rows() -> list[tuple[str, str, str, str]]:
     out = []
     for name, field in ServiceSettings.model_fields.items():
         out.append((f"`{field.validation_alias or name.upper()}`", "all", repr(field.default), field.description or ""))
+    for name, field in AuthSettings.model_fields.items():  # every service that verifies tokens
+        out.append((f"`AUTH_{name.upper()}`", "all", repr(field.default), field.description or ""))
     for service in sorted(p.name for p in (ROOT / "services").iterdir() if (p / "settings.py").exists()):
         module = importlib.import_module(f"{service}.settings")
         for obj in vars(module).values():

@@ -18,7 +18,9 @@ fi
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$LOCAL_KAFKA_PORT}
 export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
 "$PY" -m common.topics create || exit 1
-"$PY" -m pytest "$@"
+# Each test has its own time limit (pyproject: timeout); this one bounds the whole run, so CI always gets a
+# report (SIGINT makes pytest print its summary) instead of being cut off.
+timeout --signal=INT --kill-after=60 "${SUITE_TIMEOUT_SECONDS:-4200}" "$PY" -m pytest "$@"
 status=$?
 if [ "$started" = 1 ] && [ -z "${KEEP_INFRA:-}" ]; then "$INFRA" stop; fi
 exit $status

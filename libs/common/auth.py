@@ -53,7 +53,7 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
     jwks_url: str = Field(
-        "http://127.0.0.1:8001/.well-known/jwks.json",
+        "http://127.0.0.1:8102/.well-known/jwks.json",
         description="Identity's JWKS endpoint (AUTH_JWKS_URL).",
     )
     issuer: str = Field("https://id.smartedu.cn", description="Expected `iss` of access tokens (AUTH_ISSUER).")

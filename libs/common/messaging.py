@@ -287,7 +287,7 @@ class ConsumerRunner:
     async def dead_letter(self, record: ConsumerRecord, error: str) -> None:
         """Park the original bytes on the group's dead-letter topic. If even that fails, the error escapes
         and the batch is not committed: it will be read again."""
-        headers = {k: v for k, v in header_items(record.headers or ())}
+        headers = header_items(record.headers or ())
         headers.update(
             {
                 "dlq_error": error[:2000],

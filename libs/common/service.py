@@ -81,6 +81,9 @@ class ServiceKit:
             enable_idempotence=True,  # implies acks=all: an acknowledged event survives a broker failover
             acks="all",
             linger_ms=5,
+            # Bulk publishes (an import, a replay) go out in large batches: aiokafka keeps one batch in flight per
+            # partition, so its 16 KiB default caps a catalog import at a few thousand events per second.
+            max_batch_size=1024 * 1024,
             graceful_timeout=settings.shutdown_grace_seconds,
             logger=logging.getLogger(f"faststream.{name}"),
         )

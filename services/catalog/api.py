@@ -12,7 +12,15 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
-from catalog.domain.resource import MINISTRY_ADMIN, Actor, ResourceContent, change_cursor
+from catalog.domain.resource import (
+    EDITOR,
+    MINISTRY_ADMIN,
+    PROVIDER_SCOPE,
+    REVIEWER,
+    Actor,
+    ResourceContent,
+    change_cursor,
+)
 from catalog.service import CatalogService
 from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
@@ -26,7 +34,12 @@ def svc(request: Request) -> CatalogService:
 
 
 def actor_of(p: Principal) -> Actor:
-    return Actor(p.subject, frozenset((r.name, r.org) for r in p.roles))
+    """Roles as identity issues them (``catalog_editor@provider/<provider id>``) → (role, provider id)."""
+    return Actor(p.subject, frozenset((r.name, _provider_of(r.org)) for r in p.roles))
+
+
+def _provider_of(org: str | None) -> str | None:
+    return org.removeprefix(PROVIDER_SCOPE) if org and org.startswith(PROVIDER_SCOPE) else org
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -221,7 +234,7 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-EditorOrReviewer = Depends(require_role("editor", "reviewer", MINISTRY_ADMIN, any_scope=True))
+EditorOrReviewer = Depends(require_role(EDITOR, REVIEWER, MINISTRY_ADMIN, any_scope=True))
 
 
 def _working(doc_resource: Any, rev: int) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class _Query(BaseModel):
 
 def fake_registry_app(records: dict[str, tuple[str, str, str]] | None = None) -> FastAPI:
     """``records``: national ID → (name, school code, status). Run with
-    ``uvicorn --factory identity.registry:fake_registry_app --port 8090``."""
+    ``uvicorn --factory identity.registry:fake_registry_app --port 8199``."""
     data = (
         records
         if records is not None

@@ -229,6 +229,10 @@ class IdentityService:
                 login_methods=tuple(idents),
             )
         )
+        if self.s.bootstrap_admin_phone and idents.get("phone") == crypto.normalise_phone(self.s.bootstrap_admin_phone):
+            # a fresh deployment's first admin registers after the service started
+            await self.bootstrap_admin(self.s.bootstrap_admin_phone)
+            account = await self.store.account(user_id) or account
         return account
 
     async def _account_for(self, identifier: str) -> tuple[str, Account | None]:

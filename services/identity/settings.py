@@ -31,6 +31,8 @@ class IdentitySettings(ServiceSettings):
     login_ip_max_failures: int = Field(50, ge=1, description="Per client IP (schools share NAT addresses).")
     login_lock_seconds: int = Field(300, ge=1)
     guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
-    teacher_registry_url: str = Field("http://127.0.0.1:8090", description="National teacher registry adapter.")
+    teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
     seed_demo: bool = Field(True, description="Seed the 34 provincial divisions and the demo subtree at start.")
-    bootstrap_admin_phone: str | None = Field(None, description="Phone of an account made ministry admin at start.")
+    bootstrap_admin_phone: str | None = Field(
+        None, description="Phone of the account made ministry admin (at start, or when it registers)."
+    )

@@ -1,12 +1,17 @@
-"""All of the recommender's queries. Documents are keyed by resource id, the only lookup FerretDB serves
-without a scan; writes are bulk."""
+"""All of the recommender's queries. Documents are keyed by resource id. Writes are bulk, and inserts come first:
+an insert with a unique ``_id`` is atomic and, on FerretDB's SQLite backend, the only write that does not scan
+the collection (its ``_id`` filter is not served by the ``_id`` index, so every update or lookup reads the whole
+table). Replays therefore cost one scan per batch, not one per document."""
 
 from __future__ import annotations
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from recommender.domain.candidates import Candidate
+
+DUPLICATE_KEY = 11000
 
 
 class CandidateStore:
@@ -14,13 +19,26 @@ class CandidateStore:
         self.collection = db["candidates"]
 
     async def apply(self, upserts: dict[str, Candidate], removals: set[str]) -> None:
-        ops: list[ReplaceOne | DeleteOne] = [
-            ReplaceOne({"_id": rid}, {"_id": rid, **c.model_dump(exclude={"resource_id"})}, upsert=True)
-            for rid, c in upserts.items()
-        ]
-        ops += [DeleteOne({"_id": rid}) for rid in removals]
-        if ops:
-            await self.collection.bulk_write(ops, ordered=False)
+        """Make the pool hold ``upserts`` and lack ``removals``; applying the same change twice is harmless."""
+        if upserts:
+            docs = [{"_id": rid, **c.model_dump(exclude={"resource_id"})} for rid, c in upserts.items()]
+            try:
+                await self.collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                await self._replace_changed([docs[e["index"]] for e in errors])
+        if removals:
+            await self.collection.bulk_write([DeleteOne({"_id": rid}) for rid in removals], ordered=False)
+
+    async def _replace_changed(self, docs: list[dict]) -> None:
+        """Documents already present: a replay after a crash (same content, nothing to write) or a new
+        version of a resource (replaced)."""
+        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": [d["_id"] for d in docs]}})}
+        changed = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if stored.get(d["_id"]) != d]
+        if changed:
+            await self.collection.bulk_write(changed, ordered=False)
 
     async def get(self, resource_id: str) -> Candidate | None:
         doc = await self.collection.find_one({"_id": resource_id})

@@ -37,7 +37,9 @@ from common.problems import Problem
 
 State = Literal["draft", "in_review", "published", "rejected", "withdrawn"]
 
-EDITOR, REVIEWER, MINISTRY_ADMIN = "editor", "reviewer", "ministry_admin"
+# Identity's role names: editors and reviewers are scoped to a provider's node (``provider/<id>``)
+EDITOR, REVIEWER, MINISTRY_ADMIN = "catalog_editor", "catalog_reviewer", "ministry_admin"
+PROVIDER_SCOPE = "provider/"
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,10 @@ async def stop(running: Running) -> None:
 
 
 @pytest.fixture(scope="module")
-async def run_id():
+async def run_id(mongodb_url):
     run = uuid.uuid4().hex[:8]
     yield run
-    client = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    client = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await client.drop_database(f"test_catalog_{run}_catalog")
     await client.close()
 

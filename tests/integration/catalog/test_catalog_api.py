@@ -14,8 +14,8 @@ from tests.integration.common.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
-EDITOR = ("u-ed", "editor@prov-hn")
-REVIEWER = ("u-rev", "reviewer@prov-hn")
+EDITOR = ("u-ed", "catalog_editor@provider/prov-hn")  # as identity issues them
+REVIEWER = ("u-rev", "catalog_reviewer@provider/prov-hn")
 ADMIN = ("u-admin", "ministry_admin")
 
 
@@ -165,7 +165,7 @@ async def test_import_is_idempotent_and_reports_bad_lines(catalog, tokens, run_i
     assert (await c.get(f"/v1/resources/{rid}")).json()["version"] == 2
 
 
-async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalog, tokens, run_id):
+async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalog, tokens, run_id, kafka_bootstrap):
     from aiokafka import AIOKafkaConsumer
 
     started = change_cursor(datetime.now(UTC) - timedelta(seconds=5), "")
@@ -182,7 +182,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
 
     consumer = AIOKafkaConsumer(
         "catalog.resources.v1",
-        bootstrap_servers="127.0.0.1:9092",
+        bootstrap_servers=kafka_bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from common.service import ServiceKit
 from common.settings import ServiceSettings
+from common.topics import topic as declared_topic
 from tests.conftest import ROOT, free_port
 
 from .helpers import eventually, published
@@ -30,41 +33,78 @@ async def publisher(kafka_bootstrap, mongodb_url):
     await kit.broker.stop()
 
 
-async def test_sigkill_mid_batch_loses_nothing(service_process, publisher, run_id, mongodb_url) -> None:
-    n = 4000
-    # A fresh consumer group of its own, so it starts at this test's events (plus whatever the topic holds).
-    prefix = f"test-{run_id}-kill-"
-    db_prefix = f"test_{run_id}_kill_"
-    rec = service_process(
-        "recommender.app:create_app", free_port(), KAFKA_CLIENT_PREFIX=prefix, MONGODB_DATABASE_PREFIX=db_prefix
-    ).start()
-    events = [published() for _ in range(n)]
-    ids = [e.resource.id for e in events]
-    for i in range(0, n, 500):
-        await publisher.publish_many(events[i : i + 500])
-    store = AsyncMongoClient(mongodb_url)
-    candidates = store[f"{db_prefix}recommender"]["candidates"]
+async def test_sigkill_mid_batch_loses_nothing(
+    service_process, publisher, run_id, mongodb_url, kafka_bootstrap
+) -> None:
+    n = 3000
+    topic, group = "catalog.resources.v1", f"test-{run_id}-kill-recommender-catalog"
+    # The consumer's progress is read from Kafka (its committed offsets), not by scanning the store: on FerretDB
+    # every non-_id query is a full scan, and polling one would slow the very consumer under test.
+    offsets = _Offsets(kafka_bootstrap, topic, group)
+    await offsets.start()
+    store = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
+    candidates = store[f"test_{run_id}_kill_recommender"]["candidates"]
+    try:
+        # A group and database of its own. It starts at the topic's beginning, so it first replays what the topic
+        # holds; this test's events come after that, and the kill must land inside them.
+        rec = service_process(
+            "recommender.app:create_app",
+            free_port(),
+            KAFKA_CLIENT_PREFIX=f"test-{run_id}-kill-",
+            MONGODB_DATABASE_PREFIX=f"test_{run_id}_kill_",
+        ).start()
+        before = await offsets.end()
+        events = [published() for _ in range(n)]
+        for i in range(0, n, 500):
+            await publisher.publish_many(events[i : i + 500])
+        after = await offsets.end()
 
-    async def ours_stored() -> int:
-        docs = await candidates.find({"_id": {"$in": ids}}, {"_id": 1}).to_list()
-        return len(docs)
+        async def part_way() -> bool:
+            done = await offsets.committed()
+            return sum(done.values()) > sum(before.values()) and done != after
 
-    # Kill while it is part-way through our events: some stored, not all.
-    await eventually(lambda: _between(ours_stored, 1, n - 1), timeout=600, every=0.05)
-    rec.kill(signal.SIGKILL)
-    stored_at_kill = await ours_stored()
-    assert stored_at_kill < n
-    rec.start()
-    await eventually(lambda: _equals(ours_stored, n), timeout=600)
-    await store.close()
+        await eventually(part_way, timeout=300, every=0.05)
+        rec.kill(signal.SIGKILL)
+        committed_at_kill = await offsets.committed()
+        assert committed_at_kill != after, "the kill came too late to interrupt anything"
+        rec.start()
+        await eventually(lambda: _equals(offsets.committed, after), timeout=300, every=0.5)
+
+        # Everything committed is stored: each of this test's resources (read in one pass over the collection).
+        stored = {d["_id"] async for d in candidates.find({}, {"_id": 1})}
+        assert [e.resource.id for e in events if e.resource.id not in stored] == []
+    finally:
+        await offsets.stop()
+        await store.close()
 
 
-async def _between(count, low: int, high: int) -> bool:
-    return low <= await count() <= high
+class _Offsets:
+    """A consumer group's committed offsets and the topic's end offsets, as Kafka reports them."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self.topic, self.group = topic, group
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+    async def start(self) -> None:
+        await self.admin.start()
+        await self.consumer.start()
+        self.partitions = [TopicPartition(self.topic, p) for p in range(declared_topic(self.topic).partitions)]
+
+    async def end(self) -> dict[TopicPartition, int]:
+        return await self.consumer.end_offsets(self.partitions)
+
+    async def committed(self) -> dict[TopicPartition, int]:
+        got = await self.admin.list_consumer_group_offsets(self.group, partitions=self.partitions)
+        return {tp: (got[tp].offset if tp in got and got[tp].offset >= 0 else 0) for tp in self.partitions}
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
 
 
-async def _equals(count, n: int) -> bool:
-    return await count() == n
+async def _equals(read, expected) -> bool:
+    return await read() == expected
 
 
 FERRETDB = next(iter(sorted((ROOT / ".cache" / "ferretdb").glob("*/ferretdb"))), None)

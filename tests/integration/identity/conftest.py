@@ -77,7 +77,7 @@ class Events:
 
 
 @pytest.fixture(scope="module")
-async def identity() -> AsyncIterator[Running]:
+async def identity(mongodb_url: str) -> AsyncIterator[Running]:
     run = uuid.uuid4().hex[:8]
     settings = IdentitySettings(
         mongodb_database_prefix=f"test_identity_{run}_",
@@ -96,14 +96,14 @@ async def identity() -> AsyncIterator[Running]:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ISSUER) as client,
     ):
         yield Running(app, client)
-    mongo = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await mongo.drop_database(f"test_identity_{run}_identity")
     await mongo.close()
 
 
 @pytest.fixture(scope="module")
-async def events() -> AsyncIterator[Events]:
-    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", enable_auto_commit=False)
+async def events(kafka_bootstrap: str) -> AsyncIterator[Events]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     parts = [
         TopicPartition(t, p)

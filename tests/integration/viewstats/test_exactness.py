@@ -88,13 +88,17 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
     def log_text():
         return (tmp_path / "aggregator.log").read_text()
 
-    async def steady_traffic():  # ≈ 3,000 views/s for the whole kill sequence
-        for i in range(0, len(items), 300):
-            await produce(scratch["producer"], scratch["topic"], items[i : i + 300])
+    async def steady_traffic(part: list[dict]):  # ≈ 3,000 views/s
+        for i in range(0, len(part), 300):
+            await produce(scratch["producer"], scratch["topic"], part[i : i + 300])
             await asyncio.sleep(0.1)
 
-    traffic = asyncio.create_task(steady_traffic())
-    while not traffic.done() or kills < 8:
+    # Traffic goes on across the whole kill sequence: each run of the aggregator gets a slice of it while it is
+    # being killed, so every kill interrupts real work (an idle aggregator would prove nothing).
+    rounds = 8
+    slices = [items[len(items) * k // (rounds + 1) : len(items) * (k + 1) // (rounds + 1)] for k in range(rounds + 1)]
+    for part in slices[:rounds]:
+        traffic = asyncio.create_task(steady_traffic(part))
         flushed_before = log_text().count("flushed")
         proc = start(scratch, log, **knobs)
         deadline = time.monotonic() + 60
@@ -104,7 +108,8 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-    await traffic
+        await traffic
+    await steady_traffic(slices[rounds])
     proc = start(scratch, log, **knobs)
     try:
         deadline = time.monotonic() + 120

@@ -1,0 +1,109 @@
+"""Across services, each its own process on the real Kafka and store: identity's tokens open catalog's editorial
+workflow (verified offline against identity's published keys), and what catalog publishes reaches the
+recommender's candidate pool through Kafka."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.common.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "Jiaoyu-Pingtai-2026"
+
+
+@pytest.fixture
+def platform(service_process):
+    admin_phone = f"139{random.randrange(10**8):08d}"
+    identity = service_process(
+        "identity.app:create_app",
+        free_port(),
+        IDENTITY_BOOTSTRAP_ADMIN_PHONE=admin_phone,
+        IDENTITY_ARGON2_TIME_COST="1",
+        IDENTITY_ARGON2_MEMORY_KIB="8192",
+    ).start()
+    jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
+    catalog = service_process("catalog.app:create_app", free_port(), CATALOG_CHANGES_SETTLE_SECONDS="0", **jwks).start(
+        timeout=120
+    )
+    recommender = service_process("recommender.app:create_app", free_port(), **jwks).start()
+    return {"identity": identity.url, "catalog": catalog.url, "recommender": recommender.url, "admin": admin_phone}
+
+
+async def account(http: httpx.AsyncClient, identity: str, login: dict, kind: str = "teacher") -> str:
+    r = await http.post(
+        f"{identity}/v1/accounts", json={**login, "password": PASSWORD, "real_name": "测试用户", "kind": kind}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["user_id"]
+
+
+async def bearer(http: httpx.AsyncClient, identity: str, identifier: str) -> dict[str, str]:
+    r = await http.post(f"{identity}/v1/sessions", json={"identifier": identifier, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_recommender(platform) -> None:
+    idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
+    tag = uuid.uuid4().hex[:8]
+    async with httpx.AsyncClient(timeout=30) as http:
+        await account(http, idn, {"phone": platform["admin"]})
+        admin = await bearer(http, idn, platform["admin"])
+        editor_id = await account(http, idn, {"email": f"ed-{tag}@pep.example.cn"})
+        reviewer_id = await account(http, idn, {"email": f"rev-{tag}@pep.example.cn"})
+        await account(http, idn, {"email": f"stu-{tag}@school.example.cn"}, kind="student")
+        for user, role in ((editor_id, "catalog_editor"), (reviewer_id, "catalog_reviewer")):
+            r = await http.post(
+                f"{idn}/v1/role-grants", json={"user_id": user, "role": role, "org": "provider/pep"}, headers=admin
+            )
+            assert r.status_code == 200 and r.json()["changed"], r.text
+        editor = await bearer(http, idn, f"ed-{tag}@pep.example.cn")
+        reviewer = await bearer(http, idn, f"rev-{tag}@pep.example.cn")
+        student = await bearer(http, idn, f"stu-{tag}@school.example.cn")
+
+        draft = {
+            "external_id": f"e2e-{tag}",
+            "provider_kind": "publisher",
+            "provider_id": "pep",
+            "content": {
+                "kind": "video_lesson",
+                "title": f"分数的加法和减法 {tag}",
+                "summary": "同分母分数相加减。",
+                "section": "local_channels",
+                "local_channel": "hn",
+                "stages": ["primary"],
+                "grades": [5],
+                "subjects": ["math"],
+                "license": "CC-BY-NC-ND-4.0",
+                "media": [{"url": "https://r.smartedu.cn/e2e.mp4", "duration_seconds": 600}],
+            },
+        }
+        # A student's genuine token is refused by role; a forged one by signature.
+        assert (await http.post(f"{cat}/v1/resources", json=draft, headers=student)).status_code == 403
+        forged = {"Authorization": editor["Authorization"][:-4] + "AAAA"}
+        refused = await http.post(f"{cat}/v1/resources", json=draft, headers=forged)
+        assert refused.status_code == 401 and refused.json()["code"].startswith("token_")
+
+        created = await http.post(f"{cat}/v1/resources", json=draft, headers=editor)
+        assert created.status_code == 201, created.text
+        rid = created.json()["id"]
+        assert (await http.post(f"{cat}/v1/resources/{rid}/submit", headers=editor)).status_code == 200
+        # the editor holds no reviewer role: publishing is the reviewer's
+        assert (await http.post(f"{cat}/v1/resources/{rid}/publish", headers=editor)).status_code == 403
+        published = await http.post(f"{cat}/v1/resources/{rid}/publish", headers=reviewer)
+        assert published.status_code == 200, published.text
+        assert (await http.get(f"{cat}/v1/resources/{rid}")).json()["title"] == f"分数的加法和减法 {tag}"
+
+        async def candidate():
+            r = await http.get(f"{rec}/v1/candidates/{rid}")
+            return r.json() if r.status_code == 200 else None
+
+        pooled = await eventually(candidate, timeout=120, every=0.5)
+        assert pooled["version"] == 1 and pooled["subjects"] == ["math"]
