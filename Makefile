@@ -9,7 +9,7 @@ INFRA := deploy/local/infra.sh
 export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
 export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
 
-.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,16 @@ stop: ## stop everything `make run` started
 	@$(PY) deploy/local/devstack.py stop
 	@$(INFRA) stop
 
-test: provision ## run the whole suite against real Kafka and FerretDB
+test: provision browser ## run the whole suite against real Kafka and FerretDB
 	@bash deploy/local/test.sh $(ARGS)
+
+browser: ## install Debian's headless Chromium and a CJK font for the dashboard test (when missing)
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wqy; then \
+	  echo "[browser] installing Debian's chromium"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei \
+	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei; }; \
+	fi
 
 test-unit: python ## the unit tier only (no infrastructure)
 	@$(PY) -m pytest -m unit -q $(ARGS)

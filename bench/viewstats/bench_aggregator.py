@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
+from common.settings import ServiceSettings  # noqa: E402
 from viewstats.aggregator import Aggregator  # noqa: E402
 from viewstats.domain.beacon import parse_beacon  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
@@ -35,7 +36,7 @@ from viewstats.settings import ViewstatsSettings  # noqa: E402
 from viewstats.store import ViewStore  # noqa: E402
 from viewstats.wire import view_record  # noqa: E402
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 KAFKA_LIBS = ROOT / ".cache/kafka/4.1.1/libs/*"
 
 
@@ -100,14 +101,14 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     tag = uuid.uuid4().hex[:6]
     settings = ViewstatsSettings(
         views_topic=topic,
-        database=f"test_viewstats_bench_{tag}",
+        mongodb_database_prefix=f"bench_{tag}_",
         partitions=partitions,
         kafka_client_prefix=f"bench-{tag}-",
         flush_interval_seconds=1.0,
         flush_max_records=200_000,
     )
     mongo = AsyncMongoClient(settings.mongodb_url)
-    agg = Aggregator(settings, ViewStore(mongo[settings.database]))
+    agg = Aggregator(settings, ViewStore(mongo[settings.database_name()]))
     started = time.perf_counter()
     await agg.start()
     tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -125,8 +126,8 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     consuming = time.perf_counter() - (joined or started)
     counted = agg.counted
     await agg.stop()
-    total = (await ViewStore(mongo[settings.database]).counts("d", ["total"], "all", partitions))["total"]["all"]
-    await mongo.drop_database(settings.database)
+    total = (await ViewStore(mongo[settings.database_name()]).counts("d", ["total"], "all", partitions))["total"]["all"]
+    await mongo.drop_database(settings.database_name())
     await mongo.close()
     return {
         "records": n_records,

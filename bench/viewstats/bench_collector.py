@@ -27,9 +27,10 @@ sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from common.settings import ServiceSettings  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 
 
 def free_port() -> int:

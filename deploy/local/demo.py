@@ -104,8 +104,8 @@ def beacons(resources: list[tuple[str, str]], per_day: int, days: int) -> Iterat
         # weekends and the last day are busier: the dashboard's "peak day" has something to show
         n = per_day * (3 if back == 0 else 1) // (1 if (today - timedelta(back)).weekday() < 5 else 2)
         for b in gen.day(today - timedelta(days=back), n):
-            b["resource_id"], b["section"] = real[b["resource_id"]]
-            yield b
+            resource, section = real[b["resource_id"]]  # (a retried beacon is the same object: copy, never mutate)
+            yield {**b, "resource_id": resource, "section": section}
 
 
 def load_views(viewstats: str, collector: str, catalog: str, per_day: int, days: int) -> None:

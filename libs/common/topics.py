@@ -79,16 +79,40 @@ TOPICS: list[Topic] = [
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
     # --- catalog -------------------------------------------------------------------------------------------
-    ConsumerGroup("catalog-index", "catalog", ("catalog.resources.v1",),
-                  "Each catalog replica keeps its search index and read model current from its own topic.",
-                  per_replica=True),
-    ConsumerGroup("catalog-popularity", "catalog", ("viewstats.popularity.v1",),
-                  "Each catalog replica orders its 'hot' lists by viewstats' popularity.", per_replica=True),
+    ConsumerGroup(
+        "catalog-index",
+        "catalog",
+        ("catalog.resources.v1",),
+        "Each catalog replica keeps its search index and read model current from its own topic.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "catalog-popularity",
+        "catalog",
+        ("viewstats.popularity.v1",),
+        "Each catalog replica orders its 'hot' lists by viewstats' popularity.",
+        per_replica=True,
+    ),
     # --- viewstats -----------------------------------------------------------------------------------------
-    ConsumerGroup("viewstats-aggregator", "viewstats", ("viewstats.views.v1",),
-                  "Counts views exactly once into per-partition counter shards.", lag_threshold=200_000),
-    ConsumerGroup("viewstats-learning", "viewstats", ("viewstats.heartbeats.v1", "catalog.resources.v1"),
-                  "Accumulates watch time of training courses and credits study hours (学时)."),
+    ConsumerGroup(
+        "viewstats-aggregator",
+        "viewstats",
+        ("viewstats.views.v1",),
+        "Counts views exactly once into per-partition counter shards.",
+        lag_threshold=200_000,
+    ),
+    ConsumerGroup(
+        "viewstats-learning",
+        "viewstats",
+        ("viewstats.heartbeats.v1",),
+        "Accumulates watch time of training courses and credits study hours (学时).",
+    ),
+    ConsumerGroup(
+        "viewstats-catalog",
+        "viewstats",
+        ("catalog.resources.v1",),
+        "Keeps the credit hours (学时) of training courses from the catalog's resources.",
+    ),
     # --- recommender ---------------------------------------------------------------------------------------
     ConsumerGroup(
         "recommender-catalog",

@@ -61,6 +61,10 @@ def fake_registry_app(records: dict[str, tuple[str, str, str]] | None = None) ->
     )
     app = FastAPI(title="Fake national teacher registry")
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.post("/v1/teachers/verify")
     async def verify(q: _Query) -> dict[str, object]:
         rec = data.get(q.national_id)

@@ -7,8 +7,14 @@ with orjson instead of a pydantic model per record (≥ 100k views/s on one core
 
 The loop: ``getmany`` → per partition: skip warm-up records (they only refill the de-dup window), drop
 retried beacons, collect ``(offset, key)``; every ``flush_max_records`` or ``flush_interval_seconds``:
-tally → read the applied offsets ``o`` of the touched shards (cache, ``$in`` on miss) → count only records
-above each shard's ``o`` → one bulk write → commit the offsets. See README.md "Exactness".
+tally → read the applied offsets ``o`` of the touched shards (cache, ``_id`` lookups on miss) → count only
+records above each shard's ``o`` → one bulk write → commit the offsets. See README.md "Exactness".
+
+What it shares with the chassis consumers: a record that is not a view beacon goes to ``<group>.dlq`` with
+the chassis' ``dlq_*`` headers (``ConsumerRunner.dead_letter``) before its offset can be committed, and the
+chassis metrics (messages consumed, failed, dead-lettered; lag per partition) are exported with the same
+labels. It also publishes per-resource popularity (:mod:`viewstats.domain.popularity`) for the partitions
+it owns: one publisher per resource, as one writer per shard.
 """
 
 from __future__ import annotations
@@ -19,13 +25,21 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
 from prometheus_client import Counter as Metric
 from pymongo import AsyncMongoClient
 
+from common.contracts.base import Event
+from common.contracts.viewstats import ResourcePopularityChanged, ViewRecorded
+from common.messaging import INFRA_UNAVAILABLE, ConsumerRunner, EventPublisher
+from common.observability import CONSUMER_LAG, MESSAGES_CONSUMED, MESSAGES_FAILED
+from common.topics import group as declared_group
 from viewstats.domain.beacon import parse_time_ms
 from viewstats.domain.counters import (
     DedupWindow,
@@ -36,6 +50,7 @@ from viewstats.domain.counters import (
     tally,
     tally_after,
 )
+from viewstats.domain.popularity import DAY_HOURS, HOUR_MINUTES, PopularityWindow, hour_labels, minute_labels, trend
 from viewstats.domain.uniques import DailyUniques
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
@@ -44,7 +59,8 @@ log = logging.getLogger("viewstats.aggregator")
 
 VIEWS = Metric("viewstats_views_counted_total", "Distinct views counted")
 DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
-MALFORMED = Metric("viewstats_malformed_beacons_total", "Records that are not view beacons")
+SERVICE = "viewstats"
+Publish = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 @dataclass
@@ -56,12 +72,43 @@ class PartitionState:
     applied: dict[str, int] = field(default_factory=dict)  # shard id → applied offset (cache of the store)
     pending: list[tuple[int, ViewKey]] = field(default_factory=list)
     position: int = -1  # highest offset read
+    committed: int = 0  # next offset to read after a restart (what was committed last)
+    malformed: list[tuple[ConsumerRecord, str]] = field(default_factory=list)  # to dead-letter
+    popularity: PopularityWindow = field(default_factory=PopularityWindow)
+    published: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # resource → last popularity sent
 
 
 class Aggregator:
-    def __init__(self, settings: ViewstatsSettings, store: ViewStore) -> None:
+    def __init__(
+        self,
+        settings: ViewstatsSettings,
+        store: ViewStore,
+        broker: KafkaBroker | None = None,
+        publish: Publish | None = None,
+    ) -> None:
+        """``broker``: where dead letters go (None: they are only logged and counted, for benchmarks);
+        ``publish``: sends popularity events (None: none are sent)."""
         self.settings = settings
         self.store = store
+        self.publish = publish
+        self.group = settings.aggregator_group
+        self.dead_letters = (
+            ConsumerRunner(
+                service=SERVICE,
+                group=self.group,
+                dead_letter_topic=declared_group("viewstats-aggregator").dead_letter_topic,
+                broker=broker,
+                handler=_no_handler,
+                batch=True,
+                max_attempts=1,
+                backoff=1.0,
+                is_stopping=lambda: False,
+            )
+            if broker is not None
+            else None
+        )
+        self._dead_lettering: list[asyncio.Task[None]] = []
+        self._popularity_task: asyncio.Task[None] | None = None
         self.states: dict[int, PartitionState] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
@@ -89,9 +136,15 @@ class Aggregator:
         await self.consumer.start()
         self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
         self._task.add_done_callback(_log_crash)
+        if self.publish is not None:
+            self._popularity_task = asyncio.create_task(self._popularity_loop(), name="viewstats-popularity")
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._popularity_task:
+            self._popularity_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._popularity_task
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -112,8 +165,11 @@ class Aggregator:
             committed = beginnings[tp] if committed is None else committed
             start = max(beginnings[tp], committed - self.settings.dedup_window)
             state = PartitionState(tp.partition, committed, DedupWindow(self.settings.dedup_window))
+            state.committed = committed
             for day, scope, blob in await self.store.load_sketches(tp.partition, _days_around(today)):
                 state.uniques.load(day, scope, blob)
+            if self.publish is not None:
+                await self._seed_popularity(state)
             self.states[tp.partition] = state
             self.consumer.seek(tp, start)
             log.info("partition %s assigned: committed %s, warm-up from %s", tp.partition, committed, start)
@@ -140,6 +196,10 @@ class Aggregator:
                     if state is None:  # revoked meanwhile
                         continue
                     pending += self.ingest(state, records)
+                    if state.malformed:
+                        self._dead_letter(state)
+                if batches:
+                    self._measure_lag()
                 due = pending >= self.settings.flush_max_records or (
                     time.monotonic() - last_flush >= self.settings.flush_interval_seconds
                 )
@@ -161,7 +221,9 @@ class Aggregator:
             try:
                 await self.flush()
                 return
-            except Exception:
+            except Exception as exc:
+                reason = "unavailable" if isinstance(exc, INFRA_UNAVAILABLE) else "handler_error"
+                MESSAGES_FAILED.labels(SERVICE, self.group, self.settings.views_topic, reason).inc()
                 if self._stopping.is_set():
                     raise
                 log.exception("flush failed; retrying in %.1f s", delay)
@@ -175,8 +237,12 @@ class Aggregator:
         queued = 0
         for r in records:
             state.position = r.offset
-            event_id = _header(r.headers, "ce_id")
+            event_id, event_type = _ce_id_and_type(r.headers)
             try:
+                if event_id is None or event_type != ViewRecorded.TYPE:
+                    raise ValueError(
+                        f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
+                    )
                 d = orjson.loads(r.value)
                 key: ViewKey = (
                     local_minute(parse_time_ms(d["viewed_at"])),
@@ -186,11 +252,10 @@ class Aggregator:
                     d["country"],
                 )
                 visitor = d["visitor_id"]
-            except Exception:
-                MALFORMED.inc()
-                continue
-            if event_id is None:
-                MALFORMED.inc()
+            except Exception as exc:
+                if r.offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
+                    MESSAGES_FAILED.labels(SERVICE, self.group, r.topic, "malformed").inc()
+                    state.malformed.append((r, f"malformed view beacon: {type(exc).__name__}: {exc}"))
                 continue
             duplicate = dedup.seen(event_id, r.offset)
             day = labels.get(key[0])
@@ -220,6 +285,10 @@ class Aggregator:
                     continue
                 n = len(state.pending)
                 work.append((state, position, n, state.pending[:n], state.uniques.take_dirty()))
+            # The malformed records up to the snapshot are committed only once they are parked in the DLQ.
+            letters, self._dead_lettering = self._dead_lettering, []
+            if letters:
+                await asyncio.gather(*letters)
             results = await asyncio.gather(
                 *(
                     self._apply(st, pos, recs, sk)
@@ -242,6 +311,11 @@ class Aggregator:
             wrote = time.monotonic()
             if commits:
                 await self.consumer.commit(commits)
+                for state, position, *_ in work:
+                    MESSAGES_CONSUMED.labels(SERVICE, self.group, self.settings.views_topic).inc(
+                        max(0, position + 1 - state.committed)
+                    )
+                    state.committed = position + 1
             self.freshness_ms = int(time.time() * 1000)
             if queued:
                 log.debug(
@@ -273,6 +347,7 @@ class Aggregator:
             counts = tally_after(records, {key: state.applied[i] for key, i in ids.items()})
         offset = position  # every record up to here is in this flush or was not to be counted
         await self.store.apply(state.partition, offset, counts, sketches)
+        state.popularity.add(counts)
         for key in counts:
             state.applied[ids[key]] = offset
         n = counts["d:total:all"]["all"] if "d:total:all" in counts else 0
@@ -280,6 +355,100 @@ class Aggregator:
         VIEWS.inc(n)
         if len(state.applied) > 50_000:
             state.applied.clear()  # re-read from the store on the next miss
+
+    # --- dead letters and lag -----------------------------------------------------------------------------
+    def _dead_letter(self, state: PartitionState) -> None:
+        letters, state.malformed = state.malformed, []
+        for record, error in letters:
+            log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
+        if self.dead_letters is None:
+            return
+        runner = self.dead_letters
+
+        async def park() -> None:
+            for record, error in letters:
+                while True:  # like a flush: an outage delays the commit, it never drops the letter
+                    try:
+                        await runner.dead_letter(record, error)
+                        break
+                    except Exception:
+                        if self._stopping.is_set():
+                            raise  # not committed: the next owner reads the record and parks it
+                        log.exception("dead-lettering failed; retrying")
+                        await asyncio.sleep(1.0)
+
+        self._dead_lettering.append(asyncio.create_task(park()))
+
+    def _measure_lag(self) -> None:
+        assert self.consumer is not None
+        for state in list(self.states.values()):
+            tp = TopicPartition(self.settings.views_topic, state.partition)
+            with contextlib.suppress(Exception):
+                highwater = self.consumer.highwater(tp)
+                if highwater is not None and state.position >= 0:
+                    CONSUMER_LAG.labels(SERVICE, self.group, tp.topic, str(tp.partition)).set(
+                        max(0, highwater - state.position - 1)
+                    )
+
+    # --- popularity ---------------------------------------------------------------------------------------
+    async def _seed_popularity(self, state: PartitionState) -> None:
+        minute = local_minute(int(time.time() * 1000))
+        for label, counts in (
+            await self.store.partition_counts("m", minute_labels(minute, 2 * HOUR_MINUTES), state.partition)
+        ).items():
+            state.popularity.minutes[label] = counts
+        for label, counts in (
+            await self.store.partition_counts("h", hour_labels(minute, DAY_HOURS + 1), state.partition)
+        ).items():
+            state.popularity.hours[label] = counts
+
+    async def _popularity_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.popularity_interval_seconds)
+            try:
+                await self.publish_popularity()
+            except Exception:
+                log.exception(
+                    "publishing popularity failed; next round in %.0f s", self.settings.popularity_interval_seconds
+                )
+
+    async def publish_popularity(self, now_ms: int | None = None) -> int:
+        """Publish the popularity of the owned partitions' resources whose figures changed since the last
+        round (a resource that left the windows gets one last all-zero event); returns how many were sent."""
+        assert self.publish is not None
+        now_ms = now_ms or int(time.time() * 1000)
+        minute = local_minute(now_ms)
+        as_of = datetime.fromtimestamp(now_ms / 1000, UTC)
+        sent = 0
+        for state in list(self.states.values()):
+            current = {
+                r: (hour, day, trend(hour, before))
+                for r, (hour, before, day) in state.popularity.snapshot(minute).items()
+            }
+            for gone in state.published.keys() - current.keys():
+                current[gone] = (0, 0, "steady")
+            changed = {r: v for r, v in current.items() if state.published.get(r) != v}
+            if not changed:
+                continue
+            await self.publish(
+                [
+                    ResourcePopularityChanged(
+                        resource_id=r, views_last_hour=hour, views_last_day=day, trend=t, as_of=as_of
+                    )
+                    for r, (hour, day, t) in sorted(changed.items())
+                ]
+            )
+            for r, v in changed.items():
+                if v[:2] == (0, 0):
+                    state.published.pop(r, None)
+                else:
+                    state.published[r] = v
+            sent += len(changed)
+        return sent
+
+
+async def _no_handler(_envelopes: object) -> None:  # the runner is only used for its dead_letter()
+    raise NotImplementedError
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -298,11 +467,14 @@ def _log_crash(task: asyncio.Task[None]) -> None:
         log.error("aggregator loop stopped", exc_info=task.exception())
 
 
-def _header(headers, name: str) -> str | None:
+def _ce_id_and_type(headers) -> tuple[str | None, str | None]:
+    event_id = event_type = None
     for k, v in headers or ():
-        if k == name:
-            return v.decode()
-    return None
+        if k == "ce_id":
+            event_id = v.decode()
+        elif k == "ce_type":
+            event_type = v.decode()
+    return event_id, event_type
 
 
 def _days_around(today: str) -> list[str]:
@@ -317,8 +489,11 @@ async def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("viewstats").setLevel(os.environ.get("VIEWSTATS_LOG_LEVEL", "INFO"))
     settings = ViewstatsSettings()
-    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_url)
-    aggregator = Aggregator(settings, ViewStore(client[settings.database_name()]))
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="smartedu-viewstats", enable_idempotence=True)
+    await broker.connect()
+    publisher = EventPublisher(broker, SERVICE)
+    aggregator = Aggregator(settings, ViewStore(client[settings.database_name()]), broker, publisher.publish_many)
     await aggregator.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -326,6 +501,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await aggregator.stop()
+    await broker.stop()
     await client.close()
 
 

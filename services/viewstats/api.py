@@ -144,6 +144,14 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             )
         return await _series(granularity, start, end, DIMENSION_PARAM[dimension], value)
 
+    @router.get("/rate", summary="Views per second over one minute (default: the last complete minute)")
+    async def rate(
+        minute: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Beijing time."),
+    ) -> dict[str, Any]:
+        label = minute or minute_label(local_minute(int(time.time() * 1000)) - 1)[0]
+        views = (await store.counts("m", [label], "all", parts))[label]["all"]
+        return {"minute": label, "views": views, "per_second": round(views / 60, 2), "as_of": as_of()}
+
     @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")
     async def top(
         window: Literal["day", "hour"] = "day", at: str | None = None, n: int = Query(10, ge=1, le=100)

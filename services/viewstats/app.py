@@ -1,29 +1,44 @@
-"""viewstats: the aggregator (consumer group ``viewstats-aggregator``) and the query API in one process."""
+"""viewstats: the aggregator (consumer group ``viewstats-aggregator``), the learning-hours consumers
+(``viewstats-learning``, ``viewstats-catalog``) and the query API in one process."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from common.service import ServiceKit
-from viewstats import api
+from viewstats import api, learning_api
 from viewstats.aggregator import Aggregator
+from viewstats.learning import Ledger
 from viewstats.settings import ViewstatsSettings
-from viewstats.store import ViewStore
+from viewstats.store import LearningStore, ViewStore
 
 
 def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
     settings = settings or ViewstatsSettings()
     kit = ServiceKit("viewstats", settings)
-    db = kit.store.client[settings.database] if settings.database else kit.store.db
-    store = ViewStore(db)
-    aggregator = Aggregator(settings, store)
+    store = ViewStore(kit.store.db)  # `<MONGODB_DATABASE_PREFIX>viewstats`
+    aggregator = Aggregator(settings, store, kit.broker, kit.publisher.publish_many)
     if settings.run_aggregator:
         kit.on_startup(aggregator.start)
         kit.on_shutdown(aggregator.stop)
+    learning = LearningStore(kit.store.db)
+    ledger = Ledger(learning, kit.publisher, settings.certificate_key.get_secret_value().encode())
+    if settings.run_learning:
+        kit.consumer(topic="catalog.resources.v1", group="viewstats-catalog", batch=True, max_records=1000)(
+            ledger.on_catalog
+        )
+        kit.consumer(topic=settings.heartbeats_topic, group="viewstats-learning", batch=True, max_records=1000)(
+            ledger.on_heartbeats
+        )
     app = kit.build_app(
-        routers=[api.build_router(settings, store, lambda: aggregator.freshness_ms), api.dashboard_router()],
+        routers=[
+            api.build_router(settings, store, lambda: aggregator.freshness_ms),
+            learning_api.build_router(settings, learning),
+            api.dashboard_router(),
+        ],
         title="View statistics",
         description="Page views, unique visitors and learning hours of the platform, exactly counted.",
     )
     app.state.aggregator = aggregator
+    app.state.ledger = ledger
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
@@ -11,7 +11,6 @@ from common.settings import ServiceSettings
 class ViewstatsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIEWSTATS_", extra="ignore", populate_by_name=True)
 
-    database: str = Field("", description="Database name; empty: `<MONGODB_DATABASE_PREFIX>viewstats`.")
     views_topic: str = Field("viewstats.views.v1", description="Topic of raw view beacons.")
     heartbeats_topic: str = Field("viewstats.heartbeats.v1", description="Topic of watch-time heartbeats.")
     aggregator_group: str = Field("viewstats-aggregator", description="Consumer group of the aggregator.")
@@ -32,5 +31,18 @@ class ViewstatsSettings(ServiceSettings):
     ip_table: str = Field("", description="Path of the IP → province CIDR table; empty: the bundled one.")
     trust_forwarded_for: bool = Field(True, description="Take the client IP from X-Forwarded-For (behind ingress).")
 
+    popularity_interval_seconds: float = Field(
+        60.0, gt=0, description="How often the aggregator publishes the popularity of its partitions' resources."
+    )
+    run_learning: bool = Field(True, description="Run the learning-hours consumers inside the API process.")
+    certificate_key: SecretStr = Field(
+        SecretStr("dev-only-certificate-key"),
+        description="HMAC key deriving certificate numbers (unguessable without it); set a secret in production.",
+    )
+    public_base_url: str = Field(
+        "https://basic.smartedu.cn", description="Printed on certificates: where a number can be verified."
+    )
+
     def database_name(self) -> str:
-        return self.database or f"{self.mongodb_database_prefix}viewstats"
+        """The chassis' rule: `<MONGODB_DATABASE_PREFIX>viewstats` (the collector owns no database)."""
+        return f"{self.mongodb_database_prefix}viewstats"

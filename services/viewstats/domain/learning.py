@@ -1,21 +1,25 @@
 """Learning hours (学时) of teachers: watch time of training courses → credited study hours.
 
-A course (a ``teacher_training`` resource with ``credit_hours`` in the catalog) is finished when the
+A course (a resource with ``credit_hours`` in the catalog: a teacher-training course) is finished when the
 teacher's accumulated watch time reaches its required time: ``credit_hours`` × 45 minutes (one study
 hour, 学时, is a 45-minute class period). Finishing credits the hours once: the credit id is
-``<user>:<resource>``, so a replayed heartbeat cannot credit twice. Credits count in the calendar year
-(Beijing time) they were earned; the rule is 360 hours per 5 years (教师五年一周期不少于360学时).
+``<user>:<resource>`` and the certificate number is derived from it, so a replay cannot credit twice.
+Credits count in the calendar year (Beijing time) they were earned; the rule is 360 hours per 5 years
+(教师五年一周期不少于360学时).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 STUDY_HOUR_SECONDS = 45 * 60
 CYCLE_YEARS = 5
 CYCLE_HOURS = 360.0
-MAX_HEARTBEAT_SECONDS = 300  # a client beats at least every 5 minutes; longer claims are capped
+MAX_HEARTBEAT_SECONDS = 300  # a client beats at least every 5 minutes; the contract refuses longer claims
 
 
 def required_seconds(credit_hours: float) -> int:
@@ -26,34 +30,90 @@ def credit_id(user_id: str, resource_id: str) -> str:
     return f"{user_id}:{resource_id}"
 
 
-def certificate_id(user_id: str, resource_id: str) -> str:
-    """A short, stable, unguessable-enough certificate number printed on the PDF and verifiable by API."""
-    digest = hashlib.sha256(f"smartedu-cert:{user_id}:{resource_id}".encode()).hexdigest()[:16].upper()
-    return f"SE-{digest[:4]}-{digest[4:8]}-{digest[8:12]}-{digest[12:]}"
+CERTIFICATE_ID_PATTERN = r"^SE-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}$"
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
+BEIJING = timezone(timedelta(hours=8))
 
 
-@dataclass
-class CourseProgress:
-    """Watch time of one teacher on one course; ``credited`` once the required time is reached."""
+def certificate_id(key: bytes, user_id: str, resource_id: str) -> str:
+    """The certificate number printed on the PDF and verifiable by API: stable for (teacher, course), and an
+    HMAC, so nobody without the key can derive a teacher's number (and probe what they studied)."""
+    digest = hmac.new(key, f"smartedu-cert:{user_id}:{resource_id}".encode(), hashlib.sha256).hexdigest()
+    d = digest[:16].upper()
+    return f"SE-{d[:4]}-{d[4:8]}-{d[8:12]}-{d[12:]}"
 
+
+def progress_id(user_id: str, resource_id: str) -> str:
+    return f"{user_id}|{resource_id}"
+
+
+def field_key(resource_id: str) -> str:
+    """A resource id usable as a document field name (no ``.``/``$``): itself when safe, else a digest."""
+    if _SAFE_KEY.match(resource_id):
+        return resource_id
+    return "h" + hashlib.blake2b(resource_id.encode(), digest_size=10).hexdigest()
+
+
+def credit_year(at: datetime) -> int:
+    """Credits count in the calendar year of China (Beijing time) in which the course was finished."""
+    return (at if at.tzinfo else at.replace(tzinfo=BEIJING)).astimezone(BEIJING).year
+
+
+def finishing_time(before: int, beats: list[tuple[int, datetime]], required: int) -> datetime | None:
+    """The time of the heartbeat whose seconds made ``before`` reach ``required`` (beats in offset order),
+    or None when the threshold was already reached before them or is not reached by them."""
+    total = before
+    if total >= required:
+        return None
+    for seconds, at in beats:
+        total += seconds
+        if total >= required:
+            return at
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One heartbeat as consumed: where it sits in the log and what it claims."""
+
+    event_id: str
+    partition: int
+    offset: int
     user_id: str
     resource_id: str
-    seconds: int = 0
-    credited: bool = False
-    heartbeat_ids: set[str] = field(default_factory=set)
+    seconds: int
+    at: datetime
 
-    def add(self, event_id: str, seconds: int, credit_hours: float | None) -> bool:
-        """Add a heartbeat; True exactly when this heartbeat finishes the course."""
-        if event_id in self.heartbeat_ids:
-            return False
-        self.heartbeat_ids.add(event_id)
-        self.seconds += max(0, min(seconds, MAX_HEARTBEAT_SECONDS))
-        if self.credited or not credit_hours:
-            return False
-        if self.seconds >= required_seconds(credit_hours):
-            self.credited = True
-            return True
-        return False
+    @property
+    def claim_id(self) -> str:
+        """Claims are per user: another user's event id can never suppress this user's heartbeat."""
+        return f"{self.user_id}|{self.event_id}"
+
+    @property
+    def progress_id(self) -> str:
+        return progress_id(self.user_id, self.resource_id)
+
+
+def beats_to_count(
+    beats: list[Beat], claimed_by: dict[int, tuple[int, int]], applied: dict[str, int]
+) -> dict[str, list[Beat]]:
+    """Which heartbeats to add, per progress document, so that each distinct heartbeat counts exactly once.
+
+    ``claimed_by`` maps the index of every beat whose claim insert failed to the (partition, offset) that
+    holds the claim; ``applied`` is the offset ``o`` of the progress documents read for those beats.
+    - a fresh claim: the heartbeat was never seen, so never added → count;
+    - a claim held by this very record: an earlier delivery claimed it and may have died before or after
+      adding it → count iff the record's offset is above the document's applied offset;
+    - a claim held by another record: a client retry (same event id) → drop."""
+    out: dict[str, list[Beat]] = {}
+    for i, beat in enumerate(beats):
+        holder = claimed_by.get(i)
+        if holder is not None and (
+            holder != (beat.partition, beat.offset) or beat.offset <= applied.get(beat.progress_id, -1)
+        ):
+            continue
+        out.setdefault(beat.progress_id, []).append(beat)
+    return out
 
 
 @dataclass(frozen=True)

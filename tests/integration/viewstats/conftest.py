@@ -1,51 +1,162 @@
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from joserfc import jwt
+from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+from common.auth import JwksCache, TokenVerifier
+from common.messaging import decode
+from viewstats.settings import ViewstatsSettings
+
 ROOT = Path(__file__).resolve().parents[3]
+ISS, AUD = "https://id.test", "smartedu-test"
+
+
+class Tokens:
+    """Signs access tokens the way identity does; services verify them against :meth:`jwks`."""
+
+    def __init__(self) -> None:
+        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
+
+    def jwks(self) -> dict:
+        return {"keys": [self.key.as_dict(private=False)]}
+
+    def verifier(self) -> TokenVerifier:
+        transport = httpx.MockTransport(lambda r: httpx.Response(200, json=self.jwks()))
+        return TokenVerifier(
+            JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
+            issuer=ISS,
+            audience=AUD,
+        )
+
+    def token(self, sub: str, *roles: str) -> str:
+        now = int(time.time())
+        claims = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now, "exp": now + 900}
+        claims["roles"] = list(roles)
+        return jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, claims, self.key, algorithms=["Ed25519"])
+
+    def headers(self, sub: str, *roles: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub, *roles)}"}
+
+
+@pytest.fixture(scope="session")
+def tokens() -> Tokens:
+    return Tokens()
+
+
+async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)  # its partitions_for() waits for the metadata
+    await producer.start()
+    try:
+        return [TopicPartition(topic, p) for p in sorted(await producer.partitions_for(topic))]
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(await _partitions(bootstrap, topic))
+    finally:
+        await consumer.stop()
+
+
+async def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether ``group`` committed every record of ``topic`` that exists now (Kafka's view, no store read)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await _partitions(bootstrap, topic)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]:
+                return False
+        return True
+    finally:
+        await consumer.stop()
+
+
+async def records_since(bootstrap: str, starts: dict[TopicPartition, int], decoded: bool = True) -> list:
+    """Every record of the topic from ``starts`` up to the end offsets of now (decoded CloudEvents or raw)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = list(starts)
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        out = []
+        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                out += [decode(r) if decoded else r for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def settings_for(scratch: dict, **overrides) -> ViewstatsSettings:
+    """Settings of an in-process viewstats on the scratch topic, group prefix and database."""
+    return ViewstatsSettings(
+        kafka_bootstrap_servers=scratch["bootstrap"],
+        mongodb_url=scratch["mongodb_url"],
+        kafka_client_prefix=f"test-{scratch['tag']}-",
+        mongodb_database_prefix=scratch["prefix"],
+        views_topic=scratch["topic"],
+        partitions=4,
+        log_json=False,
+        **overrides,
+    )
 
 
 @pytest.fixture
-async def scratch():
+async def scratch(kafka_bootstrap, mongodb_url):
     """A private views topic, consumer-group prefix and database; all removed afterwards."""
     tag = uuid.uuid4().hex[:8]
     topic = f"test.viewstats.views.{tag}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, 4, 1)])
-    mongo = AsyncMongoClient(MONGO)
-    db_name = f"test_viewstats_{tag}"
+    mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
+    prefix = f"test_{tag}_"
+    db_name = f"{prefix}viewstats"  # the chassis' rule: <MONGODB_DATABASE_PREFIX><service>
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}",
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "MONGODB_URL": MONGO,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGODB_URL": mongodb_url,
         "KAFKA_CLIENT_PREFIX": f"test-{tag}-",
+        "MONGODB_DATABASE_PREFIX": prefix,
         "VIEWSTATS_VIEWS_TOPIC": topic,
-        "VIEWSTATS_DATABASE": db_name,
         "VIEWSTATS_PARTITIONS": "4",
     }
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
         yield {
             "topic": topic,
             "db": mongo[db_name],
+            "prefix": prefix,
             "env": env,
             "producer": producer,
             "tag": tag,
             "group": f"test-{tag}-viewstats-aggregator",
             "python": sys.executable,
             "root": ROOT,
-            "bootstrap": BOOTSTRAP,
+            "bootstrap": kafka_bootstrap,
+            "mongodb_url": mongodb_url,
         }
     finally:
         await producer.stop()

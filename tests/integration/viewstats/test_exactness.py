@@ -10,8 +10,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tests.integration.viewstats.conftest import caught_up
 from viewstats.domain.beacon import parse_beacon
 from viewstats.domain.counters import local_minute, minute_label
 from viewstats.domain.traffic import TrafficGenerator
@@ -40,22 +40,6 @@ def start(scratch, log, **env):
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
-
-
-async def caught_up(scratch) -> bool:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=scratch["bootstrap"], group_id=scratch["group"], enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(scratch["topic"], p) for p in range(4)]
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            if (await consumer.committed(tp) or 0) < ends[tp]:
-                return False
-        return True
-    finally:
-        await consumer.stop()
 
 
 async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
@@ -113,7 +97,7 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
     proc = start(scratch, log, **knobs)
     try:
         deadline = time.monotonic() + 120
-        while not await caught_up(scratch):
+        while not await caught_up(scratch["bootstrap"], scratch["group"], scratch["topic"]):
             assert proc.poll() is None, (tmp_path / "aggregator.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "aggregator did not catch up"
             await asyncio.sleep(0.5)

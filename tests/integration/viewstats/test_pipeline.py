@@ -8,10 +8,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from tests.integration.viewstats.conftest import settings_for
 from viewstats.app import create_app as create_viewstats
 from viewstats.collector_app import create_app as create_collector
 from viewstats.domain.geo import ProvinceTable
-from viewstats.settings import ViewstatsSettings
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +26,7 @@ def beacon(resource, **over):
 
 
 async def test_views_flow_from_collector_to_queries(scratch):
-    env = scratch["env"]
-    settings = ViewstatsSettings(
-        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-        mongodb_url=env["MONGODB_URL"],
-        kafka_client_prefix=env["KAFKA_CLIENT_PREFIX"],
-        views_topic=scratch["topic"],
-        database=env["VIEWSTATS_DATABASE"],
-        partitions=4,
-        flush_interval_seconds=0.2,
-        log_json=False,
-    )
+    settings = settings_for(scratch, flush_interval_seconds=0.2, run_learning=False)
     hunan_ip = ProvinceTable.load().sample_ip("43")
     collector, stats = create_collector(settings), create_viewstats(settings)
     async with LifespanManager(collector), LifespanManager(stats):

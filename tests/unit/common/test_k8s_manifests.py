@@ -453,7 +453,9 @@ def test_viewstats_processes_agree_with_the_topics_and_the_trigger() -> None:
     )
     so = next(s for s in _scaled_objects() if s["spec"]["scaleTargetRef"]["name"] == "viewstats")
     kafka = [t["metadata"] for t in so["spec"]["triggers"] if t["type"] == "kafka"]
-    assert [(t["consumerGroup"], t["topic"]) for t in kafka] == [(group, views)]
+    heartbeats = aggregator.get("VIEWSTATS_HEARTBEATS_TOPIC", defaults["heartbeats_topic"])
+    learning = aggregator.get("KAFKA_CLIENT_PREFIX", "") + "viewstats-learning"
+    assert [(t["consumerGroup"], t["topic"]) for t in kafka] == [(group, views), (learning, heartbeats)]
 
 
 def test_services_verify_the_tokens_identity_issues() -> None:

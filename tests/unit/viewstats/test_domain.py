@@ -1,13 +1,25 @@
+import re
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from viewstats.domain.beacon import BeaconError, parse_beacon
 from viewstats.domain.counters import DedupWindow, keys_of, local_minute, minute_label, tally, tally_after, view_key
 from viewstats.domain.geo import ProvinceTable
-from viewstats.domain.learning import CourseProgress, certificate_id, cycle_status, required_seconds
+from viewstats.domain.learning import (
+    CERTIFICATE_ID_PATTERN,
+    Beat,
+    beats_to_count,
+    certificate_id,
+    credit_year,
+    cycle_status,
+    field_key,
+    finishing_time,
+    required_seconds,
+)
+from viewstats.domain.popularity import PopularityWindow, trend
 from viewstats.domain.traffic import TrafficGenerator
 from viewstats.domain.uniques import DailyUniques, merged_estimate
 
@@ -124,15 +136,53 @@ def test_unique_visitors_merge_across_partitions():
     assert not restored.dirty
 
 
-def test_course_credit_happens_exactly_once():
-    p = CourseProgress("t1", "course-1")
-    need = required_seconds(1.0)
-    assert need == 2700
-    finished = [p.add(f"hb{i}", 300, 1.0) for i in range(12)]
-    assert finished.count(True) == 1 and finished.index(True) == 8
-    assert p.add("hb0", 300, 1.0) is False  # replayed heartbeat
-    assert p.seconds == 12 * 300
-    assert certificate_id("t1", "course-1") == certificate_id("t1", "course-1") != certificate_id("t2", "course-1")
+KEY = b"test-key"
+
+
+def beat(offset, event_id=None, resource="course-1", seconds=300, user="t1"):
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC) + timedelta(minutes=offset)
+    return Beat(event_id or f"e{offset}", 3, offset, user, resource, seconds, at)
+
+
+def test_each_distinct_heartbeat_counts_once_under_redelivery_and_retries():
+    beats = [beat(10), beat(11, "e10"), beat(12), beat(13, resource="course-2")]
+    # first delivery: every claim is fresh, except the client's retry of e10 at offset 11 (claimed by offset 10)
+    plan = beats_to_count(beats, {1: (3, 10)}, {})
+    assert [b.offset for b in plan["t1|course-1"]] == [10, 12] and [b.offset for b in plan["t1|course-2"]] == [13]
+    # redelivery after a crash: all claims exist; course-1 was updated up to offset 12, course-2 never
+    replay = beats_to_count(beats, {0: (3, 10), 1: (3, 10), 2: (3, 12), 3: (3, 13)}, {"t1|course-1": 12})
+    assert list(replay) == ["t1|course-2"] and [b.offset for b in replay["t1|course-2"]] == [13]
+    # another user's heartbeat with the same event id is its own claim
+    assert beat(1, "same", user="a").claim_id != beat(1, "same", user="b").claim_id
+
+
+def test_finishing_time_is_the_heartbeat_that_crosses_the_threshold():
+    beats = [(300, "a"), (300, "b"), (300, "c")]
+    assert finishing_time(2100, beats, required_seconds(1.0)) == "b"  # 2100 + 300 + 300 ≥ 2700
+    assert finishing_time(2700, beats, 2700) is None  # crossed in an earlier delivery
+    assert finishing_time(0, beats, 2700) is None
+    assert credit_year(datetime(2026, 12, 31, 16, 30, tzinfo=UTC)) == 2027  # already 1 January in Beijing
+
+
+def test_certificate_numbers_are_keyed_and_stable():
+    number = certificate_id(KEY, "t1", "course-1")
+    assert re.match(CERTIFICATE_ID_PATTERN, number)
+    assert number == certificate_id(KEY, "t1", "course-1") != certificate_id(KEY, "t2", "course-1")
+    assert number != certificate_id(b"other-key", "t1", "course-1")
+    assert field_key("r0123abc") == "r0123abc" and "." not in field_key("a.b") and "$" not in field_key("$x")
+
+
+def test_popularity_windows_and_trend():
+    minute = local_minute(NOW)  # 10:30 Beijing
+    w = PopularityWindow()
+    w.add(tally([(minute, "hot", "course_teaching", "43", "CN")] * 30 + [(minute - 90, "hot", "x", "43", "CN")] * 10))
+    w.add(tally([(minute - 70, "old", "course_teaching", "43", "CN")] * 8))
+    w.add(tally([(minute - 60 * 30, "yesterday", "course_teaching", "43", "CN")]))  # out of the day window
+    snap = w.snapshot(minute)
+    assert snap["hot"] == (30, 10, 40) and snap["old"] == (0, 8, 8) and "yesterday" not in snap
+    assert trend(30, 10) == "rising" and trend(0, 8) == "falling" and trend(10, 10) == "steady"
+    assert trend(3, 0) == "steady"  # below the noise floor
+    assert not [k for k in w.minutes if k < minute_label(minute - 120)[0]]
 
 
 def test_five_year_cycle():
@@ -159,6 +209,6 @@ def test_traffic_generator_shape():
 def test_certificate_pdf_carries_its_number():
     from viewstats.domain.certificate import certificate_pdf
 
-    number = certificate_id("t1", "course-1")
-    pdf = certificate_pdf(number, "t1", "course-1", 2.5, date(2026, 11, 23))
+    number = certificate_id(KEY, "t1", "course-1")
+    pdf = certificate_pdf(number, "t1", "course-1", 2.5, date(2026, 11, 23), title="教师信息技术应用能力提升")
     assert pdf.startswith(b"%PDF-") and number.encode() in pdf

@@ -1,0 +1,198 @@
+"""Learning hours (学时): heartbeats → watched seconds per (teacher, course) → one credit per finished course.
+
+Two chassis consumers (``ServiceKit.consumer``: commit after the handler, dead letters, metrics):
+
+- ``viewstats-catalog`` reads ``catalog.resources.v1`` and keeps the courses (resources with
+  ``credit_hours``) by resource id;
+- ``viewstats-learning`` reads ``viewstats.heartbeats.v1`` (keyed by user id, so one consumer writes all of
+  a user's documents) and applies each distinct heartbeat exactly once, whatever is redelivered:
+
+  1. **claim**: insert ``{_id: "<user>|<event id>", p, o}`` per heartbeat (insert-only, unique ``_id``,
+     atomic). A failed insert means the claim exists: held by the same (partition, offset), it is this very
+     record delivered again; held by another offset, it is a client's retry and is dropped (for ever, not
+     within a window);
+  2. **add**: per (user, course) one single-document update ``$inc`` seconds + ``$max`` applied offset ``o``.
+     A redelivered record is added only when its offset is above ``o``: a batch that died between the claims
+     and the updates, or between two updates, is completed exactly;
+  3. **credit**: a progress document whose seconds reach the course's required time gets a certificate,
+     inserted with ``_id`` = certificate number (derived from user and course: one per course per teacher),
+     the teacher's entry ``$set`` (idempotent), the ``LearningCredited`` event published with the
+     certificate number as its CloudEvents id, then ``published`` and ``credited`` marked. A replay finds
+     the certificate and publishes only when it is not marked published; the one remaining window (dying
+     between Kafka's acknowledgement and the mark) re-sends the same CloudEvents id, which consumers drop.
+
+A heartbeat for a resource that is not (yet) a known course accumulates seconds; the credit is checked again at
+the teacher's next heartbeat on it (the catalog publishes a course before anyone can watch it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.contracts.viewstats import HeartbeatRecorded, LearningCredited
+from common.messaging import Envelope
+from viewstats.domain.learning import (
+    MAX_HEARTBEAT_SECONDS,
+    Beat,
+    beats_to_count,
+    certificate_id,
+    credit_id,
+    credit_year,
+    field_key,
+    finishing_time,
+    required_seconds,
+)
+from viewstats.store import LearningStore
+
+
+class Publisher(Protocol):
+    async def publish_many(self, events: Any, *, event_ids: Any = None) -> None: ...
+
+
+class Ledger:
+    def __init__(
+        self, store: LearningStore, publisher: Publisher, certificate_key: bytes, course_cache_seconds: float = 30.0
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.key = certificate_key
+        self.course_cache_seconds = course_cache_seconds
+        self._courses: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    # --- courses (viewstats-catalog) ---------------------------------------------------------------------
+    async def on_catalog(self, envelopes: list[Envelope]) -> None:
+        changes: dict[str, dict[str, Any]] = {}
+        for env in envelopes:
+            event = env.event
+            if isinstance(event, ResourcePublished):
+                hours = event.resource.credit_hours or event.credit_hours
+                changes[event.resource.id] = {
+                    "h": hours,
+                    "t": event.resource.title,
+                    "v": event.resource.version,
+                    "withdrawn": False,
+                }
+            elif isinstance(event, ResourceWithdrawn):
+                changes[event.resource_id] = {"withdrawn": True, "v": event.version}
+        await self.store.set_courses(changes)
+        for rid in changes:
+            self._courses.pop(rid, None)  # this replica reads the new state at once; others within the TTL
+
+    async def courses(self, resource_ids: set[str]) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        fresh = {r: c for r, (t, c) in ((r, self._courses.get(r, (0.0, None))) for r in resource_ids) if t > now}
+        missing = resource_ids - fresh.keys()
+        if missing:
+            found = await self.store.courses(missing)
+            for r in missing:
+                fresh[r] = found.get(r)
+                self._courses[r] = (now + self.course_cache_seconds, fresh[r])
+            if len(self._courses) > 100_000:
+                self._courses.clear()
+        return {r: c for r, c in fresh.items() if c and c.get("h") and not c.get("withdrawn")}
+
+    # --- heartbeats (viewstats-learning) -----------------------------------------------------------------
+    async def on_heartbeats(self, envelopes: list[Envelope]) -> None:
+        beats = [
+            Beat(
+                env.id,
+                env.partition,
+                env.offset,
+                env.event.user_id,
+                env.event.resource_id,
+                min(env.event.seconds, MAX_HEARTBEAT_SECONDS),
+                env.event.at if env.event.at.tzinfo else env.event.at.replace(tzinfo=UTC),
+            )
+            for env in envelopes
+            if isinstance(env.event, HeartbeatRecorded)
+        ]
+        await self.apply(beats)
+
+    async def apply(self, beats: list[Beat]) -> None:
+        beats = sorted(beats, key=lambda b: (b.partition, b.offset))
+        failed = await self.store.claim([(b.claim_id, b.partition, b.offset) for b in beats])
+        claimed_by: dict[int, tuple[int, int]] = {}
+        applied: dict[str, int] = {}
+        if failed:
+            claims = await self.store.claims(beats[i].claim_id for i in failed)
+            for i in failed:
+                c = claims.get(beats[i].claim_id)
+                claimed_by[i] = (c["p"], c["o"]) if c else (-1, -1)
+            found = await self.store.progress({beats[i].progress_id for i in failed})
+            applied = {pid: d.get("o", -1) for pid, d in found.items()}
+        plan = beats_to_count(beats, claimed_by, applied)
+        docs: dict[str, dict[str, Any]] = {}
+
+        async def add(pid: str, counted: list[Beat]) -> None:
+            first = counted[0]
+            seconds, offset = sum(b.seconds for b in counted), max(b.offset for b in counted)
+            docs[pid] = await self.store.add_seconds(pid, first.user_id, first.resource_id, seconds, offset)
+
+        await asyncio.gather(*(add(pid, counted) for pid, counted in plan.items()))
+        courses = await self.courses({b.resource_id for b in beats})
+        # Documents touched by nothing new may still lack their credit (a delivery that died mid-credit).
+        idle = {b.progress_id for b in beats if b.progress_id not in docs and b.resource_id in courses}
+        if idle:
+            docs.update(await self.store.progress(idle))
+        last_at: dict[str, datetime] = {}
+        for b in beats:
+            last_at[b.progress_id] = max(b.at, last_at.get(b.progress_id, b.at))
+        due = []
+        for pid, doc in docs.items():
+            course = courses.get(doc["r"])
+            if course is None or doc.get("credited"):
+                continue
+            need = required_seconds(course["h"])
+            if doc["s"] < need:
+                continue
+            counted = plan.get(pid, [])
+            before = doc["s"] - sum(b.seconds for b in counted)
+            at = finishing_time(before, [(b.seconds, b.at) for b in counted], need) or last_at[pid]
+            due.append((pid, doc, course, at))
+        if due:
+            await self.credit(due)
+
+    async def credit(self, due: list[tuple[str, dict[str, Any], dict[str, Any], datetime]]) -> None:
+        async def certify(doc: dict[str, Any], course: dict[str, Any], at: datetime) -> dict[str, Any]:
+            number = certificate_id(self.key, doc["u"], doc["r"])
+            cert = await self.store.insert_certificate(
+                {
+                    "_id": number,
+                    "u": doc["u"],
+                    "r": doc["r"],
+                    "h": float(course["h"]),
+                    "y": credit_year(at),
+                    "at": at,
+                    "t": course.get("t"),
+                    "published": False,
+                }
+            )
+            entry = {"r": cert["r"], "h": cert["h"], "y": cert["y"], "c": number}
+            await self.store.record_teacher_credit(doc["u"], field_key(doc["r"]), entry)
+            return cert
+
+        certs = await asyncio.gather(*(certify(doc, course, at) for _pid, doc, course, at in due))
+        unpublished = [c for c in certs if not c.get("published")]
+        await self.publisher.publish_many(
+            [
+                LearningCredited(
+                    credit_id=credit_id(c["u"], c["r"]),
+                    user_id=c["u"],
+                    resource_id=c["r"],
+                    hours=c["h"],
+                    year=c["y"],
+                    certificate_id=c["_id"],
+                    credited_at=c["at"] if c["at"].tzinfo else c["at"].replace(tzinfo=UTC),
+                )
+                for c in unpublished
+            ],
+            event_ids=[c["_id"] for c in unpublished],
+        )
+        await self.store.mark_published([c["_id"] for c in unpublished])
+        await asyncio.gather(
+            *(self.store.mark_credited(pid, cert["_id"]) for (pid, *_), cert in zip(due, certs, strict=True))
+        )

@@ -1,0 +1,111 @@
+"""What the aggregator shares with the chassis consumers (dead letters with the `dlq_*` headers, the consumer
+metrics) and the popularity events it publishes for catalog, on the real Kafka and FerretDB."""
+
+import time
+import uuid
+
+import httpx
+import orjson
+import pytest
+from asgi_lifespan import LifespanManager
+
+from common.contracts.viewstats import ResourcePopularityChanged
+from tests.integration.common.helpers import eventually
+from tests.integration.viewstats.conftest import caught_up, end_offsets, records_since
+from tests.integration.viewstats.conftest import settings_for as scratch_settings
+from viewstats.app import create_app as create_viewstats
+from viewstats.domain.beacon import parse_beacon
+from viewstats.wire import view_record
+
+pytestmark = pytest.mark.integration
+DLQ, POPULARITY = "viewstats-aggregator.dlq", "viewstats.popularity.v1"
+
+
+def settings_for(scratch):
+    return scratch_settings(
+        scratch,
+        flush_interval_seconds=0.2,
+        popularity_interval_seconds=3600,  # rounds are driven by the test
+        run_learning=False,
+    )
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_malformed_records_go_to_the_dead_letter_topic_and_popularity_reaches_catalog(scratch):
+    tag, bootstrap, topic, producer = scratch["tag"], scratch["bootstrap"], scratch["topic"], scratch["producer"]
+    hot, cold = f"hot-{tag}", f"cold-{tag}"
+    now = int(time.time() * 1000)
+    items = [(hot, now)] * 5 + [(hot, now - 70 * 60_000)] * 2 + [(cold, now)] * 3
+    for resource, at in items:
+        beacon = {"event_id": str(uuid.uuid4()), "resource_id": resource, "section": "course_teaching", "time": at}
+        key, value, headers = view_record(parse_beacon(beacon | {"user_id": "u1", "province": "43"}, now))
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
+    good_headers = headers
+    bad = [
+        (b"not json", good_headers),
+        (value, [h for h in good_headers if h[0] != "ce_id"]),
+        (value, [(k, b"cn.smartedu.viewstats.heartbeat.recorded.v1" if k == "ce_type" else v) for k, v in headers]),
+        (orjson.dumps({k: v for k, v in orjson.loads(value).items() if k != "province"}), good_headers),
+    ]
+    placed = set()
+    for body, h in bad:
+        sent = await producer.send_and_wait(topic, body, key=key, headers=h)
+        placed.add((sent.partition, sent.offset))
+    dlq_starts, popularity_starts = await end_offsets(bootstrap, DLQ), await end_offsets(bootstrap, POPULARITY)
+
+    app = create_viewstats(settings_for(scratch))
+    async with LifespanManager(app):
+        s = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
+        await eventually(lambda: caught_up(bootstrap, scratch["group"], topic), timeout=90)
+        totals = (await s.get("/v1/stats/totals")).json()
+        assert totals["all_time"] == 10
+
+        letters = [r for r in await records_since(bootstrap, dlq_starts, decoded=False) if r.key == key]
+        headers = [dict((k, v.decode()) for k, v in r.headers) for r in letters]
+        assert [r.value for r in letters] == [b for b, _ in bad]
+        assert {h["dlq_source_topic"] for h in headers} == {topic}
+        assert {h["dlq_consumer_group"] for h in headers} == {"viewstats-aggregator"}
+        assert all(h["dlq_error"].startswith("malformed view beacon") for h in headers)
+        assert {(int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) for h in headers} == placed
+
+        metrics = (await s.get("/metrics")).text
+        labels = {"service": "viewstats", "group": "viewstats-aggregator", "topic": topic}
+        assert metric(metrics, "kafka_messages_dead_lettered_total", **labels) == 4
+        assert metric(metrics, "kafka_messages_failed_total", reason="malformed", **labels) == 4
+        assert metric(metrics, "kafka_messages_consumed_total", **labels) == 14
+        assert 'kafka_consumer_lag{group="viewstats-aggregator"' in metrics
+
+        # A round of popularity: what catalog's hot ordering consumes.
+        assert await app.state.aggregator.publish_popularity() >= 2
+        assert await app.state.aggregator.publish_popularity() == 0  # nothing changed: nothing sent
+        popularity_mid = await end_offsets(bootstrap, POPULARITY)
+
+    def mine(records):
+        return {e.event.resource_id: e.event for e in records if e.event.resource_id in (hot, cold)}
+
+    first = mine(await records_since(bootstrap, popularity_starts))
+    assert all(isinstance(e, ResourcePopularityChanged) for e in first.values())
+    assert (first[hot].views_last_hour, first[hot].trend, first[cold].views_last_hour) == (5, "rising", 3)
+    assert first[cold].views_last_day == 3 and first[hot].views_last_day in (5, 7)  # 7 unless 70 min ago was yesterday
+
+    # A restarted aggregator seeds its windows from the counter shards it owns and sends the same figures.
+    app = create_viewstats(settings_for(scratch))
+    async with LifespanManager(app):
+        await eventually(lambda: caught_up(bootstrap, scratch["group"], topic), timeout=90)
+
+        async def owns_every_partition():
+            return len(app.state.aggregator.states) == 4
+
+        await eventually(owns_every_partition, timeout=60)
+        assert await app.state.aggregator.publish_popularity() >= 2
+    again = mine(await records_since(bootstrap, popularity_mid))
+    strip = {"as_of"}
+    assert {r: e.model_dump(exclude=strip) for r, e in again.items()} == {
+        r: e.model_dump(exclude=strip) for r, e in first.items()
+    }
