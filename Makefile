@@ -9,7 +9,7 @@ INFRA := deploy/local/infra.sh
 export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
 export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
 
-.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ browser: ## install Debian's headless Chromium and a CJK font for the dashboard 
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei \
 	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-wqy-zenhei; }; \
 	fi
+
+bench-tools: ## install Debian's wrk, the load generator of the HTTP benchmarks (when missing)
+	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk \
+	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }; }
 
 test-unit: python ## the unit tier only (no infrastructure)
 	@$(PY) -m pytest -m unit -q $(ARGS)

@@ -4,19 +4,24 @@
 province offline, and produces one record per view to the views topic, keyed by resource id. It answers
 202 only after Kafka acknowledged every record of the request (idempotent producer, acks=all), so a 202
 means the views are durable; a batch with bad items still accepts the good ones and lists the bad ones by
-index and reason. Records are sent without waiting one by one and awaited together: one round trip per
-request, not per beacon.
+index and reason. A request's records are grouped by partition (the same murmur2 partitioner as a keyed
+send) and handed to the producer as one ready-made batch per partition (small requests use plain sends, which
+share the producer's open batches with other requests): aiokafka's per-record ``send()`` costs
+tens of microseconds of Python per view, which capped a 1,000-beacon request at ~13,000 views/s. One round trip
+per request, not per beacon.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -30,12 +35,16 @@ from viewstats.domain.geo import ProvinceTable
 from viewstats.settings import ViewstatsSettings
 from viewstats.wire import view_record
 
+SMALL_REQUEST = 50  # below this many views a request's own batches would be too small to be worth it
+
 
 class Collector:
     def __init__(self, settings: ViewstatsSettings) -> None:
         self.settings = settings
         self.table = ProvinceTable.load(settings.ip_table) if settings.ip_table else ProvinceTable.load()
         self.producer: AIOKafkaProducer | None = None
+        self.partitioner = DefaultPartitioner()
+        self._partition_of: dict[tuple[bytes, int], int] = {}  # murmur2 in Python costs ~6 µs a key
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
@@ -62,17 +71,15 @@ class Collector:
         country = PROVINCE_REGION.get(province, "CN") if province else None
         now_ms = int(time.time() * 1000)
         rejected: list[dict[str, Any]] = []
-        futures = []
-        topic = self.settings.views_topic
-        send = self.producer.send
+        records = []
         for i, item in enumerate(items):
             try:
                 v = parse_beacon(item, now_ms, province=province, country=country)
             except BeaconError as exc:
                 rejected.append({"index": i, "field": exc.field, "reason": exc.reason})
                 continue
-            key, value, headers = view_record(v)
-            futures.append(await send(topic, value, key=key, headers=headers))
+            records.append(view_record(v))
+        futures = await self._produce(records) if records else []
         if futures:
             try:
                 await asyncio.gather(*futures)
@@ -84,7 +91,33 @@ class Collector:
                     code="kafka-unavailable",
                     headers={"Retry-After": "1"},
                 ) from exc
-        return len(futures), rejected
+        return len(records), rejected
+
+    async def _produce(self, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> list[asyncio.Future]:
+        assert self.producer is not None
+        topic = self.settings.views_topic
+        if len(records) < SMALL_REQUEST:  # a few views join the producer's open batches (shared by requests)
+            return [await self.producer.send(topic, value, key=key, headers=headers) for key, value, headers in records]
+        partitions = sorted(await self.producer.partitions_for(topic))
+        by_partition: dict[int, list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = defaultdict(list)
+        if len(self._partition_of) > 200_000:
+            self._partition_of.clear()
+        for record in records:
+            slot = (record[0], len(partitions))
+            partition = self._partition_of.get(slot)
+            if partition is None:
+                partition = self._partition_of[slot] = self.partitioner(record[0], partitions, partitions)
+            by_partition[partition].append(record)
+        futures = []
+        for partition, part in by_partition.items():
+            batch = self.producer.create_batch()
+            for key, value, headers in part:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: ship it
+                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    batch = self.producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        return futures
 
 
 class HeartbeatIn(BaseModel):
