@@ -46,6 +46,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# A registration claims its identifiers, then saves the account, within a second; older claims without an
+# account are left by a crash.
+STALE_LOGIN_CLAIM_SECONDS = 120
+
+
 class _LocalKeys(JwksCache):
     """Identity verifies its own tokens from its key ring, no HTTP."""
 
@@ -193,7 +198,7 @@ class IdentityService:
         try:
             for method, key in keys.items():
                 try:
-                    await self.store.claim_login(key, user_id)
+                    await self._claim_login(key, user_id)
                 except Duplicate:
                     raise Problem(
                         409, "Already registered", f"This {method} is already registered.", code=f"duplicate_{method}"
@@ -234,6 +239,23 @@ class IdentityService:
             await self.bootstrap_admin(self.s.bootstrap_admin_phone)
             account = await self.store.account(user_id) or account
         return account
+
+    async def _claim_login(self, key: str, user_id: str) -> None:
+        """Claim a phone or e-mail for a new account. A claim whose account was never saved (the process died
+        between the two inserts, so the usual release did not run) is taken over once it is stale."""
+        try:
+            await self.store.claim_login(key, user_id)
+            return
+        except Duplicate:
+            claim = await self.store.login_claim(key)
+            if (
+                claim is None
+                or claim["at"] > now() - timedelta(seconds=STALE_LOGIN_CLAIM_SECONDS)
+                or await self.store.account(claim["user_id"]) is not None
+            ):
+                raise
+        await self.store.release_login(key, claim["user_id"])
+        await self.store.claim_login(key, user_id)  # Duplicate again: another registration won the race
 
     async def _account_for(self, identifier: str) -> tuple[str, Account | None]:
         method, value = self._identifier(identifier)

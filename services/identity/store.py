@@ -65,6 +65,9 @@ class IdentityStore:
     async def release_login(self, key: str, user_id: str) -> None:
         await self.db["logins"].delete_one({"_id": key, "user_id": user_id})
 
+    async def login_claim(self, key: str) -> dict[str, Any] | None:
+        return await self._get("logins", key)
+
     async def login_owner(self, key: str) -> str | None:
         doc = await self._get("logins", key)
         return doc["user_id"] if doc else None
