@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI
@@ -20,14 +21,25 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
     kit = ServiceKit("catalog", settings)
     read = ReadModel(settings.search_heap_bytes)
-    service = CatalogService(CatalogStore(kit.store.db), kit.publisher, read)
+    service = CatalogService(CatalogStore(kit.store.db), kit.publisher, read, settings.writes_wait_seconds)
     consumers.register(kit, service, settings.replica_id)
+    index_group = next(c.group_id for c in kit.consumers if c.group == "catalog-index")
+    background: list[asyncio.Task[None]] = []
 
     @kit.on_startup
-    async def rebuild() -> None:
-        stats = await service.rebuild()
-        log.info("catalog read model rebuilt: %s", stats)
+    async def load() -> None:
+        # Before serving: the public catalog from the compacted topic (the group's consumer continues from
+        # the end offsets read here). After: the editorial heads and the crash-recovery relay from the store.
+        stats = await service.start(settings.kafka_bootstrap_servers, group_id=index_group)
+        log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats
+        background.append(asyncio.create_task(service.load_heads_in_background(), name="catalog-heads"))
+
+    @kit.on_shutdown
+    async def cancel_background() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
 
     app = kit.build_app(
         routers=[api.router],

@@ -103,11 +103,15 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._dirty = False
 
-    def upsert(self, snapshots: Iterable[dict[str, Any]], popularity: dict[str, float] | None = None) -> None:
+    def upsert(
+        self, snapshots: Iterable[dict[str, Any]], popularity: dict[str, float] | None = None, *, new: bool = False
+    ) -> None:
+        """Add or replace documents; ``new=True`` when none of them can be in the index yet (a start-up load)."""
         popularity = popularity or {}
         with self._lock:
             for s in snapshots:
-                self._writer.delete_documents_by_term("id", s["id"])
+                if not new:
+                    self._writer.delete_documents_by_term("id", s["id"])
                 doc = tantivy.Document()
                 doc.add_text("id", s["id"])
                 doc.add_text("title", " ".join(analyze(s["title"])))

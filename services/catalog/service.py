@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from catalog.domain.resource import Actor, Resource, ResourceContent, change_cursor
 from catalog.domain.tree import TreeNode
 from catalog.readmodel import ReadModel
+from catalog.snapshot import TopicState, read_public_catalog
 from catalog.store import CatalogStore, RevisionConflict, revision_id, split_revision_id
 from common.contracts import EVENT_TYPES
 from common.contracts.base import Event
@@ -78,12 +79,15 @@ def _now() -> datetime:
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, publisher: Any, read: ReadModel) -> None:
+    def __init__(self, store: CatalogStore, publisher: Any, read: ReadModel, writes_wait_seconds: float = 5.0) -> None:
         self.store = store
         self.publisher = publisher
         self.read = read
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.relay_seconds = 0.0
+        self.heads_ready = asyncio.Event()
+        self.heads_stats: dict[str, Any] | None = None
+        self.writes_wait_seconds = writes_wait_seconds
 
     # --- documents -------------------------------------------------------------------------------------
     @staticmethod
@@ -153,6 +157,7 @@ class CatalogService:
     async def create(
         self, actor: Actor, external_id: str, provider_kind: str, provider_id: str, content: ResourceContent
     ) -> Resource:
+        await self.writable()
         rid = resource_id(provider_id, external_id)
         resource, events = Resource.create(
             id=rid,
@@ -180,6 +185,7 @@ class CatalogService:
     async def command(self, rid: str, action: str, actor: Actor, **kwargs: Any) -> Resource:
         """Run one domain command on the newest revision and append the result (retried once when another
         replica appended first)."""
+        await self.writable()
         async with self._locks[rid]:
             for attempt in range(3):
                 resource, rev = await self.load(rid)
@@ -204,14 +210,53 @@ class CatalogService:
         raise AssertionError("unreachable")
 
     # --- start-up ---------------------------------------------------------------------------------------
-    async def rebuild(self) -> dict[str, float]:
-        """Read model and search index from the store, then publish what a crash left unrelayed."""
+    async def start(self, bootstrap_servers: str, group_id: str | None = None) -> dict[str, Any]:
+        """What public reads need, before the replica serves: the tree (store, small documents), the public
+        catalog from the compacted topic (up to its end offsets now) and the search index. What only the store
+        knows comes later, in :meth:`load_heads`."""
         t0 = time.perf_counter()
-        async for n in self.store.scan_nodes():
-            self.read.add_node(n)
+        fresh = not self.read.entries
+
+        seconds: dict[str, float] = {}
+
+        async def load_nodes() -> int:
+            n = 0
+            async for node in self.store.scan_nodes():
+                self.read.add_node(node)
+                n += 1
+            seconds["tree_seconds"] = time.perf_counter() - t0
+            return n
+
+        async def read_topic() -> tuple[dict[str, TopicState], int]:
+            got = await read_public_catalog(bootstrap_servers, group_id=group_id, client_id="catalog-snapshot")
+            seconds["topic_seconds"] = time.perf_counter() - t0
+            return got
+
+        (changes, records), nodes = await asyncio.gather(read_topic(), load_nodes())
         self.read.link_orphans()
+        t1 = time.perf_counter()
+        snapshots = self.read.load_public(changes)
+        for i in range(0, len(snapshots), 5000):
+            self.read.index.upsert(snapshots[i : i + 5000], self.read.popularity, new=fresh)
+        self.read.index.commit()
+        t2 = time.perf_counter()
+        return {
+            "topic_and_tree_seconds": t1 - t0,
+            **seconds,
+            "index_seconds": t2 - t1,
+            "records": records,
+            "nodes": nodes,
+            "public": len(snapshots),
+        }
+
+    async def load_heads(self) -> dict[str, Any]:
+        """After the replica is ready: the editorial head of every resource (drafts, reviews, rejections are
+        not on the public topic), the public state as the store has it (it heals a topic that lost records;
+        normally every cursor is already held and nothing changes), and the relay of revisions a crash left
+        unpublished. Writes wait for this (:meth:`writable`)."""
+        t0 = time.perf_counter()
         relayed = await self.store.relayed_ids()
-        latest: dict[str, tuple[int, bytes]] = {}
+        latest: dict[str, tuple[int, str, bytes]] = {}  # rid → (rev, cursor, public snapshot) of the newest rev
         withdrawals: dict[str, tuple[int, int, str]] = {}  # rid → (rev, public version, cursor)
         pending: list[dict[str, Any]] = []
         n = 0
@@ -223,41 +268,68 @@ class CatalogService:
                     withdrawals[rid] = (rev, e["data"]["version"], e["data"]["cursor"])
             if doc["events"] and doc["_id"] not in relayed:
                 pending.append(doc)
-            if rev > latest.get(rid, (0, b""))[0]:
+            if rev > latest.get(rid, (0, "", b""))[0]:
                 public = public_of(doc)
-                latest[rid] = (rev, orjson.dumps(public) if public else b"")
+                # The cursor of a publication is made of the snapshot's published_at (see Resource.publish).
+                cursor = change_cursor(datetime.fromisoformat(public["published_at"]), rid) if public else ""
+                latest[rid] = (rev, cursor, orjson.dumps(public) if public else b"")
             n += 1
             if n % 2000 == 0:
                 await asyncio.sleep(0)
         t1 = time.perf_counter()
-        snapshots = []
-        for rid, (_rev, public) in latest.items():
-            if public:
+        missed: dict[str, TopicState] = {}
+        for rid, (_rev, cursor, public) in latest.items():
+            held = self.read.entries[rid].cursor
+            if public and cursor > held:
                 snap = orjson.loads(public)
-                # The cursor of a publication is made of the snapshot's published_at (see Resource.publish).
-                cursor = change_cursor(datetime.fromisoformat(snap["published_at"]), rid)
-                if self.read.apply_published(snap, cursor, index=False):
-                    snapshots.append(snap)
-            elif rid in withdrawals:
-                # Withdrawn resources stay in the change feed, as the compacted topic keeps their last record.
+                missed[rid] = TopicState(cursor, snap, snap["version"])
+            elif not public and rid in withdrawals and withdrawals[rid][2] > held:
                 _, version, cursor = withdrawals[rid]
-                self.read.apply_withdrawn(rid, version, cursor)
-        for i in range(0, len(snapshots), 2000):
-            self.read.index.upsert(snapshots[i : i + 2000], self.read.popularity)
-            await asyncio.sleep(0)
-        self.read.index.commit()
-        t2 = time.perf_counter()
+                missed[rid] = TopicState(cursor, None, version)
+        if missed:
+            log.warning("%d public changes were in the store but not on the topic: applied", len(missed))
+            self.read.index.upsert(self.read.load_public(missed), self.read.popularity)
+            self.read.index.commit()
         pending.sort(key=lambda d: d["_id"])
         if pending:
             log.warning("re-publishing events of %d revisions left unrelayed", len(pending))
             await self._relay(pending)
+        self.heads_ready.set()
         return {
             "scan_seconds": t1 - t0,
-            "index_seconds": t2 - t1,
+            "total_seconds": time.perf_counter() - t0,
+            "revisions": n,
             "resources": len(latest),
-            "public": len(snapshots),
+            "healed_from_store": len(missed),
             "relayed_at_start": len(pending),
         }
+
+    async def load_heads_in_background(self) -> None:
+        """:meth:`load_heads`, retried until it succeeds (every step is idempotent)."""
+        while True:
+            try:
+                self.heads_stats = await self.load_heads()
+                log.info("catalog editorial heads loaded: %s", self.heads_stats)
+                return
+            except Exception:
+                log.exception("loading the editorial heads failed; retrying in 5 s")
+                await asyncio.sleep(5)
+
+    async def writable(self) -> None:
+        """Editorial writes and imports act on the heads: never on an incomplete set. Wait a short while for
+        the start-up load, then answer 503 with Retry-After."""
+        if self.heads_ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.heads_ready.wait(), self.writes_wait_seconds)
+        except TimeoutError:
+            raise Problem(
+                503,
+                "Starting",
+                "this replica is still loading the editorial state from the store; retry shortly",
+                code="loading-editorial-state",
+                headers={"Retry-After": "10"},
+            ) from None
 
     # --- bulk import ---------------------------------------------------------------------------------------
     async def import_jsonl(self, lines: list[bytes], actor: Actor, chunk: int = 2000) -> dict[str, Any]:
@@ -265,6 +337,7 @@ class CatalogService:
         published version. Returns counts and a per-line error report."""
         if not actor.is_ministry_admin:
             raise Problem(403, "Forbidden", "only ministry admins import", code="forbidden")
+        await self.writable()
         t0 = time.perf_counter()
         errors: list[dict[str, Any]] = []
         counts = {"nodes_created": 0, "nodes_updated": 0, "created": 0, "updated": 0, "unchanged": 0}
@@ -273,7 +346,13 @@ class CatalogService:
         raised: dict[str, list[Event]] = {}  # revision id → its events (no need to rebuild them from dicts)
         now = _now()
         seen: set[str] = set()
+        relay_before = self.relay_seconds
+        pipeline = _WritePipeline(self, raised, errors)
         for number, raw in enumerate(lines, start=1):
+            if len(docs) >= chunk:
+                # The store writes this chunk (another process) while the next lines are parsed here.
+                await pipeline.write(docs)
+                docs = []
             if number % 500 == 0:
                 await asyncio.sleep(0)  # a long import must not starve the consumers' heartbeats
             if not raw.strip():
@@ -307,7 +386,9 @@ class CatalogService:
                     if entry and entry.public and entry.content_hash == content_hash(content):
                         counts["unchanged"] += 1
                         continue
-                    if entry is None:
+                    if entry is None or entry.rev == 0:
+                        # rev 0: known from the topic only, this store has no revision of it (the heads are
+                        # complete here: writable() waited for them)
                         resource, _ = Resource.create(
                             id=rid,
                             external_id=row["external_id"],
@@ -358,42 +439,8 @@ class CatalogService:
         for n in new_nodes:
             self.read.add_node(n)
         self.read.link_orphans()
-        written: list[dict[str, Any]] = []
-        relaying: asyncio.Task[None] | None = None
-        store_seconds = 0.0
-        for i in range(0, len(docs), chunk):
-            part = docs[i : i + chunk]
-            t = time.perf_counter()
-            collided = await self.store.append_many(part)
-            store_seconds += time.perf_counter() - t
-            ok = [d for d in part if d["_id"] not in collided]
-            errors += [
-                {
-                    "line": None,
-                    "status": 409,
-                    "title": "Concurrent modification",
-                    "detail": f"resource {d['id']} changed during the import; import again",
-                }
-                for d in part
-                if d["_id"] in collided
-            ]
-            snapshots = []
-            for d in ok:
-                self._note(d)
-                snap = public_of(d)
-                assert snap is not None
-                for e in d["events"]:
-                    self.read.apply_published(snap, e["data"]["cursor"], index=False)
-                snapshots.append(snap)
-            self.read.index.upsert(snapshots, self.read.popularity)
-            written += ok
-            # Kafka publishing of this chunk overlaps the store write of the next one (the store and the
-            # producer are different processes); chunks are relayed in order.
-            if relaying is not None:
-                await relaying
-            relaying = asyncio.create_task(self._relay(ok, raised))
-        if relaying is not None:
-            await relaying
+        await pipeline.write(docs)
+        await pipeline.drain()
         t_store = time.perf_counter()
         self.read.index.commit()
         t_index = time.perf_counter()
@@ -405,8 +452,69 @@ class CatalogService:
                 "parse": round(t_parse - t0, 2),
                 "store_and_kafka": round(t_store - t_parse, 2),
                 "index_commit": round(t_index - t_store, 2),
-                "store_writes": round(store_seconds, 2),
-                "kafka": round(self.relay_seconds, 2),
+                "store_writes": round(pipeline.store_seconds, 2),
+                "kafka": round(self.relay_seconds - relay_before, 2),
                 "total": round(t_index - t0, 2),
             },
         }
+
+
+class _WritePipeline:
+    """The write side of an import: one chunk in the store while the previous one is applied to the read
+    model and index and relayed to Kafka (chunks are relayed in order), and the next one is being parsed."""
+
+    def __init__(self, service: CatalogService, raised: dict[str, list[Event]], errors: list[dict[str, Any]]) -> None:
+        self.service = service
+        self.raised = raised
+        self.errors = errors
+        self.store_seconds = 0.0
+        self._writing: tuple[list[dict[str, Any]], asyncio.Task[set[str]]] | None = None
+        self._relaying: asyncio.Task[None] | None = None
+
+    async def _timed_write(self, part: list[dict[str, Any]]) -> set[str]:
+        t = time.perf_counter()
+        try:
+            return await self.service.store.append_many(part)
+        finally:
+            self.store_seconds += time.perf_counter() - t
+
+    async def write(self, part: list[dict[str, Any]]) -> None:
+        previous = self._writing
+        self._writing = (part, asyncio.create_task(self._timed_write(part))) if part else None
+        if previous is not None:
+            await self._applied(*previous)
+
+    async def drain(self) -> None:
+        if self._writing is not None:
+            await self._applied(*self._writing)
+            self._writing = None
+        if self._relaying is not None:
+            await self._relaying
+            self._relaying = None
+
+    async def _applied(self, part: list[dict[str, Any]], writing: asyncio.Task[set[str]]) -> None:
+        collided = await writing
+        ok = [d for d in part if d["_id"] not in collided]
+        self.errors += [
+            {
+                "line": None,
+                "status": 409,
+                "title": "Concurrent modification",
+                "detail": f"resource {d['id']} changed during the import; import again",
+            }
+            for d in part
+            if d["_id"] in collided
+        ]
+        read = self.service.read
+        snapshots = []
+        for d in ok:
+            self.service._note(d)
+            snap = public_of(d)
+            assert snap is not None
+            for e in d["events"]:
+                read.apply_published(snap, e["data"]["cursor"], index=False)
+            snapshots.append(snap)
+        read.index.upsert(snapshots, read.popularity)
+        if self._relaying is not None:
+            await self._relaying
+        self._relaying = asyncio.create_task(self.service._relay(ok, self.raised))

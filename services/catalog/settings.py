@@ -26,3 +26,9 @@ class CatalogSettings(ServiceSettings):
     detail_max_age_seconds: int = Field(60, ge=0, description="Cache-Control max-age of public resource detail.")
     search_heap_bytes: int = Field(200_000_000, ge=30_000_000, description="Tantivy writer heap.")
     import_chunk: int = Field(2000, ge=1, description="Resources per bulk write during an import.")
+    writes_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long an editorial write or import waits for the start-up load of the editorial heads "
+        "before it is answered 503 with Retry-After.",
+    )

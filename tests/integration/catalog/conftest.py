@@ -67,9 +67,12 @@ class Running:
         self.app, self.client, self.manager = app, client, manager
 
 
-async def start(run: str, replica: str, tokens: Tokens) -> Running:
+async def start(run: str, replica: str, tokens: Tokens, prepare=None) -> Running:
+    """A replica, started (ready to serve). ``prepare(app)`` runs before its start-up."""
     app = create_app(settings_for(run, replica))
     install_verifier(app, tokens.verifier())
+    if prepare is not None:
+        prepare(app)
     manager = LifespanManager(app, startup_timeout=120, shutdown_timeout=60)
     await manager.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://catalog")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -249,7 +250,10 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
 
     other = await start(run_id, "b", tokens)
     try:
-        assert other.app.state.rebuild_stats["relayed_at_start"] == 1
+        # b served reads from the topic at once; what only the store knows loads after (writes wait for it)
+        assert other.app.state.rebuild_stats["public"] > 0
+        await asyncio.wait_for(other.app.state.catalog.heads_ready.wait(), 300)
+        assert other.app.state.catalog.heads_stats["relayed_at_start"] == 1
         assert (await other.client.get(f"/v1/resources/{victim}")).status_code == 404
 
         async def replica_a_heard_it():  # through the topic, re-published by b's start-up relay
@@ -278,6 +282,53 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
 
         await eventually(replica_b_sees_it, timeout=180)
     finally:
+        await stop(other)
+
+
+async def test_writes_wait_for_the_editorial_heads_while_reads_are_served(catalog, tokens, run_id):
+    from tests.integration.catalog.conftest import start, stop
+
+    gate = asyncio.Event()
+
+    def hold_the_store_scan(app):
+        store = app.state.catalog.store
+        relayed_ids = store.relayed_ids
+
+        async def held() -> set[str]:
+            await gate.wait()
+            return await relayed_ids()
+
+        store.relayed_ids = held
+
+    published = (await catalog.client.get("/v1/resources", params={"limit": 1})).json()["items"][0]["id"]
+    other = await start(run_id, "c", tokens, prepare=hold_the_store_scan)
+    try:
+        service = other.app.state.catalog
+        assert not service.heads_ready.is_set()
+        assert (await other.client.get("/readyz")).status_code == 200
+        assert (await other.client.get(f"/v1/resources/{published}")).status_code == 200
+        body = {
+            "external_id": f"wait-{uuid.uuid4().hex[:6]}",
+            "provider_kind": "province",
+            "provider_id": "prov-hn",
+            "content": content(title="等待编辑状态"),
+        }
+        service.writes_wait_seconds = 0
+        r = await other.client.post("/v1/resources", json=body, headers=tokens.headers(*EDITOR))
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert r.headers["content-type"].startswith("application/problem+json")
+        r = await other.client.post("/v1/import", content=b'{"type": "node"}', headers=tokens.headers(*ADMIN))
+        assert r.status_code == 503
+        service.writes_wait_seconds = 300
+        waiting = asyncio.create_task(other.client.post("/v1/resources", json=body, headers=tokens.headers(*EDITOR)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        gate.set()
+        assert (await waiting).status_code == 201
+        assert service.heads_ready.is_set()
+    finally:
+        gate.set()
         await stop(other)
 
 

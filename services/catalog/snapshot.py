@@ -1,0 +1,108 @@
+"""Start-up read of the compacted topic ``catalog.resources.v1``: the public catalog as the feed holds it.
+
+A plain consumer with manual assignment reads every partition from its beginning up to the end offsets taken
+when it starts (records arriving later are the per-replica ``catalog-index`` consumer's job). Per resource it
+keeps the record with the newest cursor: a ``published`` snapshot or a ``withdrawn`` marker (the topic's
+tombstone policy, see the README). When a group id is given, the end offsets are committed for that group, so
+the group's consumer continues where this read stopped instead of replaying the topic once more (a failed
+commit only costs that replay: applying a change is idempotent by cursor).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.topics import topic
+
+log = logging.getLogger("catalog.snapshot")
+
+TOPIC = "catalog.resources.v1"
+_PUBLISHED = ResourcePublished.TYPE.encode()
+_WITHDRAWN = ResourceWithdrawn.TYPE.encode()
+
+
+@dataclass(slots=True)
+class TopicState:
+    """The last change of one resource on the topic: ``resource`` is the public snapshot, None if withdrawn."""
+
+    cursor: str
+    resource: dict[str, Any] | None
+    version: int
+
+
+_CURSOR = b'"cursor":"'
+
+
+def _cursor(value: bytes) -> bytes:
+    """The event's ``cursor`` without decoding the record (only the newest record per key is decoded): the
+    last ``"cursor":"`` in the JSON is the event's own field (it follows the snapshot; inside a JSON string
+    the quotes would be escaped)."""
+    try:
+        start = value.rindex(_CURSOR) + len(_CURSOR)
+        return value[start : value.index(b'"', start)]
+    except ValueError:  # not pydantic's compact JSON: decode it
+        return str(orjson.loads(value)["cursor"]).encode()
+
+
+async def read_public_catalog(
+    bootstrap_servers: str, *, group_id: str | None = None, client_id: str = "catalog-snapshot"
+) -> tuple[dict[str, TopicState], int]:
+    """(resource id → last change, records read)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    latest: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # key → (cursor, ce_type, value), decoded at the end
+    records = 0
+    try:
+        tps = [TopicPartition(TOPIC, p) for p in range(topic(TOPIC).partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=20000)
+            for batch in batches.values():
+                for rec in batch:
+                    if rec.key is None or rec.value is None:
+                        continue
+                    records += 1
+                    ce_type = next((v for k, v in rec.headers if k == "ce_type"), b"")
+                    if ce_type not in (_PUBLISHED, _WITHDRAWN):
+                        continue
+                    cursor = _cursor(rec.value)
+                    held = latest.get(rec.key)
+                    if held is None or cursor > held[0]:
+                        latest[rec.key] = (cursor, ce_type, rec.value)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        if group_id is not None:
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(ends[tp], "") for tp in tps})
+            except Exception as exc:  # e.g. a previous instance still in the group: the group replays
+                log.warning("could not commit the snapshot's end offsets for %s: %r", group_id, exc)
+    finally:
+        await consumer.stop()
+    state: dict[str, TopicState] = {}
+    for key, (_, ce_type, value) in latest.items():
+        data = orjson.loads(value)
+        if ce_type == _PUBLISHED:
+            state[key.decode()] = TopicState(data["cursor"], data["resource"], data["resource"]["version"])
+        else:
+            state[key.decode()] = TopicState(data["cursor"], None, data["version"])
+    return state, records

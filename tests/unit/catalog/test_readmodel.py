@@ -1,0 +1,50 @@
+import pytest
+
+from catalog.readmodel import ReadModel
+from catalog.snapshot import TopicState
+from tests.unit.catalog.test_demo_and_search import _snap
+
+pytestmark = pytest.mark.unit
+
+
+def snapshot(i: int, title: str, version: int = 1, lesson: str = "l1") -> dict:
+    return {
+        **_snap(i, title),
+        "external_id": f"e{i}",
+        "version": version,
+        "lesson": {"lesson_id": lesson, "position": i},
+    }
+
+
+def cursor(second: int, rid: str) -> str:
+    return f"{second:017d}-{rid}"
+
+
+def test_a_start_up_load_then_the_same_events_again_changes_nothing():
+    read = ReadModel(30_000_000)
+    loaded = read.load_public(
+        {
+            "r1": TopicState(cursor(20, "r1"), snapshot(1, "分数的加法和减法"), 1),
+            "r2": TopicState(cursor(10, "r2"), snapshot(2, "勾股定理"), 1),
+            "r3": TopicState(cursor(30, "r3"), None, 2),
+        }
+    )
+    read.index.upsert(loaded, new=True)
+    read.index.commit()
+    assert [s["id"] for s in loaded] == ["r1", "r2"]
+    assert read.changes == [(cursor(10, "r2"), "r2"), (cursor(20, "r1"), "r1"), (cursor(30, "r3"), "r3")]
+    assert read.lesson_resources == {"l1": {"r1": 1, "r2": 2}}
+    assert read.entries["r3"].public is None and read.entries["r3"].withdrawn_version == 2
+
+    # the live consumer then delivers records the load already held, or older ones: all ignored
+    assert not read.apply_published(snapshot(1, "分数的加法和减法"), cursor(20, "r1"))
+    assert not read.apply_published(snapshot(2, "旧标题"), cursor(5, "r2"))
+    assert not read.apply_withdrawn("r3", 2, cursor(30, "r3"))
+    assert not read.load_public({"r1": TopicState(cursor(20, "r1"), snapshot(1, "旧"), 1)})
+    assert len(read.changes) == 3 and read.index.num_docs() == 2
+
+    # a newer change applies, moves the resource in the feed and replaces its document
+    assert read.apply_withdrawn("r1", 1, cursor(40, "r1"))
+    read.index.commit()
+    assert read.changes[-1] == (cursor(40, "r1"), "r1") and len(read.changes) == 3
+    assert read.index.num_docs() == 1 and read.lesson_resources == {"l1": {"r2": 2}}
