@@ -87,7 +87,12 @@ class ServiceKit:
             graceful_timeout=settings.shutdown_grace_seconds,
             logger=logging.getLogger(f"faststream.{name}"),
         )
-        self.store = Store(settings.mongodb_url, f"{settings.mongodb_database_prefix}{name}", app_name=name)
+        self.store = Store(
+            settings.mongodb_url,
+            f"{settings.mongodb_database_prefix}{name}",
+            app_name=name,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         self.publisher = EventPublisher(self.broker, name)
         self.consumers: list[_Consumer] = []
         self._startup: list[Hook] = []

@@ -35,6 +35,13 @@ class ServiceSettings(BaseSettings):
         validation_alias="MONGODB_DATABASE_PREFIX",
         description="Each service uses the database `<prefix><service>`; no service reads another's.",
     )
+    mongodb_max_pool_size: int = Field(
+        32,
+        ge=1,
+        validation_alias="MONGODB_MAX_POOL_SIZE",
+        description="Store connections per process. Kept well under FerretDB's 100 per database: past that, its "
+        "updates (which need a second connection) deadlock the pool.",
+    )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="Python log level.")
     log_json: bool = Field(True, validation_alias="LOG_JSON", description="JSON log lines carrying the trace id.")
     otel_exporter_otlp_endpoint: str | None = Field(

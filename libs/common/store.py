@@ -20,10 +20,11 @@ STORE_UNAVAILABLE = (ConnectionFailure, AutoReconnect, NetworkTimeout, ServerSel
 
 
 class Store:
-    def __init__(self, url: str, database: str, *, app_name: str) -> None:
+    def __init__(self, url: str, database: str, *, app_name: str, max_pool_size: int = 32) -> None:
         self.client: AsyncMongoClient = AsyncMongoClient(
             url,
             appname=app_name,
+            maxPoolSize=max_pool_size,
             serverSelectionTimeoutMS=5000,
             connectTimeoutMS=3000,
             tz_aware=True,

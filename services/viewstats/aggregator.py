@@ -489,7 +489,9 @@ async def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("viewstats").setLevel(os.environ.get("VIEWSTATS_LOG_LEVEL", "INFO"))
     settings = ViewstatsSettings()
-    client: AsyncMongoClient = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    client: AsyncMongoClient = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, maxPoolSize=settings.mongodb_max_pool_size
+    )
     broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="smartedu-viewstats", enable_idempotence=True)
     await broker.connect()
     publisher = EventPublisher(broker, SERVICE)

@@ -29,7 +29,7 @@ def _coll(key: str) -> str:
     return COLLECTION[key[0]]
 
 
-LOOKUPS_IN_FLIGHT = 64
+LOOKUPS_IN_FLIGHT = 16
 
 
 async def by_ids(
