@@ -289,15 +289,15 @@ class Aggregator:
             letters, self._dead_lettering = self._dead_lettering, []
             if letters:
                 await asyncio.gather(*letters)
-            results = await asyncio.gather(
-                *(
-                    self._apply(st, pos, recs, sk)
-                    for st, pos, recs, sk in [(w[0], w[1], w[3], w[4]) for w in work]
-                    if recs or sk
-                ),
-                return_exceptions=True,
-            )
-            failed = [r for r in results if isinstance(r, BaseException)]
+            # One partition after the other: FerretDB's SQLite backend has one writer per database anyway, and a
+            # dozen concurrent bulk updates there stalled its connection pool (seen in `make run`).
+            failed: list[BaseException] = []
+            for st, pos, _n, recs, sk in work:
+                if recs or sk:
+                    try:
+                        await self._apply(st, pos, recs, sk)
+                    except Exception as exc:
+                        failed.append(exc)
             if failed:
                 # An unordered bulk write may have reached some shards: forget the cached offsets so the
                 # retry reads them again and counts each shard exactly once. Nothing is committed.
