@@ -178,6 +178,9 @@ def run(timeout: float, skip_demo: bool) -> int:
         print(f"\nready in {time.monotonic() - started:.1f} s. Ctrl-C (or `make stop`) stops everything.", flush=True)
         while not stopping:
             time.sleep(0.5)
+            if all(c.poll() is not None for c in children.values()):  # `make stop` from another terminal
+                print("every service has stopped")
+                return 0
         return 0
     finally:
         print("\nstopping services:")
