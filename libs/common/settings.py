@@ -39,8 +39,8 @@ class ServiceSettings(BaseSettings):
         32,
         ge=1,
         validation_alias="MONGODB_MAX_POOL_SIZE",
-        description="Store connections per process. Kept well under FerretDB's 100 per database: past that, its "
-        "updates (which need a second connection) deadlock the pool.",
+        description="Store connections per process, kept well under FerretDB's pool of 100 per database (its "
+        "updates hold one connection while they wait for another).",
     )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="Python log level.")
     log_json: bool = Field(True, validation_alias="LOG_JSON", description="JSON log lines carrying the trace id.")
