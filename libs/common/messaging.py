@@ -189,6 +189,29 @@ class ConsumerStopping(Exception):
     """Raised inside a retry loop when the service is stopping: the batch is left uncommitted."""
 
 
+class DeadLetters:
+    """A consumer group's dead-letter topic (``<group>.dlq``): the original bytes, with the error and the source in
+    ``dlq_*`` headers. Consumers outside ``ConsumerRunner`` (the view aggregator) park records here too."""
+
+    def __init__(self, broker: KafkaBroker, *, service: str, group: str, topic: str) -> None:
+        self.broker, self.service, self.group, self.topic = broker, service, group, topic
+
+    async def park(self, record: ConsumerRecord, error: str) -> None:
+        """If even this fails, the error escapes and the record's offset is not committed: it is read again."""
+        headers = header_items(record.headers or ())
+        headers.update(
+            {
+                "dlq_error": error[:2000],
+                "dlq_source_topic": record.topic,
+                "dlq_source_partition": str(record.partition),
+                "dlq_source_offset": str(record.offset),
+                "dlq_consumer_group": self.group,
+            }
+        )
+        await self.broker.publish(record.value or b"", topic=self.topic, key=record.key, headers=headers)
+        MESSAGES_DEAD_LETTERED.labels(self.service, self.group, record.topic).inc()
+
+
 class ConsumerRunner:
     """Runs one handler for one consumer group with the delivery rules in the module docstring."""
 
@@ -207,7 +230,6 @@ class ConsumerRunner:
     ) -> None:
         self.service = service
         self.group = group
-        self.dead_letter_topic = dead_letter_topic
         self.broker = broker
         self.handler = handler
         self.batch = batch
@@ -215,6 +237,7 @@ class ConsumerRunner:
         self.backoff = backoff
         self.is_stopping = is_stopping
         self.tracer = trace.get_tracer(f"smartedu.{service}.consumer")
+        self.dead_letters = DeadLetters(broker, service=service, group=group, topic=dead_letter_topic)
 
     async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
         envelopes: list[Envelope] = []
@@ -224,7 +247,7 @@ class ConsumerRunner:
             except MalformedMessage as exc:
                 MESSAGES_FAILED.labels(self.service, self.group, record.topic, "malformed").inc()
                 log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
-                await self.dead_letter(record, str(exc))
+                await self.dead_letters.park(record, str(exc))
         if not envelopes:
             return
         with self._span(envelopes):
@@ -234,9 +257,9 @@ class ConsumerRunner:
             if len(envelopes) > 1:
                 for envelope in envelopes:
                     if not await self._attempt([envelope]):
-                        await self.dead_letter(self._record_of(envelope, records), self._last_error)
+                        await self.dead_letters.park(self._record_of(envelope, records), self._last_error)
             else:
-                await self.dead_letter(self._record_of(envelopes[0], records), self._last_error)
+                await self.dead_letters.park(self._record_of(envelopes[0], records), self._last_error)
 
     _last_error = ""
 
@@ -283,22 +306,6 @@ class ConsumerRunner:
             if record.partition == envelope.partition and record.offset == envelope.offset:
                 return record
         raise LookupError(envelope.offset)
-
-    async def dead_letter(self, record: ConsumerRecord, error: str) -> None:
-        """Park the original bytes on the group's dead-letter topic. If even that fails, the error escapes
-        and the batch is not committed: it will be read again."""
-        headers = header_items(record.headers or ())
-        headers.update(
-            {
-                "dlq_error": error[:2000],
-                "dlq_source_topic": record.topic,
-                "dlq_source_partition": str(record.partition),
-                "dlq_source_offset": str(record.offset),
-                "dlq_consumer_group": self.group,
-            }
-        )
-        await self.broker.publish(record.value or b"", topic=self.dead_letter_topic, key=record.key, headers=headers)
-        MESSAGES_DEAD_LETTERED.labels(self.service, self.group, record.topic).inc()
 
     def _span(self, envelopes: list[Envelope]) -> Any:
         """One span per delivery. A single event continues its producer's trace; a batch links to the

@@ -11,7 +11,7 @@ tally → read the applied offsets ``o`` of the touched shards (cache, ``_id`` l
 records above each shard's ``o`` → one bulk write → commit the offsets. See README.md "Exactness".
 
 What it shares with the chassis consumers: a record that is not a view beacon goes to ``<group>.dlq`` with
-the chassis' ``dlq_*`` headers (``ConsumerRunner.dead_letter``) before its offset can be committed, and the
+the chassis' ``dlq_*`` headers (``common.messaging.DeadLetters``) before its offset can be committed, and the
 chassis metrics (messages consumed, failed, dead-lettered; lag per partition) are exported with the same
 labels. It also publishes per-resource popularity (:mod:`viewstats.domain.popularity`) for the partitions
 it owns: one publisher per resource, as one writer per shard.
@@ -37,7 +37,7 @@ from pymongo import AsyncMongoClient
 
 from common.contracts.base import Event
 from common.contracts.viewstats import ResourcePopularityChanged, ViewRecorded
-from common.messaging import INFRA_UNAVAILABLE, ConsumerRunner, EventPublisher
+from common.messaging import INFRA_UNAVAILABLE, DeadLetters, EventPublisher
 from common.observability import CONSUMER_LAG, MESSAGES_CONSUMED, MESSAGES_FAILED
 from common.topics import group as declared_group
 from viewstats.domain.beacon import parse_time_ms
@@ -93,16 +93,11 @@ class Aggregator:
         self.publish = publish
         self.group = settings.aggregator_group
         self.dead_letters = (
-            ConsumerRunner(
+            DeadLetters(
+                broker,
                 service=SERVICE,
                 group=self.group,
-                dead_letter_topic=declared_group("viewstats-aggregator").dead_letter_topic,
-                broker=broker,
-                handler=_no_handler,
-                batch=True,
-                max_attempts=1,
-                backoff=1.0,
-                is_stopping=lambda: False,
+                topic=declared_group("viewstats-aggregator").dead_letter_topic,
             )
             if broker is not None
             else None
@@ -363,13 +358,13 @@ class Aggregator:
             log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
         if self.dead_letters is None:
             return
-        runner = self.dead_letters
+        dead_letters = self.dead_letters
 
         async def park() -> None:
             for record, error in letters:
                 while True:  # like a flush: an outage delays the commit, it never drops the letter
                     try:
-                        await runner.dead_letter(record, error)
+                        await dead_letters.park(record, error)
                         break
                     except Exception:
                         if self._stopping.is_set():
@@ -445,10 +440,6 @@ class Aggregator:
                     state.published[r] = v
             sent += len(changed)
         return sent
-
-
-async def _no_handler(_envelopes: object) -> None:  # the runner is only used for its dead_letter()
-    raise NotImplementedError
 
 
 class _Listener(ConsumerRebalanceListener):
