@@ -9,14 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 # Errors that mean "the store is not reachable right now", as opposed to "this request is wrong":
 # consumers retry these without limit instead of dead-lettering the message they were handling.
 STORE_UNAVAILABLE = (ConnectionFailure, AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: Any, docs: list[dict[str, Any]]) -> list[int]:
+    """Insert ``docs`` (unordered) and return the indexes of those whose ``_id`` was already there. An insert with
+    a unique ``_id`` is atomic on both stores and, on FerretDB's SQLite backend, the one write that does not scan
+    the collection: services use it as their idempotency and concurrency check."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return sorted(e["index"] for e in errors)
+    return []
 
 
 class Store:

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-DUPLICATE_KEY = 11000
+from common.store import insert_new
 
 
 def revision_id(resource_id: str, rev: int) -> str:
@@ -107,14 +107,5 @@ class CatalogStore:
 
 
 async def _insert_ignoring_duplicates(collection: Any, docs: list[dict[str, Any]]) -> set[str]:
-    if not docs:
-        return set()
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-        if others:
-            raise
-        return {docs[e["index"]]["_id"] for e in errors}
-    return set()
+    """The ``_id``s among ``docs`` that were already stored (the others are inserted now)."""
+    return {docs[i]["_id"] for i in await insert_new(collection, docs)}

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
+from common.store import insert_new
 from recommender.domain.candidates import Candidate
-
-DUPLICATE_KEY = 11000
 
 
 class CandidateStore:
@@ -22,13 +20,9 @@ class CandidateStore:
         """Make the pool hold ``upserts`` and lack ``removals``; applying the same change twice is harmless."""
         if upserts:
             docs = [{"_id": rid, **c.model_dump(exclude={"resource_id"})} for rid, c in upserts.items()]
-            try:
-                await self.collection.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                await self._replace_changed([docs[e["index"]] for e in errors])
+            present = await insert_new(self.collection, docs)
+            if present:
+                await self._replace_changed([docs[i] for i in present])
         if removals:
             await self.collection.bulk_write([DeleteOne({"_id": rid}) for rid in removals], ordered=False)
 

@@ -18,8 +18,9 @@ from bson import Binary
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
+from common.store import insert_new
 from viewstats.domain.counters import shard_id
 
 COLLECTION = {"m": "counts_m", "h": "counts_h", "d": "counts_d"}
@@ -134,16 +135,7 @@ class LearningStore:
     async def claim(self, beats: list[tuple[str, int, int]]) -> list[int]:
         """Insert one claim ``{_id: claim id, p, o}`` per heartbeat; returns the indexes of those already
         claimed (by this very record in an earlier, interrupted delivery, or by a client retry's copy)."""
-        if not beats:
-            return []
-        try:
-            await self.db.heartbeats.insert_many([{"_id": c, "p": p, "o": o} for c, p, o in beats], ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            return sorted(e["index"] for e in errors)
-        return []
+        return await insert_new(self.db.heartbeats, [{"_id": c, "p": p, "o": o} for c, p, o in beats])
 
     async def claims(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return await by_ids(self.db.heartbeats, event_ids)
