@@ -40,15 +40,18 @@ class TopicState:
 _CURSOR = b'"cursor":"'
 
 
-def _cursor(value: bytes) -> bytes:
+def _cursor(value: bytes) -> bytes | None:
     """The event's ``cursor`` without decoding the record (only the newest record per key is decoded): the
     last ``"cursor":"`` in the JSON is the event's own field (it follows the snapshot; inside a JSON string
-    the quotes would be escaped)."""
+    the quotes would be escaped). None for a record that has none: malformed."""
     try:
         start = value.rindex(_CURSOR) + len(_CURSOR)
         return value[start : value.index(b'"', start)]
     except ValueError:  # not pydantic's compact JSON: decode it
-        return str(orjson.loads(value)["cursor"]).encode()
+        try:
+            return str(orjson.loads(value)["cursor"]).encode()
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 async def read_public_catalog(
@@ -66,7 +69,7 @@ async def read_public_catalog(
     )
     await consumer.start()
     latest: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # key → (cursor, ce_type, value), decoded at the end
-    records = 0
+    records = malformed = 0
     try:
         tps = [TopicPartition(TOPIC, p) for p in range(topic(TOPIC).partitions)]
         consumer.assign(tps)
@@ -85,6 +88,9 @@ async def read_public_catalog(
                     if ce_type not in (_PUBLISHED, _WITHDRAWN):
                         continue
                     cursor = _cursor(rec.value)
+                    if cursor is None:  # the live consumer dead-letters it; a start-up must not stop on it
+                        malformed += 1
+                        continue
                     held = latest.get(rec.key)
                     if held is None or cursor > held[0]:
                         latest[rec.key] = (cursor, ce_type, rec.value)
@@ -100,9 +106,14 @@ async def read_public_catalog(
         await consumer.stop()
     state: dict[str, TopicState] = {}
     for key, (_, ce_type, value) in latest.items():
-        data = orjson.loads(value)
-        if ce_type == _PUBLISHED:
-            state[key.decode()] = TopicState(data["cursor"], data["resource"], data["resource"]["version"])
-        else:
-            state[key.decode()] = TopicState(data["cursor"], None, data["version"])
+        try:
+            data = orjson.loads(value)
+            if ce_type == _PUBLISHED:
+                state[key.decode()] = TopicState(data["cursor"], data["resource"], data["resource"]["version"])
+            else:
+                state[key.decode()] = TopicState(data["cursor"], None, data["version"])
+        except (ValueError, KeyError, TypeError):
+            malformed += 1
+    if malformed:
+        log.warning("skipped %d malformed records of %s (the live consumer dead-letters them)", malformed, TOPIC)
     return state, records

@@ -48,3 +48,11 @@ def test_a_start_up_load_then_the_same_events_again_changes_nothing():
     read.index.commit()
     assert read.changes[-1] == (cursor(40, "r1"), "r1") and len(read.changes) == 3
     assert read.index.num_docs() == 1 and read.lesson_resources == {"l1": {"r2": 2}}
+
+
+def test_a_malformed_record_on_the_topic_is_skipped_not_fatal_at_start_up() -> None:
+    from catalog.snapshot import _cursor
+
+    assert _cursor(b'{"resource":{"id":"r1"},"cursor":"c-2026"}') == b"c-2026"
+    assert _cursor(b'{"resource": "not a resource"}') is None  # what a broken producer once wrote
+    assert _cursor(b"not json") is None
