@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
@@ -26,6 +27,41 @@ from pymongo.errors import (
 STORE_UNAVAILABLE = (ConnectionFailure, AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
 
 DUPLICATE_KEY = 11000
+
+# FerretDB 1.24 keeps the cursor of each update in an update command open, holding one of its 100 pooled
+# connections per database, until the whole command ends: a command with ~100 updates of existing documents
+# then waits forever for a connection it holds itself, and the database stalls for every client (seen under
+# `make run`). So bulk writes go out in chunks, at most two chunks per database in flight per process.
+WRITE_CHUNK = 32
+WRITES_IN_FLIGHT = 2
+_write_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_gate(collection: Any) -> asyncio.Semaphore:
+    gates = _write_gates.setdefault(asyncio.get_running_loop(), {})
+    name = collection.database.name
+    if name not in gates:
+        gates[name] = asyncio.Semaphore(WRITES_IN_FLIGHT)
+    return gates[name]
+
+
+async def bulk_write(collection: Any, ops: list[Any], *, ordered: bool = False) -> None:
+    """``collection.bulk_write(ops)`` in chunks of ``WRITE_CHUNK``. A write error names the index in ``ops``, as
+    one bulk write would; ordered, the chunks after a failing one are not sent."""
+    errors: list[dict[str, Any]] = []
+    gate = _write_gate(collection)
+    for start in range(0, len(ops), WRITE_CHUNK):
+        try:
+            async with gate:
+                await collection.bulk_write(ops[start : start + WRITE_CHUNK], ordered=ordered)
+        except BulkWriteError as exc:
+            errors += [{**e, "index": e["index"] + start} for e in exc.details.get("writeErrors", [])]
+            if ordered:
+                break
+    if errors:
+        raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0})
 
 
 async def insert_new(collection: Any, docs: list[dict[str, Any]]) -> list[int]:

@@ -28,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.auth import Role
+from common.store import bulk_write
 from identity.domain.accounts import Account, ResetCode, ThrottleState
 from identity.domain.guardians import GuardianLink
 from identity.domain.oidc import AuthorizationCode, Client
@@ -184,14 +185,14 @@ class IdentityStore:
         from pymongo import ReplaceOne
 
         if nodes:
-            await self.db["orgs"].bulk_write(
+            await bulk_write(
+                self.db["orgs"],
                 [
                     ReplaceOne(
                         {"_id": f"org:{n.path}"}, {"_id": f"org:{n.path}", "path": n.path, "name": n.name}, upsert=True
                     )
                     for n in nodes
                 ],
-                ordered=False,
             )
 
     async def orgs(self) -> list[OrgNode]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.store import insert_new
+from common.store import bulk_write, insert_new
 from recommender.domain.candidates import Candidate
 
 
@@ -24,7 +24,7 @@ class CandidateStore:
             if present:
                 await self._replace_changed([docs[i] for i in present])
         if removals:
-            await self.collection.bulk_write([DeleteOne({"_id": rid}) for rid in removals], ordered=False)
+            await bulk_write(self.collection, [DeleteOne({"_id": rid}) for rid in removals])
 
     async def _replace_changed(self, docs: list[dict]) -> None:
         """Documents already present: a replay after a crash (same content, nothing to write) or a new
@@ -32,7 +32,7 @@ class CandidateStore:
         stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": [d["_id"] for d in docs]}})}
         changed = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if stored.get(d["_id"]) != d]
         if changed:
-            await self.collection.bulk_write(changed, ordered=False)
+            await bulk_write(self.collection, changed)
 
     async def get(self, resource_id: str) -> Candidate | None:
         doc = await self.collection.find_one({"_id": resource_id})

@@ -20,7 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from common.store import insert_new
+from common.store import bulk_write, insert_new
 from viewstats.domain.counters import shard_id
 
 COLLECTION = {"m": "counts_m", "h": "counts_h", "d": "counts_d"}
@@ -82,7 +82,7 @@ class ViewStore:
         if sets:
             by_coll["uniques"] = [UpdateOne({"_id": i}, {"$set": s}, upsert=True) for i, s in sets.items()]
         for coll, ops in by_coll.items():
-            await self.db[coll].bulk_write(ops, ordered=False)
+            await bulk_write(self.db[coll], ops)
 
     async def load_sketches(self, partition: int, days: Iterable[str]) -> list[tuple[str, str, bytes]]:
         ids = [shard_id(f"u:{d}:{k}", partition) for d in days for k in ("all", "prov", "res")]
@@ -167,8 +167,8 @@ class LearningStore:
 
     async def mark_published(self, certificate_ids: list[str]) -> None:
         if certificate_ids:
-            await self.db.certificates.bulk_write(
-                [UpdateOne({"_id": c}, {"$set": {"published": True}}) for c in certificate_ids], ordered=False
+            await bulk_write(
+                self.db.certificates, [UpdateOne({"_id": c}, {"$set": {"published": True}}) for c in certificate_ids]
             )
 
     async def record_teacher_credit(self, user_id: str, key: str, entry: dict[str, Any]) -> None:
@@ -190,7 +190,7 @@ class LearningStore:
             await self.db.courses.insert_many(new, ordered=False)
         updates = [UpdateOne({"_id": r}, {"$set": c}) for r, c in courses.items() if r in known]
         if updates:
-            await self.db.courses.bulk_write(updates, ordered=False)
+            await bulk_write(self.db.courses, updates)
 
     async def courses(self, resource_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return await by_ids(self.db.courses, resource_ids)
