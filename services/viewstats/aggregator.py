@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from common.observability import CONSUMER_LAG, MESSAGES_CONSUMED, MESSAGES_FAILE
 from common.topics import group as declared_group
 from viewstats.domain.beacon import parse_time_ms
 from viewstats.domain.counters import (
+    TOTAL,
     DedupWindow,
     ViewKey,
     local_minute,
@@ -49,8 +51,9 @@ from viewstats.domain.counters import (
     shard_id,
     tally,
     tally_after,
+    views_in,
 )
-from viewstats.domain.popularity import DAY_HOURS, HOUR_MINUTES, PopularityWindow, hour_labels, minute_labels, trend
+from viewstats.domain.popularity import DAY_HOURS, PopularityWindow, hour_labels, trend
 from viewstats.domain.uniques import DailyUniques
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
@@ -70,12 +73,20 @@ class PartitionState:
     dedup: DedupWindow
     uniques: DailyUniques = field(default_factory=DailyUniques)
     applied: dict[str, int] = field(default_factory=dict)  # shard id → applied offset (cache of the store)
+    resources: dict[str, Counter[str]] = field(default_factory=dict)  # shard id → its stored per-resource map
+    sketch_days: set[str] = field(default_factory=set)  # days whose stored sketches are merged into `uniques`
+    sketches_at: tuple[float, int] = (0.0, -1)  # (monotonic time, position) of the last sketch write
     pending: list[tuple[int, ViewKey]] = field(default_factory=list)
     position: int = -1  # highest offset read
     committed: int = 0  # next offset to read after a restart (what was committed last)
     malformed: list[tuple[ConsumerRecord, str]] = field(default_factory=list)  # to dead-letter
     popularity: PopularityWindow = field(default_factory=PopularityWindow)
     published: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # resource → last popularity sent
+
+    def forget_shards(self) -> None:
+        """Drop the cached shard states together (a per-resource map is only valid with its applied offset)."""
+        self.applied.clear()
+        self.resources.clear()
 
 
 class Aggregator:
@@ -112,6 +123,10 @@ class Aggregator:
         self._closing = False
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # Crash points for the exactness tests (``VIEWSTATS_CRASH_AT`` of the standalone process): "write" dies
+        # after the first partition's shards of a flush are written, "commit" after all writes, before the commit.
+        self.crash_at: str | None = None
+        self.crash_after_flushes = 0
 
     # --- lifecycle --------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,7 +159,7 @@ class Aggregator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.consumer:
-            await self.flush()
+            await self.flush(final=True)
             self._closing = True  # leaving the group revokes: nothing is pending any more, and a commit
             await self.consumer.stop()  # from inside the close would wait for the closing coordinator
 
@@ -163,6 +178,7 @@ class Aggregator:
             state.committed = committed
             for day, scope, blob in await self.store.load_sketches(tp.partition, _days_around(today)):
                 state.uniques.load(day, scope, blob)
+            state.sketch_days.update(_days_around(today))
             if self.publish is not None:
                 await self._seed_popularity(state)
             self.states[tp.partition] = state
@@ -171,7 +187,7 @@ class Aggregator:
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         if not self._closing:
-            await self.flush()  # before another consumer may own these shards
+            await self.flush(final=True)  # before another consumer may own these shards
         for tp in tps:
             self.states.pop(tp.partition, None)
 
@@ -266,8 +282,9 @@ class Aggregator:
             queued += 1
         return queued
 
-    async def flush(self) -> None:
-        """Write every partition's queued counts, then commit the partitions' positions."""
+    async def flush(self, *, final: bool = False) -> None:
+        """Write every partition's queued counts, then commit the partitions' positions. ``final`` (stop, revoke)
+        also writes every changed sketch."""
         async with self._lock:
             assert self.consumer is not None
             started = time.monotonic()
@@ -279,13 +296,12 @@ class Aggregator:
                 if position < 0 or position < state.warm_until:
                     continue
                 n = len(state.pending)
-                work.append((state, position, n, state.pending[:n], state.uniques.take_dirty()))
+                work.append((state, position, n, state.pending[:n], self._sketches_due(state, position, final)))
             # The malformed records up to the snapshot are committed only once they are parked in the DLQ.
             letters, self._dead_lettering = self._dead_lettering, []
             if letters:
                 await asyncio.gather(*letters)
-            # One partition after the other: FerretDB's SQLite backend has one writer per database anyway, and a
-            # dozen concurrent bulk updates there stalled its connection pool (seen in `make run`).
+            # One partition after the other: FerretDB's SQLite backend has one writer per database anyway.
             failed: list[BaseException] = []
             for st, pos, _n, recs, sk in work:
                 if recs or sk:
@@ -293,18 +309,22 @@ class Aggregator:
                         await self._apply(st, pos, recs, sk)
                     except Exception as exc:
                         failed.append(exc)
+                    self._crash_point("write")
             if failed:
                 # An unordered bulk write may have reached some shards: forget the cached offsets so the
                 # retry reads them again and counts each shard exactly once. Nothing is committed.
                 for state, _pos, _n, _recs, sketches in work:
-                    state.applied.clear()
+                    state.forget_shards()
                     state.uniques.dirty.update(sketches)
                 raise failed[0]
-            for state, position, n, _recs, _sk in work:
+            for state, position, n, _recs, sketches in work:
+                if sketches:
+                    state.sketches_at = (time.monotonic(), position)
                 del state.pending[:n]
                 commits[TopicPartition(self.settings.views_topic, state.partition)] = position + 1
             wrote = time.monotonic()
             if commits:
+                self._crash_point("commit")
                 await self.consumer.commit(commits)
                 for state, position, *_ in work:
                     MESSAGES_CONSUMED.labels(SERVICE, self.group, self.settings.views_topic).inc(
@@ -317,20 +337,35 @@ class Aggregator:
                     "flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started, time.monotonic() - wrote
                 )
 
+    def _sketches_due(self, state: PartitionState, position: int, final: bool) -> set[tuple[str, str]]:
+        """The sketch groups to write with this flush. Sketches are idempotent and a restart re-adds the de-dup
+        window before its committed offset to them (warm-up), so they may lag the commit by less than that:
+        they are written every ``sketch_interval_seconds`` or once the commit would get half a window ahead."""
+        at, written = state.sketches_at
+        if (
+            final
+            or time.monotonic() - at >= self.settings.sketch_interval_seconds
+            or position - written >= self.settings.dedup_window // 2
+        ):
+            return state.uniques.take_dirty()
+        return set()
+
     async def _apply(
         self,
         state: PartitionState,
         position: int,
         records: list[tuple[int, ViewKey]],
-        sketches: dict[tuple[str, str], bytes],
+        sketch_groups: set[tuple[str, str]],
     ) -> None:
         counts = tally(k for _, k in records)
         ids = {key: shard_id(key, state.partition) for key in counts}
         missing = [i for i in ids.values() if i not in state.applied]
         if missing:
-            found = await self.store.applied_offsets(missing)
+            found = await self.store.shard_states(missing)
             for i in missing:
-                state.applied[i] = found.get(i, -1)
+                state.applied[i], stored = found.get(i, (-1, None))
+                if i[0] in "hd" and not i.startswith(TOTAL):
+                    state.resources[i] = stored or Counter()
         if records and any(state.applied[i] >= records[0][0] for i in ids.values()):
             # replay after a crash: some shards already hold part of these records
             log.info(
@@ -340,16 +375,39 @@ class Aggregator:
                 records[0][0],
             )
             counts = tally_after(records, {key: state.applied[i] for key, i in ids.items()})
+        # The whole per-resource map of each hour and day shard is written (one binary field): the stored one,
+        # which this partition's owner alone writes, plus this flush's.
+        resources = {}
+        for key, dims in counts.items():
+            if key[0] in "hd" and key != TOTAL and dims.get("res"):
+                merged = resources[key] = Counter(state.resources[ids[key]])
+                merged.update(dims["res"])
+        # Sketches of a day this owner has not read yet (a late beacon) are merged with the stored ones first:
+        # a group's document is replaced whole.
+        new_days = {day for day, _ in sketch_groups} - state.sketch_days
+        if new_days:
+            for day, scope, blob in await self.store.load_sketches(state.partition, sorted(new_days)):
+                state.uniques.load(day, scope, blob)
+            state.sketch_days |= new_days
+        sketches = state.uniques.serialize(sketch_groups)
         offset = position  # every record up to here is in this flush or was not to be counted
-        await self.store.apply(state.partition, offset, counts, sketches)
+        await self.store.apply(state.partition, offset, counts, resources, sketches)
         state.popularity.add(counts)
         for key in counts:
             state.applied[ids[key]] = offset
-        n = counts["d:total:all"]["all"] if "d:total:all" in counts else 0
+        state.resources.update({ids[key]: merged for key, merged in resources.items()})
+        n = views_in(counts.get(TOTAL, {}))
         self.counted += n
         VIEWS.inc(n)
-        if len(state.applied) > 50_000:
-            state.applied.clear()  # re-read from the store on the next miss
+        if len(state.applied) > 50_000 or len(state.resources) > 512:
+            state.forget_shards()  # re-read from the store on the next miss
+
+    def _crash_point(self, point: str) -> None:
+        if self.crash_at == point:
+            self.crash_after_flushes -= 1
+            if self.crash_after_flushes < 0:
+                log.warning("crash point %s reached: SIGKILL", point)
+                os.kill(os.getpid(), signal.SIGKILL)
 
     # --- dead letters and lag -----------------------------------------------------------------------------
     def _dead_letter(self, state: PartitionState) -> None:
@@ -388,14 +446,8 @@ class Aggregator:
     # --- popularity ---------------------------------------------------------------------------------------
     async def _seed_popularity(self, state: PartitionState) -> None:
         minute = local_minute(int(time.time() * 1000))
-        for label, counts in (
-            await self.store.partition_counts("m", minute_labels(minute, 2 * HOUR_MINUTES), state.partition)
-        ).items():
-            state.popularity.minutes[label] = counts
-        for label, counts in (
-            await self.store.partition_counts("h", hour_labels(minute, DAY_HOURS + 1), state.partition)
-        ).items():
-            state.popularity.hours[label] = counts
+        hours = await self.store.partition_resources("h", hour_labels(minute, DAY_HOURS + 1), state.partition)
+        state.popularity.seed(minute, hours)
 
     async def _popularity_loop(self) -> None:
         while True:
@@ -487,6 +539,9 @@ async def main() -> None:
     await broker.connect()
     publisher = EventPublisher(broker, SERVICE)
     aggregator = Aggregator(settings, ViewStore(client[settings.database_name()]), broker, publisher.publish_many)
+    if crash := os.environ.get("VIEWSTATS_CRASH_AT"):  # "write:3": die at that point of the 4th flush reaching it
+        aggregator.crash_at, _, after = crash.partition(":")
+        aggregator.crash_after_flushes = int(after or 0)
     await aggregator.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -142,6 +142,13 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             raise Problem(
                 403, "Outside your region", "Regional admins see their own province only.", code="outside-region"
             )
+        if dimension == "resource" and granularity == "m":
+            raise Problem(
+                422,
+                "Not kept by minute",
+                "Views of a resource are kept by hour and by day; use granularity h or d.",
+                code="granularity-unavailable",
+            )
         return await _series(granularity, start, end, DIMENSION_PARAM[dimension], value)
 
     @router.get("/rate", summary="Views per second over one minute (default: the last complete minute)")

@@ -26,6 +26,12 @@ class ViewstatsSettings(ServiceSettings):
     )
     flush_max_records: int = Field(100_000, ge=1, description="Flush (write + commit) after this many records.")
     flush_interval_seconds: float = Field(1.0, gt=0, description="…or after this long.")
+    sketch_interval_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Unique-visitor sketches are written with a flush at most this often (and always before the "
+        "commit gets half a de-dup window ahead of them: a restart re-reads that window into the sketches).",
+    )
     run_aggregator: bool = Field(True, description="Run the aggregator consumer inside the API process.")
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
     ip_table: str = Field("", description="Path of the IP → province CIDR table; empty: the bundled one.")

@@ -1,10 +1,13 @@
 """The only code that touches viewstats' database. Every read is an exact ``{_id: …}`` lookup (the only
-filter FerretDB's SQLite backend does not answer with a full collection scan: ``$in`` on 30k documents takes
-≈ 2.5 s there, 60 concurrent ``find_one`` ≈ 0.2 s), issued concurrently; writes are bulk writes.
+filter FerretDB's SQLite backend does not answer by decoding every document in Go: ``$in`` on 30k documents
+takes ≈ 2.5 s there), issued concurrently; writes are chunked bulk writes (``common.store.bulk_write``).
 
 Collections: ``counts_m``/``counts_h``/``counts_d`` (counter shard documents by granularity, see
-:mod:`viewstats.domain.counters`), ``uniques`` (HLL sketches ``u:<day>:<kind>:p<nn>`` → ``s.<value>``), and
-those of learning hours (:class:`LearningStore`).
+:mod:`viewstats.domain.counters`), ``uniques`` (HLL sketches ``u:<day>:<kind>:p<nn>`` → ``b`` = one BSON map
+value → sketch), and those of learning hours (:class:`LearningStore`). Maps with thousands of entries (the
+per-resource counts, the per-resource sketches) are stored as one binary field: FerretDB's update cost grows
+with the number of fields it changes (an ``$inc`` of 2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB binary:
+≈ 15 ms).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+import bson
 from bson import Binary
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -21,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.store import bulk_write, insert_new
-from viewstats.domain.counters import shard_id
+from viewstats.domain.counters import DocCounts, shard_id
 
 COLLECTION = {"m": "counts_m", "h": "counts_h", "d": "counts_d"}
 
@@ -48,39 +52,61 @@ async def by_ids(
     return {d["_id"]: d for d in found if d is not None}
 
 
+def _encode_map(values: dict[str, Any]) -> Binary:
+    return Binary(bson.encode(values))
+
+
+def _decode_map(blob: bytes | None) -> dict[str, Any]:
+    return bson.decode(blob) if blob else {}
+
+
 class ViewStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
 
     # --- the aggregator's writes (single writer per partition) -------------------------------------------
-    async def applied_offsets(self, ids: Iterable[str]) -> dict[str, int]:
-        """``o`` of existing counter shard documents (absent documents are not in the answer)."""
+    async def shard_states(self, ids: Iterable[str]) -> dict[str, tuple[int, Counter[str] | None]]:
+        """``(o, per-resource counts)`` of existing counter shard documents (absent documents are not in the
+        answer; documents without per-resource counts have None)."""
         by_coll: dict[str, list[str]] = {}
         for i in ids:
             by_coll.setdefault(_coll(i), []).append(i)
-        out: dict[str, int] = {}
+        out: dict[str, tuple[int, Counter[str] | None]] = {}
         for coll, batch in by_coll.items():
-            for i, doc in (await by_ids(self.db[coll], batch, {"o": 1})).items():
-                out[i] = doc.get("o", -1)
+            for i, doc in (await by_ids(self.db[coll], batch, {"o": 1, "r": 1})).items():
+                out[i] = (doc.get("o", -1), Counter(_decode_map(doc["r"])) if "r" in doc else None)
         return out
 
     async def apply(
-        self, partition: int, offset: int, counts: dict[str, Counter[str]], sketches: dict[tuple[str, str], bytes]
+        self,
+        partition: int,
+        offset: int,
+        counts: dict[str, DocCounts],
+        resources: dict[str, Counter[str]],
+        sketches: dict[tuple[str, str], dict[str, bytes]],
     ) -> None:
-        """One update per counter shard: ``$inc`` the counts and ``$max`` the applied offset together, so a
-        document is either wholly before or wholly after this flush (one document's update is atomic)."""
+        """One update per counter shard: ``$inc`` the small maps, ``$set`` the document's whole per-resource map
+        ``resources[key]`` (the writer holds it), and ``$max`` the applied offset, together: a document is either
+        wholly before or wholly after this flush (one document's update is atomic). ``sketches``: (day, kind) →
+        every sketch of that kind and day (value → bytes), each group replacing its document."""
         by_coll: dict[str, list[UpdateOne]] = {}
-        for key, counter in counts.items():
-            if not counter:
-                continue
-            update = {"$inc": {f"c.{v}": n for v, n in counter.items()}, "$max": {"o": offset}}
+        for key, dims in counts.items():
+            inc = {f"c.{d}.{v}": n for d, c in dims.items() if d != "res" for v, n in c.items() if n}
+            update: dict[str, Any] = {"$max": {"o": offset}}
+            if inc:
+                update["$inc"] = inc
+            if key in resources:
+                update["$set"] = {"r": _encode_map(resources[key])}
             by_coll.setdefault(_coll(key), []).append(UpdateOne({"_id": shard_id(key, partition)}, update, upsert=True))
-        sets: dict[str, dict[str, Any]] = {}
-        for (day, scope), blob in sketches.items():
-            kind, _, value = scope.partition(":")
-            sets.setdefault(shard_id(f"u:{day}:{kind}", partition), {})[f"s.{value or 'all'}"] = Binary(blob)
-        if sets:
-            by_coll["uniques"] = [UpdateOne({"_id": i}, {"$set": s}, upsert=True) for i, s in sets.items()]
+        if sketches:
+            by_coll["uniques"] = [
+                UpdateOne(
+                    {"_id": shard_id(f"u:{day}:{kind}", partition)},
+                    {"$set": {"b": _encode_map({v: Binary(blob) for v, blob in group.items()})}},
+                    upsert=True,
+                )
+                for (day, kind), group in sketches.items()
+            ]
         for coll, ops in by_coll.items():
             await bulk_write(self.db[coll], ops)
 
@@ -89,7 +115,7 @@ class ViewStore:
         out = []
         for doc in (await by_ids(self.db.uniques, ids)).values():
             _, day, kind, _p = doc["_id"].split(":")
-            for value, blob in doc.get("s", {}).items():
+            for value, blob in _decode_map(doc.get("b")).items():
                 out.append((day, "all" if kind == "all" else f"{kind}:{value}", bytes(blob)))
         return out
 
@@ -97,24 +123,27 @@ class ViewStore:
     async def counts(
         self, granularity: str, buckets: list[str], dimension: str, partitions: int
     ) -> dict[str, Counter[str]]:
-        """bucket → value → count, summed over the partition shards."""
-        ids = [shard_id(f"{granularity}:{b}:{dimension}", p) for b in buckets for p in range(partitions)]
+        """bucket → value → count, summed over the partition shards. Per-resource counts exist by hour and day
+        (``res`` by minute is always empty)."""
+        ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
         out: dict[str, Counter[str]] = {b: Counter() for b in buckets}
-        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {"c": 1})).items():
-            out[i[2:].rsplit(":", 2)[0]].update(doc.get("c", {}))
+        projection = {"r": 1} if dimension == "res" else {"c": 1}
+        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, projection)).items():
+            found = _decode_map(doc.get("r")) if dimension == "res" else doc.get("c", {}).get(dimension, {})
+            out[i[2:].rsplit(":", 1)[0]].update(found)
         return out
 
-    async def partition_counts(self, granularity: str, buckets: list[str], partition: int) -> dict[str, Counter[str]]:
+    async def partition_resources(self, granularity: str, buckets: list[str], partition: int) -> dict[str, Counter]:
         """bucket → resource → count of ONE partition's shards (what its owner seeds its memory from)."""
-        ids = {shard_id(f"{granularity}:{b}:res", partition): b for b in buckets}
-        docs = await by_ids(self.db[COLLECTION[granularity]], ids, {"c": 1})
-        return {ids[i]: Counter(d.get("c", {})) for i, d in docs.items()}
+        ids = {shard_id(f"{granularity}:{b}", partition): b for b in buckets}
+        docs = await by_ids(self.db[COLLECTION[granularity]], ids, {"r": 1})
+        return {ids[i]: Counter(_decode_map(d.get("r"))) for i, d in docs.items()}
 
     async def sketches(self, day: str, kind: str, value: str, partitions: int) -> list[bytes]:
         ids = [shard_id(f"u:{day}:{kind}", p) for p in range(partitions)]
         out = []
-        for doc in (await by_ids(self.db.uniques, ids, {f"s.{value}": 1})).values():
-            blob = doc.get("s", {}).get(value)
+        for doc in (await by_ids(self.db.uniques, ids, {"b": 1})).values():
+            blob = _decode_map(doc.get("b")).get(value)
             if blob is not None:
                 out.append(bytes(blob))
         return out

@@ -1,15 +1,19 @@
 """Counting views into bucket documents, exactly once per distinct beacon.
 
 Keys. Time buckets are Beijing time (UTC+8, no daylight saving): the platform's "day" is China's day.
-A counter document holds, for one (granularity, bucket, dimension, partition), a map value → count::
+A counter document holds, for one (granularity, bucket, partition), a map dimension → value → count, and
+by hour and day the per-resource counts as one binary map (FerretDB's cost of an update grows with the
+number of fields it changes, and a day has thousands of resources)::
 
-    m:2026-11-23T10:05:res:p07  {c: {"res-1": 3, "res-9": 1}, o: 41230}
-    d:2026-11-23:prov:p07       {c: {"43": 12000, "44": 9000, "none": 40}, o: 41230}
+    m:2026-11-23T10:05:p07  {c: {all: {all: 412}, sec: {...}, prov: {"43": 30, ...}, cty: {...}}, o: 41230}
+    d:2026-11-23:p07        {c: {...}, r: <BSON {"res-1": 3, "res-9": 1, ...}>, o: 41230}
+    d:total:p07             {c: {all: {all: 98000000}}, o: 41230}
 
-``o`` is the highest partition offset applied to this document. One flush of a partition writes one
-update per document it touches (≈ 15-30), instead of one per (resource, bucket) pair: FerretDB writes cost
-about a millisecond each, so fewer, fatter documents are what lets one consumer keep up with the peak.
-A document's ``_id`` carries the partition, so exactly one consumer (the partition's owner) ever writes it.
+``o`` is the highest partition offset applied to this document. One flush of a partition writes one update
+per document it touches (the minutes it spans, one hour, one day, the total: ≈ 4), not one per (resource,
+bucket) pair. A document's ``_id`` carries the partition, so exactly one consumer (the partition's owner)
+ever writes it. Per-resource counts by minute are not stored (only kept in memory for popularity): a day
+holds thousands of resources, and "hot" lists are by hour and by day.
 """
 
 from __future__ import annotations
@@ -44,46 +48,42 @@ def today_label(now_ms: int) -> str:
     return minute_label(local_minute(now_ms))[2]
 
 
-def doc_key(granularity: str, bucket: str, dimension: str) -> str:
-    return f"{granularity}:{bucket}:{dimension}"
-
-
 def shard_id(key: str, partition: int) -> str:
     return f"{key}:p{partition:02d}"
 
 
-def shard_ids(key: str, partitions: int) -> list[str]:
-    return [shard_id(key, p) for p in range(partitions)]
-
-
 ViewKey = tuple[int, str, str, str, str]  # (local minute, resource, section, province, country)
+DocCounts = dict[str, Counter[str]]  # dimension → value → count
+TOTAL = "d:total"
 
 
 def view_key(v: View) -> ViewKey:
     return (local_minute(v.time_ms), v.resource_id, v.section, v.province or NO_PROVINCE, v.country)
 
 
-def tally(keys: Iterable[ViewKey]) -> dict[str, Counter[str]]:
-    """Counter documents (key without partition) → value → count, for a batch of view keys.
+def tally(keys: Iterable[ViewKey]) -> dict[str, DocCounts]:
+    """Counter documents (key without partition) → dimension → value → count, for a batch of view keys.
 
-    Counts identical keys first (one dict increment per view), then expands each distinct key into its
-    15 documents: 3 granularities × 5 dimensions."""
+    Counts identical keys first (one dict increment per view), then adds each distinct key to its three
+    bucket documents (minute, hour, day) and the all-time total."""
     distinct = Counter(keys)
-    out: dict[str, Counter[str]] = {}
+    out: dict[str, DocCounts] = {}
     labels: dict[int, tuple[str, str, str]] = {}
     for (minute, res, sec, prov, cty), n in distinct.items():
         buckets = labels.get(minute)
         if buckets is None:
             buckets = labels[minute] = minute_label(minute)
         for g, bucket in zip(GRANULARITIES, buckets, strict=True):
-            for dim, value in (("all", "all"), ("res", res), ("sec", sec), ("prov", prov), ("cty", cty)):
-                key = f"{g}:{bucket}:{dim}"
-                c = out.get(key)
-                if c is None:
-                    c = out[key] = Counter()
-                c[value] += n
+            doc = out.get(f"{g}:{bucket}")
+            if doc is None:
+                doc = out[f"{g}:{bucket}"] = {d: Counter() for d in DIMENSIONS}
+            doc["all"]["all"] += n
+            doc["res"][res] += n
+            doc["sec"][sec] += n
+            doc["prov"][prov] += n
+            doc["cty"][cty] += n
     if distinct:  # the all-time total, one tiny document per partition
-        out.setdefault("d:total:all", Counter())["all"] += sum(distinct.values())
+        out[TOTAL] = {"all": Counter(all=sum(distinct.values()))}
     return out
 
 
@@ -91,7 +91,7 @@ def keys_of(key: ViewKey) -> list[str]:
     return list(tally([key]))
 
 
-def tally_after(records: list[tuple[int, ViewKey]], applied: dict[str, int]) -> dict[str, Counter[str]]:
+def tally_after(records: list[tuple[int, ViewKey]], applied: dict[str, int]) -> dict[str, DocCounts]:
     """Like :func:`tally` for ``(offset, key)`` records, but a record counts in a document only when its
     offset is above the document's applied offset ``applied[doc key]`` (-1 when absent).
 
@@ -102,13 +102,18 @@ def tally_after(records: list[tuple[int, ViewKey]], applied: dict[str, int]) -> 
     first = records[0][0]
     if all(o < first for o in applied.values()):
         return tally(k for _, k in records)  # the normal case: nothing of this batch was applied before
-    out: dict[str, Counter[str]] = {}
+    out: dict[str, DocCounts] = {}
     for offset, key in records:
-        for doc, counts in tally([key]).items():
+        for doc, dims in tally([key]).items():
             if offset > applied.get(doc, -1):
-                c = out.setdefault(doc, Counter())
-                c.update(counts)
+                target = out.setdefault(doc, {d: Counter() for d in dims})
+                for d, c in dims.items():
+                    target[d].update(c)
     return out
+
+
+def views_in(doc: DocCounts) -> int:
+    return doc["all"]["all"] if "all" in doc else 0
 
 
 class DedupWindow:

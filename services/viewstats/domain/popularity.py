@@ -1,10 +1,12 @@
 """Per-resource popularity (热度) for catalog's "hot" lists and the recommender.
 
 The aggregator keeps, per partition it owns, the per-resource counts of the last two hours by minute and of
-the last 25 hours by hour: exactly what its flushes added to the counter shards (so, exact as they are), seeded
-from those shards when it gets the partition. Every ``popularity_interval_seconds`` it publishes, for the
-resources whose figures changed, views in the last 60 minutes, views in the current and 23 previous hours, and
-a trend: the last 60 minutes against the 60 before.
+the last 25 hours by hour: exactly what its flushes added to the counter shards (so, exact as they are). When
+it gets a partition it seeds the hours from the hour shards; per-resource counts by minute are not stored, so
+for the next two hours the last 60 minutes are estimated from the hours (:meth:`PopularityWindow.seed`).
+Every ``popularity_interval_seconds`` it publishes, for the resources whose figures changed, views in the
+last 60 minutes, views in the current and 23 previous hours, and a trend: the last 60 minutes against the 60
+before.
 """
 
 from __future__ import annotations
@@ -48,14 +50,26 @@ class PopularityWindow:
         self.minutes: dict[str, Counter[str]] = {}
         self.hours: dict[str, Counter[str]] = {}
 
-    def add(self, counts: dict[str, Counter[str]]) -> None:
-        """Take the per-resource documents of a flush's tally (``m:<minute>:res``, ``h:<hour>:res``)."""
-        for key, counter in counts.items():
-            if not key.endswith(":res"):
-                continue
+    def add(self, counts: dict[str, dict[str, Counter[str]]]) -> None:
+        """Take the per-resource counts of a flush's tally (documents ``m:<minute>`` and ``h:<hour>``)."""
+        for key, dims in counts.items():
             target = self.minutes if key[0] == "m" else self.hours if key[0] == "h" else None
-            if target is not None:
-                target.setdefault(key[2:-4], Counter()).update(counter)
+            if target is not None and "res" in dims:
+                target.setdefault(key[2:], Counter()).update(dims["res"])
+
+    def seed(self, minute: int, hours: dict[str, Counter[str]]) -> None:
+        """Start from the stored hours. The minutes are estimated from them: the last 60 minutes as the current
+        hour so far plus the part of the previous hour still inside them (pro rata), the 60 before likewise;
+        put on the current minute and the one 60 minutes before, they leave the window within two hours."""
+        self.hours = dict(hours)
+        current, previous, earlier = (hours.get(label, Counter()) for label in hour_labels(minute, 3))
+        elapsed = (minute % HOUR_MINUTES) / HOUR_MINUTES
+        last = {r: current[r] + round(previous[r] * (1 - elapsed)) for r in set(current) | set(previous)}
+        before = {r: round(previous[r] * elapsed + earlier[r] * (1 - elapsed)) for r in set(previous) | set(earlier)}
+        self.minutes = {
+            minute_label(minute)[0]: +Counter(last),
+            minute_label(minute - HOUR_MINUTES)[0]: +Counter(before),
+        }
 
     def snapshot(self, minute: int) -> dict[str, tuple[int, int, int]]:
         """resource → (views last hour, views the hour before, views last day) as of Beijing ``minute``;

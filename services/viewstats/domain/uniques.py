@@ -22,7 +22,8 @@ def scope_kind(scope: str) -> str:
 
 
 class DailyUniques:
-    """The sketches one partition owner holds; ``dirty`` lists those changed since the last flush."""
+    """The sketches one partition owner holds; ``dirty`` lists the (day, kind) groups changed since the last
+    flush. A group is stored as one document, so a flush writes every sketch of a dirty group."""
 
     def __init__(self) -> None:
         self.sketches: dict[tuple[str, str], hll_sketch] = {}
@@ -35,7 +36,7 @@ class DailyUniques:
         return s
 
     def load(self, day: str, scope: str, blob: bytes) -> None:
-        """Merge a stored sketch in (at partition assignment)."""
+        """Merge a stored sketch in (at partition assignment, or the first time a flush touches a day)."""
         s = self._sketch(day, scope)
         u = hll_union(LG_K[scope_kind(scope)])
         u.update(s)
@@ -43,15 +44,27 @@ class DailyUniques:
         self.sketches[(day, scope)] = u.get_result(TYPE)
 
     def add(self, day: str, visitor: str, resource: str, province: str | None) -> None:
-        for scope in ("all", f"res:{resource}", f"prov:{province}" if province else None):
-            if scope is None:
-                continue
-            self._sketch(day, scope).update(visitor)
-            self.dirty.add((day, scope))
+        sketch = self._sketch
+        sketch(day, "all").update(visitor)
+        sketch(day, f"res:{resource}").update(visitor)
+        self.dirty.add((day, "all"))
+        self.dirty.add((day, "res"))
+        if province:
+            sketch(day, f"prov:{province}").update(visitor)
+            self.dirty.add((day, "prov"))
 
-    def take_dirty(self) -> dict[tuple[str, str], bytes]:
-        out = {k: self.sketches[k].serialize_compact() for k in self.dirty}
-        self.dirty = set()
+    def take_dirty(self) -> set[tuple[str, str]]:
+        out, self.dirty = self.dirty, set()
+        return out
+
+    def serialize(self, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, bytes]]:
+        """(day, kind) → value → compact sketch bytes, for every sketch of the given groups."""
+        out: dict[tuple[str, str], dict[str, bytes]] = {g: {} for g in groups}
+        for (day, scope), s in self.sketches.items():
+            kind, _, value = scope.partition(":")
+            group = out.get((day, kind))
+            if group is not None:
+                group[value or "all"] = s.serialize_compact()
         return out
 
     def drop_days_before(self, day: str) -> None:

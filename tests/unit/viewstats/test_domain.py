@@ -94,22 +94,23 @@ def test_tally_counts_every_dimension_and_granularity():
         parse_beacon(beacon(resource_id="res-2", province="44"), NOW),
     ]
     out = tally(view_key(v) for v in views)
-    assert out["d:2026-11-23:all"] == Counter(all=3)
-    assert out["h:2026-11-23T10:res"] == Counter({"res-1": 2, "res-2": 1})
-    assert out["m:2026-11-23T10:30:prov"] == Counter({"43": 2, "44": 1})
-    assert out["d:2026-11-23:cty"] == Counter(CN=3)
-    assert out["d:total:all"] == Counter(all=3)
-    assert len(out) == 16
+    assert out["d:2026-11-23"]["all"] == Counter(all=3)
+    assert out["h:2026-11-23T10"]["res"] == Counter({"res-1": 2, "res-2": 1})
+    assert out["m:2026-11-23T10:30"]["prov"] == Counter({"43": 2, "44": 1})
+    assert out["d:2026-11-23"]["cty"] == Counter(CN=3)
+    assert out["d:total"] == {"all": Counter(all=3)}
+    assert set(out) == {"m:2026-11-23T10:30", "h:2026-11-23T10", "d:2026-11-23", "d:total"}
 
 
 def test_tally_after_skips_records_already_applied_per_document():
     k1 = view_key(parse_beacon(beacon(), NOW))
     k2 = view_key(parse_beacon(beacon(resource_id="res-2"), NOW))
     records = [(10, k1), (11, k2), (12, k1)]
-    # a crash left the day-resource document applied up to offset 11, everything else not applied
-    out = tally_after(records, {"d:2026-11-23:res": 11, "d:2026-11-23:all": 4})
-    assert out["d:2026-11-23:res"] == Counter({"res-1": 1})
-    assert out["d:2026-11-23:all"] == Counter(all=3)
+    # a crash left the day document applied up to offset 11, the total up to 4, the rest not applied
+    out = tally_after(records, {"d:2026-11-23": 11, "d:total": 4})
+    assert out["d:2026-11-23"]["res"] == Counter({"res-1": 1}) and out["d:2026-11-23"]["all"] == Counter(all=1)
+    assert out["h:2026-11-23T10"]["res"] == Counter({"res-1": 2, "res-2": 1})
+    assert out["d:total"] == {"all": Counter(all=3)}
     assert set(out) == set(keys_of(k1))
 
 
@@ -129,11 +130,14 @@ def test_unique_visitors_merge_across_partitions():
     p0, p1 = DailyUniques(), DailyUniques()
     for i in range(5000):
         (p0 if i % 2 else p1).add("2026-11-23", f"u{i % 3000}", f"res-{i % 7}", "43")
-    blobs = [p.take_dirty()[("2026-11-23", "all")] for p in (p0, p1)]
+    groups = [p.serialize(p.take_dirty()) for p in (p0, p1)]
+    assert set(groups[0]) == {("2026-11-23", "all"), ("2026-11-23", "res"), ("2026-11-23", "prov")}
+    assert set(groups[0][("2026-11-23", "res")]) == {f"res-{i}" for i in range(7)}  # a group is written whole
+    blobs = [g[("2026-11-23", "all")]["all"] for g in groups]
     assert abs(merged_estimate(blobs) - 3000) < 3000 * 0.03
     restored = DailyUniques()
     restored.load("2026-11-23", "all", blobs[0])
-    assert not restored.dirty
+    assert not restored.dirty and not p0.take_dirty()
 
 
 KEY = b"test-key"
@@ -183,6 +187,25 @@ def test_popularity_windows_and_trend():
     assert trend(30, 10) == "rising" and trend(0, 8) == "falling" and trend(10, 10) == "steady"
     assert trend(3, 0) == "steady"  # below the noise floor
     assert not [k for k in w.minutes if k < minute_label(minute - 120)[0]]
+
+
+def test_popularity_seeded_from_stored_hours_after_a_restart():
+    minute = local_minute(NOW)  # 10:30 Beijing: half of the current hour has elapsed
+    w = PopularityWindow()
+    w.seed(
+        minute,
+        {
+            "2026-11-23T10": Counter(hot=40),
+            "2026-11-23T09": Counter(hot=60, fading=20),
+            "2026-11-23T08": Counter(hot=10),
+        },
+    )
+    snap = w.snapshot(minute)
+    # last 60 minutes ≈ 10:00-10:30 + half of 09:00-10:00; the 60 before ≈ half of 09:00 + half of 08:00
+    assert snap["hot"] == (40 + 30, 30 + 5, 40 + 60 + 10) and snap["fading"] == (10, 10, 20)
+    w.add(tally([(minute, "hot", "course_teaching", "43", "CN")] * 5))  # live counts add on top
+    assert w.snapshot(minute)["hot"][0] == 75
+    assert "hot" not in w.snapshot(minute + 121) or w.snapshot(minute + 121)["hot"][:2] == (0, 0)
 
 
 def test_five_year_cycle():
