@@ -3,6 +3,8 @@
 # official Maven Central artifacts, run with the machine's Java) and FerretDB (MongoDB wire protocol,
 # built from its Go module, SQLite backend by default). Everything lives under $CACHE (git-ignored),
 # binds to 127.0.0.1, and is skipped when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL point elsewhere.
+# FERRETDB_HANDLER=postgresql without FERRETDB_POSTGRESQL_URL also runs a PostgreSQL cluster of its own
+# (the machine's initdb/pg_ctl, data in $STATE/postgres-data, 127.0.0.1:$LOCAL_PG_PORT, trust auth: local use only).
 #
 #   infra.sh provision   download / build what is missing (idempotent, cached)
 #   infra.sh start       start what is not running and wait until it answers
@@ -21,7 +23,10 @@ KAFKA_PORT=${LOCAL_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9093}
 MONGO_PORT=${LOCAL_MONGO_PORT:-27017}
 FERRETDB_HANDLER=${FERRETDB_HANDLER:-sqlite}          # sqlite | postgresql
-FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://127.0.0.1:5432/ferretdb}
+PG_PORT=${LOCAL_PG_PORT:-5432}
+PG_OWN=$([ "$FERRETDB_HANDLER" = postgresql ] && [ -z "${FERRETDB_POSTGRESQL_URL:-}" ] && [ -z "${MONGODB_URL:-}" ] \
+  && echo 1 || true)                                   # 1: this script runs the PostgreSQL FerretDB uses
+FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://ferretdb@127.0.0.1:$PG_PORT/ferretdb}
 KAFKA_HEAP=${LOCAL_KAFKA_HEAP:-768m}
 
 say() { printf '\033[1m[infra]\033[0m %s\n' "$*"; }
@@ -88,16 +93,67 @@ start_kafka() {
   wait_port Kafka "$KAFKA_PORT" 60 "$STATE/logs/kafka.log"
 }
 
+pg_bin() { # the directory holding initdb, pg_ctl and postgres: PATH first, then the newest /usr/lib/postgresql/*
+  local d
+  for d in "$(dirname "$(readlink -f "$(command -v pg_ctl || echo /nonexistent/x)")")" \
+    $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then echo "$d"; return; fi
+  done
+  say "PostgreSQL not found (initdb, pg_ctl, postgres): install Debian's postgresql, or set FERRETDB_POSTGRESQL_URL"
+  exit 1
+}
+
+pg_user() { # PostgreSQL refuses to run as root: as root, its processes run as the postgres (else nobody) account
+  if [ "$(id -u)" != 0 ]; then id -un; elif id postgres >/dev/null 2>&1; then echo postgres; else echo nobody; fi
+}
+
+as_pg() { # run a PostgreSQL tool as pg_user, from / (it must not inherit a cwd it cannot read)
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$(pg_user)" -- "$@"); else (cd / && "$@"); fi
+}
+
+start_postgres() {
+  [ -n "$PG_OWN" ] || return 0
+  if running postgres; then say "PostgreSQL already running on 127.0.0.1:$PG_PORT"; return; fi
+  if port_open "$PG_PORT"; then say "port $PG_PORT is taken by a process this script did not start"; exit 1; fi
+  local bin data=$STATE/postgres-data sock=$STATE/postgres-run log=$STATE/logs/postgres.log user
+  bin=$(pg_bin) user=$(pg_user)
+  mkdir -p "$data" "$sock" "$STATE/logs" && touch "$log"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R "$user" "$data" "$sock" "$log"
+    if ! as_pg test -w "$data"; then
+      say "PostgreSQL runs as $user here, who cannot reach $data: use another SMARTEDU_STATE"; exit 1
+    fi
+  fi
+  chmod 700 "$data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "initialising a PostgreSQL cluster in $data (as $user)"
+    as_pg "$bin/initdb" -D "$data" -U ferretdb --auth-local=trust --auth-host=trust -E UTF8 --locale=C \
+      > "$STATE/logs/postgres-initdb.log" 2>&1 || { cat "$STATE/logs/postgres-initdb.log"; exit 1; }
+    printf '%s\n' "# infra.sh" "shared_buffers = 256MB" "listen_addresses = '127.0.0.1'" >> "$data/postgresql.conf"
+  fi
+  say "starting PostgreSQL $("$bin/postgres" -V | awk '{print $3}') on 127.0.0.1:$PG_PORT (log $log)"
+  as_pg "$bin/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "-p $PG_PORT -k '$sock'" > /dev/null \
+    || { tail -n 30 "$log" >&2; exit 1; }
+  head -n 1 "$data/postmaster.pid" > "$STATE/postgres.pid"
+  wait_port PostgreSQL "$PG_PORT" 30 "$log"
+  local psql=("$bin/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U ferretdb -d postgres -v ON_ERROR_STOP=1)
+  [ -x "$bin/psql" ] || psql[0]=psql
+  if [ -z "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'")" ]; then
+    "${psql[@]}" -c "CREATE DATABASE ferretdb"
+  fi
+}
+
 start_ferretdb() {
   if [ -n "${MONGODB_URL:-}" ]; then say "store: using MONGODB_URL"; return; fi
   if running ferretdb; then say "FerretDB already running on 127.0.0.1:$MONGO_PORT"; return; fi
   if port_open "$MONGO_PORT"; then say "port $MONGO_PORT is taken by a process this script did not start"; exit 1; fi
   provision_ferretdb
-  mkdir -p "$STATE/ferretdb-data" "$STATE/logs"
+  mkdir -p "$STATE/logs"
   local args=(--listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn)
   if [ "$FERRETDB_HANDLER" = postgresql ]; then
     args+=(--handler=postgresql --postgresql-url="$FERRETDB_POSTGRESQL_URL")
   else
+    mkdir -p "$STATE/ferretdb-data"
     args+=(--handler=sqlite --sqlite-url="file:$STATE/ferretdb-data/")
   fi
   say "starting FerretDB $FERRETDB_VERSION ($FERRETDB_HANDLER) on 127.0.0.1:$MONGO_PORT (log $STATE/logs/ferretdb.log)"
@@ -106,12 +162,12 @@ start_ferretdb() {
   wait_port FerretDB "$MONGO_PORT" 30 "$STATE/logs/ferretdb.log"
 }
 
-stop_one() {
-  local name=$1 pid i
+stop_one() { # name [signal]
+  local name=$1 sig=${2:-TERM} pid i
   running "$name" || { rm -f "$STATE/$name.pid"; return 0; }
   pid=$(cat "$STATE/$name.pid")
   say "stopping $name (pid $pid)"
-  kill "$pid" 2>/dev/null || true
+  kill -s "$sig" "$pid" 2>/dev/null || true
   for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$STATE/$name.pid"
@@ -119,9 +175,9 @@ stop_one() {
 
 case "${1:-}" in
   provision) provision_kafka; provision_ferretdb; say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION" ;;
-  start) mkdir -p "$STATE"; start_ferretdb; start_kafka ;;
-  stop) stop_one ferretdb; stop_one kafka ;;
+  start) mkdir -p "$STATE"; start_postgres; start_ferretdb; start_kafka ;;
+  stop) stop_one ferretdb; stop_one postgres INT; stop_one kafka ;;   # SIGINT: PostgreSQL's fast shutdown
   status)
-    for n in kafka ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
+    for n in kafka postgres ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
   *) echo "usage: $0 provision|start|stop|status" >&2; exit 2 ;;
 esac

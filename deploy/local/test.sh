@@ -9,7 +9,7 @@ INFRA=$ROOT/deploy/local/infra.sh
 # Tests run on their own ports and state, so they never touch a `make run` in progress.
 export SMARTEDU_STATE=${SMARTEDU_STATE:-$ROOT/.cache/test-state}
 export LOCAL_KAFKA_PORT=${LOCAL_KAFKA_PORT:-19092} LOCAL_KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-19093}
-export LOCAL_MONGO_PORT=${LOCAL_MONGO_PORT:-37017}
+export LOCAL_MONGO_PORT=${LOCAL_MONGO_PORT:-37017} LOCAL_PG_PORT=${LOCAL_PG_PORT:-35432}
 started=0
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URL:-}" ]; then
   if ! "$INFRA" status | grep -q "kafka: running"; then started=1; fi
