@@ -18,7 +18,7 @@ import itertools
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import orjson
@@ -29,6 +29,7 @@ from viewstats.domain.traffic import TrafficGenerator
 ADMIN_PHONE = "13800000000"
 DEMO_PASSWORD = "Zhihui-Jiaoyu-2026"  # demo accounts only; printed by `make run`
 IMPORT_LINES = 10_000  # lines per import request: large enough to keep the store busy, small enough to stream
+BEIJING = timezone(timedelta(hours=8))
 
 
 def log(message: str) -> None:
@@ -100,11 +101,14 @@ def catalog_resources(catalog: str, limit: int) -> list[tuple[str, str]]:
 def beacons(resources: list[tuple[str, str]], per_day: int, days: int) -> Iterator[dict]:
     gen = TrafficGenerator(resources=len(resources), seed=7)
     real = {f"res-{i:06d}": r for i, r in enumerate(resources)}
-    today = datetime.now(UTC).date()
+    today = datetime.now(BEIJING).date()  # the platform's day is China's day
+    now_ms = int(time.time() * 1000)
     for back in range(days - 1, -1, -1):
         # weekends and the last day are busier: the dashboard's "peak day" has something to show
         n = per_day * (3 if back == 0 else 1) // (1 if (today - timedelta(back)).weekday() < 5 else 2)
         for b in gen.day(today - timedelta(days=back), n):
+            if b["time"] > now_ms:  # today's traffic so far: the collector rejects beacons from the future
+                continue
             resource, section = real[b["resource_id"]]  # (a retried beacon is the same object: copy, never mutate)
             # Past traffic lands on the hour it belongs to, at its first minute: the hourly and daily figures keep
             # their shape, and the aggregator writes 24 minute shards a day instead of 1,440 (each a scanning
@@ -129,7 +133,8 @@ def load_views(viewstats: str, collector: str, catalog: str, per_day: int, days:
             r = http.post(
                 f"{collector}/v1/views", content=orjson.dumps(batch), headers={"Content-Type": "application/json"}
             )
-            r.raise_for_status()
+            if r.status_code != 202:
+                raise RuntimeError(f"the collector answered {r.status_code}: {r.text[:500]}")
             sent += len(batch)
         log(f"viewstats: {sent} view beacons sent in {time.monotonic() - t0:.1f} s (duplicates included)")
 
