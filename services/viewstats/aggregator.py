@@ -82,6 +82,7 @@ class PartitionState:
     malformed: list[tuple[ConsumerRecord, str]] = field(default_factory=list)  # to dead-letter
     popularity: PopularityWindow = field(default_factory=PopularityWindow)
     published: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # resource → last popularity sent
+    ready: bool = False  # sketches and popularity loaded: the partition is resumed
 
     def forget_shards(self) -> None:
         """Drop the cached shard states together (a per-resource map is only valid with its applied offset)."""
@@ -115,6 +116,7 @@ class Aggregator:
         )
         self._dead_lettering: list[asyncio.Task[None]] = []
         self._popularity_task: asyncio.Task[None] | None = None
+        self._preparing: set[asyncio.Task[None]] = set()
         self.states: dict[int, PartitionState] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
@@ -151,6 +153,9 @@ class Aggregator:
 
     async def stop(self) -> None:
         self._stopping.set()
+        for task in list(self._preparing):
+            task.cancel()
+        await asyncio.gather(*self._preparing, return_exceptions=True)
         if self._popularity_task:
             self._popularity_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,25 +170,56 @@ class Aggregator:
 
     # --- assignment -------------------------------------------------------------------------------------
     async def assigned(self, tps: set[TopicPartition]) -> None:
+        """Take the partitions over: only Kafka calls here. aiokafka sends no heartbeats while this callback
+        runs, so one that reads the store for a dozen partitions outlives the session timeout on a big store,
+        the coordinator drops the member, and the rejoin calls it again, forever. The store reads (sketches,
+        popularity) happen in :meth:`_prepare` with the partitions paused; each resumes once it is ready."""
         assert self.consumer is not None
         if not tps:
             return
         beginnings = await self.consumer.beginning_offsets(list(tps))
-        today = minute_label(local_minute(int(time.time() * 1000)))[2]
-        for tp in tps:
+        fresh: list[PartitionState] = []
+        for tp in sorted(tps):
             committed = await self.consumer.committed(tp)
             committed = beginnings[tp] if committed is None else committed
             start = max(beginnings[tp], committed - self.settings.dedup_window)
             state = PartitionState(tp.partition, committed, DedupWindow(self.settings.dedup_window))
             state.committed = committed
-            for day, scope, blob in await self.store.load_sketches(tp.partition, _days_around(today)):
-                state.uniques.load(day, scope, blob)
-            state.sketch_days.update(_days_around(today))
-            if self.publish is not None:
-                await self._seed_popularity(state)
             self.states[tp.partition] = state
+            self.consumer.pause(tp)
             self.consumer.seek(tp, start)
+            fresh.append(state)
             log.info("partition %s assigned: committed %s, warm-up from %s", tp.partition, committed, start)
+        task = asyncio.create_task(self._prepare(fresh), name="viewstats-prepare")
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+        task.add_done_callback(_log_crash)
+
+    async def _prepare(self, states: list[PartitionState]) -> None:
+        """Load what a partition's owner keeps in memory, then let the loop read it. A store outage delays a
+        partition, it never resumes one half-loaded; a partition revoked meanwhile is left alone."""
+        assert self.consumer is not None
+        today = minute_label(local_minute(int(time.time() * 1000)))[2]
+        for state in states:
+            delay = 0.2
+            while self.states.get(state.partition) is state:
+                try:
+                    for day, scope, blob in await self.store.load_sketches(state.partition, _days_around(today)):
+                        state.uniques.load(day, scope, blob)
+                    state.sketch_days.update(_days_around(today))
+                    if self.publish is not None:
+                        await self._seed_popularity(state)
+                    break
+                except Exception:
+                    log.exception("loading partition %s failed; retrying in %.1f s", state.partition, delay)
+                    state.uniques = DailyUniques()
+                    state.popularity = PopularityWindow()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            if self.states.get(state.partition) is not state:
+                continue  # revoked (and maybe assigned again: that assignment prepares its own state)
+            state.ready = True
+            self.consumer.resume(TopicPartition(self.settings.views_topic, state.partition))
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         if not self._closing:
@@ -467,7 +503,7 @@ class Aggregator:
         minute = local_minute(now_ms)
         as_of = datetime.fromtimestamp(now_ms / 1000, UTC)
         sent = 0
-        for state in list(self.states.values()):
+        for state in [st for st in self.states.values() if st.ready]:  # a seeding window would publish drops
             current = {
                 r: (hour, day, trend(hour, before))
                 for r, (hour, before, day) in state.popularity.snapshot(minute).items()

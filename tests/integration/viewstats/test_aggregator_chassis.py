@@ -1,6 +1,7 @@
 """What the aggregator shares with the chassis consumers (dead letters with the `dlq_*` headers, the consumer
 metrics) and the popularity events it publishes for catalog, on the real Kafka and FerretDB."""
 
+import asyncio
 import time
 import uuid
 
@@ -21,12 +22,13 @@ pytestmark = pytest.mark.integration
 DLQ, POPULARITY = "viewstats-aggregator.dlq", "viewstats.popularity.v1"
 
 
-def settings_for(scratch):
+def settings_for(scratch, **overrides):
     return scratch_settings(
         scratch,
         flush_interval_seconds=0.2,
         popularity_interval_seconds=3600,  # rounds are driven by the test
         run_learning=False,
+        **overrides,
     )
 
 
@@ -101,10 +103,48 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_popularity_reac
         await eventually(lambda: caught_up(bootstrap, scratch["group"], topic), timeout=90)
 
         async def owns_every_partition():
-            return len(app.state.aggregator.states) == 4
+            states = app.state.aggregator.states
+            return len(states) == 4 and all(st.ready for st in states.values())
 
         await eventually(owns_every_partition, timeout=60)
         assert await app.state.aggregator.publish_popularity() >= 2
     again = mine(await records_since(bootstrap, popularity_mid))
     assert {r: e.views_last_day for r, e in again.items()} == {r: e.views_last_day for r, e in first.items()}
     assert 5 <= again[hot].views_last_hour <= 7 and again[cold].views_last_hour == 3
+
+
+async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratch):
+    """aiokafka sends no heartbeats while the assignment callback runs: store reads there that outlast the session
+    timeout (a dozen partitions of a day's data on FerretDB: 13 s) get the member dropped, and the rejoin repeats
+    them, forever. The callback only seeks and pauses; the partitions resume as their state is loaded."""
+    tag, topic, producer = scratch["tag"], scratch["topic"], scratch["producer"]
+    now = int(time.time() * 1000)
+    for i in range(40):
+        beacon = {"event_id": str(uuid.uuid4()), "resource_id": f"r{i % 8}-{tag}", "section": "course_teaching"}
+        key, value, headers = view_record(parse_beacon(beacon | {"time": now, "user_id": f"u{i}"}, now))
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    app = create_viewstats(settings_for(scratch))
+    aggregator, callbacks, loaded = app.state.aggregator, [], []
+    load_sketches, assigned = aggregator.store.load_sketches, aggregator.assigned
+
+    async def slow_load_sketches(partition, days):  # the real read, as slow as a big store makes it
+        await asyncio.sleep(1.0)
+        loaded.append(partition)
+        return await load_sketches(partition, days)
+
+    async def watched_assigned(tps):
+        await assigned(tps)
+        callbacks.append((sorted(tp.partition for tp in tps), len(loaded)))
+
+    aggregator.store.load_sketches, aggregator.assigned = slow_load_sketches, watched_assigned
+    async with LifespanManager(app):
+        s = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
+
+        async def all_counted():
+            return (await s.get("/v1/stats/totals")).json()["all_time"] == 40
+
+        await eventually(all_counted, timeout=60)
+        assert callbacks == [([0, 1, 2, 3], 0)]  # one assignment, and its callback waited for no store read
+        assert sorted(loaded) == [0, 1, 2, 3]
+        assert len(aggregator.states) == 4 and all(st.ready for st in aggregator.states.values())
