@@ -35,7 +35,7 @@ infra-start: provision
 infra-stop: ## stop Kafka and FerretDB started by this checkout
 	@$(INFRA) stop
 
-run: infra-start ## start Kafka, FerretDB and all services with demo data; Ctrl-C stops everything
+run: provision ## start Kafka, FerretDB and all services with demo data; Ctrl-C stops everything
 	@$(PY) deploy/local/devstack.py run; status=$$?; $(INFRA) stop; exit $$status
 
 stop: ## stop everything `make run` started

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -168,14 +169,27 @@ class ServiceKit:
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
+        t0 = time.perf_counter()
         await self.store.ensure_indexes()
+        t1 = time.perf_counter()
         await self.broker.connect()
+        t2 = time.perf_counter()
         for hook in self._startup:
             await hook()
+        t3 = time.perf_counter()
         await self.broker.start()
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
         self.started = True
-        log.info("%s started", self.name)
+        # Where a slow start went (SREs compare it with the readiness probe's budget).
+        log.info(
+            "%s started in %.1f s (indexes %.1f s, Kafka producer %.1f s, start-up hooks %.1f s, consumers %.1f s)",
+            self.name,
+            time.perf_counter() - t0,
+            t1 - t0,
+            t2 - t1,
+            t3 - t2,
+            time.perf_counter() - t3,
+        )
 
     async def stop(self) -> None:
         self.stopping = True

@@ -227,26 +227,30 @@ class CatalogService:
             seconds["tree_seconds"] = time.perf_counter() - t0
             return n
 
-        async def read_topic() -> tuple[dict[str, TopicState], int]:
-            got = await read_public_catalog(bootstrap_servers, group_id=group_id, client_id="catalog-snapshot")
+        async def read_topic_and_index() -> tuple[int, int]:
+            changes, records = await read_public_catalog(
+                bootstrap_servers, group_id=group_id, client_id="catalog-snapshot"
+            )
             seconds["topic_seconds"] = time.perf_counter() - t0
-            return got
+            # Indexed while the tree is still coming from the store (FerretDB decodes it at ≈ 3k nodes/s): the
+            # chunks yield to its cursor, so both finish about together instead of one after the other.
+            snapshots = self.read.load_public(changes)
+            for i in range(0, len(snapshots), 2000):
+                self.read.index.upsert(snapshots[i : i + 2000], self.read.popularity, new=fresh)
+                await asyncio.sleep(0)
+            self.read.index.commit()
+            seconds["index_seconds"] = time.perf_counter() - t0 - seconds["topic_seconds"]
+            return records, len(snapshots)
 
-        (changes, records), nodes = await asyncio.gather(read_topic(), load_nodes())
+        (records, public), nodes = await asyncio.gather(read_topic_and_index(), load_nodes())
         self.read.link_orphans()
         t1 = time.perf_counter()
-        snapshots = self.read.load_public(changes)
-        for i in range(0, len(snapshots), 5000):
-            self.read.index.upsert(snapshots[i : i + 5000], self.read.popularity, new=fresh)
-        self.read.index.commit()
-        t2 = time.perf_counter()
         return {
-            "topic_and_tree_seconds": t1 - t0,
+            "ready_seconds": t1 - t0,
             **seconds,
-            "index_seconds": t2 - t1,
             "records": records,
             "nodes": nodes,
-            "public": len(snapshots),
+            "public": public,
         }
 
     async def load_heads(self) -> dict[str, Any]:

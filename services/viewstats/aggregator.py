@@ -196,30 +196,42 @@ class Aggregator:
         task.add_done_callback(_log_crash)
 
     async def _prepare(self, states: list[PartitionState]) -> None:
-        """Load what a partition's owner keeps in memory, then let the loop read it. A store outage delays a
-        partition, it never resumes one half-loaded; a partition revoked meanwhile is left alone."""
+        """Load what the owner of these partitions keeps in memory (one store read each for all of them), then
+        let the loop read them. A store outage delays the partitions, it never resumes one half-loaded; those
+        revoked meanwhile are left alone (an assignment again prepares its own states)."""
         assert self.consumer is not None
+        started = time.monotonic()
         today = minute_label(local_minute(int(time.time() * 1000)))[2]
-        for state in states:
-            delay = 0.2
-            while self.states.get(state.partition) is state:
-                try:
-                    for day, scope, blob in await self.store.load_sketches(state.partition, _days_around(today)):
-                        state.uniques.load(day, scope, blob)
-                    state.sketch_days.update(_days_around(today))
-                    if self.publish is not None:
-                        await self._seed_popularity(state)
-                    break
-                except Exception:
-                    log.exception("loading partition %s failed; retrying in %.1f s", state.partition, delay)
-                    state.uniques = DailyUniques()
-                    state.popularity = PopularityWindow()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-            if self.states.get(state.partition) is not state:
-                continue  # revoked (and maybe assigned again: that assignment prepares its own state)
-            state.ready = True
-            self.consumer.resume(TopicPartition(self.settings.views_topic, state.partition))
+        delay = 0.2
+        while True:
+            states = [st for st in states if self.states.get(st.partition) is st]
+            if not states:
+                return
+            partitions = [st.partition for st in states]
+            try:
+                sketches = await self.store.load_sketches(partitions, _days_around(today))
+                minute = local_minute(int(time.time() * 1000))
+                hours = (
+                    await self.store.partition_resources("h", hour_labels(minute, DAY_HOURS + 1), partitions)
+                    if self.publish is not None
+                    else {}
+                )
+                break
+            except Exception:
+                log.exception("loading partitions %s failed; retrying in %.1f s", partitions, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for st in states:
+            if self.states.get(st.partition) is not st:
+                continue
+            for day, scope, blob in sketches[st.partition]:
+                st.uniques.load(day, scope, blob)
+            st.sketch_days.update(_days_around(today))
+            if self.publish is not None:
+                st.popularity.seed(minute, hours[st.partition])
+            st.ready = True
+            self.consumer.resume(TopicPartition(self.settings.views_topic, st.partition))
+        log.info("partitions %s loaded in %.1f s", partitions, time.monotonic() - started)
 
     async def revoked(self, tps: set[TopicPartition]) -> None:
         if not self._closing:
@@ -422,7 +434,8 @@ class Aggregator:
         # a group's document is replaced whole.
         new_days = {day for day, _ in sketch_groups} - state.sketch_days
         if new_days:
-            for day, scope, blob in await self.store.load_sketches(state.partition, sorted(new_days)):
+            stored = await self.store.load_sketches([state.partition], sorted(new_days))
+            for day, scope, blob in stored[state.partition]:
                 state.uniques.load(day, scope, blob)
             state.sketch_days |= new_days
         sketches = state.uniques.serialize(sketch_groups)
@@ -480,11 +493,6 @@ class Aggregator:
                     )
 
     # --- popularity ---------------------------------------------------------------------------------------
-    async def _seed_popularity(self, state: PartitionState) -> None:
-        minute = local_minute(int(time.time() * 1000))
-        hours = await self.store.partition_resources("h", hour_labels(minute, DAY_HOURS + 1), state.partition)
-        state.popularity.seed(minute, hours)
-
     async def _popularity_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.popularity_interval_seconds)

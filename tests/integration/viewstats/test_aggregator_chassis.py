@@ -116,7 +116,7 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_popularity_reac
 async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratch):
     """aiokafka sends no heartbeats while the assignment callback runs: store reads there that outlast the session
     timeout (a dozen partitions of a day's data on FerretDB: 13 s) get the member dropped, and the rejoin repeats
-    them, forever. The callback only seeks and pauses; the partitions resume as their state is loaded."""
+    them, forever. The callback only seeks and pauses; the partitions resume once their state is loaded."""
     tag, topic, producer = scratch["tag"], scratch["topic"], scratch["producer"]
     now = int(time.time() * 1000)
     for i in range(40):
@@ -128,10 +128,10 @@ async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratc
     aggregator, callbacks, loaded = app.state.aggregator, [], []
     load_sketches, assigned = aggregator.store.load_sketches, aggregator.assigned
 
-    async def slow_load_sketches(partition, days):  # the real read, as slow as a big store makes it
-        await asyncio.sleep(1.0)
-        loaded.append(partition)
-        return await load_sketches(partition, days)
+    async def slow_load_sketches(partitions, days):  # the real read, as slow as a big store makes it
+        await asyncio.sleep(3.0)
+        loaded.append(sorted(partitions))
+        return await load_sketches(partitions, days)
 
     async def watched_assigned(tps):
         await assigned(tps)
@@ -146,5 +146,5 @@ async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratc
 
         await eventually(all_counted, timeout=60)
         assert callbacks == [([0, 1, 2, 3], 0)]  # one assignment, and its callback waited for no store read
-        assert sorted(loaded) == [0, 1, 2, 3]
+        assert loaded == [[0, 1, 2, 3]]  # in one read
         assert len(aggregator.states) == 4 and all(st.ready for st in aggregator.states.values())
