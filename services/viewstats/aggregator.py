@@ -63,6 +63,7 @@ log = logging.getLogger("viewstats.aggregator")
 VIEWS = Metric("viewstats_views_counted_total", "Distinct views counted")
 DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
 SERVICE = "viewstats"
+ABSENT = -2  # the applied offset of a shard the store did not have when read (below any record's offset)
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 
 
@@ -411,7 +412,7 @@ class Aggregator:
         if missing:
             found = await self.store.shard_states(missing)
             for i in missing:
-                state.applied[i], stored = found.get(i, (-1, None))
+                state.applied[i], stored = found.get(i, (ABSENT, None))
                 if i[0] in "hd" and not i.startswith(TOTAL):
                     state.resources[i] = stored or Counter()
         if records and any(state.applied[i] >= records[0][0] for i in ids.values()):
@@ -440,7 +441,8 @@ class Aggregator:
             state.sketch_days |= new_days
         sketches = state.uniques.serialize(sketch_groups)
         offset = position  # every record up to here is in this flush or was not to be counted
-        await self.store.apply(state.partition, offset, counts, resources, sketches)
+        absent = [i for i in ids.values() if state.applied[i] == ABSENT]  # read as missing, not written since
+        await self.store.apply(state.partition, offset, counts, resources, sketches, absent)
         state.popularity.add(counts)
         for key in counts:
             state.applied[ids[key]] = offset

@@ -18,7 +18,7 @@ from typing import Any
 
 import bson
 from bson import Binary
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -90,20 +90,33 @@ class ViewStore:
         counts: dict[str, DocCounts],
         resources: dict[str, Counter[str]],
         sketches: dict[tuple[str, str], dict[str, bytes]],
+        absent: Iterable[str] = (),
     ) -> None:
         """One update per counter shard: ``$inc`` the small maps, ``$set`` the document's whole per-resource map
         ``resources[key]`` (the writer holds it), and ``$max`` the applied offset, together: a document is either
-        wholly before or wholly after this flush (one document's update is atomic). ``sketches``: (day, kind) →
-        every sketch of that kind and day (value → bytes), each group replacing its document."""
-        by_coll: dict[str, list[UpdateOne]] = {}
+        wholly before or wholly after this flush (one document's update is atomic). A shard the writer read as
+        ``absent`` is inserted instead (on FerretDB an insert costs 1–3 ms, an upsert first scans the collection:
+        a catch-up creates most of its minute shards); if it exists after all (a zombie owner wrote it), the
+        insert fails with a duplicate key and the caller re-reads and retries. ``sketches``: (day, kind) → every
+        sketch of that kind and day (value → bytes), each group replacing its document."""
+        absent = set(absent)
+        by_coll: dict[str, list[UpdateOne | InsertOne]] = {}
         for key, dims in counts.items():
-            inc = {f"c.{d}.{v}": n for d, c in dims.items() if d != "res" for v, n in c.items() if n}
+            _id = shard_id(key, partition)
+            small = {d: {v: n for v, n in c.items() if n} for d, c in dims.items() if d != "res"}
+            if _id in absent:
+                doc: dict[str, Any] = {"_id": _id, "o": offset, "c": {d: c for d, c in small.items() if c}}
+                if key in resources:
+                    doc["r"] = _encode_map(resources[key])
+                by_coll.setdefault(_coll(key), []).append(InsertOne(doc))
+                continue
+            inc = {f"c.{d}.{v}": n for d, c in small.items() for v, n in c.items()}
             update: dict[str, Any] = {"$max": {"o": offset}}
             if inc:
                 update["$inc"] = inc
             if key in resources:
                 update["$set"] = {"r": _encode_map(resources[key])}
-            by_coll.setdefault(_coll(key), []).append(UpdateOne({"_id": shard_id(key, partition)}, update, upsert=True))
+            by_coll.setdefault(_coll(key), []).append(UpdateOne({"_id": _id}, update, upsert=True))
         if sketches:
             by_coll["uniques"] = [
                 UpdateOne(
@@ -142,6 +155,18 @@ class ViewStore:
         for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, projection)).items():
             found = _decode_map(doc.get("r")) if dimension == "res" else doc.get("c", {}).get(dimension, {})
             out[i[2:].rsplit(":", 1)[0]].update(found)
+        return out
+
+    async def hour_minutes(self, hours: list[str], partitions: int) -> dict[str, tuple[int, Counter[str]]]:
+        """hour → (views of the hour, views by minute of the hour "MM"), summed over the partition shards."""
+        ids = [shard_id(f"h:{h}", p) for h in hours for p in range(partitions)]
+        out: dict[str, tuple[int, Counter[str]]] = {h: (0, Counter()) for h in hours}
+        for i, doc in (await by_ids(self.db.counts_h, ids, {"c": 1})).items():
+            hour = i[2:].rsplit(":", 1)[0]
+            total, minutes = out[hour]
+            c = doc.get("c", {})
+            minutes.update(c.get("min", {}))
+            out[hour] = (total + c.get("all", {}).get("all", 0), minutes)
         return out
 
     async def partition_resources(

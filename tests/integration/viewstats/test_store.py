@@ -1,0 +1,73 @@
+"""Counter shards on the real store: a shard read as absent is inserted, and an insert that meets a shard
+someone else wrote (a zombie owner) fails without touching it, so the aggregator re-reads and retries; the minute
+series is read from the hour shards' minute maps, and from minute shards for hours counted before those maps."""
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pymongo.errors import BulkWriteError
+
+from tests.integration.viewstats.conftest import settings_for
+from viewstats.api import build_router
+from viewstats.domain.counters import local_minute, tally
+from viewstats.store import ViewStore
+
+pytestmark = pytest.mark.integration
+MINUTE, HOUR = "m:2026-11-23T10:05", "h:2026-11-23T10"
+
+
+async def test_absent_shards_are_inserted_and_an_existing_one_is_never_overwritten(scratch):
+    store, db = ViewStore(scratch["db"]), scratch["db"]
+    counts = {
+        MINUTE: {"all": Counter(all=3), "prov": Counter({"43": 2, "none": 1})},
+        HOUR: {"all": Counter(all=3), "res": Counter(r1=3)},
+    }
+    await store.apply(0, 41, counts, {HOUR: Counter(r1=3)}, {}, absent=["m:2026-11-23T10:05:p00", HOUR + ":p00"])
+    states = await store.shard_states(["m:2026-11-23T10:05:p00", HOUR + ":p00"])
+    assert states == {"m:2026-11-23T10:05:p00": (41, None), "h:2026-11-23T10:p00": (41, Counter(r1=3))}
+    minute = await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"})
+    assert minute["c"] == {"all": {"all": 3}, "prov": {"43": 2, "none": 1}}
+
+    # A writer that believes the minute absent (it read before a zombie wrote it): its insert fails and the
+    # shard keeps what it had. (Shards the flush did reach carry its offset: the retry's re-read skips them.)
+    more = {MINUTE: {"all": Counter(all=5)}, HOUR: {"all": Counter(all=5), "res": Counter(r1=5)}}
+    with pytest.raises(BulkWriteError):
+        await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {}, absent=["m:2026-11-23T10:05:p00"])
+    assert (await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 3}
+
+    # The retry, after re-reading: both are updated in place.
+    await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {})
+    assert (await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 8}
+    assert (await store.shard_states([HOUR + ":p00"]))[HOUR + ":p00"] == (60, Counter(r1=8))
+    assert (await store.counts("m", ["2026-11-23T10:05"], "all", 4))["2026-11-23T10:05"] == Counter(all=8)
+
+
+def at(hhmm: str) -> int:
+    """The local minute number of 2026-11-23 hh:mm Beijing time."""
+    return local_minute(int(datetime.fromisoformat(f"2026-11-23T{hhmm}+08:00").astimezone(UTC).timestamp() * 1000))
+
+
+async def test_the_minute_series_reads_hour_shards_and_falls_back_for_hours_counted_before(scratch):
+    store, db = ViewStore(scratch["db"]), scratch["db"]
+    views = [(at("10:05"), "r1", "course_teaching", "43", "CN")] * 3 + [(at("10:07"), "r2", "after_school", "11", "CN")]
+    await store.apply(1, 10, tally(views[:2]), {}, {})
+    await store.apply(2, 20, tally(views[2:]), {}, {})
+    # 11:00–11:59 as counted before hour shards had minute maps: minute shards only, an hour total without `min`
+    await db.counts_m.insert_one({"_id": "m:2026-11-23T11:02:p03", "c": {"all": {"all": 4}}, "o": 7})
+    await db.counts_h.insert_one({"_id": "h:2026-11-23T11:p03", "c": {"all": {"all": 4}}, "o": 7})
+    app = FastAPI()
+    app.include_router(build_router(settings_for(scratch), store, lambda: 0))
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
+
+    async def minutes(start: str, end: str) -> dict[str, int]:
+        r = await api.get("/v1/stats/series", params={"granularity": "m", "start": start, "end": end})
+        return {p["t"][-5:]: p["views"] for p in r.json()["points"] if p["views"]}
+
+    assert await minutes("2026-11-23T10:00", "2026-11-23T11:59") == {"10:05": 3, "10:07": 1, "11:02": 4}
+    await db.counts_m.delete_many({"_id": {"$regex": "^m:2026-11-23T10"}})  # the hour shards alone answer 10:xx
+    assert await minutes("2026-11-23T10:00", "2026-11-23T11:59") == {"10:05": 3, "10:07": 1, "11:02": 4}
+    rate = (await api.get("/v1/stats/rate", params={"minute": "2026-11-23T10:05"})).json()
+    assert (rate["views"], rate["per_second"]) == (3, 0.05)
