@@ -106,20 +106,22 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             "as_of": as_of(),
         }
 
-    async def platform_minutes(labels: list[str]) -> dict[str, Counter[str]]:
-        """Minute label → {"all": views}: from the hour documents' minute maps, or, for an hour whose minute
-        maps do not add up to its total (counted before the hour documents had them), its minute documents."""
-        hours = await store.hour_minutes(list(dict.fromkeys(m[:13] for m in labels)), parts)
+    async def platform_series(granularity: str, labels: list[str]) -> dict[str, Counter[str]]:
+        """Label → {"all": views} of minutes (hours) from the hour (day) documents' minute (hour) maps, or, for an
+        hour (day) whose map does not add up to its total (counted before the documents had one), from the minute
+        (hour) documents."""
+        parent, cut = {"m": ("h", 13), "h": ("d", 10)}[granularity]
+        sums = await store.sub_buckets(parent, list(dict.fromkeys(b[:cut] for b in labels)), parts)
         out: dict[str, Counter[str]] = {}
         older = []
-        for m in labels:
-            total, minutes = hours[m[:13]]
-            if sum(minutes.values()) == total:
-                out[m] = Counter(all=minutes[m[-2:]])
+        for b in labels:
+            total, by_part = sums[b[:cut]]
+            if sum(by_part.values()) == total:
+                out[b] = Counter(all=by_part[b[-2:]])
             else:
-                older.append(m)
+                older.append(b)
         if older:
-            out |= await store.counts("m", older, "all", parts)
+            out |= await store.counts(granularity, older, "all", parts)
         return out
 
     @router.get("/series", summary="Platform views per minute, hour or day")
@@ -136,8 +138,8 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         span = {"m": timedelta(hours=1), "h": timedelta(days=1), "d": timedelta(days=30)}[granularity]
         start = _beijing(start) if start else end - span
         labels = buckets(granularity, start, end)
-        if granularity == "m" and dim == "all":
-            counts = await platform_minutes(labels)
+        if granularity in "mh" and dim == "all":
+            counts = await platform_series(granularity, labels)
         else:
             counts = await store.counts(granularity, labels, dim, parts)
         return {
@@ -175,7 +177,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         minute: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Beijing time."),
     ) -> dict[str, Any]:
         label = minute or minute_label(local_minute(int(time.time() * 1000)) - 1)[0]
-        views = (await platform_minutes([label]))[label]["all"]
+        views = (await platform_series("m", [label]))[label]["all"]
         return {"minute": label, "views": views, "per_second": round(views / 60, 2), "as_of": as_of()}
 
     @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")

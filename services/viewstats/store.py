@@ -24,7 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.store import bulk_write, insert_new
-from viewstats.domain.counters import DocCounts, shard_id
+from viewstats.domain.counters import SUB_BUCKETS, DocCounts, shard_id
 
 COLLECTION = {"m": "counts_m", "h": "counts_h", "d": "counts_d"}
 
@@ -157,16 +157,19 @@ class ViewStore:
             out[i[2:].rsplit(":", 1)[0]].update(found)
         return out
 
-    async def hour_minutes(self, hours: list[str], partitions: int) -> dict[str, tuple[int, Counter[str]]]:
-        """hour → (views of the hour, views by minute of the hour "MM"), summed over the partition shards."""
-        ids = [shard_id(f"h:{h}", p) for h in hours for p in range(partitions)]
-        out: dict[str, tuple[int, Counter[str]]] = {h: (0, Counter()) for h in hours}
-        for i, doc in (await by_ids(self.db.counts_h, ids, {"c": 1})).items():
-            hour = i[2:].rsplit(":", 1)[0]
-            total, minutes = out[hour]
+    async def sub_buckets(
+        self, granularity: str, buckets: list[str], partitions: int
+    ) -> dict[str, tuple[int, Counter[str]]]:
+        """bucket → (platform views of the hour or day bucket, its views by minute "MM" or by hour "HH"), summed
+        over the partition shards."""
+        ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
+        out: dict[str, tuple[int, Counter[str]]] = {b: (0, Counter()) for b in buckets}
+        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {"c": 1})).items():
+            bucket = i[2:].rsplit(":", 1)[0]
+            total, parts = out[bucket]
             c = doc.get("c", {})
-            minutes.update(c.get("min", {}))
-            out[hour] = (total + c.get("all", {}).get("all", 0), minutes)
+            parts.update(c.get(SUB_BUCKETS[granularity], {}))
+            out[bucket] = (total + c.get("all", {}).get("all", 0), parts)
         return out
 
     async def partition_resources(

@@ -7,7 +7,7 @@ number of fields it changes, and a day has thousands of resources)::
 
     m:2026-11-23T10:05:p07  {c: {all: {all: 412}, sec: {...}, prov: {"43": 30, ...}, cty: {...}}, o: 41230}
     h:2026-11-23T10:p07     {c: {..., min: {"00": 390, "05": 412, ...}}, r: <BSON ...>, o: 41230}
-    d:2026-11-23:p07        {c: {...}, r: <BSON {"res-1": 3, "res-9": 1, ...}>, o: 41230}
+    d:2026-11-23:p07        {c: {..., hr: {"10": 24000, ...}}, r: <BSON {"res-1": 3, "res-9": 1, ...}>, o: 41230}
     d:total:p07             {c: {all: {all: 98000000}}, o: 41230}
 
 ``o`` is the highest partition offset applied to this document. One flush of a partition writes one update
@@ -29,9 +29,11 @@ CN_OFFSET_MS = 8 * 3600 * 1000
 MINUTE_MS = 60_000
 GRANULARITIES = ("m", "h", "d")
 DIMENSIONS = ("all", "res", "sec", "prov", "cty")
-# An hour document also holds the platform's views by minute of the hour ("05" → n): a minute series reads two
-# hour documents per partition instead of 60 minute documents (on FerretDB every read scans its collection).
-HOUR_DIMENSIONS = (*DIMENSIONS, "min")
+# An hour document also holds the platform's views by minute of the hour ("05" → n), a day document by hour of
+# the day: an hour's minute series reads one document per partition instead of 60, a day's hour series one instead
+# of 24 (on FerretDB every read scans its collection).
+SUB_BUCKETS = {"h": "min", "d": "hr"}
+BUCKET_DIMENSIONS = {"m": DIMENSIONS, "h": (*DIMENSIONS, "min"), "d": (*DIMENSIONS, "hr")}
 NO_PROVINCE = "none"
 
 
@@ -80,14 +82,14 @@ def tally(keys: Iterable[ViewKey]) -> dict[str, DocCounts]:
         for g, bucket in zip(GRANULARITIES, buckets, strict=True):
             doc = out.get(f"{g}:{bucket}")
             if doc is None:
-                doc = out[f"{g}:{bucket}"] = {d: Counter() for d in (HOUR_DIMENSIONS if g == "h" else DIMENSIONS)}
+                doc = out[f"{g}:{bucket}"] = {d: Counter() for d in BUCKET_DIMENSIONS[g]}
             doc["all"]["all"] += n
             doc["res"][res] += n
             doc["sec"][sec] += n
             doc["prov"][prov] += n
             doc["cty"][cty] += n
-            if g == "h":
-                doc["min"][buckets[0][-2:]] += n
+            if g != "m":  # the platform's views by minute of the hour, by hour of the day
+                doc[SUB_BUCKETS[g]][buckets[GRANULARITIES.index(g) - 1][-2:]] += n
     if distinct:  # the all-time total, one tiny document per partition
         out[TOTAL] = {"all": Counter(all=sum(distinct.values()))}
     return out

@@ -1,6 +1,7 @@
 """Counter shards on the real store: a shard read as absent is inserted, and an insert that meets a shard
 someone else wrote (a zombie owner) fails without touching it, so the aggregator re-reads and retries; the minute
-series is read from the hour shards' minute maps, and from minute shards for hours counted before those maps."""
+series is read from the hour shards' minute maps (the hour series from the day shards' hour maps), and from the
+finer shards for buckets counted before those maps."""
 
 from collections import Counter
 from datetime import UTC, datetime
@@ -50,7 +51,7 @@ def at(hhmm: str) -> int:
     return local_minute(int(datetime.fromisoformat(f"2026-11-23T{hhmm}+08:00").astimezone(UTC).timestamp() * 1000))
 
 
-async def test_the_minute_series_reads_hour_shards_and_falls_back_for_hours_counted_before(scratch):
+async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_older_counts(scratch):
     store, db = ViewStore(scratch["db"]), scratch["db"]
     views = [(at("10:05"), "r1", "course_teaching", "43", "CN")] * 3 + [(at("10:07"), "r2", "after_school", "11", "CN")]
     await store.apply(1, 10, tally(views[:2]), {}, {})
@@ -71,3 +72,15 @@ async def test_the_minute_series_reads_hour_shards_and_falls_back_for_hours_coun
     assert await minutes("2026-11-23T10:00", "2026-11-23T11:59") == {"10:05": 3, "10:07": 1, "11:02": 4}
     rate = (await api.get("/v1/stats/rate", params={"minute": "2026-11-23T10:05"})).json()
     assert (rate["views"], rate["per_second"]) == (3, 0.05)
+
+    async def hours() -> dict[str, int]:
+        params = {"granularity": "h", "start": "2026-11-23T00:00", "end": "2026-11-23T23:00"}
+        r = await api.get("/v1/stats/series", params=params)
+        return {p["t"][-2:]: p["views"] for p in r.json()["points"] if p["views"]}
+
+    # The hour series likewise, from the day shards' hour maps; the day counted before them reads hour shards.
+    await db.counts_d.insert_one({"_id": "d:2026-11-23:p03", "c": {"all": {"all": 4}}, "o": 7})
+    assert await hours() == {"10": 4, "11": 4}
+    await db.counts_d.delete_one({"_id": "d:2026-11-23:p03"})
+    await db.counts_h.delete_many({})
+    assert await hours() == {"10": 4}
