@@ -87,6 +87,16 @@ start_kafka() {
     java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
       -c "$conf" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
   fi
+  # Class data sharing: the first start records the classes Kafka loads into an archive (written when it stops),
+  # later starts map it: 4.3 → 2.4 s to the open port here. The JVM ignores a damaged archive; a newer JVM records
+  # a new one.
+  local cds=$STATE/kafka-$KAFKA_VERSION.jsa
+  if [ -s "$cds" ] && [ "$cds" -nt "$(readlink -f "$(command -v java)")" ]; then
+    jopts+=("-XX:SharedArchiveFile=$cds")
+  else
+    rm -f "$cds"
+    jopts+=("-XX:ArchiveClassesAtExit=$cds")
+  fi
   say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (heap $KAFKA_HEAP, log $STATE/logs/kafka.log)"
   nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$conf" > "$STATE/logs/kafka.log" 2>&1 &
   echo $! > "$STATE/kafka.pid"
