@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 import bson
@@ -58,6 +58,23 @@ async def by_ids(
     return {d["_id"]: d for d in found if d is not None}
 
 
+class Coalesced:
+    """Identical reads in flight are made once: a caller asking what another caller's read in progress will
+    answer awaits that read (Go's singleflight; nginx's cache lock). Many visitors ask the same totals, series and
+    top lists at once, and on FerretDB each read scans its collection, so eight identical requests cost eight
+    scans where one answers them all. A joined answer is at most one read older than the request."""
+
+    def __init__(self) -> None:
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def __call__(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
+        future = self._reads.get(key)
+        if future is None:
+            future = self._reads[key] = asyncio.ensure_future(read())
+            future.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(future)  # a caller that goes away does not cancel the others' read
+
+
 def _encode_map(values: dict[str, Any]) -> Binary:
     return Binary(bson.encode(values))
 
@@ -69,6 +86,7 @@ def _decode_map(blob: bytes | None) -> dict[str, Any]:
 class ViewStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
+        self._coalesced = Coalesced()
 
     # --- the aggregator's writes (single writer per partition) -------------------------------------------
     async def shard_states(self, ids: Iterable[str]) -> dict[str, tuple[int, Counter[str] | None]]:
@@ -148,7 +166,14 @@ class ViewStore:
         self, granularity: str, buckets: list[str], dimension: str, partitions: int
     ) -> dict[str, Counter[str]]:
         """bucket → value → count, summed over the partition shards. Per-resource counts exist by hour and day
-        (``res`` by minute is always empty)."""
+        (``res`` by minute is always empty). Identical reads in flight are made once (each caller gets a copy)."""
+        key = ("counts", granularity, tuple(buckets), dimension, partitions)
+        found = await self._coalesced(key, lambda: self._counts(granularity, buckets, dimension, partitions))
+        return {b: Counter(c) for b, c in found.items()}
+
+    async def _counts(
+        self, granularity: str, buckets: list[str], dimension: str, partitions: int
+    ) -> dict[str, Counter[str]]:
         ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
         out: dict[str, Counter[str]] = {b: Counter() for b in buckets}
         projection = {"r": 1} if dimension == "res" else {"c": 1}
@@ -161,7 +186,14 @@ class ViewStore:
         self, granularity: str, buckets: list[str], partitions: int
     ) -> dict[str, tuple[int, Counter[str]]]:
         """bucket → (platform views of the hour or day bucket, its views by minute "MM" or by hour "HH"), summed
-        over the partition shards."""
+        over the partition shards. Identical reads in flight are made once."""
+        key = ("sub_buckets", granularity, tuple(buckets), partitions)
+        found = await self._coalesced(key, lambda: self._sub_buckets(granularity, buckets, partitions))
+        return {b: (total, Counter(c)) for b, (total, c) in found.items()}
+
+    async def _sub_buckets(
+        self, granularity: str, buckets: list[str], partitions: int
+    ) -> dict[str, tuple[int, Counter[str]]]:
         ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
         out: dict[str, tuple[int, Counter[str]]] = {b: (0, Counter()) for b in buckets}
         for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {"c": 1})).items():

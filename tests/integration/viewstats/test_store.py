@@ -3,6 +3,7 @@ someone else wrote (a zombie owner) fails without touching it, so the aggregator
 series is read from the hour shards' minute maps (the hour series from the day shards' hour maps), and from the
 finer shards for buckets counted before those maps."""
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -84,3 +85,28 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
     await db.counts_d.delete_one({"_id": "d:2026-11-23:p03"})
     await db.counts_h.delete_many({})
     assert await hours() == {"10": 4}
+
+
+async def test_identical_reads_in_flight_are_made_once(scratch):
+    """Eight visitors asking the same top list at once cost one store read, and each gets its own copy."""
+    store = ViewStore(scratch["db"])
+    await store.apply(
+        0,
+        5,
+        tally([(at("10:05"), "r1", "course_teaching", "43", "CN")] * 2),
+        {"h:2026-11-23T10": Counter(r1=2), "d:2026-11-23": Counter(r1=2)},
+        {},
+    )
+    reads, read = [], store._counts
+
+    async def counted(*args):
+        reads.append(args)
+        return await read(*args)
+
+    store._counts = counted
+    answers = await asyncio.gather(*(store.counts("d", ["2026-11-23"], "res", 4) for _ in range(8)))
+    assert len(reads) == 1 and all(a == {"2026-11-23": Counter(r1=2)} for a in answers)
+    answers[0]["2026-11-23"]["r1"] = 99  # a caller changing its answer changes nobody else's
+    assert answers[1]["2026-11-23"]["r1"] == 2
+    await store.counts("d", ["2026-11-23"], "res", 4)  # once answered, the next request reads again
+    assert len(reads) == 2
