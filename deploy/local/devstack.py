@@ -102,9 +102,9 @@ def preload() -> None:
 
 
 def start(procs: list[Process]) -> dict[str, Child]:
+    """Fork each service from this process, once :func:`preload` has run."""
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    preload()  # a no-op when `run` loaded it already
     children: dict[str, Child] = {}
     for p in procs:
         log = logs / f"{p.name.split()[0]}.log"

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from operator import add
 from typing import Any
 
 import tantivy
@@ -33,21 +32,14 @@ FILTER_FIELDS = ("section", "stage", "grade", "subject", "kind", "provider")
 
 def analyze(text: str) -> list[str]:
     """Index tokens: CJK unigrams and bigrams, other words lower-cased."""
-    return analyzed(text).split()
-
-
-def analyzed(text: str) -> str:
-    """:func:`analyze`'s tokens as the whitespace-separated text the index takes (built with C-level joins:
-    a replica analyses the whole catalog before it is ready)."""
-    parts: list[str] = []
+    tokens: list[str] = []
     for run in _RUNS.findall(text):
         if _IS_CJK.match(run):
-            parts.append(" ".join(run))
-            if len(run) > 1:
-                parts.append(" ".join(map(add, run, run[1:])))
+            tokens.extend(run)
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
         else:
-            parts.append(run.lower())
-    return " ".join(parts)
+            tokens.append(run.lower())
+    return tokens
 
 
 def query_terms(text: str) -> tuple[list[str], list[str]]:
@@ -122,10 +114,10 @@ class SearchIndex:
                     self._writer.delete_documents_by_term("id", s["id"])
                 doc = tantivy.Document()
                 doc.add_text("id", s["id"])
-                doc.add_text("title", analyzed(s["title"]))
-                doc.add_text("summary", analyzed(s.get("summary") or ""))
-                doc.add_text("tags", analyzed(" ".join(s.get("tags") or [])))
-                doc.add_text("knowledge_points", analyzed(" ".join(s.get("knowledge_points") or [])))
+                doc.add_text("title", " ".join(analyze(s["title"])))
+                doc.add_text("summary", " ".join(analyze(s.get("summary") or "")))
+                doc.add_text("tags", " ".join(analyze(" ".join(s.get("tags") or []))))
+                doc.add_text("knowledge_points", " ".join(analyze(" ".join(s.get("knowledge_points") or []))))
                 for field, values in _filter_values(s).items():
                     for value in values:
                         doc.add_text(field, value)

@@ -166,42 +166,39 @@ class ViewStore:
         self, granularity: str, buckets: list[str], dimension: str, partitions: int
     ) -> dict[str, Counter[str]]:
         """bucket → value → count, summed over the partition shards. Per-resource counts exist by hour and day
-        (``res`` by minute is always empty). Identical reads in flight are made once (each caller gets a copy)."""
-        key = ("counts", granularity, tuple(buckets), dimension, partitions)
-        found = await self._coalesced(key, lambda: self._counts(granularity, buckets, dimension, partitions))
-        return {b: Counter(c) for b, c in found.items()}
-
-    async def _counts(
-        self, granularity: str, buckets: list[str], dimension: str, partitions: int
-    ) -> dict[str, Counter[str]]:
-        ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
-        out: dict[str, Counter[str]] = {b: Counter() for b in buckets}
-        projection = {"r": 1} if dimension == "res" else {"c": 1}
-        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, projection)).items():
-            found = _decode_map(doc.get("r")) if dimension == "res" else doc.get("c", {}).get(dimension, {})
-            out[i[2:].rsplit(":", 1)[0]].update(found)
-        return out
+        (``res`` by minute is always empty)."""
+        summed = await self._summed(granularity, tuple(buckets), "r" if dimension == "res" else "c", partitions)
+        return {b: Counter(dims.get(dimension, ())) for b, dims in summed.items()}
 
     async def sub_buckets(
         self, granularity: str, buckets: list[str], partitions: int
     ) -> dict[str, tuple[int, Counter[str]]]:
         """bucket → (platform views of the hour or day bucket, its views by minute "MM" or by hour "HH"), summed
-        over the partition shards. Identical reads in flight are made once."""
-        key = ("sub_buckets", granularity, tuple(buckets), partitions)
-        found = await self._coalesced(key, lambda: self._sub_buckets(granularity, buckets, partitions))
-        return {b: (total, Counter(c)) for b, (total, c) in found.items()}
+        over the partition shards."""
+        summed = await self._summed(granularity, tuple(buckets), "c", partitions)
+        sub = SUB_BUCKETS[granularity]
+        return {b: (dims.get("all", {}).get("all", 0), Counter(dims.get(sub, ()))) for b, dims in summed.items()}
 
-    async def _sub_buckets(
-        self, granularity: str, buckets: list[str], partitions: int
-    ) -> dict[str, tuple[int, Counter[str]]]:
+    async def _summed(
+        self, granularity: str, buckets: tuple[str, ...], field: str, partitions: int
+    ) -> dict[str, dict[str, Counter[str]]]:
+        """bucket → dimension → value → count over the partition shards: the small maps (``field`` "c") or the
+        per-resource map as dimension ``res`` ("r"). Identical reads in flight are made once; the answer is
+        shared, so callers copy what they hand out."""
+        return await self._coalesced(
+            (granularity, buckets, field, partitions), lambda: self._sum(granularity, buckets, field, partitions)
+        )
+
+    async def _sum(
+        self, granularity: str, buckets: tuple[str, ...], field: str, partitions: int
+    ) -> dict[str, dict[str, Counter[str]]]:
         ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
-        out: dict[str, tuple[int, Counter[str]]] = {b: (0, Counter()) for b in buckets}
-        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {"c": 1})).items():
-            bucket = i[2:].rsplit(":", 1)[0]
-            total, parts = out[bucket]
-            c = doc.get("c", {})
-            parts.update(c.get(SUB_BUCKETS[granularity], {}))
-            out[bucket] = (total + c.get("all", {}).get("all", 0), parts)
+        out: dict[str, dict[str, Counter[str]]] = {b: {} for b in buckets}
+        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {field: 1})).items():
+            dims = {"res": _decode_map(doc.get("r"))} if field == "r" else doc.get("c", {})
+            summed = out[i[2:].rsplit(":", 1)[0]]
+            for dim, values in dims.items():
+                summed.setdefault(dim, Counter()).update(values)
         return out
 
     async def partition_resources(

@@ -97,13 +97,13 @@ async def test_identical_reads_in_flight_are_made_once(scratch):
         {"h:2026-11-23T10": Counter(r1=2), "d:2026-11-23": Counter(r1=2)},
         {},
     )
-    reads, read = [], store._counts
+    reads, read = [], store._sum
 
     async def counted(*args):
         reads.append(args)
         return await read(*args)
 
-    store._counts = counted
+    store._sum = counted
     answers = await asyncio.gather(*(store.counts("d", ["2026-11-23"], "res", 4) for _ in range(8)))
     assert len(reads) == 1 and all(a == {"2026-11-23": Counter(r1=2)} for a in answers)
     answers[0]["2026-11-23"]["r1"] = 99  # a caller changing its answer changes nobody else's
