@@ -53,6 +53,7 @@ class Collector:
             enable_idempotence=True,  # acks=all: a 202 survives a broker failover
             linger_ms=5,
             max_batch_size=256 * 1024,
+            request_timeout_ms=self.settings.collector_kafka_timeout_ms,
         )
         await self.producer.start()
 
@@ -79,10 +80,10 @@ class Collector:
                 rejected.append({"index": i, "field": exc.field, "reason": exc.reason})
                 continue
             records.append(view_record(v))
-        futures = await self._produce(records) if records else []
-        if futures:
+        if records:
+            # A full producer queue (KafkaTimeoutError from a send) is back-pressure, not a server fault: 503.
             try:
-                await asyncio.gather(*futures)
+                await asyncio.gather(*await self._produce(records))
             except KafkaError as exc:
                 raise Problem(
                     503,

@@ -34,6 +34,12 @@ class ViewstatsSettings(ServiceSettings):
     )
     run_aggregator: bool = Field(True, description="Run the aggregator consumer inside the API process.")
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
+    collector_kafka_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="How long a beacon request waits for Kafka's acknowledgement before the collector answers 503 "
+        "(the client retries with the same event ids; duplicates are dropped).",
+    )
     ip_table: str = Field("", description="Path of the IP → province CIDR table; empty: the bundled one.")
     trust_forwarded_for: bool = Field(True, description="Take the client IP from X-Forwarded-For (behind ingress).")
 

@@ -109,16 +109,16 @@ async def records_since(bootstrap: str, starts: dict[TopicPartition, int], decod
 
 def settings_for(scratch: dict, **overrides) -> ViewstatsSettings:
     """Settings of an in-process viewstats on the scratch topic, group prefix and database."""
-    return ViewstatsSettings(
-        kafka_bootstrap_servers=scratch["bootstrap"],
-        mongodb_url=scratch["mongodb_url"],
-        kafka_client_prefix=f"test-{scratch['tag']}-",
-        mongodb_database_prefix=scratch["prefix"],
-        views_topic=scratch["topic"],
-        partitions=4,
-        log_json=False,
-        **overrides,
-    )
+    defaults = {
+        "kafka_bootstrap_servers": scratch["bootstrap"],
+        "mongodb_url": scratch["mongodb_url"],
+        "kafka_client_prefix": f"test-{scratch['tag']}-",
+        "mongodb_database_prefix": scratch["prefix"],
+        "views_topic": scratch["topic"],
+        "partitions": 4,
+        "log_json": False,
+    }
+    return ViewstatsSettings(**(defaults | overrides))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asgi_lifespan import LifespanManager
 
 from tests.integration.viewstats.conftest import settings_for
@@ -23,6 +24,29 @@ def beacon(resource, **over):
         "section": "course_teaching",
         "user_id": f"u{uuid.uuid4().hex[:6]}",
     } | over
+
+
+async def test_views_kafka_cannot_store_get_503_not_500(scratch, kafka_bootstrap):
+    """A topic whose brokers refuse every write (here: its record batches may not exceed 100 bytes). A beacon,
+    a small and a large batch (the one-batch-per-partition path) answer 503 with Retry-After as problem+json,
+    never 500; the client retries with the same event ids later."""
+    topic = f"{scratch['topic']}.refusing"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"max.message.bytes": "100"})])
+        settings = settings_for(scratch, views_topic=topic, collector_kafka_timeout_ms=1500)
+        collector = create_collector(settings)
+        async with LifespanManager(collector):
+            c = httpx.AsyncClient(transport=httpx.ASGITransport(app=collector), base_url="http://collector")
+            for body in (beacon("r1"), [beacon("r1") for _ in range(3)], [beacon(f"r{i}") for i in range(200)]):
+                r = await c.post("/v1/views", json=body)
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"].startswith("application/problem+json")
+                assert r.headers["retry-after"] == "1" and r.json()["code"] == "kafka-unavailable"
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
 
 
 async def test_views_flow_from_collector_to_queries(scratch):

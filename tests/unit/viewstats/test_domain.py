@@ -6,7 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from viewstats.domain.beacon import BeaconError, parse_beacon
-from viewstats.domain.counters import DedupWindow, keys_of, local_minute, minute_label, tally, tally_after, view_key
+from viewstats.domain.counters import (
+    DedupWindow,
+    PendingViews,
+    keys_of,
+    local_minute,
+    minute_label,
+    tally,
+    tally_after,
+    view_key,
+)
 from viewstats.domain.geo import ProvinceTable
 from viewstats.domain.learning import (
     CERTIFICATE_ID_PATTERN,
@@ -112,6 +121,24 @@ def test_tally_after_skips_records_already_applied_per_document():
     assert out["h:2026-11-23T10"]["res"] == Counter({"res-1": 2, "res-2": 1})
     assert out["d:total"] == {"all": Counter(all=3)}
     assert set(out) == set(keys_of(k1))
+
+
+def test_pending_views_hand_a_flush_its_first_n_while_reading_appends():
+    k1 = view_key(parse_beacon(beacon(), NOW))
+    k2 = view_key(parse_beacon(beacon(resource_id="res-2"), NOW))
+    pending = PendingViews()
+    for offset, key in [(10, k1), (11, k2), (12, k1)]:
+        pending.append(offset, key)
+    n = len(pending)  # a flush takes these three...
+    pending.append(13, k2)  # ...while the loop reads on
+    assert pending.counts(n) == Counter({k1: 2, k2: 1}) and pending.first_offset() == 10
+    assert pending.records(n) == [(10, k1), (11, k2), (12, k1)]
+    assert tally(pending.counts(n)) == tally([k1, k2, k1])
+    pending.drop(n)  # written and committed
+    assert len(pending) == 1 and pending.records(1) == [(13, k2)] and pending.counts(1) == Counter({k2: 1})
+    pending.drop(1)
+    pending.append(14, k1)  # the key table starts over once empty
+    assert pending.records(1) == [(14, k1)]
 
 
 def test_dedup_window_is_a_function_of_the_previous_window_only():
