@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
 
-from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
@@ -139,11 +142,88 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     }
 
 
+def start_aggregators(env: dict[str, str], logs: list[Path]) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "viewstats.aggregator"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
+        for log in logs
+    ]
+
+
+async def aggregate_in_processes(topic: str, n_records: int, partitions: int, processes: int) -> dict:
+    """The same, with ``processes`` standalone aggregators (``python -m viewstats.aggregator``, as deployed)
+    sharing the consumer group: the clock starts when the first of them has its partitions loaded (the
+    aggregators start together, so Kafka's initial rebalance delay gives them one assignment) and stops when
+    the group has committed the whole topic."""
+    tag = uuid.uuid4().hex[:6]
+    prefix, client_prefix = f"bench_{tag}_", f"bench-{tag}-"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}",
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "VIEWSTATS_VIEWS_TOPIC": topic,
+        "VIEWSTATS_PARTITIONS": str(partitions),
+        "MONGODB_DATABASE_PREFIX": prefix,
+        "KAFKA_CLIENT_PREFIX": client_prefix,
+        "VIEWSTATS_FLUSH_INTERVAL_SECONDS": "1.0",
+        "VIEWSTATS_FLUSH_MAX_RECORDS": "200000",
+        "LOG_LEVEL": "WARNING",
+        "VIEWSTATS_LOG_LEVEL": "INFO",
+    }
+    settings = ViewstatsSettings(mongodb_database_prefix=prefix, partitions=partitions)
+    logs = [Path(tempfile.mkstemp(prefix=f"bench-aggregator-{i}-", suffix=".log")[1]) for i in range(processes)]
+    procs = start_aggregators(env, logs)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    watcher = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, group_id=client_prefix + settings.aggregator_group, enable_auto_commit=False
+    )
+    await watcher.start()
+    try:
+        ends = await watcher.end_offsets(tps)
+        while True:
+            await asyncio.sleep(0.05)
+            committed = [await watcher.committed(tp) or 0 for tp in tps]
+            if all(c >= ends[tp] for c, tp in zip(committed, tps, strict=True)):
+                done = time.time()
+                break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"an aggregator exited; see {logs}")
+    finally:
+        await watcher.stop()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+    loaded = []
+    for log in logs:  # "2026-12-01 01:53:00,123 viewstats.aggregator partitions [...] loaded in 0.1 s"
+        for line in log.read_text().splitlines():
+            if " loaded in " in line:
+                stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+                loaded.append(stamp.timestamp())
+        log.unlink()
+    consuming = done - min(loaded)
+    mongo = AsyncMongoClient(settings.mongodb_url)
+    total = (await ViewStore(mongo[settings.database_name()]).counts("d", ["total"], "all", partitions))["total"]["all"]
+    await mongo.drop_database(settings.database_name())
+    await mongo.close()
+    return {
+        "records": n_records,
+        "processes": processes,
+        "seconds": round(consuming, 2),
+        "records_per_s": round(n_records / consuming),
+        "views_stored": total,
+    }
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--views", type=int, default=300_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=12)
+    ap.add_argument(
+        "--processes", type=int, default=0, help="standalone aggregator processes (0: one aggregator in this process)"
+    )
     args = ap.parse_args()
     topic = f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
@@ -156,7 +236,11 @@ async def main() -> None:
         rows = []
         for _ in range(args.runs):
             kafka = consumer_performance(topic, n)
-            ours = await aggregate(topic, n, args.partitions)
+            ours = (
+                await aggregate_in_processes(topic, n, args.partitions, args.processes)
+                if args.processes
+                else await aggregate(topic, n, args.partitions)
+            )
             row = {
                 **ours,
                 "kafka_consumer_perf_msgs_per_s": round(kafka["msgs_per_s"]),

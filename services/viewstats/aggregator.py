@@ -24,6 +24,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -308,6 +309,7 @@ class Aggregator:
         """Parse, de-duplicate and queue one partition's records; returns how many were queued."""
         dedup, uniques, pending, warm_until = state.dedup, state.uniques, state.pending, state.warm_until
         labels: dict[int, str] = {}
+        minutes: dict[str | None, int] = {}
         queued = 0
         for r in records:
             state.position = r.offset
@@ -318,8 +320,17 @@ class Aggregator:
                         f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
                     )
                 d = orjson.loads(r.value)
+                viewed_at = d["viewed_at"]
+                # The collector writes "YYYY-MM-DDTHH:MM:SS.mmmZ": a second seen once in the batch is not parsed
+                # again (the milliseconds cannot change the minute, and are checked to be digits).
+                second = viewed_at[:19] if _CANONICAL_TIME.match(viewed_at) else None
+                minute = minutes.get(second)
+                if minute is None:
+                    minute = local_minute(parse_time_ms(viewed_at))
+                    if second:
+                        minutes[second] = minute
                 key: ViewKey = (
-                    local_minute(parse_time_ms(d["viewed_at"])),
+                    minute,
                     d["resource_id"],
                     d["section"],
                     d["province"] or "none",
@@ -582,14 +593,16 @@ def _log_crash(task: asyncio.Task[None]) -> None:
         log.error("aggregator loop stopped", exc_info=task.exception())
 
 
+_CANONICAL_TIME = re.compile(r".{19}\.\d{3}Z\Z")
+
+
 def _ce_id_and_type(headers) -> tuple[str | None, str | None]:
-    event_id = event_type = None
-    for k, v in headers or ():
-        if k == "ce_id":
-            event_id = v.decode()
-        elif k == "ce_type":
-            event_type = v.decode()
-    return event_id, event_type
+    h = dict(headers or ())  # built in C; the last of repeated headers wins, as in Kafka's lastHeader()
+    event_id, event_type = h.get("ce_id"), h.get("ce_type")
+    return (
+        event_id.decode() if event_id is not None else None,
+        event_type.decode() if event_type is not None else None,
+    )
 
 
 def _days_around(today: str) -> list[str]:

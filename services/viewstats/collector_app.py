@@ -83,7 +83,8 @@ class Collector:
         if records:
             # A full producer queue (KafkaTimeoutError from a send) is back-pressure, not a server fault: 503.
             try:
-                await asyncio.gather(*await self._produce(records))
+                futures = await self._produce(records)
+                await (futures[0] if len(futures) == 1 else asyncio.gather(*futures))
             except KafkaError as exc:
                 raise Problem(
                     503,
@@ -97,8 +98,6 @@ class Collector:
     async def _produce(self, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> list[asyncio.Future]:
         assert self.producer is not None
         topic = self.settings.views_topic
-        if len(records) < SMALL_REQUEST:  # a few views join the producer's open batches (shared by requests)
-            return [await self.producer.send(topic, value, key=key, headers=headers) for key, value, headers in records]
         partitions = sorted(await self.producer.partitions_for(topic))
         by_partition: dict[int, list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = defaultdict(list)
         if len(self._partition_of) > 200_000:
@@ -109,6 +108,12 @@ class Collector:
             if partition is None:
                 partition = self._partition_of[slot] = self.partitioner(record[0], partitions, partitions)
             by_partition[partition].append(record)
+        if len(records) < SMALL_REQUEST:  # a few views join the producer's open batches (shared by requests)
+            return [
+                await self.producer.send(topic, value, key=key, headers=headers, partition=partition)
+                for partition, part in by_partition.items()
+                for key, value, headers in part
+            ]
         futures = []
         for partition, part in by_partition.items():
             batch = self.producer.create_batch()
