@@ -1,3 +1,4 @@
+import random
 import re
 import uuid
 from collections import Counter
@@ -109,6 +110,35 @@ def test_tally_counts_every_dimension_and_granularity():
     assert out["d:2026-11-23"]["cty"] == Counter(CN=3)
     assert out["d:total"] == {"all": Counter(all=3)}
     assert set(out) == {"m:2026-11-23T10:30", "h:2026-11-23T10", "d:2026-11-23", "d:total"}
+
+
+def test_tally_rolls_minutes_up_into_hours_and_days_as_counting_each_view_would():
+    """Views across an hour and a day boundary (Beijing time): every document holds exactly what adding each
+    view to its minute, hour and day one by one gives."""
+    rng = random.Random(7)
+    start = local_minute(int(datetime(2026, 11, 23, 15, 50, tzinfo=UTC).timestamp() * 1000))  # 23:50 in Beijing
+    keys = [
+        (
+            start + rng.randrange(30),
+            f"res-{rng.randrange(40)}",
+            rng.choice(["textbooks", "after_school"]),
+            rng.choice(["43", "44", "none"]),
+            rng.choice(["CN", "HK"]),
+        )
+        for _ in range(3000)
+    ]
+    expected: dict[str, dict[str, Counter]] = {}
+    for minute, res, sec, prov, cty in keys:
+        m, h, d = minute_label(minute)
+        for doc_key, sub in ((f"m:{m}", None), (f"h:{h}", ("min", m[-2:])), (f"d:{d}", ("hr", h[-2:]))):
+            doc = expected.setdefault(doc_key, {})
+            dims = [("all", "all"), ("res", res), ("sec", sec), ("prov", prov), ("cty", cty)] + ([sub] if sub else [])
+            for dim, value in dims:
+                doc.setdefault(dim, Counter())[value] += 1
+    out = tally(keys)
+    assert out.pop("d:total") == {"all": Counter(all=3000)}
+    assert {k: {d: c for d, c in doc.items() if c} for k, doc in out.items()} == expected
+    assert {"h:2026-11-23T23", "h:2026-11-24T00", "d:2026-11-23", "d:2026-11-24"} <= set(out)
 
 
 def test_tally_after_skips_records_already_applied_per_document():
