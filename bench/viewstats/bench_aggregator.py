@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,9 @@ BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS
 KAFKA_LIBS = ROOT / ".cache/kafka/4.1.1/libs/*"
 
 
-async def produce(topic: str, n: int) -> int:
+async def produce(topic: str, n: int, whole_day: bool = False) -> int:
+    """``n`` distinct beacons (plus 2 % retries): packed into the last 5 minutes (peak density), or spread over
+    yesterday by the diurnal curve and sent in time order, as the topic holds a day that is replayed."""
     gen = TrafficGenerator(resources=20_000, visitors=2_000_000, duplicate_share=0.02, seed=42)
     now = int(time.time() * 1000)
     producer = AIOKafkaProducer(
@@ -52,8 +54,12 @@ async def produce(topic: str, n: int) -> int:
     await producer.start()
     sent, futures = 0, []
     today = datetime.now(UTC).date()
-    for i, item in enumerate(gen.day(today, n)):
-        item["time"] = now - 300_000 + (i * 300_000) // n  # ~5 minutes of peak traffic
+    items = list(gen.day(today - timedelta(days=1), n)) if whole_day else gen.day(today, n)
+    if whole_day:
+        items.sort(key=lambda item: item["time"])
+    for i, item in enumerate(items):
+        if not whole_day:
+            item["time"] = now - 300_000 + (i * 300_000) // n  # ~5 minutes of peak traffic
         key, value, headers = view_record(parse_beacon(item, now))
         futures.append(await producer.send(topic, value, key=key, headers=headers))
         sent += 1
@@ -221,6 +227,7 @@ async def main() -> None:
     ap.add_argument("--views", type=int, default=300_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=12)
+    ap.add_argument("--day", action="store_true", help="spread the views over yesterday (a replayed day)")
     ap.add_argument(
         "--processes", type=int, default=0, help="standalone aggregator processes (0: one aggregator in this process)"
     )
@@ -231,7 +238,7 @@ async def main() -> None:
     await admin.create_topics([NewTopic(topic, args.partitions, 1)])
     try:
         t = time.perf_counter()
-        n = await produce(topic, args.views)
+        n = await produce(topic, args.views, args.day)
         print(json.dumps({"produced": n, "seconds": round(time.perf_counter() - t, 1)}), flush=True)
         rows = []
         for _ in range(args.runs):

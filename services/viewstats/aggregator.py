@@ -87,6 +87,9 @@ class PartitionState:
     popularity: PopularityWindow = field(default_factory=PopularityWindow)
     published: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # resource → last popularity sent
     ready: bool = False  # sketches and popularity loaded: the partition is resumed
+    # No minute shard of this partition above this label exists (the store's watermark, raised before each write of
+    # newer minutes); None: unknown, read every shard (after a failed flush: a zombie owner may have written some).
+    minutes_above: str | None = None
 
     def forget_shards(self) -> None:
         """Drop the cached shard states together (a per-resource map is only valid with its applied offset)."""
@@ -214,6 +217,7 @@ class Aggregator:
             partitions = [st.partition for st in states]
             try:
                 sketches = await self.store.load_sketches(partitions, _days_around(today))
+                watermarks = await self.store.minute_watermarks(partitions)
                 minute = local_minute(int(time.time() * 1000))
                 hours = (
                     await self.store.partition_resources("h", hour_labels(minute, DAY_HOURS + 1), partitions)
@@ -231,6 +235,7 @@ class Aggregator:
             for day, scope, blob in sketches[st.partition]:
                 st.uniques.load(day, scope, blob)
             st.sketch_days.update(_days_around(today))
+            st.minutes_above = watermarks[st.partition]
             if self.publish is not None:
                 st.popularity.seed(minute, hours[st.partition])
             st.ready = True
@@ -389,6 +394,7 @@ class Aggregator:
                 # retry reads them again and counts each shard exactly once. Nothing is committed.
                 for state, _pos, _n, sketches in work:
                     state.forget_shards()
+                    state.minutes_above = None
                     state.uniques.dirty.update(sketches)
                 raise failed[0]
             for state, position, n, sketches in work:
@@ -435,6 +441,12 @@ class Aggregator:
         pending = state.pending
         counts = tally(pending.counts(n))
         ids = {key: shard_id(key, state.partition) for key in counts}
+        # Minute shards above the watermark cannot exist: known absent without a read.
+        above = state.minutes_above
+        if above is not None:
+            for key, i in ids.items():
+                if key[0] == "m" and key[2:] > above and i not in state.applied:
+                    state.applied[i] = ABSENT
         missing = [i for i in ids.values() if i not in state.applied]
         if missing:
             found = await self.store.shard_states(missing)
@@ -469,6 +481,10 @@ class Aggregator:
         sketches = state.uniques.serialize(sketch_groups)
         offset = position  # every record up to here is in this flush or was not to be counted
         absent = [i for i in ids.values() if state.applied[i] == ABSENT]  # read as missing, not written since
+        newest = max((key[2:] for key in counts if key[0] == "m"), default="")
+        if above is not None and newest > above:
+            await self.store.announce_minutes(state.partition, newest)  # before any shard above the old mark
+            state.minutes_above = newest
         await self.store.apply(state.partition, offset, counts, resources, sketches, absent)
         state.popularity.add(counts)
         for key in counts:

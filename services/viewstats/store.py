@@ -2,11 +2,11 @@
 few ids, one ``$in`` read for many); writes are chunked bulk writes (``common.store.bulk_write``).
 
 Collections: ``counts_m``/``counts_h``/``counts_d`` (counter shard documents by granularity, see
-:mod:`viewstats.domain.counters`), ``uniques`` (HLL sketches ``u:<day>:<kind>:p<nn>`` → ``b`` = one BSON map
-value → sketch), and those of learning hours (:class:`LearningStore`). Maps with thousands of entries (the
-per-resource counts, the per-resource sketches) are stored as one binary field: FerretDB's update cost grows
-with the number of fields it changes (an ``$inc`` of 2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB binary:
-≈ 15 ms).
+:mod:`viewstats.domain.counters`), ``partitions`` (each partition's minute watermark ``wm:p<nn>``), ``uniques``
+(HLL sketches ``u:<day>:<kind>:p<nn>`` → ``b`` = one BSON map value → sketch), and those of learning hours
+(:class:`LearningStore`). Maps with thousands of entries (the per-resource counts, the per-resource sketches) are
+stored as one binary field: FerretDB's update cost grows with the number of fields it changes (an ``$inc`` of
+2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB binary: ≈ 15 ms).
 """
 
 from __future__ import annotations
@@ -100,6 +100,20 @@ class ViewStore:
             for i, doc in (await by_ids(self.db[coll], batch, {"o": 1, "r": 1})).items():
                 out[i] = (doc.get("o", -1), Counter(_decode_map(doc["r"])) if "r" in doc else None)
         return out
+
+    async def minute_watermarks(self, partitions: Iterable[int]) -> dict[int, str]:
+        """partition → the newest minute label its owners ever announced (see :meth:`announce_minutes`); a
+        partition that never wrote a minute shard has ``""``."""
+        partitions = list(partitions)
+        found = await by_ids(self.db.partitions, [shard_id("wm", p) for p in partitions])
+        return {p: found.get(shard_id("wm", p), {}).get("m", "") for p in partitions}
+
+    async def announce_minutes(self, partition: int, newest: str) -> None:
+        """Raise the partition's minute watermark to ``newest`` before writing minute shards up to it: then no
+        minute shard above a partition's watermark exists, and its owner inserts such shards without reading
+        them first (on FerretDB every read of many ids scans the collection: a catch-up spent two thirds of its
+        time learning that the minutes it was about to create did not exist yet)."""
+        await self.db.partitions.update_one({"_id": shard_id("wm", partition)}, {"$max": {"m": newest}}, upsert=True)
 
     async def apply(
         self,

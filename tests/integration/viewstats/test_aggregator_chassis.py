@@ -16,6 +16,8 @@ from tests.integration.viewstats.conftest import caught_up, end_offsets, records
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
 from viewstats.app import create_app as create_viewstats
 from viewstats.domain.beacon import parse_beacon
+from viewstats.domain.counters import local_minute, minute_label
+from viewstats.store import ViewStore
 from viewstats.wire import view_record
 
 pytestmark = pytest.mark.integration
@@ -148,3 +150,55 @@ async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratc
         assert callbacks == [([0, 1, 2, 3], 0)]  # one assignment, and its callback waited for no store read
         assert loaded == [[0, 1, 2, 3]]  # in one read
         assert len(aggregator.states) == 4 and all(st.ready for st in aggregator.states.values())
+
+
+async def test_minute_shards_above_the_partition_watermark_are_inserted_without_a_read(scratch):
+    """Each partition's owner raises the stored minute watermark before writing newer minute shards, so it creates
+    them without reading them first (a catch-up on FerretDB spent two thirds of its time on those reads). A new
+    owner reads the watermark and still reads the minutes at or below it: they may exist."""
+    tag, topic, producer = scratch["tag"], scratch["topic"], scratch["producer"]
+    now = int(time.time() * 1000)
+
+    async def produce(n: int, first: int) -> set[int]:
+        partitions = set()
+        for i in range(first, first + n):
+            beacon = {"event_id": str(uuid.uuid4()), "resource_id": f"r{i % 8}-{tag}", "section": "course_teaching"}
+            key, value, headers = view_record(parse_beacon(beacon | {"time": now, "user_id": f"u{i}"}, now))
+            partitions.add((await producer.send_and_wait(topic, value, key=key, headers=headers)).partition)
+        return partitions
+
+    async def run_until(total: int) -> list[str]:
+        app = create_viewstats(settings_for(scratch))
+        store, read = app.state.aggregator.store, []
+        shard_states = store.shard_states
+
+        async def watched_shard_states(ids):
+            ids = list(ids)
+            read.extend(ids)
+            return await shard_states(ids)
+
+        store.shard_states = watched_shard_states
+        async with LifespanManager(app):
+            s = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
+
+            async def counted():
+                return (await s.get("/v1/stats/totals")).json()["all_time"] == total
+
+            await eventually(counted, timeout=60)
+            # no flush failed (a failed one, e.g. an insert of a shard that existed, forgets the watermark)
+            assert all(st.minutes_above is not None for st in app.state.aggregator.states.values())
+        minute_shards = await ViewStore(scratch["db"]).counts("m", [label[2:]], "all", 4)
+        assert minute_shards[label[2:]]["all"] == total  # the minute shards themselves, exactly
+        return read
+
+    label = f"m:{minute_label(local_minute(now))[0]}"
+    partitions = await produce(40, 0)
+    first = await run_until(40)
+    assert not [i for i in first if i.startswith("m:")]  # every minute shard was new: none read
+    watermarks = await ViewStore(scratch["db"]).minute_watermarks(range(4))
+    assert {p for p, mark in watermarks.items() if mark} == partitions
+    assert all(f"m:{watermarks[p]}" == label for p in partitions)
+
+    more = await produce(10, 40)  # the same minute, counted by a new owner: those shards exist
+    second = await run_until(50)
+    assert {i for i in second if i.startswith("m:")} >= {f"{label}:p{p:02d}" for p in more}
