@@ -284,7 +284,10 @@ async def replay(
             if done >= total:
                 return True, done, total
             if time.monotonic() - last_report >= 30:
-                docs = {c: await db[c].estimated_document_count() for c in ("counts_m", "counts_h", "counts_d")}
+                docs = Counter()
+                for c in await db.list_collection_names():
+                    if c.startswith("counts_"):
+                        docs[c.split("_")[1]] += await db[c].estimated_document_count()
                 out(
                     phase="replay-progress", seconds=round(time.monotonic() - started), committed=done, of=total, **docs
                 )

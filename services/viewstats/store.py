@@ -1,9 +1,10 @@
 """The only code that touches viewstats' database. Reads are by ``_id`` (:func:`by_ids`: exact lookups for a
 few ids, one ``$in`` read for many); writes are chunked bulk writes (``common.store.bulk_write``).
 
-Collections: ``counts_m``/``counts_h``/``counts_d`` (counter shard documents by granularity, see
-:mod:`viewstats.domain.counters`), ``partitions`` (each partition's minute watermark ``wm:p<nn>``), ``uniques``
-(HLL sketches ``u:<day>:<kind>:p<nn>`` → ``b`` = one BSON map value → sketch), and those of learning hours
+Collections (:func:`collection_of`): counter shard documents (see :mod:`viewstats.domain.counters`) in
+``counts_m_<YYYYMMDDHH>``, ``counts_h_<YYYYMMDD>``, ``counts_d_<YYYYMM>`` and ``counts_total``; HLL sketches
+``u:<day>:<kind>:p<nn>`` (``b`` = one BSON map value → sketch) in ``uniques_<YYYYMM>``; ``partitions`` (each
+partition's minute watermark ``wm:p<nn>``); and those of learning hours
 (:class:`LearningStore`). Maps with thousands of entries (the per-resource counts, the per-resource sketches) are
 stored as one binary field: FerretDB's update cost grows with the number of fields it changes (an ``$inc`` of
 2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB binary: ≈ 15 ms).
@@ -26,11 +27,27 @@ from pymongo.errors import DuplicateKeyError
 from common.store import bulk_write, insert_new
 from viewstats.domain.counters import SUB_BUCKETS, DocCounts, shard_id
 
-COLLECTION = {"m": "counts_m", "h": "counts_h", "d": "counts_d"}
 
+def collection_of(key: str) -> str:
+    """The collection of a shard (its key or ``_id``): minute shards by hour, hour shards by day, day shards and
+    sketches by month, the all-time totals in one.
 
-def _coll(key: str) -> str:
-    return COLLECTION[key[0]]
+    FerretDB scans the collection on every update, so a collection must stay small however long the platform
+    runs: the minute of ``counts_m_2026112310`` that a flush updates is found among at most 720 shards, not among
+    every minute ever counted (17,280 more each day). Old minutes go by dropping whole collections."""
+    if key.startswith("d:total"):
+        return "counts_total"
+    digits = key[2:15].replace("-", "").replace("T", "")  # "2026-11-23T10" → "2026112310"
+    match key[0]:
+        case "m":
+            return f"counts_m_{digits[:10]}"
+        case "h":
+            return f"counts_h_{digits[:8]}"
+        case "d":
+            return f"counts_d_{digits[:6]}"
+        case "u":
+            return f"uniques_{digits[:6]}"
+    raise ValueError(f"not a viewstats shard: {key!r}")
 
 
 LOOKUPS_IN_FLIGHT = 16
@@ -88,18 +105,24 @@ class ViewStore:
         self.db = db
         self._coalesced = Coalesced()
 
+    async def _shards(self, ids: Iterable[str], projection: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+        """The existing shards among ``ids``, read collection by collection (:func:`by_ids` in each)."""
+        by_coll: dict[str, list[str]] = {}
+        for i in ids:
+            by_coll.setdefault(collection_of(i), []).append(i)
+        found: dict[str, dict[str, Any]] = {}
+        for coll, batch in by_coll.items():
+            found.update(await by_ids(self.db[coll], batch, projection))
+        return found
+
     # --- the aggregator's writes (single writer per partition) -------------------------------------------
     async def shard_states(self, ids: Iterable[str]) -> dict[str, tuple[int, Counter[str] | None]]:
         """``(o, per-resource counts)`` of existing counter shard documents (absent documents are not in the
         answer; documents without per-resource counts have None)."""
-        by_coll: dict[str, list[str]] = {}
-        for i in ids:
-            by_coll.setdefault(_coll(i), []).append(i)
-        out: dict[str, tuple[int, Counter[str] | None]] = {}
-        for coll, batch in by_coll.items():
-            for i, doc in (await by_ids(self.db[coll], batch, {"o": 1, "r": 1})).items():
-                out[i] = (doc.get("o", -1), Counter(_decode_map(doc["r"])) if "r" in doc else None)
-        return out
+        return {
+            i: (doc.get("o", -1), Counter(_decode_map(doc["r"])) if "r" in doc else None)
+            for i, doc in (await self._shards(ids, {"o": 1, "r": 1})).items()
+        }
 
     async def minute_watermarks(self, partitions: Iterable[int]) -> dict[int, str]:
         """partition → the newest minute label its owners ever announced (see :meth:`announce_minutes`); a
@@ -140,7 +163,7 @@ class ViewStore:
                 doc: dict[str, Any] = {"_id": _id, "o": offset, "c": {d: c for d, c in small.items() if c}}
                 if key in resources:
                     doc["r"] = _encode_map(resources[key])
-                by_coll.setdefault(_coll(key), []).append(InsertOne(doc))
+                by_coll.setdefault(collection_of(key), []).append(InsertOne(doc))
                 continue
             inc = {f"c.{d}.{v}": n for d, c in small.items() for v, n in c.items()}
             update: dict[str, Any] = {"$max": {"o": offset}}
@@ -148,16 +171,13 @@ class ViewStore:
                 update["$inc"] = inc
             if key in resources:
                 update["$set"] = {"r": _encode_map(resources[key])}
-            by_coll.setdefault(_coll(key), []).append(UpdateOne({"_id": _id}, update, upsert=True))
-        if sketches:
-            by_coll["uniques"] = [
-                UpdateOne(
-                    {"_id": shard_id(f"u:{day}:{kind}", partition)},
-                    {"$set": {"b": _encode_map({v: Binary(blob) for v, blob in group.items()})}},
-                    upsert=True,
-                )
-                for (day, kind), group in sketches.items()
-            ]
+            by_coll.setdefault(collection_of(key), []).append(UpdateOne({"_id": _id}, update, upsert=True))
+        for (day, kind), group in sketches.items():
+            _id = shard_id(f"u:{day}:{kind}", partition)
+            blobs = _encode_map({v: Binary(blob) for v, blob in group.items()})
+            by_coll.setdefault(collection_of(_id), []).append(
+                UpdateOne({"_id": _id}, {"$set": {"b": blobs}}, upsert=True)
+            )
         for coll, ops in by_coll.items():
             await bulk_write(self.db[coll], ops)
 
@@ -169,7 +189,7 @@ class ViewStore:
         partitions, days = list(partitions), list(days)
         ids = [shard_id(f"u:{d}:{k}", p) for p in partitions for d in days for k in ("all", "prov", "res")]
         out: dict[int, list[tuple[str, str, bytes]]] = {p: [] for p in partitions}
-        for doc in (await by_ids(self.db.uniques, ids)).values():
+        for doc in (await self._shards(ids)).values():
             _, day, kind, p = doc["_id"].split(":")
             for value, blob in _decode_map(doc.get("b")).items():
                 out[int(p[1:])].append((day, "all" if kind == "all" else f"{kind}:{value}", bytes(blob)))
@@ -208,7 +228,7 @@ class ViewStore:
     ) -> dict[str, dict[str, Counter[str]]]:
         ids = [shard_id(f"{granularity}:{b}", p) for b in buckets for p in range(partitions)]
         out: dict[str, dict[str, Counter[str]]] = {b: {} for b in buckets}
-        for i, doc in (await by_ids(self.db[COLLECTION[granularity]], ids, {field: 1})).items():
+        for i, doc in (await self._shards(ids, {field: 1})).items():
             dims = {"res": _decode_map(doc.get("r"))} if field == "r" else doc.get("c", {})
             summed = out[i[2:].rsplit(":", 1)[0]]
             for dim, values in dims.items():
@@ -222,7 +242,7 @@ class ViewStore:
         from), in one read."""
         ids = {shard_id(f"{granularity}:{b}", p): (p, b) for p in partitions for b in buckets}
         out: dict[int, dict[str, Counter]] = {p: {} for p, _ in ids.values()}
-        for i, d in (await by_ids(self.db[COLLECTION[granularity]], ids, {"r": 1})).items():
+        for i, d in (await self._shards(ids, {"r": 1})).items():
             p, b = ids[i]
             out[p][b] = Counter(_decode_map(d.get("r")))
         return out
@@ -230,7 +250,7 @@ class ViewStore:
     async def sketches(self, day: str, kind: str, value: str, partitions: int) -> list[bytes]:
         ids = [shard_id(f"u:{day}:{kind}", p) for p in range(partitions)]
         out = []
-        for doc in (await by_ids(self.db.uniques, ids, {"b": 1})).values():
+        for doc in (await self._shards(ids, {"b": 1})).values():
             blob = _decode_map(doc.get("b")).get(value)
             if blob is not None:
                 out.append(bytes(blob))

@@ -15,7 +15,7 @@ from pymongo.errors import BulkWriteError
 from tests.integration.viewstats.conftest import settings_for
 from viewstats.api import build_router
 from viewstats.domain.counters import local_minute, tally
-from viewstats.store import ViewStore
+from viewstats.store import ViewStore, collection_of
 
 pytestmark = pytest.mark.integration
 MINUTE, HOUR = "m:2026-11-23T10:05", "h:2026-11-23T10"
@@ -30,7 +30,7 @@ async def test_absent_shards_are_inserted_and_an_existing_one_is_never_overwritt
     await store.apply(0, 41, counts, {HOUR: Counter(r1=3)}, {}, absent=["m:2026-11-23T10:05:p00", HOUR + ":p00"])
     states = await store.shard_states(["m:2026-11-23T10:05:p00", HOUR + ":p00"])
     assert states == {"m:2026-11-23T10:05:p00": (41, None), "h:2026-11-23T10:p00": (41, Counter(r1=3))}
-    minute = await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"})
+    minute = await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"})
     assert minute["c"] == {"all": {"all": 3}, "prov": {"43": 2, "none": 1}}
 
     # A writer that believes the minute absent (it read before a zombie wrote it): its insert fails and the
@@ -38,11 +38,11 @@ async def test_absent_shards_are_inserted_and_an_existing_one_is_never_overwritt
     more = {MINUTE: {"all": Counter(all=5)}, HOUR: {"all": Counter(all=5), "res": Counter(r1=5)}}
     with pytest.raises(BulkWriteError):
         await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {}, absent=["m:2026-11-23T10:05:p00"])
-    assert (await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 3}
+    assert (await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 3}
 
     # The retry, after re-reading: both are updated in place.
     await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {})
-    assert (await db.counts_m.find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 8}
+    assert (await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 8}
     assert (await store.shard_states([HOUR + ":p00"]))[HOUR + ":p00"] == (60, Counter(r1=8))
     assert (await store.counts("m", ["2026-11-23T10:05"], "all", 4))["2026-11-23T10:05"] == Counter(all=8)
 
@@ -58,8 +58,10 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
     await store.apply(1, 10, tally(views[:2]), {}, {})
     await store.apply(2, 20, tally(views[2:]), {}, {})
     # 11:00–11:59 as counted before hour shards had minute maps: minute shards only, an hour total without `min`
-    await db.counts_m.insert_one({"_id": "m:2026-11-23T11:02:p03", "c": {"all": {"all": 4}}, "o": 7})
-    await db.counts_h.insert_one({"_id": "h:2026-11-23T11:p03", "c": {"all": {"all": 4}}, "o": 7})
+    await db[collection_of("m:2026-11-23T11:02")].insert_one(
+        {"_id": "m:2026-11-23T11:02:p03", "c": {"all": {"all": 4}}, "o": 7}
+    )
+    await db[collection_of(HOUR)].insert_one({"_id": "h:2026-11-23T11:p03", "c": {"all": {"all": 4}}, "o": 7})
     app = FastAPI()
     app.include_router(build_router(settings_for(scratch), store, lambda: 0))
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
@@ -69,7 +71,7 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
         return {p["t"][-5:]: p["views"] for p in r.json()["points"] if p["views"]}
 
     assert await minutes("2026-11-23T10:00", "2026-11-23T11:59") == {"10:05": 3, "10:07": 1, "11:02": 4}
-    await db.counts_m.delete_many({"_id": {"$regex": "^m:2026-11-23T10"}})  # the hour shards alone answer 10:xx
+    await db[collection_of(MINUTE)].drop()  # the hour shards alone answer 10:xx
     assert await minutes("2026-11-23T10:00", "2026-11-23T11:59") == {"10:05": 3, "10:07": 1, "11:02": 4}
     rate = (await api.get("/v1/stats/rate", params={"minute": "2026-11-23T10:05"})).json()
     assert (rate["views"], rate["per_second"]) == (3, 0.05)
@@ -80,10 +82,10 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
         return {p["t"][-2:]: p["views"] for p in r.json()["points"] if p["views"]}
 
     # The hour series likewise, from the day shards' hour maps; the day counted before them reads hour shards.
-    await db.counts_d.insert_one({"_id": "d:2026-11-23:p03", "c": {"all": {"all": 4}}, "o": 7})
+    await db[collection_of("d:2026-11-23")].insert_one({"_id": "d:2026-11-23:p03", "c": {"all": {"all": 4}}, "o": 7})
     assert await hours() == {"10": 4, "11": 4}
-    await db.counts_d.delete_one({"_id": "d:2026-11-23:p03"})
-    await db.counts_h.delete_many({})
+    await db[collection_of("d:2026-11-23")].delete_one({"_id": "d:2026-11-23:p03"})
+    await db[collection_of(HOUR)].drop()
     assert await hours() == {"10": 4}
 
 
