@@ -123,6 +123,7 @@ class Aggregator:
         )
         self._dead_lettering: list[asyncio.Task[None]] = []
         self._popularity_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._preparing: set[asyncio.Task[None]] = set()
         self.states: dict[int, PartitionState] = {}
         self.consumer: AIOKafkaConsumer | None = None
@@ -157,16 +158,18 @@ class Aggregator:
         self._task.add_done_callback(_log_crash)
         if self.publish is not None:
             self._popularity_task = asyncio.create_task(self._popularity_loop(), name="viewstats-popularity")
+        self._retention_task = asyncio.create_task(self._retention_loop(), name="viewstats-retention")
 
     async def stop(self) -> None:
         self._stopping.set()
         for task in list(self._preparing):
             task.cancel()
         await asyncio.gather(*self._preparing, return_exceptions=True)
-        if self._popularity_task:
-            self._popularity_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._popularity_task
+        for task in (self._popularity_task, self._retention_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -538,6 +541,20 @@ class Aggregator:
                     )
 
     # --- popularity ---------------------------------------------------------------------------------------
+    async def _retention_loop(self) -> None:
+        """Hourly, drop the minute shards older than ``minute_retention_days`` (every instance may: dropping a
+        dropped collection is a no-op)."""
+        while True:
+            await asyncio.sleep(60)
+            now = local_minute(int(time.time() * 1000))
+            cutoff = minute_label(now - self.settings.minute_retention_days * 24 * 60)[1]
+            try:
+                if dropped := await self.store.drop_minutes_before(cutoff):
+                    log.info("minute retention: dropped %s", ", ".join(dropped))
+            except Exception:
+                log.exception("minute retention failed; next round in an hour")
+            await asyncio.sleep(3600 - 60)
+
     async def _popularity_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.popularity_interval_seconds)

@@ -137,6 +137,14 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         end = _beijing(end) if end else now
         span = {"m": timedelta(hours=1), "h": timedelta(days=1), "d": timedelta(days=30)}[granularity]
         start = _beijing(start) if start else end - span
+        if granularity == "m" and dim != "all" and start < now - timedelta(days=settings.minute_retention_days):
+            raise Problem(
+                422,
+                "Minute data expired",
+                f"Views by section, province or country per minute are kept {settings.minute_retention_days} days; "
+                "use granularity h or d.",
+                code="granularity-unavailable",
+            )
         labels = buckets(granularity, start, end)
         if granularity in "mh" and dim == "all":
             counts = await platform_series(granularity, labels)

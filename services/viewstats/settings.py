@@ -33,6 +33,12 @@ class ViewstatsSettings(ServiceSettings):
         "commit gets half a de-dup window ahead of them: a restart re-reads that window into the sketches).",
     )
     run_aggregator: bool = Field(True, description="Run the aggregator consumer inside the API process.")
+    minute_retention_days: int = Field(
+        35,
+        ge=1,
+        description="Views by section, province and country per minute are kept this many days (the aggregator drops "
+        "whole hour collections); the platform's views per minute, and everything by hour and day, are kept.",
+    )
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
     collector_kafka_timeout_ms: int = Field(
         10_000,

@@ -124,6 +124,15 @@ class ViewStore:
             for i, doc in (await self._shards(ids, {"o": 1, "r": 1})).items()
         }
 
+    async def drop_minutes_before(self, hour: str) -> list[str]:
+        """Drop the minute shards of the hours before ``hour`` (``"2026-10-27T10"``), a whole collection per hour:
+        the retention of minute data, cheap on both stores (no scan, no per-document delete)."""
+        cutoff = collection_of(f"m:{hour}")
+        old = sorted(n for n in await self.db.list_collection_names() if n.startswith("counts_m_") and n < cutoff)
+        for name in old:
+            await self.db.drop_collection(name)
+        return old
+
     async def minute_watermarks(self, partitions: Iterable[int]) -> dict[int, str]:
         """partition → the newest minute label its owners ever announced (see :meth:`announce_minutes`); a
         partition that never wrote a minute shard has ``""``."""

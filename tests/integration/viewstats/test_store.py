@@ -12,6 +12,8 @@ import pytest
 from fastapi import FastAPI
 from pymongo.errors import BulkWriteError
 
+from common.auth import install_verifier
+from common.problems import install_problem_handlers
 from tests.integration.viewstats.conftest import settings_for
 from viewstats.api import build_router
 from viewstats.domain.counters import local_minute, tally
@@ -112,3 +114,28 @@ async def test_identical_reads_in_flight_are_made_once(scratch):
     assert answers[1]["2026-11-23"]["r1"] == 2
     await store.counts("d", ["2026-11-23"], "res", 4)  # once answered, the next request reads again
     assert len(reads) == 2
+
+
+async def test_minute_retention_drops_whole_old_hours_and_the_api_says_so(scratch, tokens):
+    store, db = ViewStore(scratch["db"]), scratch["db"]
+    views = [(at("09:59"), "r1", "course_teaching", "43", "CN"), (at("10:00"), "r1", "course_teaching", "43", "CN")]
+    await store.apply(0, 3, tally(views), {}, {})
+    assert await store.drop_minutes_before("2026-11-23T10") == ["counts_m_2026112309"]
+    assert await store.drop_minutes_before("2026-11-23T10") == []  # every instance may run it
+    assert set(await db.list_collection_names()) >= {"counts_m_2026112310", "counts_h_20261123", "counts_d_202611"}
+    by_minute = await store.counts("m", ["2026-11-23T09:59", "2026-11-23T10:00"], "prov", 4)
+    assert by_minute == {"2026-11-23T09:59": Counter(), "2026-11-23T10:00": Counter({"43": 1})}
+    assert (await store.counts("h", ["2026-11-23T09"], "prov", 4))["2026-11-23T09"] == Counter({"43": 1})
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_verifier(app, tokens.verifier())
+    app.include_router(build_router(settings_for(scratch, minute_retention_days=3), store, lambda: 0))
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
+    admin = tokens.headers("a1", "ministry_admin")
+    old = await api.get(
+        "/v1/stats/series/province/43", params={"granularity": "m", "start": "2026-11-23T09:00"}, headers=admin
+    )
+    assert old.status_code == 422 and old.json()["code"] == "granularity-unavailable"
+    recent = await api.get("/v1/stats/series/province/43", params={"granularity": "m"}, headers=admin)
+    assert recent.status_code == 200 and len(recent.json()["points"]) == 61
