@@ -1,5 +1,5 @@
 """Aggregator throughput, end to end (Kafka → de-dup → tally → FerretDB → commit), against Kafka's own
-ConsumerPerformance on the same topic in the same run.
+ConsumerPerformance on the same topic in the same run, and against a bare aiokafka consumer (no processing).
 
     .cache/pyenv/bin/python bench/viewstats/bench_aggregator.py --views 300000 --runs 3
 
@@ -104,6 +104,32 @@ def consumer_performance(topic: str, n: int) -> dict:
         "mb_per_s": float(rec.get("MB.sec", 0)),
         "fetch_msgs_per_s": float(rec.get("fetch.nMsg.sec", 0) or 0),
     }
+
+
+async def bare_aiokafka(topic: str, n_records: int) -> float:
+    """Records/s of a bare aiokafka consumer (the aggregator's fetch settings, no processing) reading the topic:
+    the ceiling of any Python consumer built on aiokafka, a second baseline beside Kafka's Java one."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=BOOTSTRAP,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        seen, started = 0, None
+        while seen < n_records:
+            batches = await consumer.getmany(timeout_ms=100, max_records=20_000)
+            if batches and started is None:
+                started = time.perf_counter()
+            seen += sum(len(records) for records in batches.values())
+        return n_records / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        await consumer.stop()
 
 
 async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
@@ -243,6 +269,7 @@ async def main() -> None:
         rows = []
         for _ in range(args.runs):
             kafka = consumer_performance(topic, n)
+            bare = await bare_aiokafka(topic, n)
             ours = (
                 await aggregate_in_processes(topic, n, args.partitions, args.processes)
                 if args.processes
@@ -252,6 +279,8 @@ async def main() -> None:
                 **ours,
                 "kafka_consumer_perf_msgs_per_s": round(kafka["msgs_per_s"]),
                 "ratio": round(ours["records_per_s"] / kafka["msgs_per_s"], 3) if kafka["msgs_per_s"] else None,
+                "bare_aiokafka_msgs_per_s": round(bare),
+                "ratio_to_bare_aiokafka": round(ours["records_per_s"] / bare, 3),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -261,6 +290,8 @@ async def main() -> None:
                     "median_records_per_s": statistics.median(r["records_per_s"] for r in rows),
                     "median_kafka_msgs_per_s": statistics.median(r["kafka_consumer_perf_msgs_per_s"] for r in rows),
                     "median_ratio": statistics.median(r["ratio"] for r in rows),
+                    "median_bare_aiokafka_msgs_per_s": statistics.median(r["bare_aiokafka_msgs_per_s"] for r in rows),
+                    "median_ratio_to_bare_aiokafka": statistics.median(r["ratio_to_bare_aiokafka"] for r in rows),
                 }
             )
         )
