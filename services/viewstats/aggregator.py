@@ -263,7 +263,7 @@ class Aggregator:
             while not self._stopping.is_set():
                 # The cyclic GC waits until this batch's records are garbage. Collections in the middle of one
                 # found tens of thousands of records alive, promoted them to the oldest generation and so
-                # triggered full collections: a third of the aggregator's time went to the GC.
+                # triggered full collections: nearly a third of the aggregator's time went to the GC.
                 gc.disable()
                 try:
                     pending += self._ingest_all(await self.consumer.getmany(timeout_ms=100, max_records=20_000))

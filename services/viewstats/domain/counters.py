@@ -138,9 +138,9 @@ class PendingViews:
     """The views of one partition read and not yet flushed, in offset order.
 
     Kept as two arrays of machine integers (offset, key number) and a table of the distinct keys, not as one
-    ``(offset, key)`` tuple per view: at 100,000 views a second those tuples lived across garbage collections,
-    and the cyclic GC's full passes over them took a third of the aggregator's time. A flush takes the first
-    ``n`` (:meth:`counts`, :meth:`records`) while reading goes on appending, then :meth:`drop` s them."""
+    ``(offset, key)`` tuple per view: at 100,000 views a second those tuples lived across garbage collections
+    and gave the cyclic GC's full passes that many more objects to walk (see ``Aggregator.run``). A flush takes the
+    first ``n`` (:meth:`counts`, :meth:`records`) while reading goes on appending, then :meth:`drop` s them."""
 
     def __init__(self) -> None:
         self.offsets = array("q")
