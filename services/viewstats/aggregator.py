@@ -78,6 +78,7 @@ class PartitionState:
     uniques: DailyUniques = field(default_factory=DailyUniques)
     applied: dict[str, int] = field(default_factory=dict)  # shard id → applied offset (cache of the store)
     resources: dict[str, Counter[str]] = field(default_factory=dict)  # shard id → its stored per-resource map
+    minute_maps: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)  # minute shard id → its small maps
     sketch_days: set[str] = field(default_factory=set)  # days whose stored sketches are merged into `uniques`
     sketches_at: tuple[float, int] = (0.0, -1)  # (monotonic time, position) of the last sketch write
     pending: PendingViews = field(default_factory=PendingViews)
@@ -92,9 +93,10 @@ class PartitionState:
     minutes_above: str | None = None
 
     def forget_shards(self) -> None:
-        """Drop the cached shard states together (a per-resource map is only valid with its applied offset)."""
+        """Drop the cached shard states together (a stored map is only valid with its applied offset)."""
         self.applied.clear()
         self.resources.clear()
+        self.minute_maps.clear()
 
 
 class Aggregator:
@@ -444,12 +446,17 @@ class Aggregator:
         pending = state.pending
         counts = tally(pending.counts(n))
         ids = {key: shard_id(key, state.partition) for key in counts}
-        # Minute shards above the watermark cannot exist: known absent without a read.
+        # Shards above the watermark cannot exist (nor the hour or day shards of later hours and days: they are
+        # written with their minutes): known absent without a read.
         above = state.minutes_above
         if above is not None:
             for key, i in ids.items():
-                if key[0] == "m" and key[2:] > above and i not in state.applied:
-                    state.applied[i] = ABSENT
+                if i in state.applied or key == TOTAL:
+                    continue
+                if key[0] == "m" and key[2:] > above:
+                    state.applied[i], state.minute_maps[i] = ABSENT, {}
+                elif (key[0] == "h" and key[2:] > above[:13]) or (key[0] == "d" and key[2:] > above[:10]):
+                    state.applied[i], state.resources[i] = ABSENT, Counter()
         missing = [i for i in ids.values() if i not in state.applied]
         if missing:
             found = await self.store.shard_states(missing)
@@ -457,6 +464,8 @@ class Aggregator:
                 state.applied[i], stored = found.get(i, (ABSENT, None))
                 if i[0] in "hd" and not i.startswith(TOTAL):
                     state.resources[i] = stored or Counter()
+                elif i[0] == "m":
+                    state.minute_maps[i] = stored or {}
         if n and any(state.applied[i] >= pending.first_offset() for i in ids.values()):
             # replay after a crash: some shards already hold part of these records
             log.info(
@@ -469,10 +478,17 @@ class Aggregator:
         # The whole per-resource map of each hour and day shard is written (one binary field): the stored one,
         # which this partition's owner alone writes, plus this flush's.
         resources = {}
+        minutes: dict[str, dict[str, Counter[str]]] = {}  # the same for a minute shard's small maps
         for key, dims in counts.items():
             if key[0] in "hd" and key != TOTAL and dims.get("res"):
                 merged = resources[key] = Counter(state.resources[ids[key]])
                 merged.update(dims["res"])
+            elif key[0] == "m":
+                stored = state.minute_maps[ids[key]]
+                whole = minutes[key] = {d: Counter(c) for d, c in stored.items()}
+                for d, c in dims.items():
+                    if d != "res":
+                        whole.setdefault(d, Counter()).update(c)
         # Sketches of a day this owner has not read yet (a late beacon) are merged with the stored ones first:
         # a group's document is replaced whole.
         new_days = {day for day, _ in sketch_groups} - state.sketch_days
@@ -488,15 +504,16 @@ class Aggregator:
         if above is not None and newest > above:
             await self.store.announce_minutes(state.partition, newest)  # before any shard above the old mark
             state.minutes_above = newest
-        await self.store.apply(state.partition, offset, counts, resources, sketches, absent)
+        await self.store.apply(state.partition, offset, counts, resources, sketches, absent, minutes=minutes)
         state.popularity.add(counts)
         for key in counts:
             state.applied[ids[key]] = offset
         state.resources.update({ids[key]: merged for key, merged in resources.items()})
+        state.minute_maps.update({ids[key]: whole for key, whole in minutes.items()})
         n = views_in(counts.get(TOTAL, {}))
         self.counted += n
         VIEWS.inc(n)
-        if len(state.applied) > 50_000 or len(state.resources) > 512:
+        if len(state.applied) > 50_000 or len(state.resources) > 512 or len(state.minute_maps) > 4096:
             state.forget_shards()  # re-read from the store on the next miss
 
     def _crash_point(self, point: str) -> None:

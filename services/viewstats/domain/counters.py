@@ -5,7 +5,7 @@ A counter document holds, for one (granularity, bucket, partition), a map dimens
 by hour and day the per-resource counts as one binary map (FerretDB's cost of an update grows with the
 number of fields it changes, and a day has thousands of resources)::
 
-    m:2026-11-23T10:05:p07  {c: {all: {all: 412}, sec: {...}, prov: {"43": 30, ...}, cty: {...}}, o: 41230}
+    m:2026-11-23T10:05:p07  {cb: <BSON {all: {all: 412}, sec: {...}, prov: {"43": 30, ...}, cty: {...}}>, o: 41230}
     h:2026-11-23T10:p07     {c: {..., min: {"00": 390, "05": 412, ...}}, r: <BSON ...>, o: 41230}
     d:2026-11-23:p07        {c: {..., hr: {"10": 24000, ...}}, r: <BSON {"res-1": 3, "res-9": 1, ...}>, o: 41230}
     d:total:p07             {c: {all: {all: 98000000}}, o: 41230}
@@ -13,8 +13,9 @@ number of fields it changes, and a day has thousands of resources)::
 ``o`` is the highest partition offset applied to this document. One flush of a partition writes one update
 per document it touches (the minutes it spans, one hour, one day, the total: ≈ 4), not one per (resource,
 bucket) pair. A document's ``_id`` carries the partition, so exactly one consumer (the partition's owner)
-ever writes it. Per-resource counts by minute are not stored (only kept in memory for popularity): a day
-holds thousands of resources, and "hot" lists are by hour and by day.
+ever writes it. A minute shard's small maps are one binary field too (17,280 minute shards a day; their owner
+holds them like the per-resource maps). Per-resource counts by minute are not stored (only kept in memory for
+popularity): a day holds thousands of resources, and "hot" lists are by hour and by day.
 """
 
 from __future__ import annotations

@@ -29,24 +29,33 @@ async def test_absent_shards_are_inserted_and_an_existing_one_is_never_overwritt
         MINUTE: {"all": Counter(all=3), "prov": Counter({"43": 2, "none": 1})},
         HOUR: {"all": Counter(all=3), "res": Counter(r1=3)},
     }
-    await store.apply(0, 41, counts, {HOUR: Counter(r1=3)}, {}, absent=["m:2026-11-23T10:05:p00", HOUR + ":p00"])
+    absent = ["m:2026-11-23T10:05:p00", HOUR + ":p00"]
+    await store.apply(0, 41, counts, {HOUR: Counter(r1=3)}, {}, absent=absent, minutes=new_minutes(counts))
     states = await store.shard_states(["m:2026-11-23T10:05:p00", HOUR + ":p00"])
-    assert states == {"m:2026-11-23T10:05:p00": (41, None), "h:2026-11-23T10:p00": (41, Counter(r1=3))}
+    minute_maps = {"all": Counter(all=3), "prov": Counter({"43": 2, "none": 1})}
+    assert states == {"m:2026-11-23T10:05:p00": (41, minute_maps), "h:2026-11-23T10:p00": (41, Counter(r1=3))}
     minute = await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"})
-    assert minute["c"] == {"all": {"all": 3}, "prov": {"43": 2, "none": 1}}
+    assert set(minute) == {"_id", "o", "cb"}  # the small maps of a minute shard are one binary field
 
     # A writer that believes the minute absent (it read before a zombie wrote it): its insert fails and the
     # shard keeps what it had. (Shards the flush did reach carry its offset: the retry's re-read skips them.)
     more = {MINUTE: {"all": Counter(all=5)}, HOUR: {"all": Counter(all=5), "res": Counter(r1=5)}}
     with pytest.raises(BulkWriteError):
-        await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {}, absent=["m:2026-11-23T10:05:p00"])
-    assert (await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 3}
+        await store.apply(
+            0, 60, more, {HOUR: Counter(r1=8)}, {}, absent=["m:2026-11-23T10:05:p00"], minutes=new_minutes(more)
+        )
+    assert (await store.counts("m", ["2026-11-23T10:05"], "all", 4))["2026-11-23T10:05"] == Counter(all=3)
 
-    # The retry, after re-reading: both are updated in place.
-    await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {})
-    assert (await db[collection_of(MINUTE)].find_one({"_id": "m:2026-11-23T10:05:p00"}))["c"]["all"] == {"all": 8}
+    # The retry, after re-reading: both are updated in place (the writer merges the minute's stored maps).
+    whole = {MINUTE: {"all": Counter(all=8), "prov": Counter({"43": 2, "none": 1})}}
+    await store.apply(0, 60, more, {HOUR: Counter(r1=8)}, {}, minutes=whole)
     assert (await store.shard_states([HOUR + ":p00"]))[HOUR + ":p00"] == (60, Counter(r1=8))
     assert (await store.counts("m", ["2026-11-23T10:05"], "all", 4))["2026-11-23T10:05"] == Counter(all=8)
+
+
+def new_minutes(counts: dict) -> dict:
+    """The whole small maps of minute shards written for the first time: this flush's counts."""
+    return {key: dims for key, dims in counts.items() if key[0] == "m"}
 
 
 def at(hhmm: str) -> int:
@@ -57,8 +66,9 @@ def at(hhmm: str) -> int:
 async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_older_counts(scratch):
     store, db = ViewStore(scratch["db"]), scratch["db"]
     views = [(at("10:05"), "r1", "course_teaching", "43", "CN")] * 3 + [(at("10:07"), "r2", "after_school", "11", "CN")]
-    await store.apply(1, 10, tally(views[:2]), {}, {})
-    await store.apply(2, 20, tally(views[2:]), {}, {})
+    for partition, offset, part in ((1, 10, views[:2]), (2, 20, views[2:])):
+        counts = tally(part)
+        await store.apply(partition, offset, counts, {}, {}, minutes=new_minutes(counts))
     # 11:00–11:59 as counted before hour shards had minute maps: minute shards only, an hour total without `min`
     await db[collection_of("m:2026-11-23T11:02")].insert_one(
         {"_id": "m:2026-11-23T11:02:p03", "c": {"all": {"all": 4}}, "o": 7}
@@ -94,13 +104,9 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
 async def test_identical_reads_in_flight_are_made_once(scratch):
     """Eight visitors asking the same top list at once cost one store read, and each gets its own copy."""
     store = ViewStore(scratch["db"])
-    await store.apply(
-        0,
-        5,
-        tally([(at("10:05"), "r1", "course_teaching", "43", "CN")] * 2),
-        {"h:2026-11-23T10": Counter(r1=2), "d:2026-11-23": Counter(r1=2)},
-        {},
-    )
+    counts = tally([(at("10:05"), "r1", "course_teaching", "43", "CN")] * 2)
+    resources = {"h:2026-11-23T10": Counter(r1=2), "d:2026-11-23": Counter(r1=2)}
+    await store.apply(0, 5, counts, resources, {}, minutes=new_minutes(counts))
     reads, read = [], store._sum
 
     async def counted(*args):
@@ -119,7 +125,7 @@ async def test_identical_reads_in_flight_are_made_once(scratch):
 async def test_minute_retention_drops_whole_old_hours_and_the_api_says_so(scratch, tokens):
     store, db = ViewStore(scratch["db"]), scratch["db"]
     views = [(at("09:59"), "r1", "course_teaching", "43", "CN"), (at("10:00"), "r1", "course_teaching", "43", "CN")]
-    await store.apply(0, 3, tally(views), {}, {})
+    await store.apply(0, 3, tally(views), {}, {}, minutes=new_minutes(tally(views)))
     assert await store.drop_minutes_before("2026-11-23T10") == ["counts_m_2026112309"]
     assert await store.drop_minutes_before("2026-11-23T10") == []  # every instance may run it
     assert set(await db.list_collection_names()) >= {"counts_m_2026112310", "counts_h_20261123", "counts_d_202611"}
