@@ -32,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from common.settings import ServiceSettings  # noqa: E402
-from viewstats.aggregator import Aggregator  # noqa: E402
+from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
 from viewstats.domain.beacon import parse_beacon  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
@@ -115,21 +115,30 @@ async def bare_aiokafka(topic: str, n_records: int) -> float:
         group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        fetch_max_bytes=32 * 1024 * 1024,
-        fetch_max_wait_ms=100,
+        **FETCH,
     )
     await consumer.start()
     try:
         seen, started = 0, None
         while seen < n_records:
-            batches = await consumer.getmany(timeout_ms=100, max_records=20_000)
+            batches = await consumer.getmany(timeout_ms=100, max_records=FETCH_RECORDS)
             if batches and started is None:
                 started = time.perf_counter()
             seen += sum(len(records) for records in batches.values())
         return n_records / (time.perf_counter() - (started or time.perf_counter()))
     finally:
         await consumer.stop()
+
+
+async def stored_views_then_drop(settings: ViewstatsSettings) -> int:
+    """The all-time views the run stored (the exactness check of every run), then its database is dropped."""
+    mongo = AsyncMongoClient(settings.mongodb_url)
+    try:
+        store = ViewStore(mongo[settings.database_name()])
+        return (await store.counts("d", ["total"], "all", settings.partitions))["total"]["all"]
+    finally:
+        await mongo.drop_database(settings.database_name())
+        await mongo.close()
 
 
 async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
@@ -161,9 +170,8 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     consuming = time.perf_counter() - (joined or started)
     counted = agg.counted
     await agg.stop()
-    total = (await ViewStore(mongo[settings.database_name()]).counts("d", ["total"], "all", partitions))["total"]["all"]
-    await mongo.drop_database(settings.database_name())
     await mongo.close()
+    total = await stored_views_then_drop(settings)
     return {
         "records": n_records,
         "seconds_with_join": round(elapsed, 2),
@@ -235,10 +243,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
                 loaded.append(stamp.timestamp())
         log.unlink()
     consuming = done - min(loaded)
-    mongo = AsyncMongoClient(settings.mongodb_url)
-    total = (await ViewStore(mongo[settings.database_name()]).counts("d", ["total"], "all", partitions))["total"]["all"]
-    await mongo.drop_database(settings.database_name())
-    await mongo.close()
+    total = await stored_views_then_drop(settings)
     return {
         "records": n_records,
         "processes": processes,

@@ -66,6 +66,9 @@ log = logging.getLogger("viewstats.aggregator")
 VIEWS = Metric("viewstats_views_counted_total", "Distinct views counted")
 DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
 SERVICE = "viewstats"
+# How the aggregator fetches (the benchmark's bare-consumer baseline fetches the same way).
+FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024, "fetch_max_wait_ms": 100}
+FETCH_RECORDS = 20_000  # records per getmany(): the batch the GC waits for
 ABSENT = -2  # the applied offset of a shard the store did not have when read (below any record's offset)
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 
@@ -148,9 +151,7 @@ class Aggregator:
             group_id=s.kafka_client_prefix + s.aggregator_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=32 * 1024 * 1024,
-            fetch_max_wait_ms=100,
+            **FETCH,
             group_instance_id=s.instance_id,
             session_timeout_ms=s.session_timeout_ms,
         )
@@ -268,7 +269,7 @@ class Aggregator:
                 # triggered full collections: nearly a third of the aggregator's time went to the GC.
                 gc.disable()
                 try:
-                    pending += self._ingest_all(await self.consumer.getmany(timeout_ms=100, max_records=20_000))
+                    pending += self._ingest_all(await self.consumer.getmany(timeout_ms=100, max_records=FETCH_RECORDS))
                 finally:
                     gc.enable()
                     collect_due_garbage()
@@ -557,7 +558,7 @@ class Aggregator:
                         max(0, highwater - state.position - 1)
                     )
 
-    # --- popularity ---------------------------------------------------------------------------------------
+    # --- retention ----------------------------------------------------------------------------------------
     async def _retention_loop(self) -> None:
         """Hourly, drop the minute shards older than ``minute_retention_days`` (every instance may: dropping a
         dropped collection is a no-op)."""
@@ -572,6 +573,7 @@ class Aggregator:
                 log.exception("minute retention failed; next round in an hour")
             await asyncio.sleep(3600 - 60)
 
+    # --- popularity ---------------------------------------------------------------------------------------
     async def _popularity_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.popularity_interval_seconds)

@@ -100,6 +100,11 @@ def _decode_map(blob: bytes | None) -> dict[str, Any]:
     return bson.decode(blob) if blob else {}
 
 
+def _small(dims: DocCounts) -> dict[str, dict[str, int]]:
+    """The small maps of a shard to store: every dimension but the per-resource one, without zero counts."""
+    return {d: {v: n for v, n in c.items() if n} for d, c in dims.items() if d != "res"}
+
+
 def _small_maps(doc: dict[str, Any]) -> dict[str, Any]:
     """A shard's small maps (dimension → value → count): a minute shard's binary ``cb``, else ``c``."""
     return _decode_map(doc["cb"]) if "cb" in doc else doc.get("c", {})
@@ -164,7 +169,7 @@ class ViewStore:
         sketches: dict[tuple[str, str], dict[str, bytes]],
         absent: Iterable[str] = (),
         *,
-        minutes: dict[str, DocCounts] | None = None,
+        minutes: dict[str, DocCounts],
     ) -> None:
         """One update per counter shard: ``$inc`` the small maps, ``$set`` the document's whole per-resource map
         ``resources[key]`` (the writer holds it), and ``$max`` the applied offset, together: a document is either
@@ -177,14 +182,11 @@ class ViewStore:
         insert fails with a duplicate key and the caller re-reads and retries. ``sketches``: (day, kind) → every
         sketch of that kind and day (value → bytes), each group replacing its document."""
         absent = set(absent)
-        minutes = minutes or {}
         by_coll: dict[str, list[UpdateOne | InsertOne]] = {}
         for key, dims in counts.items():
             _id = shard_id(key, partition)
             if key[0] == "m":
-                whole = _encode_map(
-                    {d: {v: n for v, n in c.items() if n} for d, c in minutes[key].items() if d != "res"}
-                )
+                whole = _encode_map(_small(minutes[key]))
                 op: UpdateOne | InsertOne = (
                     InsertOne({"_id": _id, "o": offset, "cb": whole})
                     if _id in absent
@@ -192,7 +194,7 @@ class ViewStore:
                 )
                 by_coll.setdefault(collection_of(key), []).append(op)
                 continue
-            small = {d: {v: n for v, n in c.items() if n} for d, c in dims.items() if d != "res"}
+            small = _small(dims)
             if _id in absent:
                 doc: dict[str, Any] = {"_id": _id, "o": offset, "c": {d: c for d, c in small.items() if c}}
                 if key in resources:
