@@ -57,7 +57,7 @@ from viewstats.domain.counters import (
     views_in,
 )
 from viewstats.domain.popularity import DAY_HOURS, PopularityWindow, hour_labels, trend
-from viewstats.domain.uniques import DailyUniques
+from viewstats.domain.uniques import DailyUniques, DaySketches
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
 
@@ -318,12 +318,11 @@ class Aggregator:
 
     def ingest(self, state: PartitionState, records: list) -> int:
         """Parse, de-duplicate and queue one partition's records; returns how many were queued."""
-        dedup, uniques, pending, warm_until = state.dedup, state.uniques, state.pending, state.warm_until
-        labels: dict[int, str] = {}
+        seen, append, warm_until = state.dedup.seen, state.pending.append, state.warm_until
+        days: dict[int, DaySketches] = {}  # minute → its day's sketches
         minutes: dict[str | None, int] = {}
         queued = 0
         for r in records:
-            state.position = r.offset
             event_id, event_type = _ce_id_and_type(r.headers)
             try:
                 if event_id is None or event_type != ViewRecorded.TYPE:
@@ -353,18 +352,20 @@ class Aggregator:
                     MESSAGES_FAILED.labels(SERVICE, self.group, r.topic, "malformed").inc()
                     state.malformed.append((r, f"malformed view beacon: {type(exc).__name__}: {exc}"))
                 continue
-            duplicate = dedup.seen(event_id, r.offset)
-            day = labels.get(key[0])
-            if day is None:
-                day = labels[key[0]] = minute_label(key[0])[2]
-            uniques.add(day, visitor, key[1], d["province"])  # idempotent: warm-up and replays are harmless
+            duplicate = seen(event_id, r.offset)
+            sketches = days.get(minute)
+            if sketches is None:
+                sketches = days[minute] = state.uniques.day(minute_label(minute)[2])
+            sketches.add(visitor, key[1], d["province"])  # idempotent: warm-up and replays are harmless
             if r.offset < warm_until:
                 continue
             if duplicate:
                 DUPLICATES.inc()
                 continue
-            pending.append(r.offset, key)
+            append(r.offset, key)
             queued += 1
+        if records:
+            state.position = records[-1].offset
         return queued
 
     async def flush(self, *, final: bool = False) -> None:
@@ -561,10 +562,11 @@ class Aggregator:
     # --- retention ----------------------------------------------------------------------------------------
     async def _retention_loop(self) -> None:
         """Hourly, drop the minute shards older than ``minute_retention_days`` (every instance may: dropping a
-        dropped collection is a no-op)."""
+        dropped collection is a no-op), and forget the sketches of the days before yesterday held in memory."""
         while True:
             await asyncio.sleep(60)
             now = local_minute(int(time.time() * 1000))
+            await self.forget_old_sketches(minute_label(now)[2])
             cutoff = minute_label(now - self.settings.minute_retention_days * 24 * 60)[1]
             try:
                 if dropped := await self.store.drop_minutes_before(cutoff):
@@ -572,6 +574,15 @@ class Aggregator:
             except Exception:
                 log.exception("minute retention failed; next round in an hour")
             await asyncio.sleep(3600 - 60)
+
+    async def forget_old_sketches(self, today: str) -> None:
+        """Without this, every day ever counted would stay in memory (≈ 20,000 resource sketches a day). A late view
+        of a forgotten day has its stored sketches read again first (``sketch_days``). Under the flush lock: a
+        flush in progress may put its groups back into ``dirty`` if its write fails, and those must be kept."""
+        yesterday = _days_around(today)[0]
+        async with self._lock:
+            for state in self.states.values():
+                state.sketch_days.difference_update(state.uniques.forget_days_before(yesterday))
 
     # --- popularity ---------------------------------------------------------------------------------------
     async def _popularity_loop(self) -> None:

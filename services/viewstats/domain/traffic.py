@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from viewstats.domain.beacon import PROVINCES, SECTIONS
+from viewstats.domain.beacon import PROVINCE_REGION, PROVINCES, SECTIONS, View
 
 HOURLY = [
     0.6,
@@ -134,6 +134,47 @@ class TrafficGenerator:
             if len(pending) > 20:
                 yield pending.pop(0)
         yield from pending
+
+    def views(self, day: date, n: int) -> Iterator[View]:
+        """``n`` distinct views of ``day`` plus client retries, as the collector accepted them and in time order,
+        minute by minute: a whole day at full size (89.97 million views) streams without being held or sorted,
+        for the benchmark's replayed day. Same distributions as :meth:`beacon`; event ids are a random prefix
+        and a counter (distinct by construction, and about five times cheaper than random UUIDs)."""
+        rng = self.rng
+        midnight = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) - 8 * 3_600_000
+        prefix = str(uuid.UUID(int=rng.getrandbits(128), version=4))[:24]
+        total, done, made = sum(HOURLY), 0.0, 0
+        clients = ("web", "web", "android", "ios", "harmony", "mini_program")
+        retried: list[View] = []
+        for minute in range(24 * 60):
+            done += n * HOURLY[minute // 60] / total / 60
+            k = round(done) - made if minute < 24 * 60 - 1 else n - made
+            at = midnight + minute * 60_000
+            resources = rng.choices(self.resources, cum_weights=self._res_cum, k=k)
+            provinces = rng.choices(self._prov, cum_weights=self._prov_cum, k=k)
+            for ms, resource, province in zip(
+                sorted(rng.choices(range(60_000), k=k)), resources, provinces, strict=True
+            ):
+                v = rng.randrange(self.visitors)
+                visitor = f"anon:v{v}" if rng.random() < self.anonymous_share else f"u{v}"
+                abroad = rng.random() < self.abroad_share
+                view = View(
+                    f"{prefix}{made:012x}",
+                    resource,
+                    self.section_of[resource],
+                    visitor,
+                    None if abroad else province,
+                    rng.choice(ABROAD) if abroad else PROVINCE_REGION.get(province, "CN"),
+                    rng.choice(clients),
+                    at + ms,
+                )
+                made += 1
+                yield view
+                if rng.random() < self.duplicate_share:
+                    retried.append(view)
+                if len(retried) > 20:
+                    yield retried.pop(0)
+        yield from retried
 
 
 def _cumulative(weights: list[float]) -> list[float]:

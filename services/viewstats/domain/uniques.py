@@ -17,58 +17,94 @@ LG_K = {"all": 14, "prov": 12, "res": 8}
 TYPE = tgt_hll_type.HLL_4
 
 
-def scope_kind(scope: str) -> str:
-    return scope.split(":", 1)[0]
+class DaySketches:
+    """One day's sketches of one partition: the platform's, and one per resource and per province."""
+
+    __slots__ = ("all", "prov", "res")
+
+    def __init__(self) -> None:
+        self.all = hll_sketch(LG_K["all"], TYPE)
+        self.res: dict[str, hll_sketch] = {}
+        self.prov: dict[str, hll_sketch] = {}
+
+    def add(self, visitor: str, resource: str, province: str | None) -> None:
+        self.all.update(visitor)
+        s = self.res.get(resource)
+        if s is None:
+            s = self.res[resource] = hll_sketch(LG_K["res"], TYPE)
+        s.update(visitor)
+        if province:
+            s = self.prov.get(province)
+            if s is None:
+                s = self.prov[province] = hll_sketch(LG_K["prov"], TYPE)
+            s.update(visitor)
+
+    def of(self, kind: str) -> dict[str, hll_sketch]:
+        """value → sketch of one kind (``all`` has the one value ``all``)."""
+        return {"all": self.all} if kind == "all" else getattr(self, kind)
 
 
 class DailyUniques:
-    """The sketches one partition owner holds; ``dirty`` lists the (day, kind) groups changed since the last
-    flush. A group is stored as one document, so a flush writes every sketch of a dirty group."""
+    """The sketches one partition owner holds, by day; ``dirty`` lists the (day, kind) groups changed since the
+    last flush. A group is stored as one document, so a flush writes every sketch of a dirty group.
+
+    The hot path takes a day once per batch (:meth:`day`, which marks its groups changed) and adds each view to it:
+    three sketch updates, without building a scope string and a tuple key per sketch per view."""
 
     def __init__(self) -> None:
-        self.sketches: dict[tuple[str, str], hll_sketch] = {}
+        self.days: dict[str, DaySketches] = {}
         self.dirty: set[tuple[str, str]] = set()
 
-    def _sketch(self, day: str, scope: str) -> hll_sketch:
-        s = self.sketches.get((day, scope))
-        if s is None:
-            s = self.sketches[(day, scope)] = hll_sketch(LG_K[scope_kind(scope)], TYPE)
-        return s
+    def day(self, day: str) -> DaySketches:
+        """The day's sketches, for adding views to: its groups are marked changed."""
+        sketches = self.days.get(day)
+        if sketches is None:
+            sketches = self.days[day] = DaySketches()
+        self.dirty.update(((day, "all"), (day, "res"), (day, "prov")))
+        return sketches
+
+    def add(self, day: str, visitor: str, resource: str, province: str | None) -> None:
+        self.day(day).add(visitor, resource, province)
 
     def load(self, day: str, scope: str, blob: bytes) -> None:
         """Merge a stored sketch in (at partition assignment, or the first time a flush touches a day)."""
-        s = self._sketch(day, scope)
-        u = hll_union(LG_K[scope_kind(scope)])
-        u.update(s)
+        kind, _, value = scope.partition(":")
+        held = self.days.get(day)
+        if held is None:
+            held = self.days[day] = DaySketches()
+        u = hll_union(LG_K[kind])
         u.update(hll_sketch.deserialize(blob))
-        self.sketches[(day, scope)] = u.get_result(TYPE)
-
-    def add(self, day: str, visitor: str, resource: str, province: str | None) -> None:
-        sketch = self._sketch
-        sketch(day, "all").update(visitor)
-        sketch(day, f"res:{resource}").update(visitor)
-        self.dirty.add((day, "all"))
-        self.dirty.add((day, "res"))
-        if province:
-            sketch(day, f"prov:{province}").update(visitor)
-            self.dirty.add((day, "prov"))
+        if kind == "all":
+            u.update(held.all)
+            held.all = u.get_result(TYPE)
+        else:
+            group = held.of(kind)
+            if value in group:
+                u.update(group[value])
+            group[value] = u.get_result(TYPE)
 
     def take_dirty(self) -> set[tuple[str, str]]:
         out, self.dirty = self.dirty, set()
         return out
 
     def serialize(self, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, bytes]]:
-        """(day, kind) → value → compact sketch bytes, for every sketch of the given groups."""
-        out: dict[tuple[str, str], dict[str, bytes]] = {g: {} for g in groups}
-        for (day, scope), s in self.sketches.items():
-            kind, _, value = scope.partition(":")
-            group = out.get((day, kind))
-            if group is not None:
-                group[value or "all"] = s.serialize_compact()
+        """(day, kind) → value → compact sketch bytes, for every sketch of the given groups (a group without
+        sketches, such as provinces on a day whose views all came from abroad, is left out)."""
+        out: dict[tuple[str, str], dict[str, bytes]] = {}
+        for day, kind in groups:
+            held = self.days.get(day)
+            if held is not None and (sketches := held.of(kind)):
+                out[(day, kind)] = {value: s.serialize_compact() for value, s in sketches.items()}
         return out
 
-    def drop_days_before(self, day: str) -> None:
-        self.sketches = {k: s for k, s in self.sketches.items() if k[0] >= day}
+    def forget_days_before(self, day: str) -> list[str]:
+        """Drop the sketches of the days before ``day`` that have no unwritten change; returns the days dropped
+        (a late view of one of them has the stored sketches read again first)."""
+        changed = {d for d, _ in self.dirty}
+        gone = [d for d in self.days if d < day and d not in changed]
+        for d in gone:
+            del self.days[d]
+        return gone
 
 
 def merged_estimate(blobs: Iterable[bytes], lg_k: int = 14) -> int:

@@ -102,3 +102,36 @@ async def test_unique_visitors_within_the_sketch_error(scratch) -> None:
         assert abs(estimate - len(visitors)) <= BOUND[kind] * len(visitors), (day, kind, value, estimate, len(visitors))
         checked += 1
     assert checked == 2 * (1 + 6 + 3)
+
+
+async def test_forgotten_days_are_read_again_when_a_late_view_arrives(scratch) -> None:
+    """The aggregator forgets the sketches of days before yesterday (memory would otherwise grow by a day's
+    sketches every day); a late view of such a day must merge with the stored sketches, not replace them."""
+    now = int(time.time() * 1000)
+    today = minute_label(local_minute(now))[2]
+    old_day = (date.fromisoformat(today) - timedelta(days=3)).isoformat()
+    late_ms = now - 3 * 86_400_000
+    before, after = beacons(2_000, 1_500, late_ms, seed=5), beacons(2_000, 1_500, late_ms, seed=6)
+    aggregator = Aggregator(
+        settings_for(scratch, flush_max_records=500, flush_interval_seconds=0.05, sketch_interval_seconds=0.2),
+        ViewStore(scratch["db"]),
+    )
+    await aggregator.start()
+    try:
+        await produce(scratch["producer"], scratch["topic"], before + beacons(500, 400, now, seed=7))
+        deadline = time.monotonic() + 60
+        while aggregator.counted < 2_500 or any(old_day in s.uniques.days for s in aggregator.states.values()):
+            assert time.monotonic() < deadline, f"counted {aggregator.counted}"
+            await aggregator.forget_old_sketches(today)  # keeps a day whose sketches are not written yet
+            await asyncio.sleep(0.1)
+        assert all(today in s.uniques.days for s in aggregator.states.values() if s.uniques.days)
+        await produce(scratch["producer"], scratch["topic"], after)
+        while aggregator.counted < 4_500:
+            assert time.monotonic() < deadline, f"counted {aggregator.counted}"
+            await asyncio.sleep(0.1)
+    finally:
+        await aggregator.stop()
+    store = ViewStore(scratch["db"])
+    for (day, kind, value), visitors in truth(before + after).items():
+        estimate = merged_estimate(await store.sketches(day, kind, value, 4), LG_K[kind])
+        assert abs(estimate - len(visitors)) <= BOUND[kind] * len(visitors), (day, kind, value, estimate, len(visitors))

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from common.contracts.viewstats import ViewRecorded
 from viewstats.domain.beacon import BeaconError, parse_beacon
 from viewstats.domain.counters import (
     DedupWindow,
@@ -32,6 +33,7 @@ from viewstats.domain.learning import (
 from viewstats.domain.popularity import PopularityWindow, trend
 from viewstats.domain.traffic import TrafficGenerator
 from viewstats.domain.uniques import DailyUniques, merged_estimate
+from viewstats.wire import view_record
 
 pytestmark = pytest.mark.unit
 
@@ -286,9 +288,39 @@ def test_traffic_generator_shape():
         parse_beacon(i, i["time"])
 
 
+def test_a_generated_day_of_views_streams_in_time_order_with_the_same_shape():
+    gen = TrafficGenerator(resources=500, duplicate_share=0.05, seed=7)
+    views = list(gen.views(date(2026, 11, 23), 20_000))
+    ids = Counter(v.event_id for v in views)
+    assert len(ids) == 20_000 and 600 < sum(n - 1 for n in ids.values()) < 1400
+    seen: set[str] = set()
+    first = [v for v in views if v.event_id not in seen and not seen.add(v.event_id)]
+    assert [v.time_ms for v in first] == sorted(v.time_ms for v in first)  # only the retries come late
+    days = {minute_label(local_minute(v.time_ms))[2] for v in views}
+    assert days == {"2026-11-23"}  # Beijing's day, as the counters bucket it
+    by_res = Counter(v.resource_id for v in views)
+    assert by_res["res-000000"] > 20 * by_res["res-000250"]
+    hours = Counter(datetime.fromtimestamp(v.time_ms / 1000 + 8 * 3600, UTC).hour for v in views)
+    assert hours[10] > 10 * hours[3]
+    assert 0.3 < sum(v.anonymous for v in views) / len(views) < 0.4
+    for v in views[:200]:
+        ViewRecorded.model_validate_json(view_record(v)[1])  # what the collector would have written
+
+
 def test_certificate_pdf_carries_its_number():
     from viewstats.domain.certificate import certificate_pdf
 
     number = certificate_id(KEY, "t1", "course-1")
     pdf = certificate_pdf(number, "t1", "course-1", 2.5, date(2026, 11, 23), title="教师信息技术应用能力提升")
     assert pdf.startswith(b"%PDF-") and number.encode() in pdf
+
+
+def test_only_days_without_unwritten_changes_are_forgotten():
+    u = DailyUniques()
+    for day in ("2026-11-20", "2026-11-21", "2026-11-23"):
+        u.add(day, "u1", "res-1", None)  # from abroad: no province sketch
+    written = u.serialize(u.take_dirty())
+    assert ("2026-11-20", "prov") not in written and ("2026-11-20", "res") in written  # no empty group is written
+    u.add("2026-11-21", "u2", "res-1", "43")  # a late view, not written yet
+    assert u.forget_days_before("2026-11-22") == ["2026-11-20"]
+    assert sorted(u.days) == ["2026-11-21", "2026-11-23"]
