@@ -36,6 +36,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter as Metric
+from prometheus_client import Histogram
 from pymongo import AsyncMongoClient
 
 from common.contracts.base import Event
@@ -65,6 +66,11 @@ log = logging.getLogger("viewstats.aggregator")
 
 VIEWS = Metric("viewstats_views_counted_total", "Distinct views counted")
 DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
+FLUSH_VIEWS = Histogram(
+    "viewstats_flush_views",
+    "Views written per flush (large while catching up, see Aggregator.run)",
+    buckets=(100, 1_000, 10_000, 100_000, 1_000_000),
+)
 SERVICE = "viewstats"
 # How the aggregator fetches (the benchmark's bare-consumer baseline fetches the same way).
 FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024, "fetch_max_wait_ms": 100}
@@ -134,6 +140,7 @@ class Aggregator:
         self.consumer: AIOKafkaConsumer | None = None
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
         self.counted = 0
+        self.behind = 0  # records not yet read, summed over the owned partitions (measured at each fetch)
         self._stopping = asyncio.Event()
         self._closing = False
         self._lock = asyncio.Lock()
@@ -257,8 +264,14 @@ class Aggregator:
     # --- the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Read and tally while the previous flush is being written: the store's latency overlaps the
-        parsing, and one flush carries whatever arrived meanwhile (bigger flushes at higher rates)."""
+        parsing, and one flush carries whatever arrived meanwhile (bigger flushes at higher rates).
+
+        Catching up (``catchup_lag_records`` or more behind: after an outage, a rebalance, a replayed day) it
+        flushes less often: a flush has costs per shard and per partition (the minute and per-resource maps
+        rewritten whole, one bulk write per collection) that bigger flushes share. Freshness is minutes behind
+        anyway then; once caught up, flushes are every ``flush_interval_seconds`` again."""
         assert self.consumer is not None
+        settings = self.settings
         last_flush = time.monotonic()
         pending = 0
         flushing: asyncio.Task[None] | None = None
@@ -273,10 +286,12 @@ class Aggregator:
                 finally:
                     gc.enable()
                     collect_due_garbage()
-                due = pending >= self.settings.flush_max_records or (
-                    time.monotonic() - last_flush >= self.settings.flush_interval_seconds
-                )
-                if flushing is not None and (flushing.done() or pending >= 2 * self.settings.flush_max_records):
+                if self.behind >= settings.catchup_lag_records:
+                    most, every = settings.catchup_flush_max_records, settings.catchup_flush_interval_seconds
+                else:
+                    most, every = settings.flush_max_records, settings.flush_interval_seconds
+                due = pending >= most or time.monotonic() - last_flush >= every
+                if flushing is not None and (flushing.done() or pending >= 2 * most):
                     await flushing  # re-raises a failure; back-pressure when the store falls behind
                     flushing = None
                 if due and flushing is None:
@@ -409,6 +424,8 @@ class Aggregator:
                     state.sketches_at = (time.monotonic(), position)
                 state.pending.drop(n)
                 commits[TopicPartition(self.settings.views_topic, state.partition)] = position + 1
+            if written := sum(n for _, _, n, _ in work):
+                FLUSH_VIEWS.observe(written)
             wrote = time.monotonic()
             if commits:
                 self._crash_point("commit")
@@ -550,14 +567,16 @@ class Aggregator:
 
     def _measure_lag(self) -> None:
         assert self.consumer is not None
+        behind = 0
         for state in list(self.states.values()):
             tp = TopicPartition(self.settings.views_topic, state.partition)
             with contextlib.suppress(Exception):
                 highwater = self.consumer.highwater(tp)
                 if highwater is not None and state.position >= 0:
-                    CONSUMER_LAG.labels(SERVICE, self.group, tp.topic, str(tp.partition)).set(
-                        max(0, highwater - state.position - 1)
-                    )
+                    lag = max(0, highwater - state.position - 1)
+                    CONSUMER_LAG.labels(SERVICE, self.group, tp.topic, str(tp.partition)).set(lag)
+                    behind += lag
+        self.behind = behind
 
     # --- retention ----------------------------------------------------------------------------------------
     async def _retention_loop(self) -> None:

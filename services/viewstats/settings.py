@@ -26,6 +26,14 @@ class ViewstatsSettings(ServiceSettings):
     )
     flush_max_records: int = Field(100_000, ge=1, description="Flush (write + commit) after this many records.")
     flush_interval_seconds: float = Field(1.0, gt=0, description="…or after this long.")
+    catchup_lag_records: int = Field(
+        200_000,
+        ge=1,
+        description="An aggregator this many records behind (summed over its partitions) is catching up: it flushes "
+        "every VIEWSTATS_CATCHUP_FLUSH_INTERVAL_SECONDS or VIEWSTATS_CATCHUP_FLUSH_MAX_RECORDS instead.",
+    )
+    catchup_flush_max_records: int = Field(500_000, ge=1, description="Flush after this many records when catching up.")
+    catchup_flush_interval_seconds: float = Field(3.0, gt=0, description="…or after this long when catching up.")
     sketch_interval_seconds: float = Field(
         5.0,
         ge=0,
