@@ -176,9 +176,26 @@ class PendingViews:
     def drop(self, n: int) -> None:
         del self.offsets[:n]
         del self.key_numbers[:n]
-        if not self.offsets:  # the key table only grows while views are queued
+        if not self.offsets:
             self._number.clear()
             self._keys.clear()
+        elif len(self._keys) > 2 * len(self.offsets) + 10_000:
+            # A busy aggregator reads on while it flushes, so its queue is never empty after a flush: without this,
+            # the table kept every key since start (10 GB after 60 million views of a replayed day).
+            self._renumber()
+
+    def _renumber(self) -> None:
+        """Keep only the keys of the queued views in the table, numbered from 0 again."""
+        old_keys, number, keys = self._keys, {}, []
+        renumbered = array("q")
+        for k in self.key_numbers:
+            m = number.get(k)
+            if m is None:
+                m = number[k] = len(keys)
+                keys.append(old_keys[k])
+            renumbered.append(m)
+        self.key_numbers, self._keys = renumbered, keys
+        self._number = {key: m for m, key in enumerate(keys)}
 
 
 class DedupWindow:

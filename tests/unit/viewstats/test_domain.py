@@ -173,6 +173,25 @@ def test_pending_views_hand_a_flush_its_first_n_while_reading_appends():
     assert pending.records(1) == [(14, k1)]
 
 
+def test_pending_views_keep_only_the_keys_of_queued_views_when_never_empty():
+    """A busy aggregator's queue is never empty after a flush (it reads on meanwhile): the key table must not keep
+    the keys of every view ever read."""
+    pending, offset = PendingViews(), 0
+    keys = [view_key(parse_beacon(beacon(resource_id=f"res-{i}"), NOW)) for i in range(60_000)]
+    for flush in range(4):
+        for key in keys[flush * 15_000 : (flush + 1) * 15_000]:
+            pending.append(offset, key)
+            offset += 1
+        n = len(pending) - 100  # the last 100 arrived during the flush
+        pending.drop(n)
+        assert len(pending._keys) <= 2 * len(pending) + 10_000
+    queued = keys[60_000 - 100 :]
+    assert pending.records(100) == [(60_000 - 100 + i, key) for i, key in enumerate(queued)]
+    assert pending.counts(100) == Counter(queued)
+    pending.append(offset, queued[0])  # a queued key keeps one number
+    assert pending.counts(101)[queued[0]] == 2 and len(pending._keys) == 100
+
+
 def test_dedup_window_is_a_function_of_the_previous_window_only():
     ids = ["a", "b", "a", "c", "a", "b", "d", "a"]
     full = DedupWindow(3)
