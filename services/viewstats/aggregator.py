@@ -524,7 +524,7 @@ class Aggregator:
             await self.store.announce_minutes(state.partition, newest)  # before any shard above the old mark
             state.minutes_above = newest
         await self.store.apply(state.partition, offset, counts, resources, sketches, absent, minutes=minutes)
-        state.popularity.add(counts)
+        state.popularity.add(counts, local_minute(int(time.time() * 1000)))
         for key in counts:
             state.applied[ids[key]] = offset
         state.resources.update({ids[key]: merged for key, merged in resources.items()})

@@ -50,12 +50,19 @@ class PopularityWindow:
         self.minutes: dict[str, Counter[str]] = {}
         self.hours: dict[str, Counter[str]] = {}
 
-    def add(self, counts: dict[str, dict[str, Counter[str]]]) -> None:
-        """Take the per-resource counts of a flush's tally (documents ``m:<minute>`` and ``h:<hour>``)."""
+    def add(self, counts: dict[str, dict[str, Counter[str]]], now_minute: int) -> None:
+        """Take the per-resource counts of a flush's tally (documents ``m:<minute>`` and ``h:<hour>``). Buckets
+        already out of the window at Beijing ``now_minute`` are not kept: an aggregator catching up on a past day
+        would otherwise hold that day's per-resource counts of every minute until its next :meth:`snapshot`."""
+        oldest_minute = minute_labels(now_minute, 2 * HOUR_MINUTES)[-1]
+        oldest_hour = hour_labels(now_minute, DAY_HOURS + 1)[-1]
         for key, dims in counts.items():
-            target = self.minutes if key[0] == "m" else self.hours if key[0] == "h" else None
-            if target is not None and "res" in dims:
-                target.setdefault(key[2:], Counter()).update(dims["res"])
+            if "res" not in dims:
+                continue
+            if key[0] == "m" and key[2:] >= oldest_minute:
+                self.minutes.setdefault(key[2:], Counter()).update(dims["res"])
+            elif key[0] == "h" and key[2:] >= oldest_hour:
+                self.hours.setdefault(key[2:], Counter()).update(dims["res"])
 
     def seed(self, minute: int, hours: dict[str, Counter[str]]) -> None:
         """Start from the stored hours. The minutes are estimated from them: the last 60 minutes as the current

@@ -257,9 +257,14 @@ def test_certificate_numbers_are_keyed_and_stable():
 def test_popularity_windows_and_trend():
     minute = local_minute(NOW)  # 10:30 Beijing
     w = PopularityWindow()
-    w.add(tally([(minute, "hot", "course_teaching", "43", "CN")] * 30 + [(minute - 90, "hot", "x", "43", "CN")] * 10))
-    w.add(tally([(minute - 70, "old", "course_teaching", "43", "CN")] * 8))
-    w.add(tally([(minute - 60 * 30, "yesterday", "course_teaching", "43", "CN")]))  # out of the day window
+    w.add(
+        tally([(minute, "hot", "course_teaching", "43", "CN")] * 30 + [(minute - 90, "hot", "x", "43", "CN")] * 10),
+        minute,
+    )
+    w.add(tally([(minute - 70, "old", "course_teaching", "43", "CN")] * 8), minute)
+    w.add(tally([(minute - 60 * 30, "yesterday", "course_teaching", "43", "CN")]), minute)  # out of the window
+    assert minute_label(minute - 60 * 30)[1] not in w.hours  # not even held until the next snapshot
+    assert sorted(w.minutes) == [minute_label(m)[0] for m in (minute - 90, minute - 70, minute)]
     snap = w.snapshot(minute)
     assert snap["hot"] == (30, 10, 40) and snap["old"] == (0, 8, 8) and "yesterday" not in snap
     assert trend(30, 10) == "rising" and trend(0, 8) == "falling" and trend(10, 10) == "steady"
@@ -281,7 +286,7 @@ def test_popularity_seeded_from_stored_hours_after_a_restart():
     snap = w.snapshot(minute)
     # last 60 minutes ≈ 10:00-10:30 + half of 09:00-10:00; the 60 before ≈ half of 09:00 + half of 08:00
     assert snap["hot"] == (40 + 30, 30 + 5, 40 + 60 + 10) and snap["fading"] == (10, 10, 20)
-    w.add(tally([(minute, "hot", "course_teaching", "43", "CN")] * 5))  # live counts add on top
+    w.add(tally([(minute, "hot", "course_teaching", "43", "CN")] * 5), minute)  # live counts add on top
     assert w.snapshot(minute)["hot"][0] == 75
     assert "hot" not in w.snapshot(minute + 121) or w.snapshot(minute + 121)["hot"][:2] == (0, 0)
 
