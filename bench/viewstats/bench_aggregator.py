@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,33 +35,41 @@ from pymongo import AsyncMongoClient  # noqa: E402
 
 from common.settings import ServiceSettings  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
-from viewstats.domain.beacon import parse_beacon  # noqa: E402
+from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
 from viewstats.store import ViewStore  # noqa: E402
-from viewstats.wire import view_record  # noqa: E402
+from viewstats.wire import compression_type, view_record  # noqa: E402
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 KAFKA_LIBS = ROOT / ".cache/kafka/4.1.1/libs/*"
 
 
-async def produce(topic: str, n: int, whole_day: bool = False) -> int:
+async def produce(topic: str, n: int, whole_day: bool, compression: str) -> int:
     """``n`` distinct beacons (plus 2 % retries): packed into the last 5 minutes (peak density), or the views of
     yesterday by the diurnal curve in time order (``TrafficGenerator.views``), as the topic holds a day that is
     replayed. Records are those the collector writes (``view_record``), keyed and partitioned as it does."""
     gen = TrafficGenerator(resources=20_000, visitors=2_000_000, duplicate_share=0.02, seed=42)
     now = int(time.time() * 1000)
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, max_batch_size=512 * 1024, enable_idempotence=True)
+    today = datetime.now(UTC).date()
+    if whole_day:
+        views = gen.views(today - timedelta(days=1), n)
+    else:
+        items = gen.day(today, n)
+        views = (parse_beacon(item | {"time": now - 300_000 + (i * 300_000) // n}, now) for i, item in enumerate(items))
+    return await produce_views(topic, views, compression)
+
+
+async def produce_views(topic: str, views: Iterable[View], compression: str) -> int:
+    """Write ``views`` as the collector's records (its codec), in per-partition batches; returns how many."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP,
+        max_batch_size=512 * 1024,
+        enable_idempotence=True,
+        compression_type=compression_type(compression),
+    )
     await producer.start()
     try:
-        today = datetime.now(UTC).date()
-        if whole_day:
-            views = gen.views(today - timedelta(days=1), n)
-        else:
-            items = gen.day(today, n)
-            views = (
-                parse_beacon(item | {"time": now - 300_000 + (i * 300_000) // n}, now) for i, item in enumerate(items)
-            )
         return await send_in_batches(producer, topic, (view_record(v) for v in views))
     finally:
         await producer.stop()
@@ -274,6 +283,17 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
     }
 
 
+async def topic_records(topic: str, partitions: int) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
 def median(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -289,17 +309,30 @@ async def main() -> None:
         "--processes", type=int, default=0, help="standalone aggregator processes (0: one aggregator in this process)"
     )
     ap.add_argument(
+        "--compression",
+        choices=["none", "gzip", "lz4", "zstd", "snappy"],
+        default=ViewstatsSettings().views_compression,
+        help="the producer's codec (default: the collector's, VIEWSTATS_VIEWS_COMPRESSION)",
+    )
+    ap.add_argument("--topic", help="replay this existing topic (kept) instead of producing a new one")
+    ap.add_argument("--keep-topic", action="store_true", help="keep the produced topic (for --topic in later runs)")
+    ap.add_argument(
         "--no-bare-baseline", action="store_true", help="skip the bare aiokafka baseline (10 minutes on a whole day)"
     )
     args = ap.parse_args()
-    topic = f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
+    topic = args.topic or f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
-    await admin.create_topics([NewTopic(topic, args.partitions, 1)])
+    if args.topic:
+        n = await topic_records(topic, args.partitions)
+        print(json.dumps({"topic": topic, "records": n}), flush=True)
+    else:
+        await admin.create_topics([NewTopic(topic, args.partitions, 1)])
     try:
-        t = time.perf_counter()
-        n = await produce(topic, args.views, args.day)
-        print(json.dumps({"produced": n, "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+        if not args.topic:
+            t = time.perf_counter()
+            n = await produce(topic, args.views, args.day, args.compression)
+            print(json.dumps({"produced": n, "topic": topic, "seconds": round(time.perf_counter() - t, 1)}), flush=True)
         rows = []
         for _ in range(args.runs):
             kafka = consumer_performance(topic, n)
@@ -330,7 +363,8 @@ async def main() -> None:
             )
         )
     finally:
-        await admin.delete_topics([topic])
+        if not (args.topic or args.keep_topic):
+            await admin.delete_topics([topic])
         await admin.close()
 
 

@@ -7,13 +7,16 @@ The bench starts no Kafka or FerretDB: it uses the ones KAFKA_BOOTSTRAP_SERVERS 
 local defaults). Each run is isolated by a fresh views topic (``--partitions`` partitions), database prefix and
 consumer group prefix, all dropped at the end (``--keep`` keeps them).
 
-1. Replayed day: ``--views`` distinct beacons spread over YESTERDAY's Beijing day (``TrafficGenerator.day``:
+1. Replayed day: ``--views`` distinct views spread over YESTERDAY's Beijing day (``TrafficGenerator.views``:
    diurnal curve, Zipf popularity over ``--resources``, 2 % client retries), plus ``--today-share`` × that many
-   over today's elapsed part (squeezed into [00:00, now)), produced in time order as the collector would have.
+   over today's elapsed part (squeezed into [00:00, now)), produced in time order as the collector would have
+   (its records and codec). The day is streamed and the expected answers tallied on the way, so a whole
+   89.97-million-view day fits: ``--views 89970000 --aggregators 1``.
 2. The real API (``uvicorn viewstats.app:create_app --factory``, aggregator inside, learning consumers off) is
    started on a free port; the replay time is from the process start until the aggregator's consumer group has
    committed the topic's end offsets. The popularity publisher is pushed out of the run (interval 10^9 s): it
-   would publish the bench's synthetic resources to the platform's shared popularity topic.
+   would publish the bench's synthetic resources to the platform's shared popularity topic. ``--aggregators N``
+   starts N standalone aggregators (as deployed) in the same consumer group beside it.
 3. Query kinds: platform totals; day series over 30 days; hour series of yesterday; top-10 of yesterday and of
    the current hour; views by province and unique visitors of yesterday (admin routes: a ministry_admin token the
    bench signs itself, served as a JWKS on a free port the API is pointed at: AUTH_JWKS_URL / AUTH_ISSUER /
@@ -46,7 +49,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,17 +60,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
 
 import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from bench_aggregator import produce_views  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import OKPKey  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
+from viewstats.domain.beacon import View  # noqa: E402
 from viewstats.domain.counters import NO_PROVINCE, local_minute, minute_label  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
-from viewstats.wire import view_record  # noqa: E402
 
 PYTHON = ROOT / ".cache/pyenv/bin/python"
 ISSUER, AUDIENCE, KID = "https://id.bench.invalid", "smartedu-bench", "bench-k1"
@@ -115,54 +119,27 @@ class Expected:
         return out
 
 
-def replayed_day(args: argparse.Namespace) -> tuple[list[View], Expected]:
-    """Yesterday's and today's beacons as the collector would have accepted them, in time order."""
+def day_views(args: argparse.Namespace, expected: Expected) -> Iterator[View]:
+    """Yesterday's and today's views as the collector would have accepted them, in time order, streamed
+    (``TrafficGenerator.views``: a whole day at full size is never held); ``expected`` is tallied from the
+    distinct ones on the way. Today's curve is squeezed into [00:00, a minute ago)."""
     now_ms = int(time.time() * 1000)
-    today = beijing_today()
-    yesterday = today - timedelta(days=1)
-    expected = Expected(yesterday, today)
-    gen = TrafficGenerator(resources=args.resources, visitors=args.visitors, duplicate_share=0.02, seed=args.seed)
-    views: list[View] = []
-    seen: set[str] = set()
-
-    def take(item: dict[str, Any]) -> None:
-        v = parse_beacon(item, now_ms)
-        views.append(v)
-        if v.event_id not in seen:
-            seen.add(v.event_id)
-            expected.add(v)
-
-    for item in gen.day(yesterday, args.views):
-        take(item)
+    today = date.fromisoformat(expected.today)
     midnight_ms = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() * 1000) - 8 * 3600_000
-    squeeze = max(0.0, (now_ms - 60_000 - midnight_ms) / 86_400_000)  # today's curve, up to a minute ago
-    squeezed: set[str] = set()  # a retry is the very dict of its original, yielded again: squeeze it once
-    for item in gen.day(today, round(args.views * args.today_share)):
-        if item["event_id"] not in squeezed:
-            item["time"] = midnight_ms + int((item["time"] - midnight_ms) * squeeze)
-            squeezed.add(item["event_id"])
-        take(item)
-    views.sort(key=lambda v: v.time_ms)  # stable: a retry stays right after its original
-    expected.records = len(views)
-    return views, expected
-
-
-async def produce(bootstrap: str, topic: str, views: list[View]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, enable_idempotence=True
-    )
-    await producer.start()
-    try:
-        futures = []
-        for v in views:
-            key, value, headers = view_record(v)
-            futures.append(await producer.send(topic, value, key=key, headers=headers))
-            if len(futures) >= 20_000:
-                await asyncio.gather(*futures)
-                futures = []
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    squeeze = max(0.0, (now_ms - 60_000 - midnight_ms) / 86_400_000)
+    gen = TrafficGenerator(resources=args.resources, visitors=args.visitors, duplicate_share=0.02, seed=args.seed)
+    days = ((today - timedelta(days=1), args.views, None), (today, round(args.views * args.today_share), squeeze))
+    for day, n, squeezed in days:
+        top = -1  # event ids end in a counter (``views``): a retry repeats one at or below the highest seen
+        for v in gen.views(day, n):
+            if squeezed is not None:
+                v = replace(v, time_ms=midnight_ms + int((v.time_ms - midnight_ms) * squeezed))
+            expected.records += 1
+            counter = int(v.event_id[24:], 16)
+            if counter > top:
+                top = counter
+                expected.add(v)
+            yield v
 
 
 # --------------------------------------------------------------------------------------------- tokens
@@ -210,8 +187,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_api(settings: ViewstatsSettings, port: int, jwks_url: str, log_path: str) -> subprocess.Popen:
-    env = {
+def service_env(settings: ViewstatsSettings, jwks_url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")]),
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -228,10 +205,33 @@ def start_api(settings: ViewstatsSettings, port: int, jwks_url: str, log_path: s
         "AUTH_AUDIENCE": AUDIENCE,
         "LOG_LEVEL": "WARNING",
     }
+
+
+def start_api(settings: ViewstatsSettings, port: int, jwks_url: str, log_path: str) -> subprocess.Popen:
+    env = service_env(settings, jwks_url)
     cmd = [str(PYTHON), "-m", "uvicorn", "viewstats.app:create_app", "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     with open(log_path, "wb") as log:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_aggregators(settings: ViewstatsSettings, jwks_url: str, n: int) -> list[subprocess.Popen]:
+    """``n`` standalone aggregators (``python -m viewstats.aggregator``, as deployed) in the API's consumer group:
+    the replay is shared by partitions, one process per core; they stay up (idle) while the queries run."""
+    env = service_env(settings, jwks_url)
+    procs, logs = [], []
+    for _ in range(n):
+        fd, log_path = tempfile.mkstemp(prefix="bench-queries-aggregator-", suffix=".log")
+        logs.append(log_path)
+        with os.fdopen(fd, "wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [str(PYTHON), "-m", "viewstats.aggregator"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+    if logs:
+        out(phase="aggregators-started", logs=logs)
+    return procs
 
 
 def stop_api(proc: subprocess.Popen) -> None:
@@ -469,6 +469,9 @@ async def main() -> None:
         "--measure-partial", action="store_true", help="after a replay timeout, measure what is there anyway"
     )
     ap.add_argument("--keep", action="store_true", help="keep the topic and the database")
+    ap.add_argument(
+        "--aggregators", type=int, default=0, help="standalone aggregator processes beside the API's own one"
+    )
     args = ap.parse_args()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
 
@@ -482,16 +485,6 @@ async def main() -> None:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.views_topic
     out(phase="setup", topic=topic, database=settings.database_name(), kafka=bootstrap)
 
-    t = time.perf_counter()
-    views, expected = replayed_day(args)
-    out(
-        phase="generated",
-        records=expected.records,
-        distinct=sum(expected.per_day.values()),
-        per_day=dict(sorted(expected.per_day.items())),
-        seconds=round(time.perf_counter() - t, 1),
-    )
-
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, args.partitions, 1)])
@@ -499,17 +492,28 @@ async def main() -> None:
     fd, log_path = tempfile.mkstemp(prefix="bench-queries-api-", suffix=".log")
     os.close(fd)
     proc: subprocess.Popen | None = None
-    summary: dict[str, Any] = {"views": args.views, "records": expected.records, "partitions": args.partitions}
+    aggregators: list[subprocess.Popen] = []
+    today = beijing_today()
+    expected = Expected(today - timedelta(days=1), today)
+    summary: dict[str, Any] = {"views": args.views, "partitions": args.partitions, "aggregators": 1 + args.aggregators}
     try:
         t = time.perf_counter()
-        await produce(bootstrap, topic, views)
+        await produce_views(topic, day_views(args, expected), settings.views_compression)
         produced_s = time.perf_counter() - t
-        out(phase="produced", records=len(views), seconds=round(produced_s, 1), per_s=round(len(views) / produced_s))
-        del views
+        summary["records"] = expected.records
+        out(
+            phase="produced",
+            records=expected.records,
+            distinct=sum(expected.per_day.values()),
+            per_day=dict(sorted(expected.per_day.items())),
+            seconds=round(produced_s, 1),
+            per_s=round(expected.records / produced_s),
+        )
 
         port = free_port()
         started = time.perf_counter()
         proc = start_api(settings, port, signer.url, log_path)
+        aggregators = start_aggregators(settings, signer.url, args.aggregators)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=args.request_timeout) as client:
             await wait_ready(client, proc, log_path, 120)
             ready_s = time.perf_counter() - started
@@ -565,8 +569,8 @@ async def main() -> None:
         }
         out(summary=summary)
     finally:
-        if proc is not None:
-            stop_api(proc)
+        for p in [*aggregators, *([proc] if proc is not None else [])]:
+            stop_api(p)
         signer.close()
         if not args.keep:
             await cleanup(admin, settings)

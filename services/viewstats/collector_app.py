@@ -33,7 +33,7 @@ from common.service import ServiceKit
 from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon
 from viewstats.domain.geo import ProvinceTable
 from viewstats.settings import ViewstatsSettings
-from viewstats.wire import view_record
+from viewstats.wire import compression_type, view_record
 
 SMALL_REQUEST = 50  # below this many views a request's own batches would be too small to be worth it
 
@@ -53,6 +53,7 @@ class Collector:
             enable_idempotence=True,  # acks=all: a 202 survives a broker failover
             linger_ms=5,
             max_batch_size=256 * 1024,
+            compression_type=compression_type(self.settings.views_compression),
             request_timeout_ms=self.settings.collector_kafka_timeout_ms,
         )
         await self.producer.start()

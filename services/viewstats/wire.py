@@ -28,3 +28,8 @@ def view_record(v: View) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         ("ce_subject", v.resource_id.encode()),
     ]
     return v.resource_id.encode(), value, headers
+
+
+def compression_type(codec: str) -> str | None:
+    """aiokafka's ``compression_type`` for the ``views_compression`` setting (lz4, zstd and snappy need cramjam)."""
+    return None if codec == "none" else codec
