@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import statistics
@@ -183,19 +184,20 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     )
     mongo = AsyncMongoClient(settings.mongodb_url)
     agg = Aggregator(settings, ViewStore(mongo[settings.database_name()]))
+    expiries = ExpiryCount()
     started = time.perf_counter()
     await agg.start()
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    watch = GroupWatch(settings.kafka_client_prefix + settings.aggregator_group, topic, partitions)
+    await watch.start()
     joined = None
-    while True:
-        await asyncio.sleep(0.05)
-        if joined is None and len(agg.states) == partitions:
-            joined = time.perf_counter()
-        if all(s.position >= 0 for s in agg.states.values()) and len(agg.states) == partitions:
-            ends = await agg.consumer.end_offsets(tps)
-            committed = [await agg.consumer.committed(tp) or 0 for tp in tps]
-            if all(c >= ends[tp] for c, tp in zip(committed, tps, strict=True)):
-                break
+    try:
+        while not await watch.done():
+            await asyncio.sleep(0.05)
+            if joined is None and len(agg.states) == partitions:
+                joined = time.perf_counter()
+    finally:
+        await watch.stop()
+        expiries.close()
     elapsed = time.perf_counter() - started
     consuming = time.perf_counter() - (joined or started)
     counted = agg.counted
@@ -209,7 +211,51 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
         "records_per_s": round(n_records / consuming),
         "views_counted": counted,
         "views_stored": total,
+        "heartbeat_expiries": expiries.n,
     }
+
+
+class GroupWatch:
+    """Whether a consumer group has committed the end of the topic: one offsets request to the group's
+    coordinator per check, on a client of its own (polling through the aggregator's own consumer, 12 requests
+    every 50 ms, queued on its coordinator connection beside its heartbeats)."""
+
+    def __init__(self, group: str, topic: str, partitions: int) -> None:
+        self.group, self.tps = group, [TopicPartition(topic, p) for p in range(partitions)]
+        self.admin, self.consumer = (
+            AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP),
+            AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP),
+        )
+        self.ends: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        await self.admin.start()
+        await self.consumer.start()
+        self.ends = await self.consumer.end_offsets(self.tps)
+
+    async def done(self) -> bool:
+        committed = await self.admin.list_consumer_group_offsets(self.group, partitions=self.tps)
+        return all(tp in committed and committed[tp].offset >= end for tp, end in self.ends.items())
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+
+class ExpiryCount(logging.Handler):
+    """Counts aiokafka's "Heartbeat session expired" (each one is a rebalance, and a re-read de-dup window)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        logging.getLogger("aiokafka.consumer.group_coordinator").addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.n += "session expired" in record.getMessage()
+
+    def close(self) -> None:
+        logging.getLogger("aiokafka.consumer.group_coordinator").removeHandler(self)
+        super().close()
 
 
 def start_aggregators(env: dict[str, str], logs: list[Path]) -> list[subprocess.Popen]:
@@ -244,30 +290,24 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
     settings = ViewstatsSettings(mongodb_database_prefix=prefix, partitions=partitions)
     logs = [Path(tempfile.mkstemp(prefix=f"bench-aggregator-{i}-", suffix=".log")[1]) for i in range(processes)]
     procs = start_aggregators(env, logs)
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    watcher = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, group_id=client_prefix + settings.aggregator_group, enable_auto_commit=False
-    )
-    await watcher.start()
+    watch = GroupWatch(client_prefix + settings.aggregator_group, topic, partitions)
+    await watch.start()
     try:
-        ends = await watcher.end_offsets(tps)
-        while True:
+        while not await watch.done():
             await asyncio.sleep(0.05)
-            committed = [await watcher.committed(tp) or 0 for tp in tps]
-            if all(c >= ends[tp] for c, tp in zip(committed, tps, strict=True)):
-                done = time.time()
-                break
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"an aggregator exited; see {logs}")
+        done = time.time()
     finally:
-        await watcher.stop()
+        await watch.stop()
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=60)
-    loaded = []
+    loaded, expiries = [], 0
     for log in logs:  # "2026-12-01 01:53:00,123 viewstats.aggregator partitions [...] loaded in 0.1 s"
         for line in log.read_text().splitlines():
+            expiries += "Heartbeat session expired" in line
             if " loaded in " in line:
                 stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
                 loaded.append(stamp.timestamp())
@@ -280,6 +320,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
         "seconds": round(consuming, 2),
         "records_per_s": round(n_records / consuming),
         "views_stored": total,
+        "heartbeat_expiries": expiries,
     }
 
 
