@@ -286,6 +286,11 @@ class Aggregator:
                 finally:
                     gc.enable()
                     collect_due_garbage()
+                # getmany() returns buffered records without suspending, and a fetch holds hundreds of thousands
+                # of them while catching up (lz4 batches): without a yield here, the consumer's heartbeats, the
+                # flush's store I/O and the next fetch all waited until the buffer was drained (a replayed day
+                # had its heartbeat session expire, and rebalanced).
+                await asyncio.sleep(0)
                 if self.behind >= settings.catchup_lag_records:
                     most, every = settings.catchup_flush_max_records, settings.catchup_flush_interval_seconds
                 else:

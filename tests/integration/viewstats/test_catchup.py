@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import pairwise
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,6 +17,13 @@ from viewstats.aggregator import Aggregator
 from viewstats.store import ViewStore
 
 pytestmark = pytest.mark.integration
+
+
+async def counted(aggregator: Aggregator, views: int) -> None:
+    deadline = time.monotonic() + 60
+    while aggregator.counted < views:
+        assert time.monotonic() < deadline, f"counted {aggregator.counted} of {views}"
+        await asyncio.sleep(0.1)
 
 
 async def test_an_aggregator_catching_up_writes_one_big_flush_and_counts_exactly(scratch) -> None:
@@ -38,10 +46,7 @@ async def test_an_aggregator_catching_up_writes_one_big_flush_and_counts_exactly
     aggregator = Aggregator(settings, ViewStore(scratch["db"]))
     await aggregator.start()
     try:
-        deadline = time.monotonic() + 60
-        while aggregator.counted < 50_000:
-            assert time.monotonic() < deadline, f"counted {aggregator.counted}"
-            await asyncio.sleep(0.1)
+        await counted(aggregator, 50_000)
     finally:
         await aggregator.stop()
     assert REGISTRY.get_sample_value("viewstats_flush_views_count") == flushes + 1
@@ -49,3 +54,39 @@ async def test_an_aggregator_catching_up_writes_one_big_flush_and_counts_exactly
     total = await ViewStore(scratch["db"]).counts("d", ["total"], "all", settings.partitions)
     assert total["total"]["all"] == 50_000
     assert await caught_up(scratch["bootstrap"], scratch["group"], scratch["topic"])  # every partition committed
+
+
+async def test_the_aggregator_lets_other_tasks_run_between_fetched_batches(scratch) -> None:
+    """``getmany()`` hands out records already fetched without suspending, and one fetch holds more than a batch:
+    the aggregator yields to the event loop after every batch, so the consumer's heartbeats (here a ticker task)
+    and the flush's store I/O run between any two batches instead of after the whole fetch."""
+    now = int(time.time() * 1000)
+    await produce(scratch["producer"], scratch["topic"], beacons(60_000, 20_000, now, seed=9))
+    aggregator = Aggregator(settings_for(scratch), ViewStore(scratch["db"]))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    calls: list[tuple[int, int]] = []  # (records returned, ticks when it returned)
+    await aggregator.start()
+    getmany = aggregator.consumer.getmany
+
+    async def watched_getmany(*args, **kwargs):
+        batches = await getmany(*args, **kwargs)
+        calls.append((sum(len(records) for records in batches.values()), ticks))
+        return batches
+
+    aggregator.consumer.getmany = watched_getmany
+    ticking = asyncio.create_task(ticker())
+    try:
+        await counted(aggregator, 60_000)
+    finally:
+        ticking.cancel()
+        await aggregator.stop()
+    back_to_back = [(a, b) for a, b in pairwise(calls) if a[0] and b[0]]
+    assert back_to_back, "no fetch held more than one batch: the case was not exercised"
+    assert all(b[1] > a[1] for a, b in back_to_back), "a batch followed another without the loop running"
