@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
@@ -185,13 +186,13 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
     mongo = AsyncMongoClient(settings.mongodb_url)
     agg = Aggregator(settings, ViewStore(mongo[settings.database_name()]))
     expiries = ExpiryCount()
+    watch = GroupWatch(settings.kafka_client_prefix + settings.aggregator_group, topic, partitions)
+    await watch.start()  # before the clock: its clients take a second to start
     started = time.perf_counter()
     await agg.start()
-    watch = GroupWatch(settings.kafka_client_prefix + settings.aggregator_group, topic, partitions)
-    await watch.start()
     joined = None
     try:
-        while not await watch.done():
+        while joined is None or not await watch.done():
             await asyncio.sleep(0.05)
             if joined is None and len(agg.states) == partitions:
                 joined = time.perf_counter()
@@ -227,15 +228,21 @@ class GroupWatch:
             AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP),
         )
         self.ends: dict[TopicPartition, int] = {}
+        self.total = 0  # records up to the end offsets read at start
 
     async def start(self) -> None:
         await self.admin.start()
         await self.consumer.start()
         self.ends = await self.consumer.end_offsets(self.tps)
+        self.total = sum(self.ends.values())
+
+    async def committed(self) -> int:
+        """Records committed so far, up to the end offsets."""
+        offsets = await self.admin.list_consumer_group_offsets(self.group, partitions=self.tps)
+        return sum(min(c.offset, self.ends[tp]) for tp, c in offsets.items() if tp in self.ends and c.offset >= 0)
 
     async def done(self) -> bool:
-        committed = await self.admin.list_consumer_group_offsets(self.group, partitions=self.tps)
-        return all(tp in committed and committed[tp].offset >= end for tp, end in self.ends.items())
+        return await self.committed() >= self.total
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -351,7 +358,7 @@ async def main() -> None:
     )
     ap.add_argument(
         "--compression",
-        choices=["none", "gzip", "lz4", "zstd", "snappy"],
+        choices=get_args(ViewstatsSettings.model_fields["views_compression"].annotation),
         default=ViewstatsSettings().views_compression,
         help="the producer's codec (default: the collector's, VIEWSTATS_VIEWS_COMPRESSION)",
     )

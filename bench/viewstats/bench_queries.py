@@ -60,9 +60,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
 
 import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from bench_aggregator import produce_views  # noqa: E402
+from bench_aggregator import GroupWatch, produce_views  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import OKPKey  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
@@ -264,23 +263,17 @@ async def replay(
 ) -> tuple[bool, int, int]:
     """Wait until the aggregator's group has committed every partition's end offset (Kafka's view) or ``limit_s``
     passed; returns (caught up, committed, records). Every 30 s a progress line with the counter documents."""
-    bootstrap, topic = settings.kafka_bootstrap_servers, settings.views_topic
     group = settings.kafka_client_prefix + settings.aggregator_group
-    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    watch = GroupWatch(group, settings.views_topic, settings.partitions)
     mongo: AsyncMongoClient = AsyncMongoClient(settings.mongodb_url)
     db = mongo[settings.database_name()]
-    await consumer.start()
-    await admin.start()
+    await watch.start()
     try:
-        ends = await consumer.end_offsets(tps)
-        total, started, last_report, done = sum(ends.values()), time.monotonic(), time.monotonic(), 0
+        total, started, last_report, done = watch.total, time.monotonic(), time.monotonic(), 0
         while time.monotonic() - started < limit_s:
             if proc.poll() is not None:
                 raise RuntimeError(f"the API exited with {proc.returncode}; see {log_path}")
-            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-            done = sum(min(c.offset, ends[tp]) for tp, c in committed.items() if tp in ends and c.offset >= 0)
+            done = await watch.committed()
             if done >= total:
                 return True, done, total
             if time.monotonic() - last_report >= 30:
@@ -295,8 +288,7 @@ async def replay(
             await asyncio.sleep(0.5)
         return False, done, total
     finally:
-        await consumer.stop()
-        await admin.close()
+        await watch.stop()
         await mongo.close()
 
 
