@@ -190,6 +190,47 @@ async def test_rotation_new_key_fetched_and_old_key_verifies_until_retained_wind
     assert exc.value.reason == "unknown_key"
 
 
+async def test_a_token_seen_before_is_answered_from_the_cache_until_it_expires(monkeypatch):
+    k1 = new_key("k1")
+    wall = Clock()
+    wall.now = time.time()
+    cache = JwksCache("http://id.test/.well-known/jwks.json", client=FakeIdentity(k1).client())
+    verifier = TokenVerifier(cache, issuer=ISS, audience=AUD, leeway_seconds=5, clock=wall)
+    full_checks = 0
+    original = verifier.verify_with_key
+
+    def counting(token, key):
+        nonlocal full_checks
+        full_checks += 1
+        return original(token, key)
+
+    monkeypatch.setattr(verifier, "verify_with_key", counting)
+    token = sign(k1, exp_in=60, roles=[f"teacher@{SCHOOL}"])
+    first = await verifier.verify(token)
+    for _ in range(20):
+        assert await verifier.verify(token) == first
+    assert full_checks == 1
+    wall.now += 60 + 4  # within the leeway: still valid
+    assert (await verifier.verify(token)).subject == "u-1"
+    wall.now += 2  # past exp + leeway: the cached entry must not outlive the token
+    with pytest.raises(TokenError) as exc:
+        await verifier.verify(token)
+    assert exc.value.reason == "expired"
+
+
+async def test_the_verified_cache_is_bounded_and_never_admits_a_different_string():
+    k1 = new_key("k1")
+    cache = JwksCache("http://id.test/.well-known/jwks.json", client=FakeIdentity(k1).client())
+    verifier = TokenVerifier(cache, issuer=ISS, audience=AUD, cache_size=3)
+    tokens = [sign(k1) for _ in range(5)]
+    for t in tokens:
+        await verifier.verify(t)
+    assert len(verifier._verified) == 3
+    with pytest.raises(TokenError) as exc:  # a cached token with its signature altered is checked afresh
+        await verifier.verify(tokens[-1][:-4] + ("AAAA" if not tokens[-1].endswith("AAAA") else "BBBB"))
+    assert exc.value.reason == "tampered"
+
+
 async def test_jwks_outage_keeps_known_keys():
     k1 = new_key("k1")
     ok = FakeIdentity(k1)
