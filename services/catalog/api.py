@@ -3,7 +3,6 @@ editors'/reviewers' workflow. Access goes through ``common.auth`` dependencies o
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -21,6 +20,8 @@ from catalog.domain.resource import (
     ResourceContent,
     change_cursor,
 )
+from catalog.paging import CHANGE_CURSOR_PATTERN, MAX_CURSOR_CHARS, decode_cursor, next_cursor
+from catalog.search import MAX_OFFSET
 from catalog.service import CatalogService
 from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
@@ -139,35 +140,22 @@ class Filters:
         }
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"o": offset})).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"])
-    except (ValueError, KeyError, TypeError):
-        raise Problem(422, "Invalid cursor", errors=[{"field": "query.cursor", "message": "not a cursor"}]) from None
-
-
 @router.get("/resources", summary="Published resources, filtered, with facet counts and cursor pagination")
 async def list_resources(
     request: Request,
     filters: Annotated[Filters, Depends()],
     order: Literal["new", "hot"] = "new",
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = None,
+    cursor: str | None = Query(None, max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page"),
     facets: bool = True,
 ) -> Response:
     read = svc(request).read
-    offset = _decode_cursor(cursor)
+    offset = decode_cursor(cursor)
     total, ids = read.index.list(filters.values, order, limit, offset)
     body: dict[str, Any] = {
         "total": total,
         "items": [_summary(s) for s in map(read.public, ids) if s],
-        "next_cursor": _encode_cursor(offset + limit) if offset + limit < total else None,
+        "next_cursor": next_cursor(offset, limit, total),
     }
     if facets:
         body["facets"] = read.index.facets(filters.values)
@@ -193,7 +181,7 @@ async def search(
     filters: Annotated[Filters, Depends()],
     q: str = Query(min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0, le=10_000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     facets: bool = False,
 ) -> Response:
     read = svc(request).read
@@ -206,7 +194,16 @@ async def search(
 
 
 @router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")
-async def changes(request: Request, after: str = "", limit: int = Query(500, ge=1, le=5000)) -> Response:
+async def changes(
+    request: Request,
+    after: str = Query(
+        "",
+        max_length=MAX_CURSOR_CHARS,
+        pattern=CHANGE_CURSOR_PATTERN,
+        description="`next` of the previous page (a change cursor); empty: from the first change",
+    ),
+    limit: int = Query(500, ge=1, le=5000),
+) -> Response:
     """Returns, in change order, each resource changed after ``after`` with its current public snapshot
     (``published``) or as ``withdrawn``; poll again with ``next``. Like the compacted topic, a resource
     appears once, at its latest change."""
