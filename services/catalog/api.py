@@ -65,7 +65,10 @@ async def reference() -> dict[str, Any]:
     "/tree/versions", summary="Textbook versions (教材版本) of a stage/subject, optionally with a volume of a grade"
 )
 async def versions(
-    request: Request, stage: str | None = None, subject: str | None = None, grade: int | None = None
+    request: Request,
+    stage: str | None = None,
+    subject: str | None = None,
+    grade: int | None = Query(None, ge=1, le=12),
 ) -> list[dict[str, Any]]:
     nodes = svc(request).read.nodes
     out = []
@@ -81,7 +84,7 @@ async def versions(
 @router.get(
     "/tree/nodes/{node_id:path}", summary="A tree node with its children; a lesson lists its resources in order"
 )
-async def node(request: Request, node_id: str, grade: int | None = None) -> dict[str, Any]:
+async def node(request: Request, node_id: str, grade: int | None = Query(None, ge=1, le=12)) -> dict[str, Any]:
     read = svc(request).read
     n = read.nodes.get(node_id)
     if n is None:
