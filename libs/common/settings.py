@@ -87,6 +87,13 @@ class ServiceSettings(BaseSettings):
         validation_alias="CONSUMER_BACKOFF_SECONDS",
         description="First retry delay of a failing handler; doubles per attempt up to 5 s.",
     )
+    http_max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        validation_alias="HTTP_MAX_BODY_BYTES",
+        description="Largest request body any route accepts (413 problem beyond it, checked while the body "
+        "streams in); a route may have its own larger limit (e.g. CATALOG_IMPORT_MAX_BODY_BYTES).",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         gt=0,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
@@ -289,12 +289,17 @@ async def withdraw(request: Request, rid: str, body: Reason, who: Principal = Ed
     return await _transition(request, rid, "withdraw", who, reason=body.reason)
 
 
-@router.post("/import", summary="Bulk import JSONL (application/x-ndjson), idempotent by external id (ministry admins)")
-async def bulk_import(
-    request: Request,
-    body: bytes = Body(media_type="application/x-ndjson"),
-    who: Principal = Depends(require_role(MINISTRY_ADMIN)),
-) -> Response:
+@router.post(
+    "/import",
+    summary="Bulk import JSONL (application/x-ndjson), idempotent by external id (ministry admins)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+    },
+)
+async def bulk_import(request: Request, who: Principal = Depends(require_role(MINISTRY_ADMIN))) -> Response:
+    # Read here, after the caller is known to be a ministry admin: a body parameter would be read (up to
+    # CATALOG_IMPORT_MAX_BODY_BYTES) before the authorization dependency ran, for anyone.
+    body = await request.body()
     report = await svc(request).import_jsonl(
         body.splitlines(), actor_of(who), chunk=request.app.state.settings.import_chunk
     )

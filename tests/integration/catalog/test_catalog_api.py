@@ -412,3 +412,24 @@ async def test_list_cursors_page_through_and_stop_at_the_window(catalog):
         assert second.status_code == 200 and second.json()["items"][0]["id"] != first["items"][0]["id"]
     deepest = await c.get("/v1/resources", params={"limit": 100, "cursor": _b64(b'{"o": 10000}')})
     assert deepest.status_code == 200 and deepest.json()["next_cursor"] is None
+
+
+async def test_request_bodies_are_limited_and_the_import_has_its_own_larger_limit(catalog, tokens):
+    c, admin = catalog.client, tokens.headers(*ADMIN)
+    default = catalog.app.state.settings.http_max_body_bytes
+    body = {"external_id": "big", "provider_kind": "province", "provider_id": "prov-hn", "content": content()}
+    padded = orjson.dumps(body) + b" " * default  # valid JSON, one byte-limit too long
+    r = await c.post(
+        "/v1/resources", content=padded, headers={**tokens.headers(*EDITOR), "content-type": "application/json"}
+    )
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "body-too-large" and r.json()["max_bytes"] == default
+    # JSONL beyond the default limit (blank lines are skipped) is an import, within CATALOG_IMPORT_MAX_BODY_BYTES
+    jsonl = b"\n" * (default + 1)
+    imported = await c.post("/v1/import", content=jsonl, headers={**admin, "content-type": "application/x-ndjson"})
+    assert imported.status_code == 200, imported.text
+    over = catalog.app.state.settings.import_max_body_bytes + 1
+    refused = await c.post("/v1/import", content=b"\n" * over, headers=admin)
+    assert refused.status_code == 413 and refused.json()["max_bytes"] == over - 1
+    # an anonymous import is refused before its body is read
+    assert (await c.post("/v1/import", content=jsonl)).status_code == 401
