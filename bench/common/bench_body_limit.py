@@ -11,17 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
 import sys
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
-from bench.viewstats.bench_collector import body, create_topic, free_port, serve, wrk  # noqa: E402
+from bench.viewstats.bench_collector import body, collector_env, free_port, serve, wrk  # noqa: E402
 
 
 def collector_without_body_limit():
@@ -84,16 +81,7 @@ def main() -> None:
     print(json.dumps({"middleware_cpu_per_request": middleware_cost_us()}), flush=True)
     if args.micro_only:
         return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: `make bench-tools` installs Debian's wrk")
-    topic = f"bench.viewstats.bodylimit.{uuid.uuid4().hex[:6]}"
-    asyncio.run(create_topic(topic))
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}:{ROOT}",
-        "VIEWSTATS_VIEWS_TOPIC": topic,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = collector_env("bodylimit")
     ports = {"with_limit": free_port(), "without_limit": free_port()}
     servers = [
         serve("viewstats.collector_app:create_app", ports["with_limit"], env, 1),
