@@ -293,7 +293,14 @@ def run(timeout: float, skip_demo: bool) -> int:
         if not skip_demo:
             t = time.monotonic()
             print("loading the demo data (first run only) …", flush=True)
-            loaded = subprocess.run([PYTHON, str(ROOT / "deploy" / "local" / "demo.py")], env=env(), cwd=ROOT)
+            loaded = subprocess.Popen([PYTHON, str(ROOT / "deploy" / "local" / "demo.py")], env=env(), cwd=ROOT)
+            # a service that dies while the demo loads is reported then, not once the demo has given up
+            died = supervise(children, lambda: stopping or loaded.poll() is not None)
+            if loaded.poll() is None:
+                loaded.terminate()
+                loaded.wait()
+            if died or stopping:
+                return died or 130
             if loaded.returncode == 0:
                 print(f"  demo data ready in {time.monotonic() - t:.1f} s")
             else:  # the services are up all the same: say so rather than take them down
