@@ -30,7 +30,7 @@ class CatalogSettings(ServiceSettings):
         64 * 1_048_576,
         ge=1024,
         description="Largest body of POST /v1/import (JSONL, read whole before it is imported; deploy/local/demo.py "
-        "sends 10,000 lines ≈ 20 MB); every other route has HTTP_MAX_BODY_BYTES.",
+        "sends 10,000 lines, ≤ 9 MiB); every other route has HTTP_MAX_BODY_BYTES.",
     )
     writes_wait_seconds: float = Field(
         5.0,
