@@ -116,6 +116,20 @@ async def create_topic(topic: str) -> None:
         await admin.close()
 
 
+def collector_env(bench: str) -> dict[str, str]:
+    """The environment of collectors under `wrk`, writing to a fresh views topic of their own."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: `make bench-tools` installs Debian's wrk")
+    topic = f"bench.viewstats.{bench}.{uuid.uuid4().hex[:6]}"
+    asyncio.run(create_topic(topic))
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}:{ROOT}",
+        "VIEWSTATS_VIEWS_TOPIC": topic,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
@@ -123,16 +137,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (both servers)")
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: `make bench-tools` installs Debian's wrk")
-    topic = f"bench.viewstats.collector.{uuid.uuid4().hex[:6]}"
-    asyncio.run(create_topic(topic))
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}:{ROOT}",
-        "VIEWSTATS_VIEWS_TOPIC": topic,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = collector_env("collector")
     cport, bport = free_port(), free_port()
     servers = [
         serve("viewstats.collector_app:create_app", cport, env, args.workers),

@@ -5,6 +5,12 @@ Services are started with uvicorn from their `create_app` factories, each in its
 one once the imports they share are loaded (:func:`preload`). Once all are ready, deploy/local/demo.py
 loads the demo dataset through their APIs (skipped where the data is already there). Kafka and FerretDB are started by
 deploy/local/infra.sh (from here, while the imports load), the declared topics created, then the services.
+
+A service that dies while the platform runs is reported (its name, exit status or signal, the end of its log) and
+the whole platform is stopped, `make run` exiting non-zero. Not restarted: a local stack is where a developer
+should see a crash, not have it hidden (a catalog aborted by one request once went unnoticed while `make run`
+carried on); a crash that a request triggers would only come back; and restarting is the orchestrator's job in
+production (Kubernetes' restart policy, with its back-off and restart count for the SREs to see).
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("SMARTEDU_STATE", ROOT / ".cache" / "state"))
 PIDS = STATE / "services.json"
+SUPERVISOR = STATE / "devstack.pid"  # `make stop` asks the running supervisor to stop, so no death is reported
 PYTHON = sys.executable
 
 
@@ -68,6 +76,7 @@ def env() -> dict[str, str]:
     e.setdefault("AUTH_JWKS_URL", f"{URL['identity']}/.well-known/jwks.json")
     e.setdefault("IDENTITY_TEACHER_REGISTRY_URL", URL["teacher-registry (fake)"])
     e.setdefault("IDENTITY_BOOTSTRAP_ADMIN_PHONE", "13800000000")  # deploy/local/demo.py registers it
+    e.setdefault("IDENTITY_SEED_DEMO", "true")  # the demo schools (off by default, refused in production)
     return e
 
 
@@ -86,6 +95,40 @@ class Child:
                     return None
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
+
+    def how(self) -> str:
+        """How it ended: ``exit status 1`` or ``killed by SIGABRT (signal 6, a shell reports 134)``."""
+        code = self.returncode
+        if code is None:
+            return "still running"
+        if code >= 0:
+            return f"exit status {code}"
+        return f"killed by {signal.Signals(-code).name} (signal {-code}, a shell reports {128 - code})"
+
+
+def log_of(name: str) -> Path:
+    return STATE / "logs" / f"{name.split()[0]}.log"
+
+
+def report_death(name: str, child: Child, lines: int = 20) -> None:
+    """What an operator needs to know about a service that died: which one, how, and the end of its log."""
+    log = log_of(name)
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    print(f"\n{name} (pid {child.pid}) died: {child.how()}. The end of {log}:", flush=True)
+    print("\n".join(f"  | {line}" for line in tail) if tail else "  (empty)", flush=True)
+
+
+def supervise(children: dict[str, Child], stopping: Callable[[], bool], every: float = 0.5) -> int:
+    """Watch the running services until a stop is asked for (0) or one of them dies (reported; 1)."""
+    while not stopping():
+        died = [name for name, child in children.items() if child.poll() is not None]
+        if died:
+            for name in died:
+                report_death(name, children[name])
+            print(f"stopping the platform: {', '.join(died)} died (see above)", flush=True)
+            return 1
+        time.sleep(every)
+    return 0
 
 
 def preload() -> None:
@@ -184,6 +227,25 @@ def stop_all() -> None:
     PIDS.unlink(missing_ok=True)
 
 
+def stop_supervisor(timeout: float = 60) -> None:
+    """Ask a running `make run` to stop its services itself (SIGTERM, as Ctrl-C), so that it does not take their
+    exits for deaths; wait for it to finish."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        pid = int(SUPERVISOR.read_text())
+        with contextlib.suppress(FileNotFoundError):
+            if "devstack" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                return  # a stale file: that pid is some other process now
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            print(f"  asked make run (pid {pid}) to stop")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):  # reaped if it is ours (a zombie takes signals)
+                    os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, 0)  # ProcessLookupError once it has exited
+                time.sleep(0.2)
+
+
 def run(timeout: float, skip_demo: bool) -> int:
     begun = time.monotonic()
     stop_all()  # a previous run killed hard may have left services behind
@@ -208,6 +270,7 @@ def run(timeout: float, skip_demo: bool) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    SUPERVISOR.write_text(str(os.getpid()))
     try:
         pending = list(procs)
         while pending and not stopping:
@@ -217,9 +280,8 @@ def run(timeout: float, skip_demo: bool) -> int:
             died = [p for p in procs if children[p.name].poll() is not None]
             if died:
                 for p in died:
-                    log = STATE / "logs" / f"{p.name.split()[0]}.log"
-                    print(f"{p.name} exited during start-up; the end of {log}:")
-                    print("\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+                    report_death(p.name, children[p.name])
+                print("stopping the platform: a service died during start-up (see above)")
                 return 1
             if time.monotonic() - started > timeout:
                 print(f"not ready after {timeout:.0f} s: {', '.join(p.name for p in pending)} (see their logs)")
@@ -231,7 +293,14 @@ def run(timeout: float, skip_demo: bool) -> int:
         if not skip_demo:
             t = time.monotonic()
             print("loading the demo data (first run only) …", flush=True)
-            loaded = subprocess.run([PYTHON, str(ROOT / "deploy" / "local" / "demo.py")], env=env(), cwd=ROOT)
+            loaded = subprocess.Popen([PYTHON, str(ROOT / "deploy" / "local" / "demo.py")], env=env(), cwd=ROOT)
+            # a service that dies while the demo loads is reported then, not once the demo has given up
+            died = supervise(children, lambda: stopping or loaded.poll() is not None)
+            if loaded.poll() is None:
+                loaded.terminate()
+                loaded.wait()
+            if died or stopping:
+                return died or 130
             if loaded.returncode == 0:
                 print(f"  demo data ready in {time.monotonic() - t:.1f} s")
             else:  # the services are up all the same: say so rather than take them down
@@ -243,15 +312,11 @@ def run(timeout: float, skip_demo: bool) -> int:
         if any(p.name == "viewstats" for p in procs):
             print(f"  {'dashboard':26} http://127.0.0.1:8103/dashboard")
         print(f"\nready in {time.monotonic() - begun:.1f} s. Ctrl-C (or `make stop`) stops everything.", flush=True)
-        while not stopping:
-            time.sleep(0.5)
-            if all(c.poll() is not None for c in children.values()):  # `make stop` from another terminal
-                print("every service has stopped")
-                return 0
-        return 0
+        return supervise(children, lambda: stopping)
     finally:
         print("\nstopping services:")
         stop_all()
+        SUPERVISOR.unlink(missing_ok=True)
 
 
 def main() -> int:
@@ -261,7 +326,8 @@ def main() -> int:
     parser.add_argument("--no-demo", action="store_true", help="start empty: no demo data")
     args = parser.parse_args()
     if args.command == "stop":
-        stop_all()
+        stop_supervisor()
+        stop_all()  # what a supervisor killed hard left behind
         return 0
     return run(args.timeout, args.no_demo)
 

@@ -61,6 +61,25 @@ class Problem(Exception):
         return body
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its route's limit (common.bodylimit). An HTTPException so that FastAPI, which turns any
+    other error while reading a body into a 400, lets it through to the problem handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413)
+        self.limit = limit
+
+    def problem(self) -> Problem:
+        return Problem(
+            413,
+            "Content Too Large",
+            f"The request body exceeds this route's limit of {self.limit} bytes.",
+            code="body-too-large",
+            headers={"Connection": "close"},
+            max_bytes=self.limit,
+        )
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else None
     return JSONResponse(
@@ -91,6 +110,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             ),
             request,
         )
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem_response(exc.problem(), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

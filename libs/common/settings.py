@@ -3,16 +3,41 @@
 A service subclasses :class:`ServiceSettings` in its own ``settings.py`` and gives it an ``env_prefix`` for
 its own variables; the shared ones below are read without a prefix so that one set of variables
 configures the whole platform. ``make settings-table`` renders every variable into the README.
+
+``PLATFORM_ENVIRONMENT=production`` makes the settings refuse what is only fit for a developer's machine: a
+service lists its keys in ``DEV_SECRETS`` (their defaults are development values, published in this repository)
+and its demo switches in ``DEV_ONLY_SWITCHES``; in production the settings do not load, and so the service does
+not start, while a key still holds a development value or a demo switch is on (docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProductionRefused(RuntimeError):
+    """Production settings holding a development key, a default secret or a demo switch; names the variables,
+    never their values."""
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Fields whose defaults are development keys or secrets: in production each must be set, and to none of them.
+    DEV_SECRETS: ClassVar[tuple[str, ...]] = ()
+    # Boolean fields that must be off in production (demo data).
+    DEV_ONLY_SWITCHES: ClassVar[tuple[str, ...]] = ()
+
+    platform_environment: Literal["development", "production"] = Field(
+        "development",
+        validation_alias="PLATFORM_ENVIRONMENT",
+        description="`production` refuses to start with a development key or secret, or with demo seeding on "
+        "(docs/SECURITY.md); `development` (the default, for `make run` and tests) accepts them.",
+    )
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -62,9 +87,60 @@ class ServiceSettings(BaseSettings):
         validation_alias="CONSUMER_BACKOFF_SECONDS",
         description="First retry delay of a failing handler; doubles per attempt up to 5 s.",
     )
+    http_max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        validation_alias="HTTP_MAX_BODY_BYTES",
+        description="Largest request body any route accepts (413 problem beyond it, checked while the body "
+        "streams in); a route may have its own larger limit (e.g. CATALOG_IMPORT_MAX_BODY_BYTES).",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         gt=0,
         validation_alias="SHUTDOWN_GRACE_SECONDS",
         description="How long a stopping service waits for in-flight messages before it closes its clients.",
     )
+
+    # --- production refusal --------------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _refuse_development_values_in_production(self) -> ServiceSettings:
+        if self.platform_environment == "production":
+            refused = list(self.development_values())
+            if refused:
+                # Not a ValueError: pydantic would wrap it in a ValidationError that prints every input, keys included.
+                raise ProductionRefused(
+                    "PLATFORM_ENVIRONMENT=production refuses to start with development values: "
+                    + "; ".join(refused)
+                    + ". Set the keys from a secret store (docs/SECURITY.md: generating keys)."
+                )
+        return self
+
+    def development_values(self) -> Iterator[str]:
+        """What production would refuse in these settings, one reason per setting (names as variables)."""
+        dev_values = {v for name in self.DEV_SECRETS for v in _secret_values(type(self).model_fields[name].default)}
+        for name in self.DEV_SECRETS:
+            values = _secret_values(getattr(self, name))
+            if name not in self.model_fields_set:
+                yield f"{self.variable(name)} is not set (its default is a development key)"
+            elif not values or any(not v for v in values):
+                yield f"{self.variable(name)} is empty"
+            elif dev_values & set(values):
+                yield f"{self.variable(name)} holds a development key"
+        for name in self.DEV_ONLY_SWITCHES:
+            if getattr(self, name):
+                yield f"{self.variable(name)} is on (demo data only)"
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of a field."""
+        alias = cls.model_fields[name].validation_alias
+        return (alias if isinstance(alias, str) else f"{cls.model_config.get('env_prefix', '')}{name}").upper()
+
+
+def _secret_values(value: Any) -> list[str]:
+    """The secret strings in a setting's value: a string, a SecretStr, or the values of a key ring (dict)."""
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, dict):
+        return [w for v in value.values() for w in _secret_values(v)]
+    return [str(value)] if value is not None else []

@@ -3,12 +3,11 @@ editors'/reviewers' workflow. Access goes through ``common.auth`` dependencies o
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
@@ -21,6 +20,8 @@ from catalog.domain.resource import (
     ResourceContent,
     change_cursor,
 )
+from catalog.paging import CHANGE_CURSOR_PATTERN, MAX_CURSOR_CHARS, decode_cursor, next_cursor
+from catalog.search import MAX_OFFSET
 from catalog.service import CatalogService
 from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
@@ -64,7 +65,10 @@ async def reference() -> dict[str, Any]:
     "/tree/versions", summary="Textbook versions (教材版本) of a stage/subject, optionally with a volume of a grade"
 )
 async def versions(
-    request: Request, stage: str | None = None, subject: str | None = None, grade: int | None = None
+    request: Request,
+    stage: str | None = None,
+    subject: str | None = None,
+    grade: int | None = Query(None, ge=1, le=12),
 ) -> list[dict[str, Any]]:
     nodes = svc(request).read.nodes
     out = []
@@ -80,7 +84,7 @@ async def versions(
 @router.get(
     "/tree/nodes/{node_id:path}", summary="A tree node with its children; a lesson lists its resources in order"
 )
-async def node(request: Request, node_id: str, grade: int | None = None) -> dict[str, Any]:
+async def node(request: Request, node_id: str, grade: int | None = Query(None, ge=1, le=12)) -> dict[str, Any]:
     read = svc(request).read
     n = read.nodes.get(node_id)
     if n is None:
@@ -139,35 +143,22 @@ class Filters:
         }
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"o": offset})).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"])
-    except (ValueError, KeyError, TypeError):
-        raise Problem(422, "Invalid cursor", errors=[{"field": "query.cursor", "message": "not a cursor"}]) from None
-
-
 @router.get("/resources", summary="Published resources, filtered, with facet counts and cursor pagination")
 async def list_resources(
     request: Request,
     filters: Annotated[Filters, Depends()],
     order: Literal["new", "hot"] = "new",
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = None,
+    cursor: str | None = Query(None, max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page"),
     facets: bool = True,
 ) -> Response:
     read = svc(request).read
-    offset = _decode_cursor(cursor)
+    offset = decode_cursor(cursor)
     total, ids = read.index.list(filters.values, order, limit, offset)
     body: dict[str, Any] = {
         "total": total,
         "items": [_summary(s) for s in map(read.public, ids) if s],
-        "next_cursor": _encode_cursor(offset + limit) if offset + limit < total else None,
+        "next_cursor": next_cursor(offset, limit, total),
     }
     if facets:
         body["facets"] = read.index.facets(filters.values)
@@ -193,7 +184,7 @@ async def search(
     filters: Annotated[Filters, Depends()],
     q: str = Query(min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0, le=10_000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     facets: bool = False,
 ) -> Response:
     read = svc(request).read
@@ -206,7 +197,16 @@ async def search(
 
 
 @router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")
-async def changes(request: Request, after: str = "", limit: int = Query(500, ge=1, le=5000)) -> Response:
+async def changes(
+    request: Request,
+    after: str = Query(
+        "",
+        max_length=MAX_CURSOR_CHARS,
+        pattern=CHANGE_CURSOR_PATTERN,
+        description="`next` of the previous page (a change cursor); empty: from the first change",
+    ),
+    limit: int = Query(500, ge=1, le=5000),
+) -> Response:
     """Returns, in change order, each resource changed after ``after`` with its current public snapshot
     (``published``) or as ``withdrawn``; poll again with ``next``. Like the compacted topic, a resource
     appears once, at its latest change."""
@@ -289,12 +289,17 @@ async def withdraw(request: Request, rid: str, body: Reason, who: Principal = Ed
     return await _transition(request, rid, "withdraw", who, reason=body.reason)
 
 
-@router.post("/import", summary="Bulk import JSONL (application/x-ndjson), idempotent by external id (ministry admins)")
-async def bulk_import(
-    request: Request,
-    body: bytes = Body(media_type="application/x-ndjson"),
-    who: Principal = Depends(require_role(MINISTRY_ADMIN)),
-) -> Response:
+@router.post(
+    "/import",
+    summary="Bulk import JSONL (application/x-ndjson), idempotent by external id (ministry admins)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+    },
+)
+async def bulk_import(request: Request, who: Principal = Depends(require_role(MINISTRY_ADMIN))) -> Response:
+    # Read here, after the caller is known to be a ministry admin: a body parameter would be read (up to
+    # CATALOG_IMPORT_MAX_BODY_BYTES) before the authorization dependency ran, for anyone.
+    body = await request.body()
     report = await svc(request).import_jsonl(
         body.splitlines(), actor_of(who), chunk=request.app.state.settings.import_chunk
     )

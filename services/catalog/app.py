@@ -45,6 +45,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         routers=[api.router],
         title="Catalog",
         description="Sections, the textbook tree, editorial review, search and replication.",
+        body_limits={"/v1/import": settings.import_max_body_bytes},
     )
     app.state.catalog = service
     app.state.settings = settings

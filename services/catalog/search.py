@@ -28,6 +28,16 @@ _IS_CJK = re.compile(rf"[{_CJK}]")
 
 FIELD_WEIGHTS = {"title": 3.0, "knowledge_points": 2.5, "tags": 1.5, "summary": 1.0}
 FILTER_FIELDS = ("section", "stage", "grade", "subject", "kind", "provider")
+# Deepest hit a list or a search reaches (Elasticsearch's default result window). tantivy allocates its collector
+# for ``offset + limit`` hits before it looks at the index: an offset of 10^10 aborted the process (≈ 480 GB), so
+# every caller's window is checked here as well as at the API. Deeper reading is what the change feed is for.
+MAX_OFFSET = 10_000
+MAX_LIMIT = 1_000
+
+
+def _check_window(limit: int, offset: int) -> None:
+    if not (0 <= offset <= MAX_OFFSET and 1 <= limit <= MAX_LIMIT):
+        raise ValueError(f"result window out of bounds: offset {offset}, limit {limit}")
 
 
 def analyze(text: str) -> list[str]:
@@ -190,6 +200,7 @@ class SearchIndex:
         self, filters: dict[str, str | None], order: str = "new", limit: int = 20, offset: int = 0
     ) -> tuple[int, list[str]]:
         """Filtered ids, newest (``new``) or most popular (``hot``) first."""
+        _check_window(limit, offset)
         searcher = self.index.searcher()
         field = "popularity" if order == "hot" else "published_us"
         result = searcher.search(
@@ -209,6 +220,7 @@ class SearchIndex:
     ) -> tuple[int, list[SearchHit]]:
         """(total matches, hits best first). When no resource contains every query character, falls back
         to resources containing most of them."""
+        _check_window(limit, offset)
         searcher = self.index.searcher()
         result = searcher.search(self.build_query(text, filters), limit=limit, offset=offset, count=True)
         if result.count == 0 and len(query_terms(text)[0]) > 1:

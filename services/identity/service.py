@@ -96,9 +96,13 @@ class IdentityService:
 
     # --- start-up -----------------------------------------------------------------------------------------
     async def load(self) -> None:
-        if self.s.seed_demo:
-            await self.store.save_orgs(orgs.seed_nodes())
-        self.tree = orgs.OrgTree(sorted(await self.store.orgs(), key=lambda n: n.path.count("/")))
+        # The divisions are seeded in every environment (production would have no tree to build on otherwise), the
+        # demo subtree only when asked (IDENTITY_SEED_DEMO, refused in production); what exists is not rewritten.
+        stored = await self.store.orgs()
+        held = {n.path for n in stored}
+        missing = [n for n in orgs.seed_nodes(demo=self.s.seed_demo) if n.path not in held]
+        await self.store.save_orgs(missing)
+        self.tree = orgs.OrgTree(sorted(stored + missing, key=lambda n: n.path.count("/")))
         await self.load_keys()
         new = self.ring.ensure(now())
         if new:

@@ -13,6 +13,8 @@ _DEV = "ZGV2LW9ubHktZGV2LW9ubHktZGV2LW9ubHktZGV2LW8"  # 32 bytes, never used out
 
 class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", populate_by_name=True)
+    DEV_SECRETS = ("pii_keys", "lookup_key", "notify_key")  # PLATFORM_ENVIRONMENT=production refuses their defaults
+    DEV_ONLY_SWITCHES = ("seed_demo",)
 
     issuer: str = Field("https://id.smartedu.cn", description="`iss` of every token; the OIDC issuer URL.")
     audience: str = Field("smartedu-api", description="`aud` of access tokens for the platform's services.")
@@ -32,7 +34,11 @@ class IdentitySettings(ServiceSettings):
     login_lock_seconds: int = Field(300, ge=1)
     guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
     teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
-    seed_demo: bool = Field(True, description="Seed the 34 provincial divisions and the demo subtree at start.")
+    seed_demo: bool = Field(
+        False,
+        description="Seed the demo subtree (cities, counties, schools, providers) at start; `make run` turns it on. "
+        "Refused in production. The root and the 34 provincial divisions are always seeded.",
+    )
     bootstrap_admin_phone: str | None = Field(
         None, description="Phone of the account made ministry admin (at start, or when it registers)."
     )

@@ -201,8 +201,12 @@ def build_router(collector: Collector) -> APIRouter:
     return router
 
 
+class CollectorSettings(ViewstatsSettings):
+    DEV_SECRETS = ()  # derives no certificate numbers: it is not given the certificate key, production needs none
+
+
 def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
-    settings = settings or ViewstatsSettings()
+    settings = settings or CollectorSettings()
     kit = ServiceKit("viewstats-collector", settings)
     collector = Collector(settings)
     kit.on_startup(collector.start)

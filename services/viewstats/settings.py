@@ -12,6 +12,7 @@ from common.settings import ServiceSettings
 
 class ViewstatsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIEWSTATS_", extra="ignore", populate_by_name=True)
+    DEV_SECRETS = ("certificate_key",)  # PLATFORM_ENVIRONMENT=production refuses its default
 
     views_topic: str = Field("viewstats.views.v1", description="Topic of raw view beacons.")
     heartbeats_topic: str = Field("viewstats.heartbeats.v1", description="Topic of watch-time heartbeats.")

@@ -27,6 +27,7 @@ def platform(service_process):
         IDENTITY_BOOTSTRAP_ADMIN_PHONE=admin_phone,
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
+        IDENTITY_SEED_DEMO="true",  # the provider orgs (provider/pep) are demo data
     ).start()
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     catalog = service_process("catalog.app:create_app", free_port(), CATALOG_CHANGES_SETTLE_SECONDS="0", **jwks).start(

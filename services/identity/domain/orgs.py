@@ -125,10 +125,12 @@ DEMO_SUBTREE: list[tuple[str, str]] = [
 ]
 
 
-def seed_nodes() -> list[OrgNode]:
+def seed_nodes(demo: bool = True) -> list[OrgNode]:
+    """The root and the 34 provincial divisions (every deployment needs them), with the demo subtree if ``demo``."""
     nodes = [OrgNode(ROOT, "中华人民共和国")]
     nodes += [OrgNode(f"{ROOT}/{code}", name) for code, name in PROVINCES.items()]
-    nodes += [OrgNode(path, name) for path, name in DEMO_SUBTREE]
+    if demo:
+        nodes += [OrgNode(path, name) for path, name in DEMO_SUBTREE]
     return nodes
 
 

@@ -365,3 +365,71 @@ async def test_hot_ordering_follows_viewstats_popularity(catalog, tokens, run_id
         raise AssertionError(f"hot list top, its score, the hottest's score: {seen[-1]}") from exc
     node = (await c.get(f"/v1/tree/nodes/{lesson}")).json()
     assert {r["id"] for r in node["resources"]} >= set(ids[:3])
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        # One anonymous GET with this cursor aborted the catalog process (exit 134: tantivy allocated ~480 GB).
+        ("/v1/resources", {"cursor": _b64(b'{"o": 10000000000}')}),
+        ("/v1/resources", {"cursor": _b64(b'{"o": -1}')}),  # was a 500
+        ("/v1/resources", {"cursor": _b64(b'{"o": "x"}')}),
+        ("/v1/resources", {"cursor": _b64(b'{"o": true}')}),
+        ("/v1/resources", {"cursor": "%%%"}),
+        ("/v1/resources", {"cursor": "A" * 65}),
+        ("/v1/resources", {"limit": 0}),
+        ("/v1/resources", {"limit": 101}),
+        ("/v1/resources", {"limit": "ten"}),
+        ("/v1/search", {"q": "分数", "offset": 10_000_000_000}),
+        ("/v1/search", {"q": "分数", "offset": -1}),
+        ("/v1/search", {"q": "分数", "limit": 10**30}),
+        ("/v1/changes", {"after": "x" * 10_000}),
+        ("/v1/changes", {"after": "not-a-cursor"}),
+        ("/v1/changes", {"limit": -5}),
+        ("/v1/changes", {"limit": 5001}),
+    ],
+)
+async def test_a_bad_cursor_offset_or_limit_is_a_422_problem_and_the_catalog_keeps_serving(catalog, path, params):
+    c = catalog.client
+    r = await c.get(path, params=params)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] and all(e["field"].startswith("query.") for e in r.json()["errors"])
+    assert (await c.get("/v1/resources", params={"limit": 1})).status_code == 200
+
+
+async def test_list_cursors_page_through_and_stop_at_the_window(catalog):
+    c = catalog.client
+    first = (await c.get("/v1/resources", params={"limit": 1, "facets": "false"})).json()
+    if first["total"] > 1:
+        second = await c.get("/v1/resources", params={"limit": 1, "cursor": first["next_cursor"]})
+        assert second.status_code == 200 and second.json()["items"][0]["id"] != first["items"][0]["id"]
+    deepest = await c.get("/v1/resources", params={"limit": 100, "cursor": _b64(b'{"o": 10000}')})
+    assert deepest.status_code == 200 and deepest.json()["next_cursor"] is None
+
+
+async def test_request_bodies_are_limited_and_the_import_has_its_own_larger_limit(catalog, tokens):
+    c, admin = catalog.client, tokens.headers(*ADMIN)
+    default = catalog.app.state.settings.http_max_body_bytes
+    body = {"external_id": "big", "provider_kind": "province", "provider_id": "prov-hn", "content": content()}
+    padded = orjson.dumps(body) + b" " * default  # valid JSON, one byte-limit too long
+    r = await c.post(
+        "/v1/resources", content=padded, headers={**tokens.headers(*EDITOR), "content-type": "application/json"}
+    )
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "body-too-large" and r.json()["max_bytes"] == default
+    # JSONL beyond the default limit (blank lines are skipped) is an import, within CATALOG_IMPORT_MAX_BODY_BYTES
+    jsonl = b"\n" * (default + 1)
+    imported = await c.post("/v1/import", content=jsonl, headers={**admin, "content-type": "application/x-ndjson"})
+    assert imported.status_code == 200, imported.text
+    over = catalog.app.state.settings.import_max_body_bytes + 1
+    refused = await c.post("/v1/import", content=b"\n" * over, headers=admin)
+    assert refused.status_code == 413 and refused.json()["max_bytes"] == over - 1
+    # an anonymous import is refused before its body is read
+    assert (await c.post("/v1/import", content=jsonl)).status_code == 401

@@ -83,6 +83,7 @@ async def identity(mongodb_url: str) -> AsyncIterator[Running]:
         mongodb_database_prefix=f"test_identity_{run}_",
         kafka_client_prefix=f"test-{run}-",
         issuer=ISSUER,
+        seed_demo=True,  # the tests use the demo schools
         argon2_time_cost=1,
         argon2_memory_kib=8192,
         login_max_failures=3,
