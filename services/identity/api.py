@@ -179,18 +179,60 @@ async def add_org(
     return _node(await s.add_org(who, body.parent, body.code, body.name, orgs.Level(body.level)))
 
 
-@router.post("/v1/role-grants", tags=["roles"], summary="Grant a role scoped to an org node (audited)")
+class RoleChangeResult(BaseModel):
+    changed: bool
+    status: Literal["granted", "revoked", "unchanged", "invited"]
+    """``invited``: the account belongs to no organisation yet; the grant waits for it to accept."""
+
+
+def _role_result(status: str) -> RoleChangeResult:
+    return RoleChangeResult(changed=status in ("granted", "revoked"), status=status)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/v1/role-grants",
+    tags=["roles"],
+    summary="Grant a role scoped to an org node (audited); an account outside every org is invited instead",
+)
 async def grant(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
-) -> dict[str, bool]:
-    return {"changed": await s.change_role(who, body.user_id, body.role, body.org, grant=True)}
+) -> RoleChangeResult:
+    return _role_result(await s.change_role(who, body.user_id, body.role, body.org, grant=True))
 
 
 @router.post("/v1/role-revocations", tags=["roles"], summary="Revoke a role (audited)")
 async def revoke(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
-) -> dict[str, bool]:
-    return {"changed": await s.change_role(who, body.user_id, body.role, body.org, grant=False)}
+) -> RoleChangeResult:
+    return _role_result(await s.change_role(who, body.user_id, body.role, body.org, grant=False))
+
+
+class InvitationAnswer(BaseModel):
+    role: str = Field(max_length=40)
+    org: str | None = Field(None, max_length=200)
+
+
+@router.get("/v1/accounts/me/invitations", tags=["roles"], summary="Roles offered to me, waiting for my consent")
+async def invitations(
+    who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> list[dict[str, str]]:
+    return await s.invitations(who)
+
+
+@router.post("/v1/accounts/me/invitations/accept", tags=["roles"], summary="Accept a role offered to me")
+async def accept_invitation(
+    body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> RoleChangeResult:
+    return _role_result(await s.answer_invitation(who, body.role, body.org, accept=True))
+
+
+@router.post(
+    "/v1/accounts/me/invitations/decline", status_code=204, tags=["roles"], summary="Decline a role offered to me"
+)
+async def decline_invitation(
+    body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> None:
+    await s.answer_invitation(who, body.role, body.org, accept=False)
 
 
 @router.post("/v1/admin/signing-keys/rotate", tags=["tokens"], summary="Rotate the token signing key now")
