@@ -33,6 +33,3 @@ class IdentitySettings(ServiceSettings):
     guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
     teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
     seed_demo: bool = Field(True, description="Seed the 34 provincial divisions and the demo subtree at start.")
-    bootstrap_admin_phone: str | None = Field(
-        None, description="Phone of the account made ministry admin (at start, or when it registers)."
-    )

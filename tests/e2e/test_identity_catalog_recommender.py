@@ -5,6 +5,8 @@ recommender's candidate pool through Kafka."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -24,10 +26,16 @@ def platform(service_process):
     identity = service_process(
         "identity.app:create_app",
         free_port(),
-        IDENTITY_BOOTSTRAP_ADMIN_PHONE=admin_phone,
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
     ).start()
+    # the first ministry admin: the operator's one-time step, with identity's own environment
+    subprocess.run(
+        [sys.executable, "-m", "identity.bootstrap", "--phone", admin_phone],
+        env={**identity.env, "IDENTITY_BOOTSTRAP_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     catalog = service_process("catalog.app:create_app", free_port(), CATALOG_CHANGES_SETTLE_SECONDS="0", **jwks).start(
         timeout=120
@@ -54,7 +62,6 @@ async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_reco
     idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
     tag = uuid.uuid4().hex[:8]
     async with httpx.AsyncClient(timeout=30) as http:
-        await account(http, idn, {"phone": platform["admin"]})
         admin = await bearer(http, idn, platform["admin"])
         editor_id = await account(http, idn, {"email": f"ed-{tag}@pep.example.cn"})
         reviewer_id = await account(http, idn, {"email": f"rev-{tag}@pep.example.cn"})
