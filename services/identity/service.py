@@ -298,15 +298,19 @@ class IdentityService:
         nonce: str | None = None,
     ) -> dict[str, Any]:
         t = now()
+        # A relying party gets a token for its own audience with the claims of the scopes granted to it only:
+        # the roles with the ``roles`` scope, the account kind with ``profile``.
+        granted = set(scope.split()) if scope else set()
         access, _ = tokens.issue_access_token(
             self.ring,
             self.policy,
             subject=account.id,
-            roles=account.roles,
-            kind=account.kind,
+            roles=account.roles if client_id is None or "roles" in granted else [],
+            kind=account.kind if client_id is None or "profile" in granted else None,
             now=t,
             client_id=client_id,
             scope=scope,
+            session=family,
         )
         refresh = tokens.new_secret()
         await self.store.save_refresh(
@@ -329,7 +333,14 @@ class IdentityService:
         }
         if client_id and scope and "openid" in scope.split():
             out["id_token"] = tokens.issue_id_token(
-                self.ring, self.policy, subject=account.id, client_id=client_id, nonce=nonce, now=t, auth_time=auth_time
+                self.ring,
+                self.policy,
+                subject=account.id,
+                client_id=client_id,
+                nonce=nonce,
+                now=t,
+                auth_time=auth_time,
+                extra={"sid": family},  # RP-initiated logout names the session to end with it
             )
         if scope:
             out["scope"] = scope

@@ -60,7 +60,15 @@ async def test_oidc_code_flow_with_pkce_using_authlib(identity):
         url, state = rp.create_authorization_url(
             discovery["authorization_endpoint"], code_verifier=verifier, nonce="n-123"
         )
-        # the user is logged in on the platform; the browser carries their session to /authorize
+        # the user is logged in on the platform; the browser carries their session to /authorize, which asks for
+        # the user's consent first (the platform's front end shows it and posts the answer)
+        asked = await identity.client.get(url, headers=user_h)
+        assert asked.status_code == 403 and asked.json()["code"] == "consent_required"
+        assert asked.json()["client_id"] == client_id and asked.json()["scope"] == "openid profile roles"
+        agreed = await identity.client.post(
+            "/oauth2/consent", headers=user_h, json={"client_id": client_id, "scope": asked.json()["scope"]}
+        )
+        assert agreed.status_code == 200
         answer = await identity.client.get(url, headers=user_h)
         assert answer.status_code == 302
         callback = answer.headers["location"]
