@@ -4,10 +4,14 @@ recommender's candidate pool through Kafka."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
+import secrets
 import subprocess
 import sys
 import uuid
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -58,6 +62,35 @@ async def bearer(http: httpx.AsyncClient, identity: str, identifier: str) -> dic
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+async def relying_party_token(http: httpx.AsyncClient, identity: str, admin: dict, user: dict) -> str:
+    """The OIDC code flow (consent, PKCE) for a freshly registered relying party: its access token for ``user``."""
+    callback = "https://rp.example.cn/cb"
+    reg = await http.post(
+        f"{identity}/v1/oidc-clients", headers=admin, json={"name": "第三方", "redirect_uris": [callback]}
+    )
+    client_id, secret = reg.json()["client_id"], reg.json()["client_secret"]
+    scope = "openid roles"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {
+        "client_id": client_id,
+        "redirect_uri": callback,
+        "response_type": "code",
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    consent = await http.post(f"{identity}/oauth2/consent", headers=user, json={"client_id": client_id, "scope": scope})
+    assert consent.status_code == 200, consent.text
+    answer = await http.get(f"{identity}/oauth2/authorize", headers=user, params=params)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlparse(answer.headers["location"]).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": callback, "code_verifier": verifier}
+    tokens = await http.post(f"{identity}/oauth2/token", data=form, auth=(client_id, secret))
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()["access_token"]
+
+
 async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_recommender(platform) -> None:
     idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
     tag = uuid.uuid4().hex[:8]
@@ -97,6 +130,12 @@ async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_reco
         forged = {"Authorization": editor["Authorization"][:-4] + "AAAA"}
         refused = await http.post(f"{cat}/v1/resources", json=draft, headers=forged)
         assert refused.status_code == 401 and refused.json()["code"].startswith("token_")
+
+        # A relying party the editor signed in to holds a token with the editor's roles (scope "roles"), but for
+        # its own audience: catalog refuses it, so a third-party site cannot act on the platform as the user.
+        rp_token = await relying_party_token(http, idn, admin, editor)
+        as_rp = await http.post(f"{cat}/v1/resources", json=draft, headers={"Authorization": f"Bearer {rp_token}"})
+        assert as_rp.status_code == 401 and as_rp.json()["reason"] == "invalid"
 
         created = await http.post(f"{cat}/v1/resources", json=draft, headers=editor)
         assert created.status_code == 201, created.text
