@@ -82,6 +82,11 @@ async def exchange(identity, client_id: str, secret: str, code: str, verifier: s
     )
 
 
+async def refresh_at_token_endpoint(identity, client_id: str, secret: str, refresh_token: str) -> httpx.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    return await identity.client.post("/oauth2/token", data={**form, "client_secret": secret})
+
+
 async def rp_tokens(identity, user: dict[str, str], client_id: str, secret: str, scope: str) -> dict:
     r = await exchange(identity, client_id, secret, await code_for(identity, user, client_id, scope))
     assert r.status_code == 200, r.text
@@ -174,15 +179,7 @@ async def test_logout_ends_the_session_of_the_relying_party_and_of_the_platform(
         "/oauth2/logout", params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": BYE, "state": "s"}
     )
     assert bye.status_code == 302 and bye.headers["location"] == f"{BYE}?state=s"
-    refresh = await identity.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "client_id": client_id,
-            "client_secret": secret,
-        },
-    )
+    refresh = await refresh_at_token_endpoint(identity, client_id, secret, tokens["refresh_token"])
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
     platform = await identity.client.post("/v1/sessions/refresh", json={"refresh_token": first_party["refresh_token"]})
     assert platform.status_code == 401
@@ -200,15 +197,7 @@ async def test_a_deactivated_client_gets_no_tokens(identity):
     assert off.status_code == 204
     exchanged = await exchange(identity, client_id, secret, code)
     assert exchanged.status_code == 401 and exchanged.json()["error"] == "invalid_client"
-    refreshed = await identity.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "client_id": client_id,
-            "client_secret": secret,
-        },
-    )
+    refreshed = await refresh_at_token_endpoint(identity, client_id, secret, tokens["refresh_token"])
     assert refreshed.status_code == 401 and refreshed.json()["error"] == "invalid_client"
     assert (
         await identity.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
