@@ -1,7 +1,7 @@
 """The demo dataset `make run` loads, through the services' public APIs as any client would:
 
-1. identity: the demo ministry admin registers (identity makes the phone named by
-   IDENTITY_BOOTSTRAP_ADMIN_PHONE a ministry admin) and logs in; a few demo students, teachers and parents too;
+1. identity: the demo ministry admin is made by the operator's one-time step (`python -m identity.bootstrap`, the
+   same an operator runs on a fresh deployment) and logs in; a few demo students, teachers and parents register;
 2. catalog: the generated national catalog (12 sections, 65 textbook versions, ~19,500 lessons, ~88,000
    resources) imported as JSONL with the admin's token: the same import operators use;
 3. viewstats: a week of synthetic traffic over the catalog's resources, sent to the collector (each view at the
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -36,14 +38,26 @@ def log(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
+def bootstrap_admin() -> None:
+    """The first ministry admin, by the operator's one-time step (it refuses once one exists)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "identity.bootstrap", "--phone", ADMIN_PHONE, "--real-name", "演示管理员"],
+        env={**os.environ, "IDENTITY_BOOTSTRAP_PASSWORD": DEMO_PASSWORD},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m identity.bootstrap failed: {done.stderr.strip()[-500:]}")
+
+
 def admin_token(identity: str) -> str:
     with httpx.Client(base_url=identity, timeout=60) as http:
-        r = http.post(
-            "/v1/accounts",
-            json={"phone": ADMIN_PHONE, "password": DEMO_PASSWORD, "real_name": "演示管理员", "kind": "teacher"},
-        )
-        if r.status_code not in (201, 409):
-            r.raise_for_status()
+        login = {"identifier": ADMIN_PHONE, "password": DEMO_PASSWORD}
+        r = http.post("/v1/sessions", json=login)
+        if r.status_code == 401:  # a fresh store: no admin yet
+            bootstrap_admin()
+            r = http.post("/v1/sessions", json=login)
+        r.raise_for_status()
         for i, kind in enumerate(["student", "student", "teacher", "parent"]):
             http.post(
                 "/v1/accounts",
@@ -54,8 +68,6 @@ def admin_token(identity: str) -> str:
                     "kind": kind,
                 },
             )
-        r = http.post("/v1/sessions", json={"identifier": ADMIN_PHONE, "password": DEMO_PASSWORD})
-        r.raise_for_status()
         return r.json()["access_token"]
 
 

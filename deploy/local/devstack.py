@@ -75,7 +75,6 @@ def env() -> dict[str, str]:
     # the services find each other on loopback: tokens verified against identity's keys, the fake registry
     e.setdefault("AUTH_JWKS_URL", f"{URL['identity']}/.well-known/jwks.json")
     e.setdefault("IDENTITY_TEACHER_REGISTRY_URL", URL["teacher-registry (fake)"])
-    e.setdefault("IDENTITY_BOOTSTRAP_ADMIN_PHONE", "13800000000")  # deploy/local/demo.py registers it
     e.setdefault("IDENTITY_SEED_DEMO", "true")  # the demo schools (off by default, refused in production)
     return e
 

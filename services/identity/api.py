@@ -4,7 +4,6 @@ OpenID Connect provider (discovery, authorize with PKCE, token, userinfo, logout
 from __future__ import annotations
 
 import base64
-import uuid
 from datetime import date
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
@@ -13,16 +12,28 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from common.auth import MINISTRY_ADMIN, Principal, optional_principal, require_principal, require_role
+from common.auth import (
+    MINISTRY_ADMIN,
+    Principal,
+    TokenError,
+    optional_principal,
+    require_principal,
+    require_role,
+)
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs
 from identity.service import IdentityService, now
+from identity.sso import Sso
 
 router = APIRouter()
 
 
 def svc(request: Request) -> IdentityService:
     return request.app.state.identity
+
+
+def sso_of(request: Request) -> Sso:
+    return request.app.state.sso
 
 
 def client_ip(request: Request) -> str:
@@ -179,18 +190,60 @@ async def add_org(
     return _node(await s.add_org(who, body.parent, body.code, body.name, orgs.Level(body.level)))
 
 
-@router.post("/v1/role-grants", tags=["roles"], summary="Grant a role scoped to an org node (audited)")
+class RoleChangeResult(BaseModel):
+    changed: bool
+    status: Literal["granted", "revoked", "unchanged", "invited"]
+    """``invited``: the account belongs to no organisation yet; the grant waits for it to accept."""
+
+
+def _role_result(status: str) -> RoleChangeResult:
+    return RoleChangeResult(changed=status in ("granted", "revoked"), status=status)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/v1/role-grants",
+    tags=["roles"],
+    summary="Grant a role scoped to an org node (audited); an account outside every org is invited instead",
+)
 async def grant(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
-) -> dict[str, bool]:
-    return {"changed": await s.change_role(who, body.user_id, body.role, body.org, grant=True)}
+) -> RoleChangeResult:
+    return _role_result(await s.change_role(who, body.user_id, body.role, body.org, grant=True))
 
 
 @router.post("/v1/role-revocations", tags=["roles"], summary="Revoke a role (audited)")
 async def revoke(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
-) -> dict[str, bool]:
-    return {"changed": await s.change_role(who, body.user_id, body.role, body.org, grant=False)}
+) -> RoleChangeResult:
+    return _role_result(await s.change_role(who, body.user_id, body.role, body.org, grant=False))
+
+
+class InvitationAnswer(BaseModel):
+    role: str = Field(max_length=40)
+    org: str | None = Field(None, max_length=200)
+
+
+@router.get("/v1/accounts/me/invitations", tags=["roles"], summary="Roles offered to me, waiting for my consent")
+async def invitations(
+    who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> list[dict[str, str]]:
+    return await s.invitations(who)
+
+
+@router.post("/v1/accounts/me/invitations/accept", tags=["roles"], summary="Accept a role offered to me")
+async def accept_invitation(
+    body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> RoleChangeResult:
+    return _role_result(await s.answer_invitation(who, body.role, body.org, accept=True))
+
+
+@router.post(
+    "/v1/accounts/me/invitations/decline", status_code=204, tags=["roles"], summary="Decline a role offered to me"
+)
+async def decline_invitation(
+    body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
+) -> None:
+    await s.answer_invitation(who, body.role, body.org, accept=False)
 
 
 @router.post("/v1/admin/signing-keys/rotate", tags=["tokens"], summary="Rotate the token signing key now")
@@ -252,6 +305,15 @@ async def register_client(
     return {"client_id": client.client_id, "client_secret": secret, "redirect_uris": client.redirect_uris}
 
 
+@router.post(
+    "/v1/oidc-clients/{client_id}/deactivate", status_code=204, tags=["sso"], summary="Deactivate a relying party"
+)
+async def deactivate_client(
+    client_id: str, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
+) -> None:
+    await sso.set_client_active(who, client_id, False)
+
+
 @router.get("/.well-known/jwks.json", tags=["sso"])
 async def jwks(s: IdentityService = Depends(svc)) -> JSONResponse:
     return JSONResponse(s.ring.jwks(now()), headers={"Cache-Control": "public, max-age=300"})
@@ -284,7 +346,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
     )
 
 
-@router.get("/oauth2/authorize", tags=["sso"], summary="Authorization code + PKCE (S256)")
+@router.get("/oauth2/authorize", tags=["sso"], summary="Authorization code + PKCE (S256), after the user's consent")
 async def authorize(
     request: Request,
     client_id: str,
@@ -295,11 +357,12 @@ async def authorize(
     code_challenge: str | None = None,
     code_challenge_method: str | None = None,
     nonce: str | None = None,
+    prompt: str | None = None,
     who: Principal | None = Depends(optional_principal),
-    s: IdentityService = Depends(svc),
+    sso: Sso = Depends(sso_of),
 ) -> RedirectResponse:
-    client = await s.store.client(client_id)
-    if client is None or not client.active or redirect_uri not in client.redirect_uris:
+    client = await sso.active_client(client_id)
+    if client is None or redirect_uri not in client.redirect_uris:
         raise Problem(400, "Unknown client or redirect URI", code="invalid_client")  # never redirect then
 
     def back(**params: str | None) -> RedirectResponse:
@@ -313,25 +376,45 @@ async def authorize(
     granted = oidc.narrow_scope(scope, client.allowed_scopes)
     if granted is None:
         return back(error="invalid_scope")
-    if who is None:
-        # the platform's login page would take over here; APIs answer with the standard error
+    if who is None or who.client_id is not None:
+        # only the platform's own login authorizes (never a relying party's token); the platform's login page
+        # would take over here, APIs answer with the standard error
         return back(error="login_required")
-    code = crypto.b64e(crypto.secrets.token_bytes(32))
-    t = now()
-    await s.store.save_code(
-        oidc.AuthorizationCode(
-            crypto.token_digest(code),
-            client.client_id,
-            who.subject,
-            redirect_uri,
-            granted,
-            code_challenge,
-            nonce,
-            auth_time=t,
-            expires_at=t + oidc.CODE_TTL,
+    missing = await sso.missing_consent(who, client, granted)
+    if missing:
+        if prompt == "none":
+            return back(error="consent_required")
+        raise Problem(
+            403,
+            "Consent required",
+            f"{client.name} asks for: {' '.join(sorted(missing))}. Answer with POST /oauth2/consent, then retry.",
+            code="consent_required",
+            client_id=client.client_id,
+            client_name=client.name,
+            scope=granted,
+            consent_endpoint="/oauth2/consent",
         )
-    )
-    return back(code=code)
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return back(code=await sso.new_code(who, bearer, client, redirect_uri, granted, code_challenge, nonce))
+
+
+class Consent(BaseModel):
+    client_id: str = Field(max_length=64)
+    scope: str = Field(max_length=200, description="Space-separated scopes the user agrees to (openid included).")
+
+
+@router.post("/oauth2/consent", tags=["sso"], summary="The user agrees to a relying party's scopes (recorded)")
+async def consent(
+    body: Consent, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
+) -> dict[str, str]:
+    return {"client_id": body.client_id, "scope": await sso.consent(who, body.client_id, body.scope)}
+
+
+@router.delete("/oauth2/consent/{client_id}", status_code=204, tags=["sso"], summary="Withdraw a consent")
+async def withdraw_consent(
+    client_id: str, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
+) -> None:
+    await sso.withdraw(who, client_id)
 
 
 def _client_credentials(
@@ -350,7 +433,7 @@ def _client_credentials(
 
 
 @router.post("/oauth2/token", tags=["sso"], summary="Token endpoint (application/x-www-form-urlencoded)")
-async def token(request: Request, s: IdentityService = Depends(svc)) -> JSONResponse:
+async def token(request: Request, s: IdentityService = Depends(svc), sso: Sso = Depends(sso_of)) -> JSONResponse:
     # parsed here rather than with Form(): python-multipart is not a dependency and this endpoint never
     # takes multipart bodies
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
@@ -358,30 +441,13 @@ async def token(request: Request, s: IdentityService = Depends(svc)) -> JSONResp
     code_verifier, refresh_token = form.get("code_verifier"), form.get("refresh_token")
     client_id, client_secret = form.get("client_id"), form.get("client_secret")
     cid, secret = _client_credentials(request, client_id, client_secret)
-    client = await s.store.client(cid) if cid else None
+    client = await sso.active_client(cid)  # a deactivated client gets nothing more, not even a refresh
     if client is None or not client.check_secret(crypto.token_digest(secret) if secret else None):
         return _oauth_error("invalid_client", "client authentication failed", 401)
     if grant_type == "authorization_code":
-        record = await s.store.take_code(crypto.token_digest(code)) if code else None
-        if (
-            record is None
-            or record.client_id != client.client_id
-            or record.redirect_uri != redirect_uri
-            or record.expires_at < now()
-            or not oidc.check_pkce(code_verifier, record.code_challenge)
-        ):
-            return _oauth_error("invalid_grant", "code invalid, used, expired or PKCE mismatch")
-        account = await s.store.account(record.user_id)
-        if account is None or not account.active:
-            return _oauth_error("invalid_grant", "account inactive")
-        body = await s.issue(
-            account,
-            family=uuid.uuid4().hex,
-            auth_time=record.auth_time,
-            client_id=client.client_id,
-            scope=record.scope,
-            nonce=record.nonce,
-        )
+        body = await sso.exchange_code(client, code, redirect_uri, code_verifier)
+        if body is None:
+            return _oauth_error("invalid_grant", "code invalid, used, expired, PKCE mismatch or session ended")
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
     if grant_type == "refresh_token" and refresh_token:
         try:
@@ -392,8 +458,16 @@ async def token(request: Request, s: IdentityService = Depends(svc)) -> JSONResp
     return _oauth_error("unsupported_grant_type", grant_type)
 
 
+async def userinfo_principal(request: Request, sso: Sso = Depends(sso_of)) -> Principal:
+    """A relying party's access token (its own audience) or a platform one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenError("missing", "A Bearer access token is required.").problem()
+    return await sso.userinfo_principal(token.strip())
+
+
 @router.get("/oauth2/userinfo", tags=["sso"])
-async def userinfo(who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
+async def userinfo(who: Principal = Depends(userinfo_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
     account = await s.me(who)
     scopes = who.scope.split() if who.scope is not None else ["openid", "profile", "roles"]
     out: dict[str, Any] = {"sub": account.id, "kind": account.kind}
@@ -404,16 +478,20 @@ async def userinfo(who: Principal = Depends(require_principal), s: IdentityServi
     return out
 
 
-@router.get("/oauth2/logout", tags=["sso"], summary="RP-initiated logout")
+@router.get("/oauth2/logout", tags=["sso"], summary="RP-initiated logout: ends the session (refresh family)")
 async def end_session(
-    id_token_hint: str | None = Query(None),
-    post_logout_redirect_uri: str | None = Query(None),
-    client_id: str | None = Query(None),
-    state: str | None = Query(None),
-    s: IdentityService = Depends(svc),
+    request: Request,
+    id_token_hint: str | None = Query(None, max_length=4096),
+    post_logout_redirect_uri: str | None = Query(None, max_length=2000),
+    client_id: str | None = Query(None, max_length=64),
+    state: str | None = Query(None, max_length=500),
+    who: Principal | None = Depends(optional_principal),
+    sso: Sso = Depends(sso_of),
 ) -> Any:
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip() if who is not None else None
+    client_id = await sso.logout(id_token_hint, bearer, client_id)
     if post_logout_redirect_uri:
-        client = await s.store.client(client_id) if client_id else None
+        client = await sso.active_client(client_id)
         if client is None or post_logout_redirect_uri not in client.post_logout_redirect_uris:
             raise Problem(400, "Unregistered post-logout redirect URI", code="invalid_request")
         q = urlencode({"state": state}) if state else ""

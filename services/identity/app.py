@@ -14,6 +14,7 @@ from identity import api
 from identity.registry import TeacherRegistry
 from identity.service import IdentityService
 from identity.settings import IdentitySettings
+from identity.sso import Sso
 from identity.store import IdentityStore
 
 log = logging.getLogger("identity")
@@ -55,5 +56,6 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
         description="Accounts, roles over the school hierarchy, tokens, SSO, teacher verification.",
     )
     app.state.identity = service
+    app.state.sso = Sso(service)
     install_verifier(app, service.verifier)
     return app

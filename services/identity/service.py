@@ -22,7 +22,7 @@ from common.contracts.identity import (
     UserUpdated,
 )
 from common.problems import Problem
-from identity.domain import crypto, oidc, orgs, teachers, tokens
+from identity.domain import authz, crypto, oidc, orgs, teachers, tokens
 from identity.domain.accounts import (
     RESET_TTL,
     Account,
@@ -49,6 +49,7 @@ def now() -> datetime:
 # A registration claims its identifiers, then saves the account, within a second; older claims without an
 # account are left by a crash.
 STALE_LOGIN_CLAIM_SECONDS = 120
+INVITATION_TTL = timedelta(days=14)
 
 
 class _LocalKeys(JwksCache):
@@ -103,25 +104,22 @@ class IdentityService:
         missing = [n for n in orgs.seed_nodes(demo=self.s.seed_demo) if n.path not in held]
         await self.store.save_orgs(missing)
         self.tree = orgs.OrgTree(sorted(stored + missing, key=lambda n: n.path.count("/")))
+        await self._claim_school_codes()
         await self.load_keys()
         new = self.ring.ensure(now())
         if new:
             await self._save_keys(new)
-        if self.s.bootstrap_admin_phone:
-            await self.bootstrap_admin(self.s.bootstrap_admin_phone)
 
-    async def bootstrap_admin(self, phone: str) -> None:
-        """The first ministry admin of a fresh deployment (IDENTITY_BOOTSTRAP_ADMIN_PHONE), audited."""
-        owner = await self.store.login_owner(self._login_key("phone", crypto.normalise_phone(phone)))
-        account = await self.store.account(owner) if owner else None
-        if account is not None and account.grant(Role(name=MINISTRY_ADMIN)):
-            await self.store.save_account(account)
-            await self.store.audit("bootstrap", "grant", account.id, role=MINISTRY_ADMIN, org=None)
-            await self.publish(
-                RoleGranted(
-                    user_id=account.id, occurred_at=now(), role=MINISTRY_ADMIN, org=None, granted_by="bootstrap"
-                )
-            )
+    async def _claim_school_codes(self) -> None:
+        """Every school's code is claimed nationally (seeded schools and schools created before codes were
+        claimed included), and the tree maps each code to the school holding the claim: a second school with
+        the same code, whatever its path, never receives the teachers the registry lists under that code."""
+        for node in list(self.tree.nodes.values()):
+            if node.level is orgs.Level.SCHOOL:
+                holder = await self.store.claim_school_code(node.code, node.path)
+                if holder != node.path:
+                    log.warning("school code %s is held by another path; %s is ignored", node.code, node.path)
+                self.tree.school_by_code[node.code] = holder
 
     async def load_keys(self) -> None:
         ring = tokens.KeyRing()
@@ -238,10 +236,6 @@ class IdentityService:
                 login_methods=tuple(idents),
             )
         )
-        if self.s.bootstrap_admin_phone and idents.get("phone") == crypto.normalise_phone(self.s.bootstrap_admin_phone):
-            # a fresh deployment's first admin registers after the service started
-            await self.bootstrap_admin(self.s.bootstrap_admin_phone)
-            account = await self.store.account(user_id) or account
         return account
 
     async def _claim_login(self, key: str, user_id: str) -> None:
@@ -308,15 +302,19 @@ class IdentityService:
         nonce: str | None = None,
     ) -> dict[str, Any]:
         t = now()
+        # A relying party gets a token for its own audience with the claims of the scopes granted to it only:
+        # the roles with the ``roles`` scope, the account kind with ``profile``.
+        granted = set(scope.split()) if scope else set()
         access, _ = tokens.issue_access_token(
             self.ring,
             self.policy,
             subject=account.id,
-            roles=account.roles,
-            kind=account.kind,
+            roles=account.roles if client_id is None or "roles" in granted else [],
+            kind=account.kind if client_id is None or "profile" in granted else None,
             now=t,
             client_id=client_id,
             scope=scope,
+            session=family,
         )
         refresh = tokens.new_secret()
         await self.store.save_refresh(
@@ -339,7 +337,14 @@ class IdentityService:
         }
         if client_id and scope and "openid" in scope.split():
             out["id_token"] = tokens.issue_id_token(
-                self.ring, self.policy, subject=account.id, client_id=client_id, nonce=nonce, now=t, auth_time=auth_time
+                self.ring,
+                self.policy,
+                subject=account.id,
+                client_id=client_id,
+                nonce=nonce,
+                now=t,
+                auth_time=auth_time,
+                extra={"sid": family},  # RP-initiated logout names the session to end with it
             )
         if scope:
             out["scope"] = scope
@@ -377,16 +382,12 @@ class IdentityService:
         return account
 
     async def view(self, who: Principal, user_id: str) -> dict[str, Any]:
-        """An admin sees accounts that belong to their subtree (by school or by a scoped role) only."""
+        """Oneself, or an account an admin governs (see :mod:`identity.domain.authz`)."""
         account = await self.store.account(user_id)
         if account is None:
             raise Problem(404, "Account not found", code="account_not_found")
         if who.subject != user_id:
-            places = [p for p in [account.school, *(r.org for r in account.roles)] if p]
-            if not any(who.has_role(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=p) for p in places) and not (
-                who.is_ministry_admin
-            ):
-                raise Problem(403, "Forbidden", "The account is outside your organisation.", code="out_of_scope")
+            authz.require_act_on(who.roles, account.roles, account.school, unaffiliated_ok=False)
         return self.profile(account)
 
     def profile(self, account: Account) -> dict[str, Any]:
@@ -472,21 +473,26 @@ class IdentityService:
         if account is None:
             raise Problem(404, "Account not found", code="account_not_found")
         if who.subject != user_id:
-            scopes = [r.org for r in account.roles] + [account.school]
-            target = next((s for s in scopes if s), None)
-            who.require(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=target)
+            # every place the account holds, not only its first: a school admin who made a ministry admin a
+            # pupil of their school must still not reach it
+            authz.require_act_on(who.roles, account.roles, account.school, unaffiliated_ok=False)
             await self.store.audit(who.subject, "deactivate", user_id)
         account.status = "deactivated"
         await self.store.save_account(account)
         await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
 
     # --- roles ------------------------------------------------------------------------------------------
-    async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> bool:
+    async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> str:
+        """granted | revoked | unchanged | invited (a scoped admin's grant to an account that belongs nowhere
+        waits for the account to accept it)."""
         node = self.tree.get(org) if org else None
         orgs.check_grant(who, role, org, node)
+        if not authz.may_grant_rank(who.roles, role, org):
+            raise Problem(403, "Forbidden", "The role is not below your own.", code="outranked", reason="outranked")
         account = await self.store.account(user_id)
         if account is None or not account.active:
             raise Problem(404, "Account not found", code="account_not_found")
+        authz.require_act_on(who.roles, account.roles, account.school, unaffiliated_ok=grant)
         if (
             grant
             and role == "head_teacher"
@@ -498,19 +504,52 @@ class IdentityService:
             # 只有实名认证的教师才能担任行政班班主任
             raise Problem(409, "Only verified teachers of this school can head a class", code="teacher_not_verified")
         r = Role(name=role, org=org)
+        if grant and authz.needs_consent(who.roles, account.roles, account.school):
+            if await self.store.save_invitation(user_id, r, who.subject, now() + INVITATION_TTL):
+                await self.store.audit(who.subject, "invite", user_id, role=role, org=org)
+            return "invited"
+        return await self._apply_role(account, r, grant=grant, by=who.subject)
+
+    async def _apply_role(self, account: Account, r: Role, *, grant: bool, by: str) -> str:
         changed = account.grant(r) if grant else account.revoke(r)
-        if role in ("student", "head_teacher") and grant and account.school is None:
-            account.school = org
-        if changed:
-            await self.store.save_account(account)
-            await self.store.audit(who.subject, "grant" if grant else "revoke", user_id, role=role, org=org)
-            event = (
-                RoleGranted(user_id=user_id, occurred_at=now(), role=role, org=org, granted_by=who.subject)
-                if grant
-                else RoleRevoked(user_id=user_id, occurred_at=now(), role=role, org=org, revoked_by=who.subject)
-            )
-            await self.publish(event)
-        return changed
+        if r.name in ("student", "head_teacher") and grant and account.school is None:
+            account.school = r.org
+        if not changed:
+            return "unchanged"
+        await self.store.save_account(account)
+        await self.store.audit(by, "grant" if grant else "revoke", account.id, role=r.name, org=r.org)
+        event = (
+            RoleGranted(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, granted_by=by)
+            if grant
+            else RoleRevoked(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, revoked_by=by)
+        )
+        await self.publish(event)
+        return "granted" if grant else "revoked"
+
+    async def invitations(self, who: Principal) -> list[dict[str, Any]]:
+        account = await self.me(who)
+        t = now()
+        return [
+            {"role": d["role"], "expires_at": d["expires_at"].isoformat()}
+            for d in await self.store.invitations(account.id)
+            if d["expires_at"] > t
+        ]
+
+    async def answer_invitation(self, who: Principal, role: str, org: str | None, *, accept: bool) -> str:
+        """The account's consent to (or refusal of) a role a scoped admin offered it. The offer holds only while
+        its admin still may grant that role there."""
+        account = await self.me(who)
+        r = Role(name=role, org=org)
+        invitation = await self.store.take_invitation(account.id, r)
+        if invitation is None or invitation["expires_at"] <= now():
+            raise Problem(404, "Invitation not found", code="invitation_not_found")
+        if not accept:
+            await self.store.audit(account.id, "invite.decline", account.id, role=role, org=org)
+            return "declined"
+        inviter = await self.store.account(invitation["invited_by"])
+        if inviter is None or not inviter.active or not authz.may_grant_rank(inviter.roles, role, org):
+            raise Problem(409, "Invitation no longer valid", code="invitation_stale")
+        return await self._apply_role(account, r, grant=True, by=inviter.id)
 
     async def add_org(self, who: Principal, parent: str, code: str, name: str, level: orgs.Level) -> orgs.OrgNode:
         node = self.tree.get(parent)
@@ -524,7 +563,17 @@ class IdentityService:
                 422, "Invalid organisation", errors=[{"field": "body.code", "message": str(exc), "code": "org_code"}]
             ) from None
         child = orgs.OrgNode(path, crypto.nfc(name))
-        await self.store.save_orgs([child])
+        taken = Problem(409, "Organisation code taken", "This code is in use already.", code="duplicate_org_code")
+        if level is orgs.Level.SCHOOL and await self.store.claim_school_code(code, path) != path:
+            raise taken
+        try:
+            await self.store.insert_org(child)
+        except Duplicate:
+            raise taken from None  # the path exists (and holds its code's claim: keep it)
+        except BaseException:
+            if level is orgs.Level.SCHOOL:
+                await self.store.release_school_code(code, path)
+            raise
         self.tree.add(child)
         await self.store.audit(who.subject, "org.create", path)
         return child
@@ -542,24 +591,38 @@ class IdentityService:
                 "Invalid ID number",
                 errors=[{"field": "body.national_id", "message": str(exc), "code": "national_id"}],
             ) from None
-        owner = await self.store.claim_national_id(f"nid:{self.vault.lookup_hash('nid', nid)}", account.id)
-        if owner != account.id:
-            raise Problem(409, "This ID number belongs to another account", code="duplicate_national_id")
         name = self.vault.decrypt(account.name_enc, field="name", owner=account.id)
+        # The registry answers first; the ID number is claimed only once it confirmed that it is this person's.
+        # A rejection or an unreachable registry claims nothing, so nobody can squat a teacher's ID by trying it.
         try:
             answer = await self.registry.verify(nid, name)
         except RegistryUnavailable:
             raise Problem(
                 503, "Teacher registry unavailable", "Try again later.", code="registry_unavailable"
             ) from None
-        school = next((p for p in self.tree.nodes if answer.school_code and p.endswith("/" + answer.school_code)), None)
+        school = self.tree.school_by_code.get(answer.school_code) if answer.school_code else None
         outcome, reason = teachers.judge(answer, school)
-        account.national_id_enc = self.vault.encrypt(nid, field="national_id", owner=account.id)
-        account.teacher_status = outcome
+        nid_key = f"nid:{self.vault.lookup_hash('nid', nid)}"
+        claimed = False
         if outcome == "verified":
-            account.school = school
-            account.grant(Role(name=orgs.TEACHER, org=school))
-        await self.store.save_account(account)
+            owner = await self.store.claim_national_id(nid_key, account.id)
+            claimed = owner == account.id
+            if not claimed:
+                # The same answer as any other rejection: the caller learns nothing about who holds the number.
+                outcome, reason = "rejected", "already_claimed"
+        try:
+            account.teacher_status = outcome
+            if outcome == "verified":
+                account.national_id_enc = self.vault.encrypt(nid, field="national_id", owner=account.id)
+                account.school = school
+                account.grant(Role(name=orgs.TEACHER, org=school))
+            await self.store.save_account(account)
+        except BaseException:
+            if claimed:
+                await self.store.release_national_id(nid_key, account.id)
+            raise
+        if reason == "already_claimed":
+            await self.store.audit(account.id, "teacher.nid_conflict", account.id)
         await self.publish(
             TeacherVerified(
                 user_id=account.id,

@@ -39,6 +39,3 @@ class IdentitySettings(ServiceSettings):
         description="Seed the demo subtree (cities, counties, schools, providers) at start; `make run` turns it on. "
         "Refused in production. The root and the 34 provincial divisions are always seeded.",
     )
-    bootstrap_admin_phone: str | None = Field(
-        None, description="Phone of the account made ministry admin (at start, or when it registers)."
-    )

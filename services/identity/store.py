@@ -14,6 +14,10 @@ Collections and ``_id`` shapes:
   clients    ``client:<client id>``                 OIDC clients
   codes      ``code:<sha256>`` / ``code-used:<sha256>``  authorization codes and their single-use claims
   glinks     ``glink:<child>:<parent>``             guardian links
+  invites    ``invite:<user id>:<role>@<org>``     role grants waiting for the account's consent
+  consents   ``consent:<user id>:<client id>``      OIDC scopes a user consented to, per relying party
+  orgcodes   ``school:<code>``                      → org path; inserting it claims a school code nationally
+  bootstrap  ``bootstrap:ministry_admin``           the one-time first-admin step ran (insert = atomic claim)
   audit      ``audit:<ISO time>:<uuid>``            admin actions, role grants (insert only)
 """
 
@@ -181,6 +185,22 @@ class IdentityStore:
         return docs
 
     # --- orgs --------------------------------------------------------------------------------------------
+    async def insert_org(self, node: OrgNode) -> None:
+        """A new node; Duplicate when the path exists (never overwrites, unlike the seed's :meth:`save_orgs`)."""
+        await self._insert("orgs", {"_id": f"org:{node.path}", "path": node.path, "name": node.name})
+
+    async def claim_school_code(self, code: str, path: str) -> str:
+        """Claims a school code nationally for ``path``; returns the path that holds it (another one: taken)."""
+        try:
+            await self._insert("orgcodes", {"_id": f"school:{code}", "path": path})
+            return path
+        except Duplicate:
+            doc = await self._get("orgcodes", f"school:{code}")
+            return doc["path"] if doc else path
+
+    async def release_school_code(self, code: str, path: str) -> None:
+        await self.db["orgcodes"].delete_one({"_id": f"school:{code}", "path": path})
+
     async def save_orgs(self, nodes: list[OrgNode]) -> None:
         from pymongo import ReplaceOne
 
@@ -226,6 +246,78 @@ class IdentityStore:
         for k in ("auth_time", "expires_at"):
             doc[k] = _aware(doc[k])
         return AuthorizationCode(**doc)
+
+    async def set_client_active(self, client_id: str, active: bool) -> bool:
+        result = await self.db["clients"].update_one({"_id": f"client:{client_id}"}, {"$set": {"active": active}})
+        return result.matched_count == 1
+
+    async def consented_scopes(self, user_id: str, client_id: str) -> set[str]:
+        doc = await self._get("consents", f"consent:{user_id}:{client_id}")
+        return set(doc["scopes"]) if doc else set()
+
+    async def save_consent(self, user_id: str, client_id: str, scopes: set[str]) -> None:
+        _id = f"consent:{user_id}:{client_id}"
+        doc = {
+            "_id": _id,
+            "user_id": user_id,
+            "client_id": client_id,
+            "scopes": sorted(scopes),
+            "at": datetime.now(UTC),
+        }
+        await self.db["consents"].replace_one({"_id": _id}, doc, upsert=True)
+
+    async def withdraw_consent(self, user_id: str, client_id: str) -> bool:
+        result = await self.db["consents"].delete_one({"_id": f"consent:{user_id}:{client_id}"})
+        return result.deleted_count == 1
+
+    # --- role invitations (grants waiting for the account's consent) ----------------------------------------
+    async def save_invitation(self, user_id: str, role: Role, invited_by: str, expires_at: datetime) -> bool:
+        """False when the same invitation is pending already."""
+        try:
+            await self._insert(
+                "invites",
+                {
+                    "_id": f"invite:{user_id}:{role.claim()}",
+                    "user_id": user_id,
+                    "role": role.claim(),
+                    "invited_by": invited_by,
+                    "expires_at": expires_at,
+                },
+            )
+            return True
+        except Duplicate:
+            return False
+
+    async def invitations(self, user_id: str) -> list[dict[str, Any]]:
+        docs = await self.db["invites"].find({"user_id": user_id}).to_list(100)
+        for d in docs:
+            d["expires_at"] = _aware(d["expires_at"])
+        return docs
+
+    async def take_invitation(self, user_id: str, role: Role) -> dict[str, Any] | None:
+        """The pending invitation, removed (accepted or declined once)."""
+        doc = await self.db["invites"].find_one_and_delete({"_id": f"invite:{user_id}:{role.claim()}"})
+        if doc:
+            doc["expires_at"] = _aware(doc["expires_at"])
+        return doc
+
+    # --- bootstrap -------------------------------------------------------------------------------------------
+    async def any_ministry_admin(self) -> bool:
+        """A scan, run only by the one-time bootstrap step."""
+        return await self.db["accounts"].find_one({"roles": "ministry_admin"}, {"_id": 1}) is not None
+
+    async def claim_bootstrap(self) -> bool:
+        try:
+            await self._insert("bootstrap", {"_id": "bootstrap:ministry_admin", "at": datetime.now(UTC)})
+            return True
+        except Duplicate:
+            return False
+
+    async def release_bootstrap(self) -> None:
+        await self.db["bootstrap"].delete_one({"_id": "bootstrap:ministry_admin"})
+
+    async def release_national_id(self, key: str, user_id: str) -> None:
+        await self.db["nids"].delete_one({"_id": key, "user_id": user_id})
 
     # --- guardian links --------------------------------------------------------------------------------------
     async def save_link(self, link: GuardianLink, *, new: bool = False) -> None:

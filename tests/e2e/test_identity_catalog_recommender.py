@@ -4,8 +4,14 @@ recommender's candidate pool through Kafka."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
+import secrets
+import subprocess
+import sys
 import uuid
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -24,11 +30,17 @@ def platform(service_process):
     identity = service_process(
         "identity.app:create_app",
         free_port(),
-        IDENTITY_BOOTSTRAP_ADMIN_PHONE=admin_phone,
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
         IDENTITY_SEED_DEMO="true",  # the provider orgs (provider/pep) are demo data
     ).start()
+    # the first ministry admin: the operator's one-time step, with identity's own environment
+    subprocess.run(
+        [sys.executable, "-m", "identity.bootstrap", "--phone", admin_phone],
+        env={**identity.env, "IDENTITY_BOOTSTRAP_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     catalog = service_process("catalog.app:create_app", free_port(), CATALOG_CHANGES_SETTLE_SECONDS="0", **jwks).start(
         timeout=120
@@ -51,11 +63,39 @@ async def bearer(http: httpx.AsyncClient, identity: str, identifier: str) -> dic
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+async def relying_party_token(http: httpx.AsyncClient, identity: str, admin: dict, user: dict) -> str:
+    """The OIDC code flow (consent, PKCE) for a freshly registered relying party: its access token for ``user``."""
+    callback = "https://rp.example.cn/cb"
+    reg = await http.post(
+        f"{identity}/v1/oidc-clients", headers=admin, json={"name": "第三方", "redirect_uris": [callback]}
+    )
+    client_id, secret = reg.json()["client_id"], reg.json()["client_secret"]
+    scope = "openid roles"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {
+        "client_id": client_id,
+        "redirect_uri": callback,
+        "response_type": "code",
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    consent = await http.post(f"{identity}/oauth2/consent", headers=user, json={"client_id": client_id, "scope": scope})
+    assert consent.status_code == 200, consent.text
+    answer = await http.get(f"{identity}/oauth2/authorize", headers=user, params=params)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlparse(answer.headers["location"]).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": callback, "code_verifier": verifier}
+    tokens = await http.post(f"{identity}/oauth2/token", data=form, auth=(client_id, secret))
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()["access_token"]
+
+
 async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_recommender(platform) -> None:
     idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
     tag = uuid.uuid4().hex[:8]
     async with httpx.AsyncClient(timeout=30) as http:
-        await account(http, idn, {"phone": platform["admin"]})
         admin = await bearer(http, idn, platform["admin"])
         editor_id = await account(http, idn, {"email": f"ed-{tag}@pep.example.cn"})
         reviewer_id = await account(http, idn, {"email": f"rev-{tag}@pep.example.cn"})
@@ -91,6 +131,12 @@ async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_reco
         forged = {"Authorization": editor["Authorization"][:-4] + "AAAA"}
         refused = await http.post(f"{cat}/v1/resources", json=draft, headers=forged)
         assert refused.status_code == 401 and refused.json()["code"].startswith("token_")
+
+        # A relying party the editor signed in to holds a token with the editor's roles (scope "roles"), but for
+        # its own audience: catalog refuses it, so a third-party site cannot act on the platform as the user.
+        rp_token = await relying_party_token(http, idn, admin, editor)
+        as_rp = await http.post(f"{cat}/v1/resources", json=draft, headers={"Authorization": f"Bearer {rp_token}"})
+        assert as_rp.status_code == 401 and as_rp.json()["reason"] == "invalid"
 
         created = await http.post(f"{cat}/v1/resources", json=draft, headers=editor)
         assert created.status_code == 201, created.text

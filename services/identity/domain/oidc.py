@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
@@ -53,6 +54,13 @@ class AuthorizationCode:
     nonce: str | None
     auth_time: datetime
     expires_at: datetime
+    session: str | None = None
+    """The first-party login (refresh token family) it was authorized from: the relying party's tokens join it,
+    so that a logout, a reuse detection or a revocation of that login ends them too (single logout)."""
+
+
+# RFC 7636 §4.1: code-verifier = 43*128unreserved, unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 def pkce_s256(verifier: str) -> str:
@@ -60,9 +68,16 @@ def pkce_s256(verifier: str) -> str:
 
 
 def check_pkce(verifier: str | None, challenge: str) -> bool:
-    if not verifier or not (43 <= len(verifier) <= 128):
+    """False for anything but a well-formed verifier matching the challenge (a non-ASCII one included: an
+    ``invalid_grant``, never an encoding error)."""
+    if not verifier or not CODE_VERIFIER.fullmatch(verifier):
         return False
     return hmac.compare_digest(pkce_s256(verifier), challenge)
+
+
+def missing_consent(granted: str, consented: set[str]) -> set[str]:
+    """The scopes of a request the user has not consented to for this client yet."""
+    return set(granted.split()) - consented
 
 
 def narrow_scope(requested: str, allowed: tuple[str, ...]) -> str | None:

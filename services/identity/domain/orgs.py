@@ -9,6 +9,7 @@ catalog editor and reviewer roles are scoped there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +17,7 @@ from common.auth import MINISTRY_ADMIN, Principal, org_covers
 from common.problems import Problem
 
 ROOT = "cn"
+SCHOOL_CODE = re.compile(r"school-[0-9A-Za-z]{1,32}")
 
 
 class Level(StrEnum):
@@ -55,8 +57,11 @@ def child_path(parent: OrgNode, code: str, level: Level) -> str:
     """Validates that ``code`` nests under ``parent`` the GB/T 2260 way and returns the child's path."""
     expected = {Level.PROVINCE: (Level.COUNTRY, 2), Level.CITY: (Level.PROVINCE, 4), Level.COUNTY: (Level.CITY, 6)}
     if level is Level.SCHOOL:
-        if parent.level is not Level.COUNTY or not code.startswith("school-") or "/" in code:
-            raise ValueError("a school (school-<code>) belongs under a county")
+        # The platform's school code is unique nationally (like the MoE's 学校标识码), whatever county the
+        # school is in: the store claims it atomically when the school is created, so a second school with the
+        # same code (a copy elsewhere, to capture the teachers the registry lists under it) is refused.
+        if parent.level is not Level.COUNTY or not SCHOOL_CODE.fullmatch(code):
+            raise ValueError("a school (school-<letters and digits>) belongs under a county")
         return f"{parent.path}/{code}"
     if level in expected:
         parent_level, digits = expected[level]
@@ -216,6 +221,8 @@ class OrgTree:
     def __init__(self, nodes: list[OrgNode] | None = None) -> None:
         self.nodes: dict[str, OrgNode] = {}
         self.children: dict[str, list[str]] = {}
+        self.school_by_code: dict[str, str] = {}
+        """School code → the path of the one school that holds it (codes are unique nationally)."""
         for n in nodes or []:
             self.add(n)
 
@@ -223,6 +230,8 @@ class OrgTree:
         if node.path in self.nodes:
             return
         self.nodes[node.path] = node
+        if node.level is Level.SCHOOL:
+            self.school_by_code.setdefault(node.code, node.path)
         if node.parent is not None:
             self.children.setdefault(node.parent, []).append(node.path)
 

@@ -12,6 +12,8 @@ whole family is revoked (OAuth 2.0 Security BCP, refresh token rotation with reu
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
 from common.auth import ACCESS_TOKEN_TYPE, Role, role_claims
@@ -122,13 +125,16 @@ def issue_access_token(
     now: datetime,
     client_id: str | None = None,
     scope: str | None = None,
+    session: str | None = None,
 ) -> tuple[str, str]:
-    """Returns (token, jti)."""
+    """Returns (token, jti). A token for a relying party (``client_id``) is for that party's audience only:
+    the platform's services, which accept only ``policy.audience``, refuse it. ``session`` (``sid``) is the
+    login (refresh token family) it belongs to: a logout ends it."""
     key = ring.active()
     jti = uuid.uuid4().hex
     claims: dict[str, Any] = {
         "iss": policy.issuer,
-        "aud": policy.audience,
+        "aud": client_id or policy.audience,
         "sub": subject,
         "jti": jti,
         "iat": int(now.timestamp()),
@@ -136,6 +142,8 @@ def issue_access_token(
         "roles": role_claims(roles),
         "kind": kind,
     }
+    if session:
+        claims["sid"] = session
     if client_id:
         claims["client_id"] = client_id
     if scope:
@@ -169,6 +177,41 @@ def issue_id_token(
         claims["nonce"] = nonce
     claims.update(extra or {})
     return jwt.encode({"alg": ID_TOKEN_ALG, "kid": key.kid, "typ": "JWT"}, claims, key.okp(), algorithms=[ID_TOKEN_ALG])
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWS without checking it: only to choose how to verify it (which audience), or to read a
+    claim of a token already verified. Empty when it is not a JWS with a JSON object payload."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    except (IndexError, ValueError, UnicodeError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def verify_id_token(ring: KeyRing, policy: TokenPolicy, token: str, now: datetime) -> dict[str, Any] | None:
+    """The claims of an ID token this issuer signed (an expired one too: RP-initiated logout sends the last one
+    it has), or None. Only the ID token algorithm and the keys still published are accepted."""
+    kid = (unverified_header(token) or {}).get("kid")
+    key = next((k for k in ring.published(now) if k.kid == kid), None)
+    if key is None:
+        return None
+    try:
+        decoded = jwt.decode(token, key.okp(), algorithms=[ID_TOKEN_ALG])
+    except (JoseError, ValueError):
+        return None
+    claims = decoded.claims
+    if decoded.header.get("typ") == ACCESS_TOKEN_TYPE or claims.get("iss") != policy.issuer:
+        return None
+    return claims
+
+
+def unverified_header(token: str) -> dict[str, Any] | None:
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    except (IndexError, ValueError, UnicodeError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 # --- refresh tokens ---------------------------------------------------------------------------------------

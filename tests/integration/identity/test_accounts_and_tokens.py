@@ -105,10 +105,17 @@ async def test_scoped_admin_grants_and_sees_only_subtree(identity, events):
     student_id, student_phone = await identity.register("student")
     h = await identity.bearer(admin_phone)
 
+    # the student belongs to no school yet: the grant is an invitation, which the student accepts
     ok = await identity.client.post(
         "/v1/role-grants", headers=h, json={"user_id": student_id, "role": "student", "org": SCHOOL}
     )
-    assert ok.status_code == 200 and ok.json() == {"changed": True}
+    assert ok.status_code == 200 and ok.json() == {"changed": False, "status": "invited"}
+    accepted = await identity.client.post(
+        "/v1/accounts/me/invitations/accept",
+        headers=await identity.bearer(student_phone),
+        json={"role": "student", "org": SCHOOL},
+    )
+    assert accepted.status_code == 200 and accepted.json() == {"changed": True, "status": "granted"}
     granted = await events.wait_for("cn.smartedu.identity.role.granted.v1", lambda e: e["user_id"] == student_id)
     assert granted["org"] == SCHOOL and granted["granted_by"] == admin_id
     audit = await identity.service.store.db["audit"].find({"target": student_id}).to_list(None)

@@ -32,7 +32,7 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-SECRET_SETTINGS = re.compile(r"^(MONGODB_URL|IDENTITY_.*_KEYS?|IDENTITY_BOOTSTRAP_ADMIN_PHONE)$")
+SECRET_SETTINGS = re.compile(r"^(MONGODB_URL|IDENTITY_.*_KEYS?)$")
 OUR_METRIC = re.compile(r"\b(?:http|kafka|viewstats)_[a-z0-9_]+\b")
 
 Doc = dict[str, Any]
@@ -308,9 +308,8 @@ def test_credentials_come_only_from_secret_references() -> None:
                 # Without it a service connects to mongodb://127.0.0.1:27017 and never becomes ready.
                 assert "MONGODB_URL" in env, f"{w['metadata']['name']}: MONGODB_URL not set"
                 keys = {v for v in _valid_env(_factory(c)) if SECRET_SETTINGS.match(v)} - {"MONGODB_URL"}
-                required = {k for k in keys if k != "IDENTITY_BOOTSTRAP_ADMIN_PHONE"}
-                assert required <= set(env), (
-                    f"{w['metadata']['name']}: keys left at their dev defaults: {required - set(env)}"
+                assert keys <= set(env), (
+                    f"{w['metadata']['name']}: keys left at their dev defaults: {keys - set(env)}"
                 )
 
 
