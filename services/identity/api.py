@@ -66,7 +66,7 @@ class ResetConfirm(BaseModel):
 
 
 @router.post("/v1/accounts", status_code=201, tags=["accounts"], summary="Register (实名注册)")
-async def register(body: Registration, s: IdentityService = Depends(svc)) -> dict[str, str]:
+async def register(body: Registration, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
     account = await s.register(
         phone=body.phone,
         email=body.email,
@@ -74,6 +74,7 @@ async def register(body: Registration, s: IdentityService = Depends(svc)) -> dic
         real_name=body.real_name,
         kind=body.kind,
         birth_date=body.birth_date,
+        client_ip=client_ip(request),
     )
     return {"user_id": account.id}
 
@@ -118,8 +119,8 @@ async def change_password(
     tags=["accounts"],
     summary="Send a one-time code (same answer whether or not the account exists)",
 )
-async def request_reset(body: ResetRequest, s: IdentityService = Depends(svc)) -> dict[str, str]:
-    await s.request_reset(body.identifier)
+async def request_reset(body: ResetRequest, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
+    await s.request_reset(body.identifier, client_ip(request))
     return {"status": "accepted"}
 
 

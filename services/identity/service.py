@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,10 @@ from common.contracts.identity import (
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs, teachers, tokens
 from identity.domain.accounts import (
+    RESET_MAX_ATTEMPTS,
     RESET_TTL,
     Account,
+    RateLimit,
     ResetCode,
     ThrottlePolicy,
     login_id,
@@ -49,6 +52,24 @@ def now() -> datetime:
 # A registration claims its identifiers, then saves the account, within a second; older claims without an
 # account are left by a crash.
 STALE_LOGIN_CLAIM_SECONDS = 120
+
+# Failed logins, locks and rate limits of one subject stay countable this long after they ended (escalation).
+LOCK_MEMORY = timedelta(days=1)
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+@dataclass(frozen=True)
+class _FailureSlot:
+    """A login attempt's place in a subject's failure counter, taken before the password is checked."""
+
+    subject: str
+    policy: ThrottlePolicy
+    generation: int
+    counter: str
+    n: int
 
 
 class _LocalKeys(JwksCache):
@@ -87,6 +108,13 @@ class IdentityService:
         self.ip_throttle = ThrottlePolicy(
             max_failures=settings.login_ip_max_failures, lock_seconds=settings.login_lock_seconds
         )
+        window = settings.rate_window_seconds
+        self.register_per_ip = RateLimit("register-ip", settings.register_max_per_ip, window)
+        self.register_per_identifier = RateLimit("register-id", settings.register_max_per_identifier, window)
+        self.reset_per_ip = RateLimit("reset-ip", settings.reset_max_per_ip, window)
+        self.reset_per_identifier = RateLimit(
+            "reset-id", settings.reset_max_per_identifier, settings.reset_identifier_window_seconds
+        )
         self.ring = tokens.KeyRing()
         self.tree = orgs.OrgTree()
         self.verifier = TokenVerifier(_LocalKeys(self), issuer=settings.issuer, audience=settings.audience)
@@ -110,8 +138,7 @@ class IdentityService:
         """The first ministry admin of a fresh deployment (IDENTITY_BOOTSTRAP_ADMIN_PHONE), audited."""
         owner = await self.store.login_owner(self._login_key("phone", crypto.normalise_phone(phone)))
         account = await self.store.account(owner) if owner else None
-        if account is not None and account.grant(Role(name=MINISTRY_ADMIN)):
-            await self.store.save_account(account)
+        if account is not None and await self.store.update_account(account.id, add_role=Role(name=MINISTRY_ADMIN)):
             await self.store.audit("bootstrap", "grant", account.id, role=MINISTRY_ADMIN, org=None)
             await self.publish(
                 RoleGranted(
@@ -165,8 +192,17 @@ class IdentityService:
         return login_id(method, self.vault.lookup_hash(method, value))
 
     async def register(
-        self, *, phone: str | None, email: str | None, password: str, real_name: str, kind: str, birth_date: date | None
+        self,
+        *,
+        phone: str | None,
+        email: str | None,
+        password: str,
+        real_name: str,
+        kind: str,
+        birth_date: date | None,
+        client_ip: str | None = None,
     ) -> Account:
+        """``client_ip`` None (an operator's tool, not a request) skips the per-IP limit."""
         idents: dict[str, str] = {}
         errors = []
         for method, raw, norm in (("phone", phone, crypto.normalise_phone), ("email", email, crypto.normalise_email)):
@@ -189,11 +225,17 @@ class IdentityService:
                 errors=errors,
                 code="validation-failed",
             )
+        keys = {m: self._login_key(m, v) for m, v in idents.items()}
+        # counted before the Argon2 hash, the expensive part; a 409 on a known phone counts too (enumeration)
+        t = now().timestamp()
+        if client_ip is not None:
+            await self._rate_limit(self.register_per_ip, client_ip, t)
+        for key in keys.values():
+            await self._rate_limit(self.register_per_identifier, key, t)
         user_id = new_user_id()
         # Argon2 runs in a worker thread: cffi releases the GIL, so hashes run in parallel and the event
         # loop keeps serving other requests meanwhile
         password_hash = await asyncio.to_thread(self.passwords.hash, password)
-        keys = {m: self._login_key(m, v) for m, v in idents.items()}
         claimed = []
         try:
             for method, key in keys.items():
@@ -221,7 +263,7 @@ class IdentityService:
                 created_at=now(),
                 password_changed_at=now(),
             )
-            await self.store.save_account(account, new=True)
+            await self.store.create_account(account)
         except BaseException:
             for key in claimed:  # give the identifier back so the user can retry
                 await self.store.release_login(key, user_id)
@@ -266,32 +308,72 @@ class IdentityService:
     async def login(self, identifier: str, password: str, client_ip: str) -> dict[str, Any]:
         key, account = await self._account_for(identifier)
         t = now().timestamp()
-        acct_key, ip_key = f"thr:acct:{key}", f"thr:ip:{client_ip}"
-        acct_state, ip_state = await asyncio.gather(self.store.throttle(acct_key), self.store.throttle(ip_key))
-        wait = max(acct_state.locked(t), ip_state.locked(t))
-        if wait:
-            raise Problem(
-                429,
-                "Too many failed logins",
-                "Try again later.",
-                code="locked",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
+        # Each attempt takes a failure slot of the IP and of the account *before* the password is checked, so
+        # parallel guesses cannot outrun the lock: at most ``max_failures`` are evaluated per lock generation.
+        ip = await self._failure_slot(f"ip:{client_ip}", self.ip_throttle, t)
+        try:
+            acct = await self._failure_slot(f"acct:{key}", self.acct_throttle, t)
+        except Problem:
+            await self.store.release_slot("throttle", ip.counter, ip.n)
+            raise
         ok = await asyncio.to_thread(self.passwords.verify, account.password_hash if account else None, password)
         if not ok or account is None or not account.active:
-            acct_state.fail(self.acct_throttle, t)
-            ip_state.fail(self.ip_throttle, t)
-            await asyncio.gather(
-                self.store.save_throttle(acct_key, acct_state), self.store.save_throttle(ip_key, ip_state)
-            )
+            await asyncio.gather(self._failed(acct, t), self._failed(ip, t))
             raise INVALID_LOGIN
-        if acct_state.failures:
-            acct_state.succeed()
-            await self.store.save_throttle(acct_key, acct_state)
+        # a success is no failure: give the IP slot back and forget the account's failures
+        await asyncio.gather(
+            self.store.clear_counter("throttle", acct.counter), self.store.release_slot("throttle", ip.counter, ip.n)
+        )
         if self.passwords.needs_rehash(account.password_hash):
-            account.password_hash = await asyncio.to_thread(self.passwords.hash, password)
-            await self.store.save_account(account)
+            # only over the hash just verified: a password changed meanwhile is never undone by the rehash
+            await self.store.update_account(
+                account.id,
+                fields={"password_hash": await asyncio.to_thread(self.passwords.hash, password)},
+                where={"password_hash": account.password_hash},
+            )
         return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
+
+    async def _failure_slot(self, subject: str, policy: ThrottlePolicy, t: float) -> _FailureSlot:
+        last = await self.store.last_lock(subject)
+        if last is not None and last[1] > t:
+            raise self._locked(last[1] - t)
+        generation = last[0] + 1 if last is not None else 0
+        counter = policy.counter(subject, generation, t)
+        n = await self.store.claim_slot("throttle", counter, policy.max_failures, expires_at=_at(policy.window_end(t)))
+        if n is None:  # every slot is a failure or an attempt deciding right now: treat as locked
+            raise self._locked(policy.lock_for(generation))
+        return _FailureSlot(subject, policy, generation, counter, n)
+
+    async def _failed(self, slot: _FailureSlot, t: float) -> None:
+        """The failure stays in its slot; when the slots are full, the subject is locked (once per generation)."""
+        cap = slot.policy.max_failures
+        if slot.n >= cap or await self.store.count_slots("throttle", slot.counter) >= cap:
+            until = t + slot.policy.lock_for(slot.generation)
+            await self.store.lock(slot.subject, slot.generation, until, keep_until=_at(until) + LOCK_MEMORY)
+
+    @staticmethod
+    def _locked(seconds: float) -> Problem:
+        return Problem(
+            429,
+            "Too many failed logins",
+            "Try again later.",
+            code="locked",
+            headers={"Retry-After": str(int(seconds) + 1)},
+        )
+
+    async def _rate_limit(self, limit: RateLimit, subject: str, t: float) -> None:
+        counter = limit.counter(subject, t)
+        if await self.store.claim_slot("throttle", counter, limit.max, expires_at=_at(limit.window_end(t))) is None:
+            raise Problem(
+                429,
+                "Too many requests",
+                "Try again later.",
+                code="rate_limited",
+                headers={"Retry-After": str(limit.retry_after(t))},
+            )
+
+    async def purge_expired(self) -> None:
+        await self.store.purge_expired()
 
     async def issue(
         self,
@@ -355,7 +437,12 @@ class IdentityService:
         if outcome != tokens.RefreshOutcome.OK or record is None:
             raise Problem(401, "Refresh token refused", code=f"refresh_{outcome}", reason=outcome)
         account = await self.store.account(record.user_id)
-        if account is None or not account.active:
+        if (
+            account is None
+            or not account.active
+            # a password change or reset ends every session that began before it
+            or (account.password_changed_at is not None and record.auth_time < account.password_changed_at)
+        ):
             raise Problem(401, "Refresh token refused", code="refresh_revoked", reason="revoked")
         return await self.issue(
             account, family=record.family, auth_time=record.auth_time, client_id=record.client_id, scope=record.scope
@@ -410,7 +497,8 @@ class IdentityService:
             raise Problem(403, "Current password is wrong", code="wrong_password")
         await self._set_password(account, new)
 
-    async def _set_password(self, account: Account, new: str) -> None:
+    @staticmethod
+    def _check_password(new: str) -> None:
         problems = crypto.password_problems(new)
         if problems:
             raise Problem(
@@ -418,15 +506,28 @@ class IdentityService:
                 "Password refused",
                 errors=[{"field": "body.new_password", "message": p, "code": "password_policy"} for p in problems],
             )
-        account.password_hash = await asyncio.to_thread(self.passwords.hash, new)
-        account.password_changed_at = now()
-        await self.store.save_account(account)
+
+    async def _set_password(self, account: Account, new: str) -> None:
+        self._check_password(new)
+        # two fields of the account, nothing else (a role granted meanwhile survives); the new
+        # ``password_changed_at`` revokes every refresh token of a session that began before it
+        await self.store.update_account(
+            account.id,
+            fields={"password_hash": await asyncio.to_thread(self.passwords.hash, new), "password_changed_at": now()},
+        )
         await self.publish(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)))
 
-    async def request_reset(self, identifier: str) -> None:
-        """Always answers the same; only a real, active account gets a code."""
+    async def request_reset(self, identifier: str, client_ip: str | None = None) -> None:
+        """Always answers the same; only a real, active account gets a code. Limited per IP and per identifier
+        (whether or not it has an account, so a 429 reveals nothing): bounds SMS flooding of a phone, and the
+        guesses of codes (``RESET_MAX_ATTEMPTS`` per code) that a new code no longer resets."""
         method, value = self._identifier(identifier)
-        owner = await self.store.login_owner(self._login_key(method, value))
+        t = now().timestamp()
+        if client_ip is not None:
+            await self._rate_limit(self.reset_per_ip, client_ip, t)
+        key = self._login_key(method, value)
+        await self._rate_limit(self.reset_per_identifier, key, t)
+        owner = await self.store.login_owner(key)
         account = await self.store.account(owner) if owner else None
         if account is None or not account.active:
             return
@@ -453,14 +554,19 @@ class IdentityService:
     async def confirm_reset(self, identifier: str, code: str, new_password: str) -> None:
         _, account = await self._account_for(identifier)
         pending = await self.store.reset(account.id) if account else None
+        invalid = Problem(400, "Code invalid or expired", code="reset_code_invalid")
         if account is None or pending is None or not pending.usable(now()):
-            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
-        if self.vault.lookup_hash("reset", f"{account.id}:{code}") != pending.digest:
-            pending.attempts += 1
-            await self.store.save_reset(pending)
-            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
-        pending.used = True
-        await self.store.save_reset(pending)
+            raise invalid
+        # each guess takes one of the code's slots first (an insert: parallel guesses cannot pass the cap);
+        # with no slot left the code is dead, right or not
+        attempt = await self.store.claim_slot(
+            "resets", f"reset-attempt:{pending.code_id}", RESET_MAX_ATTEMPTS, expires_at=pending.expires_at
+        )
+        if attempt is None or self.vault.lookup_hash("reset", f"{account.id}:{code}") != pending.digest:
+            raise invalid
+        self._check_password(new_password)  # a refused password spends a guess, not the code
+        if not await self.store.use_reset(pending):
+            raise invalid
         await self._set_password(account, new_password)
 
     async def deactivate(self, who: Principal, user_id: str) -> None:
@@ -472,9 +578,9 @@ class IdentityService:
             target = next((s for s in scopes if s), None)
             who.require(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=target)
             await self.store.audit(who.subject, "deactivate", user_id)
-        account.status = "deactivated"
-        await self.store.save_account(account)
-        await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
+        # a conditional transition: of parallel deactivations, one publishes
+        if await self.store.update_account(user_id, fields={"status": "deactivated"}, where={"status": "active"}):
+            await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
 
     # --- roles ------------------------------------------------------------------------------------------
     async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> bool:
@@ -494,11 +600,15 @@ class IdentityService:
             # 只有实名认证的教师才能担任行政班班主任
             raise Problem(409, "Only verified teachers of this school can head a class", code="teacher_not_verified")
         r = Role(name=role, org=org)
-        changed = account.grant(r) if grant else account.revoke(r)
-        if role in ("student", "head_teacher") and grant and account.school is None:
-            account.school = org
+        # one role added or removed in the stored document (not the copy read above): concurrent grants,
+        # revocations and password changes all survive, and only the request that changed it audits and publishes
+        if grant:
+            changed = await self.store.update_account(user_id, add_role=r, where={"status": "active"})
+            if changed and role in ("student", "head_teacher"):
+                await self.store.update_account(user_id, fields={"school": org}, where={"school": None})
+        else:
+            changed = await self.store.update_account(user_id, remove_role=r)
         if changed:
-            await self.store.save_account(account)
             await self.store.audit(who.subject, "grant" if grant else "revoke", user_id, role=role, org=org)
             event = (
                 RoleGranted(user_id=user_id, occurred_at=now(), role=role, org=org, granted_by=who.subject)
@@ -550,12 +660,15 @@ class IdentityService:
             ) from None
         school = next((p for p in self.tree.nodes if answer.school_code and p.endswith("/" + answer.school_code)), None)
         outcome, reason = teachers.judge(answer, school)
-        account.national_id_enc = self.vault.encrypt(nid, field="national_id", owner=account.id)
-        account.teacher_status = outcome
+        fields: dict[str, Any] = {
+            "national_id_enc": self.vault.encrypt(nid, field="national_id", owner=account.id),
+            "teacher_status": outcome,
+        }
         if outcome == "verified":
-            account.school = school
-            account.grant(Role(name=orgs.TEACHER, org=school))
-        await self.store.save_account(account)
+            fields["school"] = school
+        await self.store.update_account(
+            account.id, fields=fields, add_role=Role(name=orgs.TEACHER, org=school) if outcome == "verified" else None
+        )
         await self.publish(
             TeacherVerified(
                 user_id=account.id,
@@ -576,7 +689,7 @@ class IdentityService:
         check_request(parent, child)
         link = GuardianLink(parent.id, child.id, "pending", now())
         try:
-            await self.store.save_link(link, new=True)
+            await self.store.save_link(link)
         except Duplicate:
             raise Problem(409, "Link already requested", code="duplicate_link") from None
         return link
@@ -590,7 +703,8 @@ class IdentityService:
             raise Problem(409, "Link already decided", code="link_decided")
         role = approver_role(who, child, link, today=now().date(), self_approval_age=self.s.guardian_self_approval_age)
         link.status, link.decided_by, link.approver_role = "approved", who.subject, role
-        await self.store.save_link(link)
+        if not await self.store.decide_link(link):  # a parallel approval decided it: it alone publishes
+            raise Problem(409, "Link already decided", code="link_decided")
         await self.store.audit(who.subject, "guardian.approve", child_id, parent=parent_id, role=role)
         await self.publish(
             GuardianLinked(
