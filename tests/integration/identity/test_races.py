@@ -413,3 +413,17 @@ async def test_store_updates_of_one_account_are_not_lost_on_ferretdb(identity):
         ]
     )
     assert sum(transitions) == 1
+
+
+async def test_expired_slots_and_locks_are_purged_and_live_ones_kept(identity):
+    from datetime import UTC, datetime, timedelta
+
+    store = identity.service.store
+    past, future = datetime.now(UTC) - timedelta(seconds=1), datetime.now(UTC) + timedelta(hours=1)
+    counter = f"rl:test:{uuid.uuid4().hex}:0"
+    assert await store.claim_slot("throttle", counter, 5, expires_at=past) == 1
+    assert await store.claim_slot("throttle", counter, 5, expires_at=future) == 2
+    await store.lock(f"ip:{counter}", 0, 0.0, keep_until=past)
+    await store.purge_expired()
+    assert await store.count_slots("throttle", counter) == 1
+    assert await store.last_lock(f"ip:{counter}") is None
