@@ -26,7 +26,7 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     store = IdentityStore(kit.store.db)
     # counters are found by their slot prefix ``c``, locks by subject, expired documents by ``exp`` (on
     # MongoDB index lookups; FerretDB scans these small collections either way)
-    kit.store.declare_indexes("throttle", [IndexModel("c"), IndexModel("lock_of"), IndexModel("exp")])
+    kit.store.declare_indexes("throttle", [IndexModel("c"), IndexModel("s"), IndexModel("exp")])
     kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
     service = IdentityService(settings, store, kit.publisher.publish_many, registry)

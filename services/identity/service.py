@@ -70,6 +70,7 @@ class _FailureSlot:
     generation: int
     counter: str
     n: int
+    earlier: int  # failure slots taken before this one
 
 
 class _LocalKeys(JwksCache):
@@ -310,19 +311,31 @@ class IdentityService:
         t = now().timestamp()
         # Each attempt takes a failure slot of the IP and of the account *before* the password is checked, so
         # parallel guesses cannot outrun the lock: at most ``max_failures`` are evaluated per lock generation.
-        ip = await self._failure_slot(f"ip:{client_ip}", self.ip_throttle, t)
-        try:
-            acct = await self._failure_slot(f"acct:{key}", self.acct_throttle, t)
-        except Problem:
-            await self.store.release_slot("throttle", ip.counter, ip.n)
-            raise
+        ip, acct = await asyncio.gather(
+            self._failure_slot(f"ip:{client_ip}", self.ip_throttle, t),
+            self._failure_slot(f"acct:{key}", self.acct_throttle, t),
+            return_exceptions=True,
+        )
+        if isinstance(ip, BaseException) or isinstance(acct, BaseException):
+            # locked by one of the two: the other's slot goes back (the attempt is not evaluated)
+            await asyncio.gather(
+                *[
+                    self.store.release_slot("throttle", x.counter, x.n)
+                    for x in (ip, acct)
+                    if isinstance(x, _FailureSlot)
+                ]
+            )
+            raise ip if isinstance(ip, BaseException) else acct  # type: ignore[misc]
         ok = await asyncio.to_thread(self.passwords.verify, account.password_hash if account else None, password)
         if not ok or account is None or not account.active:
             await asyncio.gather(self._failed(acct, t), self._failed(ip, t))
             raise INVALID_LOGIN
-        # a success is no failure: give the IP slot back and forget the account's failures
+        # a success is no failure: give the slots back, and forget the account's earlier failures
         await asyncio.gather(
-            self.store.clear_counter("throttle", acct.counter), self.store.release_slot("throttle", ip.counter, ip.n)
+            self.store.clear_counter("throttle", acct.counter)
+            if acct.earlier
+            else self.store.release_slot("throttle", acct.counter, acct.n),
+            self.store.release_slot("throttle", ip.counter, ip.n),
         )
         if self.passwords.needs_rehash(account.password_hash):
             # only over the hash just verified: a password changed meanwhile is never undone by the rehash
@@ -334,15 +347,23 @@ class IdentityService:
         return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
 
     async def _failure_slot(self, subject: str, policy: ThrottlePolicy, t: float) -> _FailureSlot:
-        last = await self.store.last_lock(subject)
+        last, slots = await self.store.throttle_of(subject)
         if last is not None and last[1] > t:
             raise self._locked(last[1] - t)
         generation = last[0] + 1 if last is not None else 0
         counter = policy.counter(subject, generation, t)
-        n = await self.store.claim_slot("throttle", counter, policy.max_failures, expires_at=_at(policy.window_end(t)))
+        taken = slots.get(counter, 0)
+        n = await self.store.claim_slot(
+            "throttle",
+            counter,
+            policy.max_failures,
+            expires_at=_at(policy.window_end(t)),
+            taken=taken,
+            subject=subject,
+        )
         if n is None:  # every slot is a failure or an attempt deciding right now: treat as locked
             raise self._locked(policy.lock_for(generation))
-        return _FailureSlot(subject, policy, generation, counter, n)
+        return _FailureSlot(subject, policy, generation, counter, n, taken)
 
     async def _failed(self, slot: _FailureSlot, t: float) -> None:
         """The failure stays in its slot; when the slots are full, the subject is locked (once per generation)."""

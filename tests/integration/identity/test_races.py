@@ -421,9 +421,10 @@ async def test_expired_slots_and_locks_are_purged_and_live_ones_kept(identity):
     store = identity.service.store
     past, future = datetime.now(UTC) - timedelta(seconds=1), datetime.now(UTC) + timedelta(hours=1)
     counter = f"rl:test:{uuid.uuid4().hex}:0"
-    assert await store.claim_slot("throttle", counter, 5, expires_at=past) == 1
-    assert await store.claim_slot("throttle", counter, 5, expires_at=future) == 2
-    await store.lock(f"ip:{counter}", 0, 0.0, keep_until=past)
+    subject = f"ip:{uuid.uuid4().hex}"
+    assert await store.claim_slot("throttle", counter, 5, expires_at=past, subject=subject) == 1
+    assert await store.claim_slot("throttle", counter, 5, expires_at=future, subject=subject) == 2
+    await store.lock(subject, 0, 0.0, keep_until=past)
+    assert await store.throttle_of(subject) == ((0, 0.0), {counter: 2})
     await store.purge_expired()
-    assert await store.count_slots("throttle", counter) == 1
-    assert await store.last_lock(f"ip:{counter}") is None
+    assert await store.throttle_of(subject) == (None, {counter: 1})
