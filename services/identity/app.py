@@ -41,7 +41,7 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
             except Exception:
                 log.exception("signing key refresh failed")
             try:
-                await service.purge_expired()  # failure slots, locks, rate-limit slots, reset codes
+                await store.purge_expired()  # failure slots, locks, rate-limit slots, reset codes
             except Exception:
                 log.exception("purge of expired counters failed")
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,14 +27,13 @@ from identity.domain.accounts import (
     RESET_MAX_ATTEMPTS,
     RESET_TTL,
     Account,
-    RateLimit,
     ResetCode,
-    ThrottlePolicy,
     login_id,
     new_reset_code,
     new_user_id,
 )
 from identity.domain.guardians import GuardianLink, approver_role, check_request
+from identity.limits import Limits
 from identity.registry import RegistryUnavailable, TeacherRegistry
 from identity.settings import IdentitySettings
 from identity.store import Duplicate, IdentityStore
@@ -52,25 +50,6 @@ def now() -> datetime:
 # A registration claims its identifiers, then saves the account, within a second; older claims without an
 # account are left by a crash.
 STALE_LOGIN_CLAIM_SECONDS = 120
-
-# Failed logins, locks and rate limits of one subject stay countable this long after they ended (escalation).
-LOCK_MEMORY = timedelta(days=1)
-
-
-def _at(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
-@dataclass(frozen=True)
-class _FailureSlot:
-    """A login attempt's place in a subject's failure counter, taken before the password is checked."""
-
-    subject: str
-    policy: ThrottlePolicy
-    generation: int
-    counter: str
-    n: int
-    earlier: int  # failure slots taken before this one
 
 
 class _LocalKeys(JwksCache):
@@ -103,19 +82,7 @@ class IdentityService:
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
         )
-        self.acct_throttle = ThrottlePolicy(
-            max_failures=settings.login_max_failures, lock_seconds=settings.login_lock_seconds
-        )
-        self.ip_throttle = ThrottlePolicy(
-            max_failures=settings.login_ip_max_failures, lock_seconds=settings.login_lock_seconds
-        )
-        window = settings.rate_window_seconds
-        self.register_per_ip = RateLimit("register-ip", settings.register_max_per_ip, window)
-        self.register_per_identifier = RateLimit("register-id", settings.register_max_per_identifier, window)
-        self.reset_per_ip = RateLimit("reset-ip", settings.reset_max_per_ip, window)
-        self.reset_per_identifier = RateLimit(
-            "reset-id", settings.reset_max_per_identifier, settings.reset_identifier_window_seconds
-        )
+        self.limits = Limits(settings, store)
         self.ring = tokens.KeyRing()
         self.tree = orgs.OrgTree()
         self.verifier = TokenVerifier(_LocalKeys(self), issuer=settings.issuer, audience=settings.audience)
@@ -227,12 +194,7 @@ class IdentityService:
                 code="validation-failed",
             )
         keys = {m: self._login_key(m, v) for m, v in idents.items()}
-        # counted before the Argon2 hash, the expensive part; a 409 on a known phone counts too (enumeration)
-        t = now().timestamp()
-        if client_ip is not None:
-            await self._rate_limit(self.register_per_ip, client_ip, t)
-        for key in keys.values():
-            await self._rate_limit(self.register_per_identifier, key, t)
+        await self.limits.registration(client_ip, list(keys.values()), now().timestamp())  # before the Argon2 hash
         user_id = new_user_id()
         # Argon2 runs in a worker thread: cffi releases the GIL, so hashes run in parallel and the event
         # loop keeps serving other requests meanwhile
@@ -309,34 +271,12 @@ class IdentityService:
     async def login(self, identifier: str, password: str, client_ip: str) -> dict[str, Any]:
         key, account = await self._account_for(identifier)
         t = now().timestamp()
-        # Each attempt takes a failure slot of the IP and of the account *before* the password is checked, so
-        # parallel guesses cannot outrun the lock: at most ``max_failures`` are evaluated per lock generation.
-        ip, acct = await asyncio.gather(
-            self._failure_slot(f"ip:{client_ip}", self.ip_throttle, t),
-            self._failure_slot(f"acct:{key}", self.acct_throttle, t),
-            return_exceptions=True,
-        )
-        if isinstance(ip, BaseException) or isinstance(acct, BaseException):
-            # locked by one of the two: the other's slot goes back (the attempt is not evaluated)
-            await asyncio.gather(
-                *[
-                    self.store.release_slot("throttle", x.counter, x.n)
-                    for x in (ip, acct)
-                    if isinstance(x, _FailureSlot)
-                ]
-            )
-            raise ip if isinstance(ip, BaseException) else acct  # type: ignore[misc]
+        attempt = await self.limits.begin_login(key, client_ip, t)  # a 429 when locked
         ok = await asyncio.to_thread(self.passwords.verify, account.password_hash if account else None, password)
         if not ok or account is None or not account.active:
-            await asyncio.gather(self._failed(acct, t), self._failed(ip, t))
+            await self.limits.login_failed(attempt, t)
             raise INVALID_LOGIN
-        # a success is no failure: give the slots back, and forget the account's earlier failures
-        await asyncio.gather(
-            self.store.clear_counter("throttle", acct.counter)
-            if acct.earlier
-            else self.store.release_slot("throttle", acct.counter, acct.n),
-            self.store.release_slot("throttle", ip.counter, ip.n),
-        )
+        await self.limits.login_succeeded(attempt)
         if self.passwords.needs_rehash(account.password_hash):
             # only over the hash just verified: a password changed meanwhile is never undone by the rehash
             await self.store.update_account(
@@ -345,56 +285,6 @@ class IdentityService:
                 where={"password_hash": account.password_hash},
             )
         return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
-
-    async def _failure_slot(self, subject: str, policy: ThrottlePolicy, t: float) -> _FailureSlot:
-        last, slots = await self.store.throttle_of(subject)
-        if last is not None and last[1] > t:
-            raise self._locked(last[1] - t)
-        generation = last[0] + 1 if last is not None else 0
-        counter = policy.counter(subject, generation, t)
-        taken = slots.get(counter, 0)
-        n = await self.store.claim_slot(
-            "throttle",
-            counter,
-            policy.max_failures,
-            expires_at=_at(policy.window_end(t)),
-            taken=taken,
-            subject=subject,
-        )
-        if n is None:  # every slot is a failure or an attempt deciding right now: treat as locked
-            raise self._locked(policy.lock_for(generation))
-        return _FailureSlot(subject, policy, generation, counter, n, taken)
-
-    async def _failed(self, slot: _FailureSlot, t: float) -> None:
-        """The failure stays in its slot; when the slots are full, the subject is locked (once per generation)."""
-        cap = slot.policy.max_failures
-        if slot.n >= cap or await self.store.count_slots("throttle", slot.counter) >= cap:
-            until = t + slot.policy.lock_for(slot.generation)
-            await self.store.lock(slot.subject, slot.generation, until, keep_until=_at(until) + LOCK_MEMORY)
-
-    @staticmethod
-    def _locked(seconds: float) -> Problem:
-        return Problem(
-            429,
-            "Too many failed logins",
-            "Try again later.",
-            code="locked",
-            headers={"Retry-After": str(int(seconds) + 1)},
-        )
-
-    async def _rate_limit(self, limit: RateLimit, subject: str, t: float) -> None:
-        counter = limit.counter(subject, t)
-        if await self.store.claim_slot("throttle", counter, limit.max, expires_at=_at(limit.window_end(t))) is None:
-            raise Problem(
-                429,
-                "Too many requests",
-                "Try again later.",
-                code="rate_limited",
-                headers={"Retry-After": str(limit.retry_after(t))},
-            )
-
-    async def purge_expired(self) -> None:
-        await self.store.purge_expired()
 
     async def issue(
         self,
@@ -543,11 +433,8 @@ class IdentityService:
         (whether or not it has an account, so a 429 reveals nothing): bounds SMS flooding of a phone, and the
         guesses of codes (``RESET_MAX_ATTEMPTS`` per code) that a new code no longer resets."""
         method, value = self._identifier(identifier)
-        t = now().timestamp()
-        if client_ip is not None:
-            await self._rate_limit(self.reset_per_ip, client_ip, t)
         key = self._login_key(method, value)
-        await self._rate_limit(self.reset_per_identifier, key, t)
+        await self.limits.reset_request(client_ip, key, now().timestamp())
         owner = await self.store.login_owner(key)
         account = await self.store.account(owner) if owner else None
         if account is None or not account.active:
