@@ -22,8 +22,8 @@ Collections and ``_id`` shapes:
 
 Accounts are changed field by field (``update_account``), never replaced: on MongoDB each update of one
 document is atomic, so a role grant and a password change on two replicas both survive. FerretDB applies an
-update as read–modify–write without a transaction (40 concurrent ``$addToSet``s of distinct values kept 2–4;
-a ``{_id, v: 0}`` filter let up to 8 of 40 concurrent updates "win"), so this store also serialises the writes
+update as read–modify–write without a transaction (40 concurrent ``$addToSet``s of distinct values kept 1–7;
+a ``{_id, v: 0}`` filter let up to 20 of 40 concurrent updates "win"), so this store also serialises the writes
 to one account within the process (``_KeyedLocks``): one FerretDB-backed process (local runs, CI) loses nothing.
 """
 
