@@ -98,8 +98,12 @@ class Store:
         self._indexes.setdefault(collection, []).extend(indexes)
 
     async def ensure_indexes(self) -> None:
+        # One index per createIndexes command: FerretDB v1.24 panics ("slice bounds out of range") on a command
+        # that names several indexes when they exist already, i.e. on every restart of a service that declared
+        # them together (found with identity's throttle indexes); creating an existing index alone is a no-op.
         for collection, indexes in self._indexes.items():
-            await self.db[collection].create_indexes(indexes)
+            for index in indexes:
+                await self.db[collection].create_indexes([index])
 
     async def ping(self, cache_seconds: float = 1.0) -> bool:
         """Whether the store answers; cached briefly so a burst of probes costs one round trip."""

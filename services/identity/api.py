@@ -42,6 +42,10 @@ def client_ip(request: Request) -> str:
     return fwd.split(",")[0].strip() if fwd else (request.client.host if request.client else "unknown")
 
 
+# answered by the routes whose requests are counted (limits.py)
+LIMITED = {429: {"description": "Rate limited or locked: a problem+json with `Retry-After` (seconds)"}}
+
+
 # --- accounts and sessions ----------------------------------------------------------------------------------
 class Registration(BaseModel):
     phone: str | None = Field(None, max_length=20)
@@ -76,8 +80,8 @@ class ResetConfirm(BaseModel):
     new_password: str = Field(max_length=128)
 
 
-@router.post("/v1/accounts", status_code=201, tags=["accounts"], summary="Register (实名注册)")
-async def register(body: Registration, s: IdentityService = Depends(svc)) -> dict[str, str]:
+@router.post("/v1/accounts", status_code=201, tags=["accounts"], summary="Register (实名注册)", responses=LIMITED)
+async def register(body: Registration, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
     account = await s.register(
         phone=body.phone,
         email=body.email,
@@ -85,11 +89,12 @@ async def register(body: Registration, s: IdentityService = Depends(svc)) -> dic
         real_name=body.real_name,
         kind=body.kind,
         birth_date=body.birth_date,
+        client_ip=client_ip(request),
     )
     return {"user_id": account.id}
 
 
-@router.post("/v1/sessions", tags=["sessions"], summary="Log in")
+@router.post("/v1/sessions", tags=["sessions"], summary="Log in", responses=LIMITED)
 async def login(body: Login, request: Request, s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return await s.login(body.identifier, body.password, client_ip(request))
 
@@ -128,9 +133,10 @@ async def change_password(
     status_code=202,
     tags=["accounts"],
     summary="Send a one-time code (same answer whether or not the account exists)",
+    responses=LIMITED,
 )
-async def request_reset(body: ResetRequest, s: IdentityService = Depends(svc)) -> dict[str, str]:
-    await s.request_reset(body.identifier)
+async def request_reset(body: ResetRequest, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
+    await s.request_reset(body.identifier, client_ip(request))
     return {"status": "accepted"}
 
 

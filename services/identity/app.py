@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from fastapi import FastAPI
+from pymongo import IndexModel
 
 from common.auth import install_verifier
 from common.service import ServiceKit
@@ -24,6 +25,10 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     settings = settings or IdentitySettings()
     kit = ServiceKit("identity", settings)
     store = IdentityStore(kit.store.db)
+    # counters are found by their slot prefix ``c``, locks by subject, expired documents by ``exp`` (on
+    # MongoDB index lookups; FerretDB scans these small collections either way)
+    kit.store.declare_indexes("throttle", [IndexModel("c"), IndexModel("s"), IndexModel("exp")])
+    kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
     service = IdentityService(settings, store, kit.publisher.publish_many, registry)
     tasks: list[asyncio.Task[None]] = []
@@ -36,6 +41,10 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
                 await service.maybe_rotate()
             except Exception:
                 log.exception("signing key refresh failed")
+            try:
+                await store.purge_expired()  # failure slots, locks, rate-limit slots, reset codes
+            except Exception:
+                log.exception("purge of expired counters failed")
 
     @kit.on_startup
     async def start() -> None:

@@ -53,8 +53,7 @@ async def bootstrap_ministry_admin(service: IdentityService, *, phone: str, pass
             service.passwords.verify, account.password_hash, password
         ):
             raise BootstrapRefused("the phone is registered and the password given is not its password")
-        account.grant(Role(name=MINISTRY_ADMIN))
-        await store.save_account(account)
+        await store.update_account(account.id, add_role=Role(name=MINISTRY_ADMIN))
     except BaseException:
         await store.release_bootstrap()  # nothing was granted: the operator may run it again
         raise

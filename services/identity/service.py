@@ -24,15 +24,16 @@ from common.contracts.identity import (
 from common.problems import Problem
 from identity.domain import authz, crypto, oidc, orgs, teachers, tokens
 from identity.domain.accounts import (
+    RESET_MAX_ATTEMPTS,
     RESET_TTL,
     Account,
     ResetCode,
-    ThrottlePolicy,
     login_id,
     new_reset_code,
     new_user_id,
 )
 from identity.domain.guardians import GuardianLink, approver_role, check_request
+from identity.limits import Limits
 from identity.registry import RegistryUnavailable, TeacherRegistry
 from identity.settings import IdentitySettings
 from identity.store import Duplicate, IdentityStore
@@ -82,12 +83,7 @@ class IdentityService:
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
         )
-        self.acct_throttle = ThrottlePolicy(
-            max_failures=settings.login_max_failures, lock_seconds=settings.login_lock_seconds
-        )
-        self.ip_throttle = ThrottlePolicy(
-            max_failures=settings.login_ip_max_failures, lock_seconds=settings.login_lock_seconds
-        )
+        self.limits = Limits(settings, store)
         self.ring = tokens.KeyRing()
         self.tree = orgs.OrgTree()
         self.verifier = TokenVerifier(_LocalKeys(self), issuer=settings.issuer, audience=settings.audience)
@@ -167,8 +163,17 @@ class IdentityService:
         return login_id(method, self.vault.lookup_hash(method, value))
 
     async def register(
-        self, *, phone: str | None, email: str | None, password: str, real_name: str, kind: str, birth_date: date | None
+        self,
+        *,
+        phone: str | None,
+        email: str | None,
+        password: str,
+        real_name: str,
+        kind: str,
+        birth_date: date | None,
+        client_ip: str | None = None,
     ) -> Account:
+        """``client_ip`` None (an operator's tool, not a request) skips the per-IP limit."""
         idents: dict[str, str] = {}
         errors = []
         for method, raw, norm in (("phone", phone, crypto.normalise_phone), ("email", email, crypto.normalise_email)):
@@ -191,11 +196,12 @@ class IdentityService:
                 errors=errors,
                 code="validation-failed",
             )
+        keys = {m: self._login_key(m, v) for m, v in idents.items()}
+        await self.limits.registration(client_ip, list(keys.values()), now().timestamp())  # before the Argon2 hash
         user_id = new_user_id()
         # Argon2 runs in a worker thread: cffi releases the GIL, so hashes run in parallel and the event
         # loop keeps serving other requests meanwhile
         password_hash = await asyncio.to_thread(self.passwords.hash, password)
-        keys = {m: self._login_key(m, v) for m, v in idents.items()}
         claimed = []
         try:
             for method, key in keys.items():
@@ -223,7 +229,7 @@ class IdentityService:
                 created_at=now(),
                 password_changed_at=now(),
             )
-            await self.store.save_account(account, new=True)
+            await self.store.create_account(account)
         except BaseException:
             for key in claimed:  # give the identifier back so the user can retry
                 await self.store.release_login(key, user_id)
@@ -264,31 +270,19 @@ class IdentityService:
     async def login(self, identifier: str, password: str, client_ip: str) -> dict[str, Any]:
         key, account = await self._account_for(identifier)
         t = now().timestamp()
-        acct_key, ip_key = f"thr:acct:{key}", f"thr:ip:{client_ip}"
-        acct_state, ip_state = await asyncio.gather(self.store.throttle(acct_key), self.store.throttle(ip_key))
-        wait = max(acct_state.locked(t), ip_state.locked(t))
-        if wait:
-            raise Problem(
-                429,
-                "Too many failed logins",
-                "Try again later.",
-                code="locked",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
+        attempt = await self.limits.begin_login(key, client_ip, t)  # a 429 when locked
         ok = await asyncio.to_thread(self.passwords.verify, account.password_hash if account else None, password)
         if not ok or account is None or not account.active:
-            acct_state.fail(self.acct_throttle, t)
-            ip_state.fail(self.ip_throttle, t)
-            await asyncio.gather(
-                self.store.save_throttle(acct_key, acct_state), self.store.save_throttle(ip_key, ip_state)
-            )
+            await self.limits.login_failed(attempt, t)
             raise INVALID_LOGIN
-        if acct_state.failures:
-            acct_state.succeed()
-            await self.store.save_throttle(acct_key, acct_state)
+        await self.limits.login_succeeded(attempt)
         if self.passwords.needs_rehash(account.password_hash):
-            account.password_hash = await asyncio.to_thread(self.passwords.hash, password)
-            await self.store.save_account(account)
+            # only over the hash just verified: a password changed meanwhile is never undone by the rehash
+            await self.store.update_account(
+                account.id,
+                fields={"password_hash": await asyncio.to_thread(self.passwords.hash, password)},
+                where={"password_hash": account.password_hash},
+            )
         return await self.issue(account, family=uuid.uuid4().hex, auth_time=now())
 
     async def issue(
@@ -364,7 +358,12 @@ class IdentityService:
         if outcome != tokens.RefreshOutcome.OK or record is None:
             raise Problem(401, "Refresh token refused", code=f"refresh_{outcome}", reason=outcome)
         account = await self.store.account(record.user_id)
-        if account is None or not account.active:
+        if (
+            account is None
+            or not account.active
+            # a password change or reset ends every session that began before it
+            or (account.password_changed_at is not None and record.auth_time < account.password_changed_at)
+        ):
             raise Problem(401, "Refresh token refused", code="refresh_revoked", reason="revoked")
         return await self.issue(
             account, family=record.family, auth_time=record.auth_time, client_id=record.client_id, scope=record.scope
@@ -415,7 +414,8 @@ class IdentityService:
             raise Problem(403, "Current password is wrong", code="wrong_password")
         await self._set_password(account, new)
 
-    async def _set_password(self, account: Account, new: str) -> None:
+    @staticmethod
+    def _check_password(new: str) -> None:
         problems = crypto.password_problems(new)
         if problems:
             raise Problem(
@@ -423,15 +423,25 @@ class IdentityService:
                 "Password refused",
                 errors=[{"field": "body.new_password", "message": p, "code": "password_policy"} for p in problems],
             )
-        account.password_hash = await asyncio.to_thread(self.passwords.hash, new)
-        account.password_changed_at = now()
-        await self.store.save_account(account)
+
+    async def _set_password(self, account: Account, new: str) -> None:
+        self._check_password(new)
+        # two fields of the account, nothing else (a role granted meanwhile survives); the new
+        # ``password_changed_at`` revokes every refresh token of a session that began before it
+        await self.store.update_account(
+            account.id,
+            fields={"password_hash": await asyncio.to_thread(self.passwords.hash, new), "password_changed_at": now()},
+        )
         await self.publish(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)))
 
-    async def request_reset(self, identifier: str) -> None:
-        """Always answers the same; only a real, active account gets a code."""
+    async def request_reset(self, identifier: str, client_ip: str | None = None) -> None:
+        """Always answers the same; only a real, active account gets a code. Limited per IP and per identifier
+        (whether or not it has an account, so a 429 reveals nothing): bounds SMS flooding of a phone, and the
+        guesses of codes (``RESET_MAX_ATTEMPTS`` per code) that a new code no longer resets."""
         method, value = self._identifier(identifier)
-        owner = await self.store.login_owner(self._login_key(method, value))
+        key = self._login_key(method, value)
+        await self.limits.reset_request(client_ip, key, now().timestamp())
+        owner = await self.store.login_owner(key)
         account = await self.store.account(owner) if owner else None
         if account is None or not account.active:
             return
@@ -458,14 +468,19 @@ class IdentityService:
     async def confirm_reset(self, identifier: str, code: str, new_password: str) -> None:
         _, account = await self._account_for(identifier)
         pending = await self.store.reset(account.id) if account else None
+        invalid = Problem(400, "Code invalid or expired", code="reset_code_invalid")
         if account is None or pending is None or not pending.usable(now()):
-            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
-        if self.vault.lookup_hash("reset", f"{account.id}:{code}") != pending.digest:
-            pending.attempts += 1
-            await self.store.save_reset(pending)
-            raise Problem(400, "Code invalid or expired", code="reset_code_invalid")
-        pending.used = True
-        await self.store.save_reset(pending)
+            raise invalid
+        # each guess takes one of the code's slots first (an insert: parallel guesses cannot pass the cap);
+        # with no slot left the code is dead, right or not
+        attempt = await self.store.claim_slot(
+            "resets", f"reset-attempt:{pending.code_id}", RESET_MAX_ATTEMPTS, expires_at=pending.expires_at
+        )
+        if attempt is None or self.vault.lookup_hash("reset", f"{account.id}:{code}") != pending.digest:
+            raise invalid
+        self._check_password(new_password)  # a refused password spends a guess, not the code
+        if not await self.store.use_reset(pending):
+            raise invalid
         await self._set_password(account, new_password)
 
     async def deactivate(self, who: Principal, user_id: str) -> None:
@@ -477,9 +492,9 @@ class IdentityService:
             # pupil of their school must still not reach it
             authz.require_act_on(who.roles, account.roles, account.school, unaffiliated_ok=False)
             await self.store.audit(who.subject, "deactivate", user_id)
-        account.status = "deactivated"
-        await self.store.save_account(account)
-        await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
+        # a conditional transition: of parallel deactivations, one publishes
+        if await self.store.update_account(user_id, fields={"status": "deactivated"}, where={"status": "active"}):
+            await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
 
     # --- roles ------------------------------------------------------------------------------------------
     async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> str:
@@ -511,12 +526,16 @@ class IdentityService:
         return await self._apply_role(account, r, grant=grant, by=who.subject)
 
     async def _apply_role(self, account: Account, r: Role, *, grant: bool, by: str) -> str:
-        changed = account.grant(r) if grant else account.revoke(r)
-        if r.name in ("student", "head_teacher") and grant and account.school is None:
-            account.school = r.org
+        # one role added or removed in the stored document (not the copy read before): concurrent grants,
+        # revocations and password changes all survive, and only the request that changed it audits and publishes
+        if grant:
+            changed = await self.store.update_account(account.id, add_role=r, where={"status": "active"})
+            if changed and r.name in ("student", "head_teacher"):
+                await self.store.update_account(account.id, fields={"school": r.org}, where={"school": None})
+        else:
+            changed = await self.store.update_account(account.id, remove_role=r)
         if not changed:
             return "unchanged"
-        await self.store.save_account(account)
         await self.store.audit(by, "grant" if grant else "revoke", account.id, role=r.name, org=r.org)
         event = (
             RoleGranted(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, granted_by=by)
@@ -611,12 +630,15 @@ class IdentityService:
                 # The same answer as any other rejection: the caller learns nothing about who holds the number.
                 outcome, reason = "rejected", "already_claimed"
         try:
-            account.teacher_status = outcome
+            fields: dict[str, Any] = {"teacher_status": outcome}
             if outcome == "verified":
-                account.national_id_enc = self.vault.encrypt(nid, field="national_id", owner=account.id)
-                account.school = school
-                account.grant(Role(name=orgs.TEACHER, org=school))
-            await self.store.save_account(account)
+                fields["national_id_enc"] = self.vault.encrypt(nid, field="national_id", owner=account.id)
+                fields["school"] = school
+            await self.store.update_account(
+                account.id,
+                fields=fields,
+                add_role=Role(name=orgs.TEACHER, org=school) if outcome == "verified" else None,
+            )
         except BaseException:
             if claimed:
                 await self.store.release_national_id(nid_key, account.id)
@@ -643,7 +665,7 @@ class IdentityService:
         check_request(parent, child)
         link = GuardianLink(parent.id, child.id, "pending", now())
         try:
-            await self.store.save_link(link, new=True)
+            await self.store.save_link(link)
         except Duplicate:
             raise Problem(409, "Link already requested", code="duplicate_link") from None
         return link
@@ -657,7 +679,8 @@ class IdentityService:
             raise Problem(409, "Link already decided", code="link_decided")
         role = approver_role(who, child, link, today=now().date(), self_approval_age=self.s.guardian_self_approval_age)
         link.status, link.decided_by, link.approver_role = "approved", who.subject, role
-        await self.store.save_link(link)
+        if not await self.store.decide_link(link):  # a parallel approval decided it: it alone publishes
+            raise Problem(409, "Link already decided", code="link_decided")
         await self.store.audit(who.subject, "guardian.approve", child_id, parent=parent_id, role=role)
         await self.publish(
             GuardianLinked(

@@ -32,6 +32,18 @@ class IdentitySettings(ServiceSettings):
     login_max_failures: int = Field(5, ge=1, description="Per account before a temporary lock.")
     login_ip_max_failures: int = Field(50, ge=1, description="Per client IP (schools share NAT addresses).")
     login_lock_seconds: int = Field(300, ge=1)
+    rate_window_seconds: int = Field(
+        3600, ge=1, description="Window of the per-IP and registration rate limits (requests beyond → 429)."
+    )
+    register_max_per_ip: int = Field(
+        200, ge=1, description="Registrations per client IP per window (a school registers a class at once)."
+    )
+    register_max_per_identifier: int = Field(5, ge=1, description="Registration attempts per phone/e-mail per window.")
+    reset_max_per_ip: int = Field(100, ge=1, description="Password-reset codes requested per client IP per window.")
+    reset_max_per_identifier: int = Field(
+        5, ge=1, description="Password-reset codes per phone/e-mail per reset window (bounds SMS and guesses)."
+    )
+    reset_identifier_window_seconds: int = Field(86400, ge=1, description="Window of the per-identifier reset limit.")
     guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
     teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
     seed_demo: bool = Field(

@@ -7,8 +7,12 @@ Collections and ``_id`` shapes:
   logins     ``login:<phone|email>:<hmac>``         → account id; inserting it claims the identifier
   nids       ``nid:<hmac>``                         → account id; one teacher per national ID number
   refresh    ``rt:<sha256>`` / ``rt-used:<sha256>`` / ``fam:<family>``  refresh tokens, use markers, families
-  throttle   ``thr:acct:<hmac>`` / ``thr:ip:<ip>``  failed-login counters
-  resets     ``reset:<user id>``                    the pending password reset code (HMAC only)
+  throttle   ``thr:<subject>:<generation>:<window>:<n>``  failed-login slots (subject ``acct:<login key>`` or
+             ``ip:<ip>``); ``lock:<subject>:<generation>`` locks; ``rl:<action>:<subject>:<window>:<n>``
+             rate-limit slots. Every counter is a set of slot documents claimed by inserts (see ``claim_slot``)
+  resets     ``reset:<user id>`` the pending password reset code (HMAC only); ``reset-attempt:<code id>:<n>``
+             its guesses, ``reset-used:<code id>`` its single use
+  glinks     ``glink-decision:<child>:<parent>``    the one decision on a link (its insert is the transition)
   keys       ``key:<kid>``                          signing keys, private part encrypted
   orgs       ``org:<path>``                         hierarchy nodes
   clients    ``client:<client id>``                 OIDC clients
@@ -19,11 +23,20 @@ Collections and ``_id`` shapes:
   orgcodes   ``school:<code>``                      → org path; inserting it claims a school code nationally
   bootstrap  ``bootstrap:ministry_admin``           the one-time first-admin step ran (insert = atomic claim)
   audit      ``audit:<ISO time>:<uuid>``            admin actions, role grants (insert only)
+
+Accounts are changed field by field (``update_account``), never replaced: on MongoDB each update of one
+document is atomic, so a role grant and a password change on two replicas both survive. FerretDB applies an
+update as read–modify–write without a transaction (40 concurrent ``$addToSet``s of distinct values kept 1–7;
+a ``{_id, v: 0}`` filter let up to 20 of 40 concurrent updates "win"), so this store also serialises the writes
+to one account within the process (``_KeyedLocks``): one FerretDB-backed process (local runs, CI) loses nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,7 +46,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.auth import Role
 from common.store import bulk_write
-from identity.domain.accounts import Account, ResetCode, ThrottleState
+from identity.domain.accounts import Account, ResetCode
 from identity.domain.guardians import GuardianLink
 from identity.domain.oidc import AuthorizationCode, Client
 from identity.domain.orgs import OrgNode
@@ -50,9 +63,36 @@ def _aware(value: Any) -> Any:
     return value
 
 
+class _KeyedLocks:
+    """One ``asyncio.Lock`` per key while someone holds or waits for it (the map never outgrows the writes in
+    flight)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+# Collections whose documents carry ``exp`` (a datetime) and are purged once it passed.
+EXPIRING = ("throttle", "resets")
+
+
 class IdentityStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
+        self._account_writes = _KeyedLocks()
 
     async def _insert(self, collection: str, doc: dict[str, Any]) -> None:
         try:
@@ -86,16 +126,40 @@ class IdentityStore:
             doc = await self._get("nids", key)
             return doc["user_id"] if doc else user_id
 
-    async def save_account(self, account: Account, *, new: bool = False) -> None:
+    async def create_account(self, account: Account) -> None:
         doc = asdict(account)
         doc["_id"] = doc.pop("id")
         doc["roles"] = [r.claim() for r in account.roles]
         if account.birth_date is not None:
             doc["birth_date"] = account.birth_date.isoformat()
-        if new:
-            await self._insert("accounts", doc)
-        else:
-            await self.db["accounts"].replace_one({"_id": doc["_id"]}, doc)
+        await self._insert("accounts", doc)
+
+    async def update_account(
+        self,
+        user_id: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        add_role: Role | None = None,
+        remove_role: Role | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set only the named ``fields`` of one account (and add or remove one role), if it matches ``where``
+        (e.g. ``{"status": "active"}``); True when the document changed. Transitions that must happen once
+        (deactivation, a grant, a rehash over the hash it read) put their precondition in ``where`` and act only
+        when this returns True."""
+        update: dict[str, Any] = {}
+        if fields:
+            update["$set"] = {
+                k: v.isoformat() if isinstance(v, date) and not isinstance(v, datetime) else v
+                for k, v in fields.items()
+            }
+        if add_role is not None:
+            update["$addToSet"] = {"roles": add_role.claim()}
+        if remove_role is not None:
+            update["$pull"] = {"roles": remove_role.claim()}
+        async with self._account_writes.hold(user_id):
+            result = await self.db["accounts"].update_one({"_id": user_id, **(where or {})}, update)
+        return result.modified_count > 0
 
     async def account(self, user_id: str) -> Account | None:
         doc = await self._get("accounts", user_id)
@@ -109,29 +173,99 @@ class IdentityStore:
             doc[k] = _aware(doc.get(k))
         return Account(**doc)
 
-    # --- throttle ----------------------------------------------------------------------------------------
-    async def throttle(self, key: str) -> ThrottleState:
-        doc = await self._get("throttle", key)
-        if not doc:
-            return ThrottleState()
-        return ThrottleState(doc["failures"], doc["window_start"], doc["locked_until"], doc["locks"])
+    # --- counters: slot documents claimed by inserts ------------------------------------------------------
+    async def claim_slot(
+        self,
+        collection: str,
+        counter: str,
+        cap: int,
+        *,
+        expires_at: datetime,
+        taken: int | None = None,
+        subject: str | None = None,
+    ) -> int | None:
+        """Take one of the ``cap`` slots ``<counter>:1..cap`` by inserting it: its number, or None when all are
+        taken. An insert of a unique ``_id`` is atomic on FerretDB too, so N parallel callers get at most ``cap``
+        slots between them. ``taken`` (counted here unless the caller read it already) only says where to start
+        looking; a slot freed by ``release_slot`` is found by the second pass. ``subject`` tags the slot for
+        ``throttle_of``."""
+        if taken is None:
+            taken = await self.db[collection].count_documents({"c": counter})
+        if taken >= cap:
+            return None
+        for n in (*range(taken + 1, cap + 1), *range(1, taken + 1)):
+            try:
+                await self._insert(
+                    collection, {"_id": f"{counter}:{n}", "c": counter, "n": n, "s": subject, "exp": expires_at}
+                )
+                return n
+            except Duplicate:
+                continue
+        return None
 
-    async def save_throttle(self, key: str, state: ThrottleState) -> None:
-        await self.db["throttle"].replace_one({"_id": key}, {"_id": key, **asdict(state)}, upsert=True)
+    async def release_slot(self, collection: str, counter: str, n: int) -> None:
+        await self.db[collection].delete_one({"_id": f"{counter}:{n}"})
+
+    async def clear_counter(self, collection: str, counter: str) -> None:
+        await self.db[collection].delete_many({"c": counter})
+
+    async def count_slots(self, collection: str, counter: str) -> int:
+        return await self.db[collection].count_documents({"c": counter})
+
+    async def purge_expired(self) -> int:
+        """Delete expired slots, locks and reset codes (FerretDB has no TTL indexes); each replica runs it."""
+        t = datetime.now(UTC)
+        return sum([(await self.db[c].delete_many({"exp": {"$lt": t}})).deleted_count for c in EXPIRING])
+
+    # --- login throttle --------------------------------------------------------------------------------------
+    async def throttle_of(self, subject: str) -> tuple[tuple[int, float] | None, dict[str, int]]:
+        """The subject's latest lock still kept (generation, locked until as a timestamp) and its taken failure
+        slots by counter, in one read (FerretDB scans for each query: one read instead of a lookup and a count)."""
+        docs = await self.db["throttle"].find({"s": subject}, {"c": 1, "g": 1, "until": 1}).to_list(None)
+        locks = [d for d in docs if "g" in d]  # a few per day at most; slots: at most the cap per window
+        last = max(locks, key=lambda d: d["g"]) if locks else None
+        slots: dict[str, int] = {}
+        for d in docs:
+            if "c" in d:
+                slots[d["c"]] = slots.get(d["c"], 0) + 1
+        return ((last["g"], last["until"]) if last else None), slots
+
+    async def lock(self, subject: str, generation: int, until: float, *, keep_until: datetime) -> None:
+        """Lock ``subject`` (once per generation: parallel lockers insert the same ``_id``)."""
+        with contextlib.suppress(Duplicate):
+            await self._insert(
+                "throttle",
+                {
+                    "_id": f"lock:{subject}:{generation}",
+                    "s": subject,
+                    "g": generation,
+                    "until": until,
+                    "exp": keep_until,
+                },
+            )
 
     # --- password reset ------------------------------------------------------------------------------------
     async def save_reset(self, code: ResetCode) -> None:
-        await self.db["resets"].replace_one(
-            {"_id": f"reset:{code.user_id}"}, {"_id": f"reset:{code.user_id}", **asdict(code)}, upsert=True
-        )
+        # the pointer to the account's current code: the last request wins, and the replaced code is dead
+        doc = {"_id": f"reset:{code.user_id}", **asdict(code), "exp": code.expires_at}
+        try:
+            await self.db["resets"].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        except DuplicateKeyError:  # a parallel request's upsert inserted it first: now it exists, replace it
+            await self.db["resets"].replace_one({"_id": doc["_id"]}, doc)
 
     async def reset(self, user_id: str) -> ResetCode | None:
         doc = await self._get("resets", f"reset:{user_id}")
-        if not doc:
+        if not doc or "code_id" not in doc:
             return None
-        doc.pop("_id")
-        doc["expires_at"] = _aware(doc["expires_at"])
-        return ResetCode(**doc)
+        return ResetCode(doc["user_id"], doc["digest"], _aware(doc["expires_at"]), doc["code_id"])
+
+    async def use_reset(self, code: ResetCode) -> bool:
+        """True for the one caller that used the code (the insert of its use marker is the claim)."""
+        try:
+            await self._insert("resets", {"_id": f"reset-used:{code.code_id}", "exp": code.expires_at})
+            return True
+        except Duplicate:
+            return False
 
     # --- refresh tokens ----------------------------------------------------------------------------------
     async def save_refresh(self, token: RefreshToken) -> None:
@@ -155,11 +289,12 @@ class IdentityStore:
             return False
 
     async def revoke_family(self, family: str, reason: str) -> None:
-        await self.db["refresh"].replace_one(
-            {"_id": f"fam:{family}"},
-            {"_id": f"fam:{family}", "revoked": True, "reason": reason, "at": datetime.now(UTC)},
-            upsert=True,
-        )
+        # an insert: parallel revocations (a reused token presented twice at once) were a duplicate-key 500 as
+        # racing upserts; the first reason stays
+        with contextlib.suppress(Duplicate):
+            await self._insert(
+                "refresh", {"_id": f"fam:{family}", "revoked": True, "reason": reason, "at": datetime.now(UTC)}
+            )
 
     async def family_revoked(self, family: str) -> bool:
         return await self._get("refresh", f"fam:{family}") is not None
@@ -320,12 +455,19 @@ class IdentityStore:
         await self.db["nids"].delete_one({"_id": key, "user_id": user_id})
 
     # --- guardian links --------------------------------------------------------------------------------------
-    async def save_link(self, link: GuardianLink, *, new: bool = False) -> None:
-        doc = {"_id": link.id, **asdict(link)}
-        if new:
-            await self._insert("glinks", doc)
-        else:
-            await self.db["glinks"].replace_one({"_id": link.id}, doc)
+    async def save_link(self, link: GuardianLink) -> None:
+        await self._insert("glinks", {"_id": link.id, **asdict(link)})
+
+    async def decide_link(self, link: GuardianLink) -> bool:
+        """Record ``link``'s decision once: the insert of ``glink-decision:…`` is the transition (a conditional
+        update is not atomic on FerretDB), so of parallel approvals exactly one gets True and publishes."""
+        decision = {"status": link.status, "decided_by": link.decided_by, "approver_role": link.approver_role}
+        try:
+            await self._insert("glinks", {"_id": link.id.replace("glink:", "glink-decision:", 1), **decision})
+        except Duplicate:
+            return False
+        await self.db["glinks"].update_one({"_id": link.id}, {"$set": decision})  # only the winner writes
+        return True
 
     async def link(self, parent_id: str, child_id: str) -> GuardianLink | None:
         doc = await self._get("glinks", f"glink:{child_id}:{parent_id}")

@@ -9,6 +9,7 @@ uniqueness check (insert of a unique ``_id`` is atomic even on FerretDB): a dupl
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -73,38 +74,46 @@ class Account:
 # --- lockout ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    """Failed logins per subject (an account's lookup hash, or a client IP) in a sliding-ish window; after
-    ``max_failures`` the subject is locked for ``lock_seconds``, doubling on each further lock up to
-    ``max_lock_seconds``. IPs get a larger budget: a school's NAT puts hundreds of pupils behind one IP."""
+    """Failed logins per subject (an account's lookup hash, or a client IP) in a fixed window; the attempt that
+    takes the ``max_failures``-th slot and fails locks the subject for ``lock_seconds``, doubling with each
+    further lock (``generation``) up to ``max_lock_seconds``. IPs get a larger budget: a school's NAT puts
+    hundreds of pupils behind one IP."""
 
     max_failures: int = 5
     window_seconds: int = 900
     lock_seconds: int = 300
     max_lock_seconds: int = 3600
 
+    def lock_for(self, generation: int) -> int:
+        """Seconds of the lock that ends generation ``generation`` (0 for the first lock)."""
+        return min(self.max_lock_seconds, self.lock_seconds * 2 ** min(generation, 30))
 
-@dataclass
-class ThrottleState:
-    failures: int = 0
-    window_start: float = 0.0
-    locked_until: float = 0.0
-    locks: int = 0
+    def counter(self, subject: str, generation: int, now: float) -> str:
+        """The slot counter of failures of ``subject`` in this generation and window (the ``_id`` prefix of
+        its slot documents): a new generation starts after each lock, a new window every ``window_seconds``."""
+        return f"thr:{subject}:{generation}:{int(now // self.window_seconds)}"
 
-    def locked(self, now: float) -> float:
-        """Seconds left of a lock (0: not locked)."""
-        return max(0.0, self.locked_until - now)
+    def window_end(self, now: float) -> float:
+        return (int(now // self.window_seconds) + 1) * self.window_seconds
 
-    def fail(self, policy: ThrottlePolicy, now: float) -> None:
-        if now - self.window_start > policy.window_seconds:
-            self.failures, self.window_start = 0, now
-        self.failures += 1
-        if self.failures >= policy.max_failures:
-            self.locks += 1
-            self.locked_until = now + min(policy.max_lock_seconds, policy.lock_seconds * 2 ** (self.locks - 1))
-            self.failures, self.window_start = 0, now
 
-    def succeed(self) -> None:
-        self.failures = 0
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``max`` requests of one ``action`` per subject (an identifier's lookup hash, or a client IP) in a
+    fixed window of ``window_seconds``; counted with slot documents, so the bound holds across replicas."""
+
+    action: str
+    max: int
+    window_seconds: int
+
+    def counter(self, subject: str, now: float) -> str:
+        return f"rl:{self.action}:{subject}:{int(now // self.window_seconds)}"
+
+    def window_end(self, now: float) -> float:
+        return (int(now // self.window_seconds) + 1) * self.window_seconds
+
+    def retry_after(self, now: float) -> int:
+        return max(1, math.ceil(self.window_end(now) - now))
 
 
 # --- one-time codes ----------------------------------------------------------------------------------------
@@ -119,11 +128,14 @@ RESET_TTL = timedelta(minutes=10)
 
 @dataclass
 class ResetCode:
+    """The pending code of an account; a new request replaces it. Its guesses are slot documents
+    ``reset-attempt:<code_id>:<n>`` (n ≤ ``RESET_MAX_ATTEMPTS``) and its use a ``reset-used:<code_id>`` document,
+    both claimed by inserts, so parallel confirms cannot pass the cap or use a code twice."""
+
     user_id: str
     digest: str  # HMAC of the code with the lookup key (a 6-digit code's plain SHA-256 is trivially reversed)
     expires_at: datetime
-    attempts: int = 0
-    used: bool = False
+    code_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def usable(self, now: datetime) -> bool:
-        return not self.used and self.attempts < RESET_MAX_ATTEMPTS and now < self.expires_at
+        return now < self.expires_at

@@ -60,3 +60,24 @@ async def test_write_errors_name_their_index_across_chunks(db) -> None:
 
     assert sorted(e["index"] for e in caught.value.details["writeErrors"]) == [40, 75]
     assert await db.c.count_documents({}) == 100  # every valid insert landed
+
+
+async def test_declared_indexes_are_ensured_again_at_every_start(mongodb_url, run_id) -> None:
+    """A restarted service declares the indexes it created before. FerretDB v1.24 panicked on a createIndexes
+    naming several existing indexes and dropped the connection, so identity could not start twice."""
+    from pymongo import IndexModel
+
+    from common.store import Store
+
+    name = f"test_{run_id}_indexes"
+    try:
+        for _start in range(2):  # the first start creates them, the second finds them
+            store = Store(mongodb_url, name, app_name="test")
+            store.declare_indexes("slots", [IndexModel("c"), IndexModel("s"), IndexModel("exp")])
+            await store.ensure_indexes()
+            assert {"c_1", "s_1", "exp_1"} <= {i["name"] async for i in await store.db["slots"].list_indexes()}
+            await store.client.close()
+    finally:
+        client: AsyncMongoClient = AsyncMongoClient(mongodb_url)
+        await client.drop_database(name)
+        await client.close()

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -20,8 +22,12 @@ ISSUER = "http://id.test"
 
 
 class Running:
-    def __init__(self, app, client: httpx.AsyncClient) -> None:
-        self.app, self.client = app, client
+    def __init__(self, app, client: httpx.AsyncClient, asgi=None) -> None:
+        self.app, self.client, self.asgi = app, client, asgi or app
+
+    def from_ip(self, ip: str) -> httpx.AsyncClient:
+        """A client whose requests come from ``ip`` (the socket peer, not a header); close it after use."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.asgi, client=(ip, 40000)), base_url=ISSUER)
 
     @property
     def service(self):
@@ -46,9 +52,7 @@ class Running:
         """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
         from common.auth import Role
 
-        account = await self.service.store.account(user_id)
-        account.grant(Role(name=role, org=org))
-        await self.service.store.save_account(account)
+        await self.service.store.update_account(user_id, add_role=Role(name=role, org=org))
 
 
 class Events:
@@ -66,29 +70,45 @@ class Events:
                     return e
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"no {ce_type} event")
-            batch = await self.consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for r in records:
-                    headers = {k: v.decode() for k, v in r.headers}
-                    self.seen.append((headers.get("ce_type", ""), orjson.loads(r.value)))
+            await self._fetch()
 
     def raw(self) -> list[dict]:
         return [e for _, e in self.seen]
 
+    async def drain(self) -> list[tuple[str, dict]]:
+        """Read every partition up to its end offset now: all that was published so far (publishing waits for
+        the broker's acknowledgement), so a test can count events, not just wait for one."""
+        parts = self.consumer.assignment()
+        ends = await self.consumer.end_offsets(list(parts))
+        while any([await self.consumer.position(tp) < ends[tp] for tp in parts]):
+            await self._fetch()
+        return self.seen
 
-@pytest.fixture(scope="module")
-async def identity(mongodb_url: str) -> AsyncIterator[Running]:
+    async def _fetch(self) -> None:
+        batch = await self.consumer.getmany(timeout_ms=500)
+        for records in batch.values():
+            for r in records:
+                headers = {k: v.decode() for k, v in r.headers}
+                self.seen.append((headers.get("ce_type", ""), orjson.loads(r.value)))
+
+
+@contextlib.asynccontextmanager
+async def running_identity(mongodb_url: str, **settings_overrides: Any) -> AsyncIterator[Running]:
+    """Identity in-process on its own fresh database, with test settings (``settings_overrides`` win)."""
     run = uuid.uuid4().hex[:8]
     settings = IdentitySettings(
-        mongodb_database_prefix=f"test_identity_{run}_",
-        kafka_client_prefix=f"test-{run}-",
-        issuer=ISSUER,
-        seed_demo=True,  # the tests use the demo schools
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        login_max_failures=3,
-        login_ip_max_failures=8,
-        login_lock_seconds=60,
+        **{
+            "mongodb_database_prefix": f"test_identity_{run}_",
+            "kafka_client_prefix": f"test-{run}-",
+            "issuer": ISSUER,
+            "seed_demo": True,  # the tests use the demo schools
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8192,
+            "login_max_failures": 3,
+            "login_ip_max_failures": 8,
+            "login_lock_seconds": 60,
+            **settings_overrides,
+        }
     )
     registry = TeacherRegistry("http://registry.test", transport=httpx.ASGITransport(app=fake_registry_app()))
     app = create_app(settings, registry=registry)
@@ -96,10 +116,16 @@ async def identity(mongodb_url: str) -> AsyncIterator[Running]:
         LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ISSUER) as client,
     ):
-        yield Running(app, client)
+        yield Running(app, client, manager.app)
     mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await mongo.drop_database(f"test_identity_{run}_identity")
     await mongo.close()
+
+
+@pytest.fixture(scope="module")
+async def identity(mongodb_url: str) -> AsyncIterator[Running]:
+    async with running_identity(mongodb_url) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -119,4 +145,4 @@ async def events(kafka_bootstrap: str) -> AsyncIterator[Events]:
     await consumer.stop()
 
 
-__all__ = ["ISSUER", "Events", "Running"]
+__all__ = ["ISSUER", "Events", "Running", "running_identity"]

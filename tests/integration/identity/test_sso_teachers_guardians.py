@@ -209,9 +209,7 @@ async def test_guardian_link_approved_by_head_teacher(identity, events):
     parent_id, parent_phone = await identity.register("parent")
     head_id, head_phone = await identity.register("teacher")
     await identity.make(child_id, "student", SCHOOL)
-    account = await identity.service.store.account(child_id)
-    account.school = SCHOOL
-    await identity.service.store.save_account(account)
+    await identity.service.store.update_account(child_id, fields={"school": SCHOOL})
     await identity.make(head_id, "head_teacher", SCHOOL)
 
     ph = await identity.bearer(parent_phone)

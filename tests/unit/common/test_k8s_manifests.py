@@ -308,9 +308,7 @@ def test_credentials_come_only_from_secret_references() -> None:
                 # Without it a service connects to mongodb://127.0.0.1:27017 and never becomes ready.
                 assert "MONGODB_URL" in env, f"{w['metadata']['name']}: MONGODB_URL not set"
                 keys = {v for v in _valid_env(_factory(c)) if SECRET_SETTINGS.match(v)} - {"MONGODB_URL"}
-                assert keys <= set(env), (
-                    f"{w['metadata']['name']}: keys left at their dev defaults: {keys - set(env)}"
-                )
+                assert keys <= set(env), f"{w['metadata']['name']}: keys left at their dev defaults: {keys - set(env)}"
 
 
 def test_probes_point_at_the_chassis_endpoints() -> None:

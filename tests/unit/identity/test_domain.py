@@ -10,7 +10,7 @@ from joserfc.jwk import KeySet
 from common.auth import JwksCache, Principal, Role, TokenError, TokenVerifier
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs, teachers, tokens
-from identity.domain.accounts import Account, ThrottlePolicy, ThrottleState
+from identity.domain.accounts import Account, RateLimit, ThrottlePolicy
 from identity.domain.guardians import GuardianLink, approver_role
 
 pytestmark = pytest.mark.unit
@@ -162,16 +162,26 @@ def test_refresh_judgement():
 
 
 # --- lockout ---------------------------------------------------------------------------------------------
-def test_lockout_after_failures_and_doubling():
-    policy, state = ThrottlePolicy(max_failures=3, lock_seconds=60, max_lock_seconds=100), ThrottleState()
-    for _ in range(3):
-        assert state.locked(0) == 0
-        state.fail(policy, 0)
-    assert state.locked(0) == 60
-    assert state.locked(61) == 0
-    for _ in range(3):
-        state.fail(policy, 61)
-    assert state.locked(61) == 100  # 120 capped at max
+def test_lock_doubles_per_generation_up_to_the_cap():
+    policy = ThrottlePolicy(max_failures=3, lock_seconds=60, max_lock_seconds=100)
+    assert [policy.lock_for(g) for g in range(3)] == [60, 100, 100]  # 120 capped at max
+    assert policy.lock_for(10**6) == 100  # no overflow however often an account was locked
+
+
+def test_failure_counters_change_with_generation_and_window():
+    policy = ThrottlePolicy(window_seconds=900)
+    first = policy.counter("acct:x", 0, 899.0)
+    assert first == policy.counter("acct:x", 0, 0.0)
+    assert first != policy.counter("acct:x", 1, 899.0)  # a new generation after a lock starts empty
+    assert first != policy.counter("acct:x", 0, 900.0)  # so does a new window
+    assert policy.window_end(899.0) == 900.0
+
+
+def test_rate_limit_windows_and_retry_after():
+    limit = RateLimit("reset-id", 5, 3600)
+    assert limit.counter("k", 3599.0) != limit.counter("k", 3600.0)
+    assert limit.counter("k", 0.0) != limit.counter("other", 0.0)
+    assert limit.retry_after(3599.5) == 1 and limit.retry_after(0.0) == 3600
 
 
 # --- guardians, teachers, OIDC -------------------------------------------------------------------------------
