@@ -465,6 +465,7 @@ class OutboxRelay:
                             len(found.missing),
                             pointer["c"],
                         )
+                OUTBOX_PENDING.labels(self.service).dec(len(events) if found.verdict == "wait" else pointer["n"])
                 stats.pointers += 1
                 stats.documents += len(pointer["d"]) - len(found.missing)
                 stats.events += len(events)
