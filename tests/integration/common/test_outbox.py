@@ -3,6 +3,7 @@ place, each change carrying its events in the same single-document write."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -90,3 +91,47 @@ async def test_an_account_updated_in_place_loses_no_event_of_earlier_changes(kaf
         ("status",),
     ]
     assert max(Counter(r.id for r in mine).values()) == 1
+
+
+async def test_two_replicas_sweeping_at_once_lose_nothing_and_a_late_write_is_still_published(
+    kafka_bootstrap, mongodb_url
+) -> None:
+    prefix, tag = f"test_{uuid.uuid4().hex[:8]}_outbox_", uuid.uuid4().hex[:8]
+    starts = await end_offsets(kafka_bootstrap, USERS_TOPIC)
+    now = datetime.now(UTC)
+    users = [f"u_{tag}_{n}" for n in range(40)]
+    dead = kit_of(kafka_bootstrap, mongodb_url, prefix)  # wrote, then died before its relay published
+    accounts = Accounts(dead)
+    for user in users:
+        await accounts.save(user, {"status": "active"}, UserUpdated(user_id=user, occurred_at=now, changed=("name",)))
+    # A change of two accounts whose second write is still in flight when the sweeps come.
+    late, early = f"u_{tag}_late", f"u_{tag}_early"
+    change = dead.outbox.change(
+        "accounts",
+        {u: [UserUpdated(user_id=u, occurred_at=now, changed=("roles",))] for u in (early, late)},
+    )
+    await change.announce()
+    await accounts.collection.insert_one({"_id": early, "outbox": change.entries(early)})
+
+    replicas = [kit_of(kafka_bootstrap, mongodb_url, prefix) for _ in range(2)]
+    try:
+        for kit in replicas:
+            Accounts(kit)
+            await kit.broker.connect()
+        await asyncio.gather(*(kit.outbox.relay.sweep(min_age=0) for kit in replicas))
+        await accounts.collection.insert_one({"_id": late, "outbox": change.entries(late)})  # it lands
+        await replicas[0].outbox.relay.sweep(min_age=0)
+        assert await dead.store.db["outbox"].count_documents({}) == 0
+    finally:
+        for kit in replicas:
+            await kit.broker.stop()
+            await kit.store.close()
+        mongo = AsyncMongoClient(mongodb_url)
+        await mongo.drop_database(f"{prefix}identity")
+        await mongo.close()
+        await dead.store.close()
+
+    mine = [r for r in await records_since(kafka_bootstrap, starts) if r.key and r.key.startswith(f"u_{tag}_")]
+    assert Counter(r.key for r in mine if r.event.changed == ("name",)).keys() == set(users)
+    by_key = Counter(r.key for r in mine if r.event.changed == ("roles",))
+    assert by_key.keys() == {early, late} and by_key[late] == 1  # the early one may go out twice, never none
