@@ -338,6 +338,7 @@ class OutboxRelay:
             await asyncio.gather(task, return_exceptions=True)
         self.queue.clear()
         self.held_events = 0
+        self._progress.set()  # a bulk writer waiting for room goes on: the store holds the rest
 
     async def room(self) -> None:
         """Back-pressure for bulk writers: wait while the relay is publishing and holds more than half of what
