@@ -53,7 +53,7 @@ OUTBOX_PENDING = Gauge(
 OUTBOX_RELAY_ERRORS = Counter(
     "outbox_relay_errors_total",
     "Outbox relay failures: publish (Kafka), store, orphan (a change whose documents never carried its events), "
-    "unknown_source, other",
+    "decode (a stored event that no longer reads back), unknown_source, other",
     ["service", "reason"],
 )
 

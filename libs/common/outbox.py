@@ -354,10 +354,11 @@ class OutboxRelay:
                 return
             try:
                 if not self._stopping and time.monotonic() >= next_sweep:
+                    # (set first: a sweep that fails must not starve what memory holds)
+                    next_sweep = time.monotonic() + self.options.sweep_seconds
                     stats = await self.sweep()
-                    # a sweep that hit its bound comes back at once: recovery goes on in bounded steps
-                    full = stats.events >= self.options.batch_events * 10
-                    next_sweep = time.monotonic() + (0 if full else self.options.sweep_seconds)
+                    if stats.events >= self.options.batch_events * 10:
+                        next_sweep = 0  # it hit its bound: recovery goes on at once, in bounded steps
                 elif self.queue:
                     await self._publish_held()
                 else:
@@ -393,7 +394,14 @@ class OutboxRelay:
                 return
         events: list[tuple[str, Event]] = []
         for held in batch:
-            events += held.events if held.events is not None else await self._read_back(held.pointer)
+            if held.events is not None:
+                events += held.events
+                continue
+            read = await self._read_back(held.pointer)
+            if read is None:  # undecodable: left to the sweeps (which log it), the rest goes on
+                self.queue.remove(held)
+                return
+            events += read
         await self._publish(events)
         await self.outbox.pointers.delete_many({"_id": {"$in": [h.pointer for h in batch]}})
         self._forget(batch)
@@ -406,13 +414,22 @@ class OutboxRelay:
         OUTBOX_PENDING.labels(self.service).dec(sum(h.size for h in batch))
         self._progress.set()
 
-    async def _read_back(self, pointer_id: str) -> list[tuple[str, Event]]:
+    async def _read_back(self, pointer_id: str) -> list[tuple[str, Event]] | None:
         pointer = await self.outbox.pointers.find_one({"_id": pointer_id})
         if pointer is None:
             return []  # another relay published it
-        found = await self._find(pointer)
+        return self._decode(pointer, await self._find(pointer))
+
+    def _decode(self, pointer: dict[str, Any], found: Found) -> list[tuple[str, Event]] | None:
+        """The events of ``found``; None, logged and counted, when one cannot be read back (e.g. its contract
+        changed incompatibly): the pointer stays, and the relay goes on with the others."""
         source = self.outbox.sources[pointer["c"]]
-        return [(i, source.decode(doc, entry)) for i, entry, doc in found.events]
+        try:
+            return [(i, source.decode(doc, entry)) for i, entry, doc in found.events]
+        except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            OUTBOX_RELAY_ERRORS.labels(self.service, "decode").inc()
+            log.error("outbox pointer %s of %s: an event cannot be read back: %s", pointer["_id"], pointer["c"], exc)
+            return None
 
     async def _publish(self, events: list[tuple[str, Event]]) -> None:
         size = self.options.batch_events
@@ -447,7 +464,9 @@ class OutboxRelay:
                     )
                     continue
                 found = await self._find(pointer)
-                events = [(i, source.decode(doc, entry)) for i, entry, doc in found.events]
+                events = self._decode(pointer, found)
+                if events is None:
+                    continue
                 await self._publish(events)
                 if found.verdict == "wait":
                     written = [d for d in pointer["d"] if d not in found.missing]

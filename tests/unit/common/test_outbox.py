@@ -92,3 +92,17 @@ def test_batches_take_whole_changes_from_the_head() -> None:
     assert [h.pointer for h in take(queue, 500)] == ["a", "b"]
     assert [h.pointer for h in take(queue[3:], 500)] == ["d"]  # a change bigger than a batch goes alone
     assert take([], 500) == []
+
+
+def test_an_event_that_no_longer_reads_back_is_left_in_the_store_not_dropped() -> None:
+    box = outbox()
+
+    def broken(doc, entry):
+        raise ValueError("the contract changed")
+
+    box.source("legacy", decode=broken)
+    found = resolve({**pointer(["u1"]), "c": "legacy"}, {"u1": {"outbox": [entry("e1")]}}, "outbox", NOW, 3600)
+    assert box.relay._decode({**pointer(["u1"]), "c": "legacy"}, found) is None  # the sweep skips it, keeps it
+    good = {"u1": {"outbox": [{**entry("e1"), "data": withdrawn("a").model_dump(mode="json")}]}}
+    decoded = box.relay._decode(pointer(["u1"]), resolve(pointer(["u1"]), good, "outbox", NOW, 3600))
+    assert decoded == [("e1", withdrawn("a"))]
