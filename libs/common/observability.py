@@ -1,7 +1,8 @@
 """Metrics, traces and logs, the same in every service.
 
 - Prometheus metrics (``/metrics``): HTTP requests and latency by route template and status; messages
-  consumed, failed and dead-lettered by topic; consumer lag by topic and partition; producer errors.
+  consumed, failed and dead-lettered by topic; consumer lag by topic and partition; producer errors; the
+  outbox's backlog and relay errors.
 - OpenTelemetry traces: an HTTP request opens a server span (continuing an incoming ``traceparent``); the
   W3C trace context is written into the Kafka headers of every event published under it, and a consumer
   continues that trace, so one trace follows a request across services.
@@ -43,6 +44,18 @@ MESSAGES_DEAD_LETTERED = Counter(
 CONSUMER_LAG = Gauge("kafka_consumer_lag", "High-water mark minus position", ["service", "group", "topic", "partition"])
 PRODUCER_ERRORS = Counter("kafka_producer_errors_total", "Publish attempts that failed", ["service", "topic"])
 EVENTS_PUBLISHED = Counter("kafka_events_published_total", "Events published", ["service", "topic", "type"])
+OUTBOX_PENDING = Gauge(
+    "outbox_pending_events",
+    "Events stored with their state change and not yet acknowledged by Kafka (the store's count, refreshed by "
+    "every sweep; every replica reports the same figure)",
+    ["service"],
+)
+OUTBOX_RELAY_ERRORS = Counter(
+    "outbox_relay_errors_total",
+    "Outbox relay failures: publish (Kafka), store, orphan (a change whose documents never carried its events), "
+    "decode (a stored event that no longer reads back), unknown_source, other",
+    ["service", "reason"],
+)
 
 # --- tracing ---------------------------------------------------------------------------------------------
 _provider: TracerProvider | None = None

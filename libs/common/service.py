@@ -12,9 +12,9 @@ errors, tracing and metrics middleware. A service adds its routers, consumers an
 
     app = kit.build_app(routers=[api.router], title="Catalog")
 
-Lifespan: store indexes → producer connected → start-up hooks (load read models) → consumers start.
-Shutdown: consumers stop taking new records and finish in-flight ones (commit) → hooks → producer flushed
-and closed → store closed.
+Lifespan: store indexes → producer connected → outbox relay → start-up hooks (load read models) → consumers
+start. Shutdown: the outbox relay publishes what it holds → consumers stop taking new records and finish
+in-flight ones (commit) → hooks → producer flushed and closed → store closed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from common import asyncapi
 from common.bodylimit import BodyLimitMiddleware
 from common.messaging import BatchHandler, ConsumerRunner, EventPublisher, Handler
 from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
+from common.outbox import Outbox, RelayOptions
 from common.problems import install_problem_handlers
 from common.settings import ServiceSettings
 from common.store import Store
@@ -97,6 +98,9 @@ class ServiceKit:
             max_pool_size=settings.mongodb_max_pool_size,
         )
         self.publisher = EventPublisher(self.broker, name)
+        # Services announce state changes through the outbox (kit.outbox.source(...), .change(...)); its relay
+        # publishes through the publisher above, from start to stop.
+        self.outbox = Outbox(self.store.db, self.publisher, name, RelayOptions.of(settings))
         self.consumers: list[_Consumer] = []
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
@@ -175,6 +179,7 @@ class ServiceKit:
         await self.store.ensure_indexes()
         t1 = time.perf_counter()
         await self.broker.connect()
+        self.outbox.relay.start()
         t2 = time.perf_counter()
         for hook in self._startup:
             await hook()
@@ -202,6 +207,8 @@ class ServiceKit:
         self.stopping = True
         for task in self._background:
             task.cancel()
+        # What the relay holds goes out while the producer is up; what it cannot publish stays in the store.
+        await self.outbox.relay.stop(self.settings.shutdown_grace_seconds / 2)
         await self.broker.stop()  # stops consuming, waits for in-flight handlers, flushes the producer
         for hook in reversed(self._shutdown):
             try:

@@ -100,6 +100,46 @@ class ServiceSettings(BaseSettings):
         validation_alias="SHUTDOWN_GRACE_SECONDS",
         description="How long a stopping service waits for in-flight messages before it closes its clients.",
     )
+    # --- the outbox relay (common.outbox) ------------------------------------------------------------------
+    outbox_sweep_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias="OUTBOX_SWEEP_SECONDS",
+        description="How often the outbox relay looks in the store for events no relay holds in memory (left by "
+        "a crash, a stopped replica or a long Kafka outage).",
+    )
+    outbox_sweep_min_age_seconds: float = Field(
+        10.0,
+        ge=0,
+        validation_alias="OUTBOX_SWEEP_MIN_AGE_SECONDS",
+        description="A sweep leaves younger changes to the relay of the replica that wrote them (fewer duplicates).",
+    )
+    outbox_orphan_seconds: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias="OUTBOX_ORPHAN_SECONDS",
+        description="An outbox pointer whose documents still do not carry its events this long after it was "
+        "written belongs to a write that failed or never happened: it is dropped (must exceed any store write's "
+        "duration).",
+    )
+    outbox_batch_events: int = Field(
+        500, ge=1, validation_alias="OUTBOX_BATCH_EVENTS", description="Events per publish of the outbox relay."
+    )
+    outbox_publish_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="OUTBOX_PUBLISH_TIMEOUT_SECONDS",
+        description="How long the relay waits for Kafka's acknowledgement of a batch before it backs off and "
+        "retries (a request never waits for Kafka: its events are stored with its state).",
+    )
+    outbox_memory_events: int = Field(
+        20_000,
+        ge=0,
+        validation_alias="OUTBOX_MEMORY_EVENTS",
+        description="Committed events the relay keeps in memory to publish without reading them back; beyond "
+        "(a long Kafka outage, a big import) they are read back from the store. Bulk imports wait while the relay "
+        "holds more than half of this and Kafka is up.",
+    )
 
     # --- production refusal --------------------------------------------------------------------------------
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from catalog import api, consumers
 from catalog.readmodel import ReadModel
-from catalog.service import CatalogService
+from catalog.service import CatalogService, declare_outbox
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
 from common.service import ServiceKit
@@ -21,7 +21,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
     kit = ServiceKit("catalog", settings)
     read = ReadModel(settings.search_heap_bytes)
-    service = CatalogService(CatalogStore(kit.store.db), kit.publisher, read, settings.writes_wait_seconds)
+    declare_outbox(kit.outbox)
+    service = CatalogService(CatalogStore(kit.store.db), kit.outbox, read, settings.writes_wait_seconds)
     consumers.register(kit, service, settings.replica_id)
     index_group = next(c.group_id for c in kit.consumers if c.group == "catalog-index")
     background: list[asyncio.Task[None]] = []
@@ -29,7 +30,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     @kit.on_startup
     async def load() -> None:
         # Before serving: the public catalog from the compacted topic (the group's consumer continues from
-        # the end offsets read here). After: the editorial heads and the crash-recovery relay from the store.
+        # the end offsets read here). After: the editorial heads from the store and an outbox sweep.
         stats = await service.start(settings.kafka_bootstrap_servers, group_id=index_group)
         log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats

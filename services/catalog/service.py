@@ -1,5 +1,5 @@
-"""The catalog's application layer: commands (domain + store + outbox relay), the bulk import, and the
-start-up rebuild of the read model. HTTP and Kafka stay in api.py / consumers.py."""
+"""The catalog's application layer: commands (domain + store, events through the outbox), the bulk import, and
+the start-up rebuild of the read model. HTTP and Kafka stay in api.py / consumers.py."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from catalog.domain.resource import Actor, Resource, ResourceContent, change_cur
 from catalog.domain.tree import TreeNode
 from catalog.readmodel import ReadModel
 from catalog.snapshot import TopicState, read_public_catalog
-from catalog.store import CatalogStore, RevisionConflict, revision_id, split_revision_id
+from catalog.store import REVISIONS, CatalogStore, RevisionConflict, revision_id, split_revision_id
 from common.contracts import EVENT_TYPES
 from common.contracts.base import Event
 from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.outbox import Change, Outbox
 from common.problems import Problem
 
 log = logging.getLogger("catalog.service")
@@ -64,14 +65,17 @@ def public_of(doc: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def stored_events(doc: dict[str, Any]) -> list[Event]:
-    out: list[Event] = []
-    for e in doc["events"]:
-        data = e["data"]
-        if e["type"] == ResourcePublished.TYPE:
-            data = {**data, "resource": public_of(doc)}
-        out.append(EVENT_TYPES[e["type"]].model_validate(data))
-    return out
+def stored_event(doc: dict[str, Any], entry: dict[str, Any]) -> Event:
+    """An event as the outbox relay reads it back from its revision (the inverse of ``_compact``)."""
+    data = entry["data"]
+    if entry["type"] == ResourcePublished.TYPE:
+        data = {**data, "resource": public_of(doc)}
+    return EVENT_TYPES[entry["type"]].model_validate(data)
+
+
+def declare_outbox(outbox: Outbox) -> None:
+    """Revisions carry their events in ``events`` (the field's name predates the shared outbox)."""
+    outbox.source(REVISIONS, field="events", encode=_compact, decode=stored_event)
 
 
 def _now() -> datetime:
@@ -79,19 +83,19 @@ def _now() -> datetime:
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, publisher: Any, read: ReadModel, writes_wait_seconds: float = 5.0) -> None:
+    def __init__(self, store: CatalogStore, outbox: Outbox, read: ReadModel, writes_wait_seconds: float = 5.0) -> None:
         self.store = store
-        self.publisher = publisher
+        self.outbox = outbox
         self.read = read
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.relay_seconds = 0.0
         self.heads_ready = asyncio.Event()
         self.heads_stats: dict[str, Any] | None = None
         self.writes_wait_seconds = writes_wait_seconds
 
     # --- documents -------------------------------------------------------------------------------------
     @staticmethod
-    def to_doc(r: Resource, rev: int, events: list[Event]) -> dict[str, Any]:
+    def to_doc(r: Resource, rev: int) -> dict[str, Any]:
+        """The revision document; the store adds the change's events (``CatalogStore.append``)."""
         doc = r.model_dump(mode="json")
         if r.published is not None and r.state == "published" and r.published.version == r.version:
             # The public snapshot is the working copy at publication: keep only when it was published.
@@ -100,9 +104,19 @@ class CatalogService:
             _id=revision_id(r.id, rev),
             rev=rev,
             content_hash=content_hash(r.content),
-            events=[{"id": f"{r.id}~{rev}~{i}", "type": e.TYPE, "data": _compact(e)} for i, e in enumerate(events)],
         )
         return doc
+
+    def change(self, revisions: list[tuple[dict[str, Any], list[Event]]]) -> Change:
+        """The outbox change of revisions and their events. Event ids are deterministic (resource, revision,
+        position): a revision re-published after a crash carries the same ids."""
+        return self.outbox.change(
+            REVISIONS,
+            {doc["_id"]: events for doc, events in revisions},
+            ids={
+                doc["_id"]: [f"{doc['id']}~{doc['rev']}~{i}" for i in range(len(events))] for doc, events in revisions
+            },
+        )
 
     @staticmethod
     def from_doc(doc: dict[str, Any]) -> Resource:
@@ -129,22 +143,6 @@ class CatalogService:
             elif isinstance(event, ResourceWithdrawn):
                 self.read.apply_withdrawn(event.resource_id, event.version, event.cursor)
 
-    async def _relay(self, docs: list[dict[str, Any]], known: dict[str, list[Event]] | None = None) -> None:
-        """Publish the events kept in the revisions, then mark them relayed. A crash in between leaves the
-        markers missing and the start-up relay publishes them again (same event ids)."""
-        t0 = time.perf_counter()
-        events: list[Event] = []
-        ids: list[str] = []
-        for n, doc in enumerate(docs):
-            events.extend(known[doc["_id"]] if known and doc["_id"] in known else stored_events(doc))
-            ids.extend(e["id"] for e in doc["events"])
-            if n % 1000 == 999:
-                await asyncio.sleep(0)  # keep the consumers' heartbeats going during a big import
-        for i in range(0, len(events), 5000):
-            await self.publisher.publish_many(events[i : i + 5000], event_ids=ids[i : i + 5000])
-        await self.store.mark_relayed([d["_id"] for d in docs if d["events"]])
-        self.relay_seconds += time.perf_counter() - t0
-
     # --- commands --------------------------------------------------------------------------------------
     async def load(self, rid: str) -> tuple[Resource, int]:
         entry = self.read.entries.get(rid)
@@ -168,9 +166,9 @@ class CatalogService:
             actor=actor,
             now=_now(),
         )
-        doc = self.to_doc(resource, 1, events)
+        doc = self.to_doc(resource, 1)
         try:
-            await self.store.append(doc)
+            await self.store.append(doc, self.change([(doc, events)]))
         except RevisionConflict:
             raise Problem(
                 409,
@@ -190,9 +188,10 @@ class CatalogService:
             for attempt in range(3):
                 resource, rev = await self.load(rid)
                 events = getattr(resource, action)(actor=actor, now=_now(), **kwargs)
-                doc = self.to_doc(resource, rev + 1, events)
+                doc = self.to_doc(resource, rev + 1)
                 try:
-                    await self.store.append(doc)
+                    # Stored with its events: the outbox relay publishes them, now or once Kafka is back.
+                    await self.store.append(doc, self.change([(doc, events)]))
                 except RevisionConflict:
                     if attempt == 2:
                         raise Problem(
@@ -205,7 +204,6 @@ class CatalogService:
                 self._note(doc)
                 self._apply_events(events)
                 self.read.index.commit()
-                await self._relay([doc])
                 return resource
         raise AssertionError("unreachable")
 
@@ -256,13 +254,12 @@ class CatalogService:
     async def load_heads(self) -> dict[str, Any]:
         """After the replica is ready: the editorial head of every resource (drafts, reviews, rejections are
         not on the public topic), the public state as the store has it (it heals a topic that lost records;
-        normally every cursor is already held and nothing changes), and the relay of revisions a crash left
-        unpublished. Writes wait for this (:meth:`writable`)."""
+        normally every cursor is already held and nothing changes), and one outbox sweep for revisions a crash
+        left unpublished, so that they go out before this replica's new revisions of the same resources. Writes
+        wait for this (:meth:`writable`)."""
         t0 = time.perf_counter()
-        relayed = await self.store.relayed_ids()
         latest: dict[str, tuple[int, str, bytes]] = {}  # rid → (rev, cursor, public snapshot) of the newest rev
         withdrawals: dict[str, tuple[int, int, str]] = {}  # rid → (rev, public version, cursor)
-        pending: list[dict[str, Any]] = []
         n = 0
         async for doc in self.store.scan_revisions():
             rid, rev = split_revision_id(doc["_id"])
@@ -270,8 +267,6 @@ class CatalogService:
             for e in doc["events"]:
                 if e["type"] == ResourceWithdrawn.TYPE and rev > withdrawals.get(rid, (0, 0, ""))[0]:
                     withdrawals[rid] = (rev, e["data"]["version"], e["data"]["cursor"])
-            if doc["events"] and doc["_id"] not in relayed:
-                pending.append(doc)
             if rev > latest.get(rid, (0, "", b""))[0]:
                 public = public_of(doc)
                 # The cursor of a publication is made of the snapshot's published_at (see Resource.publish).
@@ -294,10 +289,13 @@ class CatalogService:
             log.warning("%d public changes were in the store but not on the topic: applied", len(missed))
             self.read.index.upsert(self.read.load_public(missed), self.read.popularity)
             self.read.index.commit()
-        pending.sort(key=lambda d: d["_id"])
-        if pending:
-            log.warning("re-publishing events of %d revisions left unrelayed", len(pending))
-            await self._relay(pending)
+        try:
+            await self.outbox.relay.sweep(min_age=0)
+        except Exception:  # Kafka down: writes go on, the relay's own sweeps publish these when it is back
+            log.warning("start-up outbox sweep failed; the relay retries", exc_info=True)
+        relayed = self.outbox.relay.swept.documents  # by this sweep, or the relay's first one if it came first
+        if relayed:
+            log.warning("published the events of %d revisions a crash left unrelayed", relayed)
         self.heads_ready.set()
         return {
             "scan_seconds": t1 - t0,
@@ -305,7 +303,7 @@ class CatalogService:
             "revisions": n,
             "resources": len(latest),
             "healed_from_store": len(missed),
-            "relayed_at_start": len(pending),
+            "relayed_at_start": relayed,
         }
 
     async def load_heads_in_background(self) -> None:
@@ -350,7 +348,6 @@ class CatalogService:
         raised: dict[str, list[Event]] = {}  # revision id → its events (no need to rebuild them from dicts)
         now = _now()
         seen: set[str] = set()
-        relay_before = self.relay_seconds
         pipeline = _WritePipeline(self, raised, errors)
         for number, raw in enumerate(lines, start=1):
             if len(docs) >= chunk:
@@ -410,7 +407,7 @@ class CatalogService:
                         rev += 1
                         counts["updated"] += 1
                     events = resource.import_published(actor, now)
-                    docs.append(self.to_doc(resource, rev, events))
+                    docs.append(self.to_doc(resource, rev))
                     raised[docs[-1]["_id"]] = events
                 else:
                     raise Problem(422, "Unknown line type", f"type must be node or resource, not {kind!r}")
@@ -457,28 +454,31 @@ class CatalogService:
                 "store_and_kafka": round(t_store - t_parse, 2),
                 "index_commit": round(t_index - t_store, 2),
                 "store_writes": round(pipeline.store_seconds, 2),
-                "kafka": round(self.relay_seconds - relay_before, 2),
+                "kafka": round(pipeline.relay_wait_seconds, 2),
                 "total": round(t_index - t0, 2),
             },
         }
 
 
 class _WritePipeline:
-    """The write side of an import: one chunk in the store while the previous one is applied to the read
-    model and index and relayed to Kafka (chunks are relayed in order), and the next one is being parsed."""
+    """The write side of an import: one chunk in the store (with its events, see ``common.outbox``) while the
+    previous one is applied to the read model and index, and the next one is being parsed. The outbox relay
+    publishes the chunks' events meanwhile; the import waits for it only while it falls far behind a working
+    Kafka (``relay_wait_seconds``), never for a Kafka that is down."""
 
     def __init__(self, service: CatalogService, raised: dict[str, list[Event]], errors: list[dict[str, Any]]) -> None:
         self.service = service
         self.raised = raised
         self.errors = errors
         self.store_seconds = 0.0
+        self.relay_wait_seconds = 0.0
         self._writing: tuple[list[dict[str, Any]], asyncio.Task[set[str]]] | None = None
-        self._relaying: asyncio.Task[None] | None = None
 
     async def _timed_write(self, part: list[dict[str, Any]]) -> set[str]:
         t = time.perf_counter()
         try:
-            return await self.service.store.append_many(part)
+            change = self.service.change([(d, self.raised[d["_id"]]) for d in part])
+            return await self.service.store.append_many(part, change)
         finally:
             self.store_seconds += time.perf_counter() - t
 
@@ -492,9 +492,6 @@ class _WritePipeline:
         if self._writing is not None:
             await self._applied(*self._writing)
             self._writing = None
-        if self._relaying is not None:
-            await self._relaying
-            self._relaying = None
 
     async def _applied(self, part: list[dict[str, Any]], writing: asyncio.Task[set[str]]) -> None:
         collided = await writing
@@ -519,6 +516,6 @@ class _WritePipeline:
                 read.apply_published(snap, e["data"]["cursor"], index=False)
             snapshots.append(snap)
         read.index.upsert(snapshots, read.popularity)
-        if self._relaying is not None:
-            await self._relaying
-        self._relaying = asyncio.create_task(self.service._relay(ok, self.raised))
+        t = time.perf_counter()
+        await self.service.outbox.relay.room()
+        self.relay_wait_seconds += time.perf_counter() - t

@@ -5,12 +5,10 @@ Updates are read–modify–write scans on FerretDB (we measured ~90 ms per upda
 resource document. Every change *appends* a revision:
 
 - ``revisions``: ``_id = "<resource id>~<rev:06d>"``, the whole resource after the change (working copy,
-  state, public snapshot, audit trail) and ``events``, the events the change raised. The insert is atomic
-  and its unique ``_id`` is the optimistic-concurrency check: two writers of the same revision collide
-  with a duplicate key and the loser retries on the newer state.
-- ``relayed``: ``_id`` of a revision whose events are on Kafka (inserted after the publish). Together they
-  are the outbox: a revision without its ``relayed`` marker is re-published at start (consumers are
-  idempotent by resource version/cursor, and the event ids are deterministic).
+  state, public snapshot, audit trail) and ``events``, the events the change raised: the revision is an
+  outbox source (``common.outbox``), its insert announced by a pointer in ``outbox`` and its events published
+  by the relay. The insert is atomic and its unique ``_id`` is the optimistic-concurrency check: two writers of
+  the same revision collide with a duplicate key and the loser retries on the newer state.
 - ``tree``: textbook tree nodes by node id.
 
 The latest revision of a resource is found by probing ``_id``s forward from the last known revision.
@@ -24,7 +22,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from common.outbox import Change
 from common.store import insert_new
+
+REVISIONS = "revisions"
 
 
 def revision_id(resource_id: str, rev: int) -> str:
@@ -43,19 +44,27 @@ class RevisionConflict(Exception):
 class CatalogStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
-        self.revisions = db["revisions"]
-        self.relayed = db["relayed"]
+        self.revisions = db[REVISIONS]
         self.tree = db["tree"]
 
-    async def append(self, doc: dict[str, Any]) -> None:
+    async def append(self, doc: dict[str, Any], change: Change) -> None:
+        """Insert the revision with the events of ``change`` (announced first, see ``common.outbox``)."""
+        doc["events"] = change.entries(doc["_id"])
+        await change.announce()
         try:
             await self.revisions.insert_one(doc)
         except DuplicateKeyError as exc:
+            await change.abandon()
             raise RevisionConflict(doc["_id"]) from exc
+        change.commit()
 
-    async def append_many(self, docs: list[dict[str, Any]]) -> set[str]:
-        """Insert in bulk; returns the ``_id``s that collided (someone else wrote them). A collision with
-        our own document (a driver retry of a batch that had in fact been written) is not a collision."""
+    async def append_many(self, docs: list[dict[str, Any]], change: Change) -> set[str]:
+        """Insert in bulk with the events of ``change``; returns the ``_id``s that collided (someone else wrote
+        them: their events are not this change's). A collision with our own document (a driver retry of a
+        batch that had in fact been written) is not a collision."""
+        for doc in docs:
+            doc["events"] = change.entries(doc["_id"])
+        await change.announce()
         collided = await _insert_ignoring_duplicates(self.revisions, docs)
         by_id = {d["_id"]: d for d in docs}
         really = set()
@@ -68,11 +77,8 @@ class CatalogStore:
                 mine["events"],
             ):
                 really.add(rev_id)
+        change.commit(unwritten=really)
         return really
-
-    async def mark_relayed(self, rev_ids: list[str]) -> None:
-        if rev_ids:
-            await _insert_ignoring_duplicates(self.relayed, [{"_id": i} for i in rev_ids])
 
     async def get(self, resource_id: str, rev: int) -> dict[str, Any] | None:
         return await self.revisions.find_one({"_id": revision_id(resource_id, rev)})
@@ -90,9 +96,6 @@ class CatalogStore:
     async def scan_revisions(self) -> AsyncIterator[dict[str, Any]]:
         async for doc in self.revisions.find({}, batch_size=2000):
             yield doc
-
-    async def relayed_ids(self) -> set[str]:
-        return {d["_id"] async for d in self.relayed.find({}, batch_size=10000)}
 
     async def put_nodes(self, nodes: list[dict[str, Any]]) -> set[str]:
         return await _insert_ignoring_duplicates(self.tree, nodes)

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from common.service import ServiceKit
 from viewstats import api, learning_api
 from viewstats.aggregator import Aggregator
-from viewstats.learning import Ledger
+from viewstats.learning import Ledger, declare_outbox
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import LearningStore, ViewStore
 
@@ -22,7 +22,8 @@ def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
         kit.on_startup(aggregator.start)
         kit.on_shutdown(aggregator.stop)
     learning = LearningStore(kit.store.db)
-    ledger = Ledger(learning, kit.publisher, settings.certificate_key.get_secret_value().encode())
+    declare_outbox(kit.outbox)
+    ledger = Ledger(learning, kit.outbox, settings.certificate_key.get_secret_value().encode())
     if settings.run_learning:
         kit.consumer(topic="catalog.resources.v1", group="viewstats-catalog", batch=True, max_records=1000)(
             ledger.on_catalog

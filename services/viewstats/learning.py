@@ -15,11 +15,12 @@ Two chassis consumers (``ServiceKit.consumer``: commit after the handler, dead l
      A redelivered record is added only when its offset is above ``o``: a batch that died between the claims
      and the updates, or between two updates, is completed exactly;
   3. **credit**: a progress document whose seconds reach the course's required time gets a certificate,
-     inserted with ``_id`` = certificate number (derived from user and course: one per course per teacher),
-     the teacher's entry ``$set`` (idempotent), the ``LearningCredited`` event published with the
-     certificate number as its CloudEvents id, then ``published`` and ``credited`` marked. A replay finds
-     the certificate and publishes only when it is not marked published; the one remaining window (dying
-     between Kafka's acknowledgement and the mark) re-sends the same CloudEvents id, which consumers drop.
+     inserted with ``_id`` = certificate number (derived from user and course: one per course per teacher)
+     and, inside it, its ``LearningCredited`` event (the certificates are an outbox source, ``common.outbox``:
+     the relay publishes the event with the certificate number as its CloudEvents id, now or once Kafka is
+     back), then the teacher's entry ``$set`` (idempotent) and ``credited`` marked. A replay finds the
+     certificate and writes no second event: the first insert's outbox pointer stays until its event is on
+     Kafka. Consumers drop a repeated CloudEvents id (a relay that dies after Kafka's acknowledgement).
 
 A heartbeat for a resource that is not (yet) a known course accumulates seconds; the credit is checked again at
 the teacher's next heartbeat on it (the catalog publishes a course before anyone can watch it).
@@ -30,11 +31,12 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
 from common.contracts.viewstats import HeartbeatRecorded, LearningCredited
 from common.messaging import Envelope
+from common.outbox import Outbox
 from viewstats.domain.learning import (
     MAX_HEARTBEAT_SECONDS,
     Beat,
@@ -46,19 +48,20 @@ from viewstats.domain.learning import (
     finishing_time,
     required_seconds,
 )
-from viewstats.store import LearningStore
+from viewstats.store import CERTIFICATES, LearningStore
 
 
-class Publisher(Protocol):
-    async def publish_many(self, events: Any, *, event_ids: Any = None) -> None: ...
+def declare_outbox(outbox: Outbox) -> None:
+    """Certificates carry their ``LearningCredited`` event (in the default ``outbox`` field)."""
+    outbox.source(CERTIFICATES)
 
 
 class Ledger:
     def __init__(
-        self, store: LearningStore, publisher: Publisher, certificate_key: bytes, course_cache_seconds: float = 30.0
+        self, store: LearningStore, outbox: Outbox, certificate_key: bytes, course_cache_seconds: float = 30.0
     ) -> None:
         self.store = store
-        self.publisher = publisher
+        self.outbox = outbox
         self.key = certificate_key
         self.course_cache_seconds = course_cache_seconds
         self._courses: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -157,42 +160,41 @@ class Ledger:
             await self.credit(due)
 
     async def credit(self, due: list[tuple[str, dict[str, Any], dict[str, Any], datetime]]) -> None:
-        async def certify(doc: dict[str, Any], course: dict[str, Any], at: datetime) -> dict[str, Any]:
+        new = []
+        for _pid, doc, course, at in due:
             number = certificate_id(self.key, doc["u"], doc["r"])
-            cert = await self.store.insert_certificate(
-                {
-                    "_id": number,
-                    "u": doc["u"],
-                    "r": doc["r"],
-                    "h": float(course["h"]),
-                    "y": credit_year(at),
-                    "at": at,
-                    "t": course.get("t"),
-                    "published": False,
-                }
+            new.append(
+                {"_id": number, "u": doc["u"], "r": doc["r"], "h": float(course["h"]), "y": credit_year(at), "at": at}
+                | {"t": course.get("t")}
             )
-            entry = {"r": cert["r"], "h": cert["h"], "y": cert["y"], "c": number}
-            await self.store.record_teacher_credit(doc["u"], field_key(doc["r"]), entry)
-            return cert
-
-        certs = await asyncio.gather(*(certify(doc, course, at) for _pid, doc, course, at in due))
-        unpublished = [c for c in certs if not c.get("published")]
-        await self.publisher.publish_many(
-            [
-                LearningCredited(
-                    credit_id=credit_id(c["u"], c["r"]),
-                    user_id=c["u"],
-                    resource_id=c["r"],
-                    hours=c["h"],
-                    year=c["y"],
-                    certificate_id=c["_id"],
-                    credited_at=c["at"] if c["at"].tzinfo else c["at"].replace(tzinfo=UTC),
-                )
-                for c in unpublished
-            ],
-            event_ids=[c["_id"] for c in unpublished],
+        change = self.outbox.change(
+            CERTIFICATES,
+            {c["_id"]: [_credited(c)] for c in new},
+            ids={c["_id"]: [c["_id"]] for c in new},  # the certificate number is the CloudEvents id
         )
-        await self.store.mark_published([c["_id"] for c in unpublished])
+        await change.announce()
+        docs = [c | {"outbox": change.entries(c["_id"])} for c in new]
+        certs = await asyncio.gather(*(self.store.insert_certificate(d) for d in docs))
+        # A certificate already stored (a replay) holds its own event, whose pointer stays until it is published.
+        change.commit(unwritten=[d["_id"] for d, stored in zip(docs, certs, strict=True) if stored is not d])
+
+        async def record(cert: dict[str, Any]) -> None:
+            entry = {"r": cert["r"], "h": cert["h"], "y": cert["y"], "c": cert["_id"]}
+            await self.store.record_teacher_credit(cert["u"], field_key(cert["r"]), entry)
+
+        await asyncio.gather(*(record(cert) for cert in certs))
         await asyncio.gather(
             *(self.store.mark_credited(pid, cert["_id"]) for (pid, *_), cert in zip(due, certs, strict=True))
         )
+
+
+def _credited(cert: dict[str, Any]) -> LearningCredited:
+    return LearningCredited(
+        credit_id=credit_id(cert["u"], cert["r"]),
+        user_id=cert["u"],
+        resource_id=cert["r"],
+        hours=cert["h"],
+        year=cert["y"],
+        certificate_id=cert["_id"],
+        credited_at=cert["at"] if cert["at"].tzinfo else cert["at"].replace(tzinfo=UTC),
+    )

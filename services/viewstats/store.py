@@ -294,12 +294,16 @@ class ViewStore:
         return out
 
 
+CERTIFICATES = "certificates"
+
+
 class LearningStore:
     """Learning hours (学时). Heartbeats are keyed by user, so one consumer (the owner of the user's partition)
     writes all of a user's documents: ``heartbeats`` (insert-only claims, ``_id`` = event id), ``progress``
     (``<user>|<resource>``: watched seconds ``s``, applied offset ``o``, ``credited``), ``teachers``
     (``<user>``: the credits by course) and the certificates it inserts (``_id`` = certificate number,
-    insert-only apart from the ``published`` mark). ``courses`` (``<resource>``: credit hours) has one writer
+    insert-only, each with its ``LearningCredited`` event in ``outbox``: an outbox source, ``common.outbox``).
+    ``courses`` (``<resource>``: credit hours) has one writer
     per resource: the owner of the resource's partition of the catalog topic."""
 
     def __init__(self, db: AsyncDatabase) -> None:
@@ -334,16 +338,10 @@ class LearningStore:
     async def insert_certificate(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Insert-only: the first insert wins, a repeat returns the stored certificate unchanged."""
         try:
-            await self.db.certificates.insert_one(doc)
+            await self.db[CERTIFICATES].insert_one(doc)
             return doc
         except DuplicateKeyError:
-            return await self.db.certificates.find_one({"_id": doc["_id"]})
-
-    async def mark_published(self, certificate_ids: list[str]) -> None:
-        if certificate_ids:
-            await bulk_write(
-                self.db.certificates, [UpdateOne({"_id": c}, {"$set": {"published": True}}) for c in certificate_ids]
-            )
+            return await self.db[CERTIFICATES].find_one({"_id": doc["_id"]})
 
     async def record_teacher_credit(self, user_id: str, key: str, entry: dict[str, Any]) -> None:
         """``$set`` of the course's entry: idempotent, so a replay writes the same value again."""
