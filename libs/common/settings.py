@@ -62,6 +62,15 @@ class ServiceSettings(BaseSettings):
         validation_alias="CONSUMER_BACKOFF_SECONDS",
         description="First retry delay of a failing handler; doubles per attempt up to 5 s.",
     )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=10,
+        validation_alias="TRUSTED_PROXY_HOPS",
+        description="Proxies in front of the service that append to X-Forwarded-For (the ingress depth): the "
+        "client IP is the entry this many places from the right (`common.network`). 0: the header is ignored and "
+        "the socket peer is the client. Production sets the ingress depth.",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         gt=0,

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from common.auth import MINISTRY_ADMIN, Principal, optional_principal, require_principal, require_role
+from common.network import forwarded_client_ip
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs
 from identity.service import IdentityService, now
@@ -26,9 +27,7 @@ def svc(request: Request) -> IdentityService:
 
 
 def client_ip(request: Request) -> str:
-    # behind the ingress, the left-most X-Forwarded-For entry is the client (the ingress overwrites it)
-    fwd = request.headers.get("x-forwarded-for")
-    return fwd.split(",")[0].strip() if fwd else (request.client.host if request.client else "unknown")
+    return forwarded_client_ip(request) or "unknown"  # X-Forwarded-For only as far as TRUSTED_PROXY_HOPS
 
 
 # --- accounts and sessions ----------------------------------------------------------------------------------

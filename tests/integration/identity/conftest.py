@@ -87,6 +87,7 @@ async def identity(mongodb_url: str) -> AsyncIterator[Running]:
         argon2_memory_kib=8192,
         login_max_failures=3,
         login_ip_max_failures=8,
+        trusted_proxy_hops=1,  # the tests play one ingress: the X-Forwarded-For they send is the client
         login_lock_seconds=60,
     )
     registry = TeacherRegistry("http://registry.test", transport=httpx.ASGITransport(app=fake_registry_app()))
