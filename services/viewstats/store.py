@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from datetime import datetime
 from typing import Any
 
 import bson
 from bson import Binary
+from bson.errors import InvalidDocument
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
 from common.store import bulk_write, insert_new
 from viewstats.domain.counters import SUB_BUCKETS, DocCounts, shard_id
@@ -318,12 +320,20 @@ class LearningStore:
         return await by_ids(self.db.progress, ids)
 
     async def add_seconds(
-        self, progress_id: str, user_id: str, resource_id: str, seconds: int, offset: int
+        self,
+        progress_id: str,
+        user_id: str,
+        resource_id: str,
+        seconds: int,
+        offset: int,
+        last_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """``$inc`` the watched seconds and ``$max`` the applied offset in one single-document update."""
+        """``$inc`` the credited seconds, ``$max`` the applied offset and the time ``t`` of the last accepted
+        heartbeat, in one single-document update."""
+        latest: dict[str, Any] = {"o": offset} | ({"t": last_at} if last_at is not None else {})
         return await self.db.progress.find_one_and_update(
             {"_id": progress_id},
-            {"$inc": {"s": seconds}, "$max": {"o": offset}, "$setOnInsert": {"u": user_id, "r": resource_id}},
+            {"$inc": {"s": seconds}, "$max": latest, "$setOnInsert": {"u": user_id, "r": resource_id}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
