@@ -29,7 +29,7 @@ from pydantic import AfterValidator
 from common.auth import MINISTRY_ADMIN, Principal, require_role
 from common.problems import Problem
 from viewstats.domain.beacon import PROVINCES
-from viewstats.domain.counters import local_minute, minute_label
+from viewstats.domain.counters import OTHER_RESOURCES, local_minute, minute_label
 from viewstats.domain.uniques import LG_K, merged_estimate
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
@@ -248,6 +248,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             _label(at, "%Y-%m-%d" if g == "d" else "%Y-%m-%dT%H", "query.at")
         label = at or minute_label(local_minute(int(time.time() * 1000)))["mhd".index(g)]
         counts = (await store.counts(g, [label], "res", parts))[label]
+        counts.pop(OTHER_RESOURCES, None)  # the views past a shard's cap are no resource's
         return {
             "window": window,
             "at": label,

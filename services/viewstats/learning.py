@@ -82,6 +82,9 @@ class Ledger:
             elif isinstance(event, ResourceWithdrawn):
                 changes[event.resource_id] = {"withdrawn": True, "v": event.version}
         await self.store.set_courses(changes)
+        # Every published resource, course or not: the aggregator counts views per resource only for these.
+        listed = [e.event.resource.id for e in envelopes if isinstance(e.event, ResourcePublished)]
+        await self.store.list_resources(listed, datetime.now(UTC))
         for rid in changes:
             self._courses.pop(rid, None)  # this replica reads the new state at once; others within the TTL
 

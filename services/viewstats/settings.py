@@ -49,6 +49,26 @@ class ViewstatsSettings(ServiceSettings):
         description="Views by section, province and country per minute are kept this many days (the aggregator drops "
         "whole hour collections); the platform's views per minute, and everything by hour and day, are kept.",
     )
+    resource_map_max_entries: int = Field(
+        100_000,
+        ge=2,
+        le=150_000,
+        description="Resources one hour or day shard of a partition counts by name; views of further resources count "
+        "under `~other` (a shard is one document: 100,000 entries of ≤ 64-byte ids are ≈ 8 MB of the 16 MiB).",
+    )
+    resource_sketch_max_entries: int = Field(
+        40_000,
+        ge=1,
+        le=60_000,
+        description="Resources with a unique-visitor sketch per day and partition (one document; ≤ 200 bytes each).",
+    )
+    listing_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often at most the aggregator re-reads the catalog's resource ids when a flush meets views "
+        "of ids it does not know (those count in the platform's totals, not per resource, until the catalog lists "
+        "them).",
+    )
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
     views_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
         "lz4",
