@@ -18,6 +18,7 @@ from common.problems import install_problem_handlers
 from tests.integration.common.helpers import eventually
 from tests.integration.viewstats.conftest import caught_up, end_offsets, list_resources, records_since
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
+from tests.integration.viewstats.test_pipeline import beacon
 from viewstats.api import build_router
 from viewstats.app import create_app as create_viewstats
 from viewstats.collector_app import create_app as create_collector
@@ -32,15 +33,6 @@ pytestmark = pytest.mark.integration
 KEY = b"test-certificate-key"
 TEACHER = "teacher@cn/43/4301/430102/school-1"
 DLQ = "viewstats-aggregator.dlq"
-
-
-def beacon(resource: str, **over) -> dict:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "resource_id": resource,
-        "section": "course_teaching",
-        "user_id": f"u{uuid.uuid4().hex[:6]}",
-    } | over
 
 
 class Recorder:
