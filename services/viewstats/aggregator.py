@@ -145,6 +145,7 @@ class Aggregator:
         self._preparing: set[asyncio.Task[None]] = set()
         self.states: dict[int, PartitionState] = {}
         self.listed = ListedResources(store, settings.listing_refresh_seconds)
+        self._listing: asyncio.Task[None] | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
         self.counted = 0
@@ -170,6 +171,8 @@ class Aggregator:
             group_instance_id=s.instance_id,
             session_timeout_ms=s.session_timeout_ms,
         )
+        # The catalog's resource ids are read while the consumer joins its group (a flush needs them).
+        self._listing = asyncio.create_task(self.listed.refresh(), name="viewstats-listing-first-read")
         self.consumer.subscribe([s.views_topic], listener=_Listener(self))
         await self.consumer.start()
         self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
@@ -184,6 +187,9 @@ class Aggregator:
             task.cancel()
         await asyncio.gather(*self._preparing, return_exceptions=True)
         await self.listed.stop()
+        if self._listing is not None:
+            self._listing.cancel()
+            await asyncio.gather(self._listing, return_exceptions=True)
         for task in (self._popularity_task, self._retention_task):
             if task:
                 task.cancel()
@@ -238,13 +244,11 @@ class Aggregator:
                 return
             partitions = [st.partition for st in states]
             try:
-                # the catalog's resource ids (before any flush needs them), read beside the sketches
-                listing = None if self.listed.loaded else asyncio.create_task(self.listed.refresh())
-                try:
-                    sketches = await self.store.load_sketches(partitions, _days_around(today))
-                finally:
-                    if listing is not None:
-                        await listing
+                if not self.listed.loaded:  # the first read (started with the consumer) failed or is running
+                    if self._listing is None or self._listing.done():
+                        self._listing = asyncio.create_task(self.listed.refresh())
+                    await asyncio.shield(self._listing)
+                sketches = await self.store.load_sketches(partitions, _days_around(today))
                 watermarks = await self.store.minute_watermarks(partitions)
                 minute = local_minute(int(time.time() * 1000))
                 hours = (
