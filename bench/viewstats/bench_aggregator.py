@@ -36,6 +36,7 @@ from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from common.settings import ServiceSettings  # noqa: E402
+from common.store import insert_new  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
 from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
@@ -45,13 +46,14 @@ from viewstats.wire import compression_type, view_record  # noqa: E402
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 KAFKA_LIBS = ROOT / ".cache/kafka/4.1.1/libs/*"
+RESOURCES = 20_000
 
 
 async def produce(topic: str, n: int, whole_day: bool, compression: str) -> int:
     """``n`` distinct beacons (plus 2 % retries): packed into the last 5 minutes (peak density), or the views of
     yesterday by the diurnal curve in time order (``TrafficGenerator.views``), as the topic holds a day that is
     replayed. Records are those the collector writes (``view_record``), keyed and partitioned as it does."""
-    gen = TrafficGenerator(resources=20_000, visitors=2_000_000, duplicate_share=0.02, seed=42)
+    gen = TrafficGenerator(resources=RESOURCES, visitors=2_000_000, duplicate_share=0.02, seed=42)
     now = int(time.time() * 1000)
     today = datetime.now(UTC).date()
     if whole_day:
@@ -162,6 +164,18 @@ async def bare_aiokafka(topic: str, n_records: int) -> float:
         await consumer.stop()
 
 
+async def list_the_catalog(settings: ViewstatsSettings) -> None:
+    """The catalog published the generator's resources (what viewstats' catalog consumer records): their views are
+    counted per resource, as a real day's are (views of ids the catalog does not list are not, viewstats.listing)."""
+    mongo = AsyncMongoClient(settings.mongodb_url)
+    try:
+        now = datetime.now(UTC)
+        docs = [{"_id": r, "at": now} for r in TrafficGenerator(resources=RESOURCES).resources]
+        await insert_new(mongo[settings.database_name()].resources, docs)
+    finally:
+        await mongo.close()
+
+
 async def stored_views_then_drop(settings: ViewstatsSettings) -> int:
     """The all-time views the run stored (the exactness check of every run), then its database is dropped."""
     mongo = AsyncMongoClient(settings.mongodb_url)
@@ -183,6 +197,7 @@ async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
         flush_interval_seconds=1.0,
         flush_max_records=200_000,
     )
+    await list_the_catalog(settings)
     mongo = AsyncMongoClient(settings.mongodb_url)
     agg = Aggregator(settings, ViewStore(mongo[settings.database_name()]))
     expiries = ExpiryCount()
@@ -295,6 +310,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
         "VIEWSTATS_LOG_LEVEL": "INFO",
     }
     settings = ViewstatsSettings(mongodb_database_prefix=prefix, partitions=partitions)
+    await list_the_catalog(settings)
     logs = [Path(tempfile.mkstemp(prefix=f"bench-aggregator-{i}-", suffix=".log")[1]) for i in range(processes)]
     procs = start_aggregators(env, logs)
     watch = GroupWatch(client_prefix + settings.aggregator_group, topic, partitions)

@@ -94,6 +94,15 @@ class ServiceSettings(BaseSettings):
         description="Largest request body any route accepts (413 problem beyond it, checked while the body "
         "streams in); a route may have its own larger limit (e.g. CATALOG_IMPORT_MAX_BODY_BYTES).",
     )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=10,
+        validation_alias="TRUSTED_PROXY_HOPS",
+        description="Proxies in front of the service that append to X-Forwarded-For (the ingress depth): the "
+        "client IP is the entry this many places from the right (`common.network`). 0: the header is ignored and "
+        "the socket peer is the client. Production sets the ingress depth.",
+    )
     shutdown_grace_seconds: float = Field(
         20.0,
         gt=0,

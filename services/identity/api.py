@@ -20,6 +20,7 @@ from common.auth import (
     require_principal,
     require_role,
 )
+from common.network import forwarded_client_ip
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs
 from identity.service import IdentityService, now
@@ -37,9 +38,7 @@ def sso_of(request: Request) -> Sso:
 
 
 def client_ip(request: Request) -> str:
-    # behind the ingress, the left-most X-Forwarded-For entry is the client (the ingress overwrites it)
-    fwd = request.headers.get("x-forwarded-for")
-    return fwd.split(",")[0].strip() if fwd else (request.client.host if request.client else "unknown")
+    return forwarded_client_ip(request) or "unknown"  # X-Forwarded-For only as far as TRUSTED_PROXY_HOPS
 
 
 # answered by the routes whose requests are counted (limits.py)

@@ -51,16 +51,19 @@ from viewstats.domain.counters import (
     PendingViews,
     ViewKey,
     local_minute,
+    merge_capped,
     minute_label,
     shard_id,
     tally,
     tally_after,
     views_in,
+    without_resources,
 )
 from viewstats.domain.popularity import DAY_HOURS, PopularityWindow, hour_labels, trend
 from viewstats.domain.uniques import DailyUniques, DaySketches
+from viewstats.listing import ListedResources
 from viewstats.settings import ViewstatsSettings
-from viewstats.store import ViewStore
+from viewstats.store import ViewStore, refused_for_good
 
 log = logging.getLogger("viewstats.aggregator")
 
@@ -100,6 +103,10 @@ class PartitionState:
     # No minute shard of this partition above this label exists (the store's watermark, raised before each write of
     # newer minutes); None: unknown, read every shard (after a failed flush: a zombie owner may have written some).
     minutes_above: str | None = None
+    failures: int = 0  # flushes in a row whose write of this partition failed for another reason than an outage
+    # Records up to this offset are re-read to go to the dead-letter topic with this error: a write of them failed
+    # in a way no retry can fix (see Aggregator._give_up).
+    parking: tuple[int, str] | None = None
 
     def forget_shards(self) -> None:
         """Drop the cached shard states together (a stored map is only valid with its applied offset)."""
@@ -137,6 +144,8 @@ class Aggregator:
         self._retention_task: asyncio.Task[None] | None = None
         self._preparing: set[asyncio.Task[None]] = set()
         self.states: dict[int, PartitionState] = {}
+        self.listed = ListedResources(store, settings.listing_refresh_seconds)
+        self._listing: asyncio.Task[None] | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
         self.counted = 0
@@ -162,6 +171,8 @@ class Aggregator:
             group_instance_id=s.instance_id,
             session_timeout_ms=s.session_timeout_ms,
         )
+        # The catalog's resource ids are read while the consumer joins its group (a flush needs them).
+        self._listing = asyncio.create_task(self.listed.refresh(), name="viewstats-listing-first-read")
         self.consumer.subscribe([s.views_topic], listener=_Listener(self))
         await self.consumer.start()
         self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
@@ -175,6 +186,10 @@ class Aggregator:
         for task in list(self._preparing):
             task.cancel()
         await asyncio.gather(*self._preparing, return_exceptions=True)
+        await self.listed.stop()
+        if self._listing is not None:
+            self._listing.cancel()
+            await asyncio.gather(self._listing, return_exceptions=True)
         for task in (self._popularity_task, self._retention_task):
             if task:
                 task.cancel()
@@ -229,6 +244,10 @@ class Aggregator:
                 return
             partitions = [st.partition for st in states]
             try:
+                if not self.listed.loaded:  # the first read (started with the consumer) failed or is running
+                    if self._listing is None or self._listing.done():
+                        self._listing = asyncio.create_task(self.listed.refresh())
+                    await asyncio.shield(self._listing)
                 sketches = await self.store.load_sketches(partitions, _days_around(today))
                 watermarks = await self.store.minute_watermarks(partitions)
                 minute = local_minute(int(time.time() * 1000))
@@ -329,12 +348,32 @@ class Aggregator:
             state = self.states.get(tp.partition)
             if state is None:  # revoked meanwhile
                 continue
+            if state.parking is not None:
+                records = self._park_records(state, records)
             queued += self.ingest(state, records)
             if state.malformed:
                 self._dead_letter(state)
         if batches:
             self._measure_lag()
         return queued
+
+    def _park_records(self, state: PartitionState, records: list) -> list:
+        """The records of a flush that can never be written go to the dead-letter topic (committed once parked,
+        like malformed ones); returns the records after them, which are counted as usual."""
+        assert state.parking is not None
+        until, error = state.parking
+        for r in records:
+            if r.offset > until:
+                break
+            event_id, _ = _ce_id_and_type(r.headers)
+            if event_id is not None:
+                state.dedup.seen(event_id, r.offset)  # the window decides later records as a restarted owner would
+            MESSAGES_FAILED.labels(SERVICE, self.group, r.topic, "handler_error").inc()
+            state.malformed.append((r, error))
+            state.position = r.offset
+        if records and records[-1].offset >= until:
+            state.parking = None
+        return [r for r in records if r.offset > until]
 
     def ingest(self, state: PartitionState, records: list) -> int:
         """Parse, de-duplicate and queue one partition's records; returns how many were queued."""
@@ -408,22 +447,29 @@ class Aggregator:
             if letters:
                 await asyncio.gather(*letters)
             # One partition after the other: FerretDB's SQLite backend has one writer per database anyway.
-            failed: list[BaseException] = []
+            failed: list[tuple[PartitionState, BaseException]] = []
             for st, pos, n, sk in work:
                 if n or sk:
                     try:
                         await self._apply(st, pos, n, sk)
+                        st.failures = 0
                     except Exception as exc:
-                        failed.append(exc)
+                        failed.append((st, exc))
                     self._crash_point("write")
-            if failed:
+            # A write that can never succeed must not stall the partition (and with it every partition's commits):
+            # its records go to the dead-letter topic and the partition moves on. Outages are retried.
+            given_up = {id(st) for st, exc in failed if self._give_up(st, exc)}
+            for st, pos, n, _sketches in [w for w in work if id(w[0]) in given_up]:
+                self._park_flush(st, pos, n, next(e for s, e in failed if s is st))
+            work = [w for w in work if id(w[0]) not in given_up]
+            if len(given_up) < len(failed):
                 # An unordered bulk write may have reached some shards: forget the cached offsets so the
                 # retry reads them again and counts each shard exactly once. Nothing is committed.
                 for state, _pos, _n, sketches in work:
                     state.forget_shards()
                     state.minutes_above = None
                     state.uniques.dirty.update(sketches)
-                raise failed[0]
+                raise next(exc for st, exc in failed if id(st) not in given_up)
             for state, position, n, sketches in work:
                 if sketches:
                     state.sketches_at = (time.monotonic(), position)
@@ -445,6 +491,40 @@ class Aggregator:
                 log.debug(
                     "flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started, time.monotonic() - wrote
                 )
+
+    def _give_up(self, state: PartitionState, exc: BaseException) -> bool:
+        """Whether a partition's failed write is to be dead-lettered rather than retried: never for an outage of the
+        store or Kafka; at once for a write the store refuses as such (a document over 16 MiB, a field it
+        rejects); after ``consumer_max_attempts`` failures in a row for anything else (the chassis' rule)."""
+        if isinstance(exc, INFRA_UNAVAILABLE):
+            return False
+        state.failures += 1
+        return refused_for_good(exc) or state.failures >= self.settings.consumer_max_attempts
+
+    def _park_flush(self, state: PartitionState, position: int, n: int, exc: BaseException) -> None:
+        """Send the records of a partition's failed flush to the dead-letter topic: drop what is queued, read them
+        again from the first one (``_park_records``), and count what follows as usual. An unordered bulk write may
+        have reached some shards before it failed: those hold the views too (they are not counted twice by this
+        owner: the shards' applied offsets are re-read), so a replay of the dead letters may count them again there."""
+        assert self.consumer is not None
+        error = f"views not writable: {type(exc).__name__}: {exc}"[:2000]
+        log.error(
+            "partition %s: flush up to offset %s can never be written (%s): dead-lettering",
+            state.partition,
+            position,
+            error,
+            exc_info=exc,
+        )
+        state.forget_shards()
+        state.minutes_above = None
+        state.failures = 0
+        if n:
+            first = state.pending.first_offset()
+            state.pending.drop(len(state.pending))
+            state.parking = (position, error)
+            state.position = first - 1
+            self.consumer.seek(TopicPartition(self.settings.views_topic, state.partition), first)
+        # With no view in it, the flush failed on sketches alone: they are dropped (not re-marked dirty).
 
     def _sketches_due(self, state: PartitionState, position: int, final: bool) -> set[tuple[str, str]]:
         """The sketch groups to write with this flush. Sketches are idempotent and a restart re-adds the de-dup
@@ -499,14 +579,17 @@ class Aggregator:
                 pending.first_offset(),
             )
             counts = tally_after(pending.records(n), {key: state.applied[i] for key, i in ids.items()})
+        # Views of ids the catalog did not publish count in every dimension but the per-resource one.
+        named = {r for key, dims in counts.items() if key[0] == "d" and key != TOTAL for r in dims.get("res", ())}
+        without_resources(counts, self.listed.unknown(named))
         # The whole per-resource map of each hour and day shard is written (one binary field): the stored one,
-        # which this partition's owner alone writes, plus this flush's.
+        # which this partition's owner alone writes, plus this flush's, capped.
+        cap = self.settings.resource_map_max_entries
         resources = {}
         minutes: dict[str, dict[str, Counter[str]]] = {}  # the same for a minute shard's small maps
         for key, dims in counts.items():
             if key[0] in "hd" and key != TOTAL and dims.get("res"):
-                merged = resources[key] = Counter(state.resources[ids[key]])
-                merged.update(dims["res"])
+                resources[key] = merge_capped(state.resources[ids[key]], dims["res"], cap)
             elif key[0] == "m":
                 stored = state.minute_maps[ids[key]]
                 whole = minutes[key] = {d: Counter(c) for d, c in stored.items()}
@@ -521,6 +604,10 @@ class Aggregator:
             for day, scope, blob in stored[state.partition]:
                 state.uniques.load(day, scope, blob)
             state.sketch_days |= new_days
+        for day, kind in sketch_groups:
+            if kind == "res" and (held := state.uniques.days.get(day)) is not None:
+                unlisted = self.listed.unknown(held.res)
+                state.uniques.screen_resources(day, unlisted, self.settings.resource_sketch_max_entries)
         sketches = state.uniques.serialize(sketch_groups)
         offset = position  # every record up to here is in this flush or was not to be counted
         absent = [i for i in ids.values() if state.applied[i] == ABSENT]  # read as missing, not written since

@@ -3,8 +3,14 @@ flush in this process (or, when the aggregator runs elsewhere, of the query), so
 the numbers are. Counts are summed over the partition shards at query time.
 
 Access: platform-wide totals, the platform series and the top-N lists are public (the platform publishes
-them). Breakdowns by province/country/section/resource need an admin role; a regional admin (scope
-``cn/<province>/…``) sees only their province's numbers.
+them). Breakdowns by province/country/section/resource are province figures: a ministry admin sees them all, a
+province admin (``province_admin@cn/<province>``) only their own province's series, views and unique visitors.
+City, county and school admins see no breakdown (403): the counters go no finer than the province, and a
+province's figures are not a school's business. They see the public figures like everyone.
+
+Every parameter is bounded: dates and times between 2000 and 2099, at most ``MAX_BUCKETS`` buckets (1,000
+days) per query, labels and values of the shapes the counters use; anything else is a 422 problem naming the
+field, never a 500.
 """
 
 from __future__ import annotations
@@ -13,36 +19,78 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from pydantic import AfterValidator
 
-from common.auth import ORG_ADMIN_ROLES, Principal, require_role
+from common.auth import MINISTRY_ADMIN, Principal, require_role
 from common.problems import Problem
 from viewstats.domain.beacon import PROVINCES
-from viewstats.domain.counters import local_minute, minute_label
+from viewstats.domain.counters import OTHER_RESOURCES, local_minute, minute_label
 from viewstats.domain.uniques import LG_K, merged_estimate
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
 
 DIMENSION_PARAM = {"resource": "res", "section": "sec", "province": "prov", "country": "cty"}
 MAX_BUCKETS = 1500
-admin = require_role(*ORG_ADMIN_ROLES, any_scope=True)
+MAX_DAYS = 1000
+PROVINCE_ADMIN = "province_admin"
+admin = require_role(PROVINCE_ADMIN, MINISTRY_ADMIN, any_scope=True)
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # the platform's counters live well inside these
+
+
+def _bounded_date(d: date) -> date:
+    if not EARLIEST <= d <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return d
+
+
+def _bounded_time(t: datetime) -> datetime:
+    _bounded_date(t.date())
+    return t
+
+
+Day = Annotated[date, AfterValidator(_bounded_date)]
+Moment = Annotated[datetime, AfterValidator(_bounded_time)]
+VALUE = r"^[A-Za-z0-9_\-]{1,64}$"  # resource ids (as beacons carry them), section, province and country codes
+HOUR_LABEL, DAY_LABEL = r"^\d{4}-\d{2}-\d{2}T\d{2}$", r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _label(text: str, fmt: str, field: str) -> str:
+    """A bucket label that parses as a time of the counters' range (422 naming ``field`` otherwise)."""
+    try:
+        _bounded_date(datetime.strptime(text, fmt).date())
+    except ValueError as exc:
+        raise Problem(
+            422,
+            "Invalid parameter",
+            f"{field}: {exc}",
+            code="validation-failed",
+            errors=[{"field": field, "message": str(exc), "code": "invalid"}],
+        ) from None
+    return text
 
 
 def allowed_provinces(who: Principal) -> set[str] | None:
-    """None: everything (a ministry-wide admin); else the province codes the admin's scopes cover."""
+    """None: everything (a ministry admin); else the provinces of the caller's province-admin roles (a role
+    scoped exactly to ``cn/<province>``). Other admins hold none: they see no province figures."""
     if who.is_ministry_admin:
         return None
     out = set()
-    for scope in who.scopes_of(*ORG_ADMIN_ROLES):
-        parts = (scope or "").split("/")
-        if scope is None:
-            return None
-        if len(parts) >= 2 and parts[0] == "cn" and parts[1] in PROVINCES:
+    for scope in who.scopes_of(PROVINCE_ADMIN):
+        parts = (scope or "").rstrip("/").split("/")
+        if len(parts) == 2 and parts[0] == "cn" and parts[1] in PROVINCES:
             out.add(parts[1])
     return out
+
+
+def _require_province(who: Principal, province: str | None) -> None:
+    allowed = allowed_provinces(who)
+    if allowed is not None and province not in allowed:
+        raise Problem(403, "Outside your region", "Province admins see their own province only.", code="outside-region")
 
 
 BEIJING = timezone(timedelta(hours=8))
@@ -80,14 +128,14 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {d: c[value] for d, c in (await store.counts("d", days, dim, parts)).items()}
 
     @router.get("/totals", summary="All-time, today, daily average and peak day over a range")
-    async def totals(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    async def totals(start: Day | None = None, end: Day | None = None) -> dict[str, Any]:
         end = end or today()
-        start = start or end - timedelta(days=29)
+        start = start or max(EARLIEST, end - timedelta(days=29))
         if start > end:
             raise Problem(422, "Empty range", "start is after end.", code="empty-range")
+        if (end - start).days >= MAX_DAYS:
+            raise Problem(422, "Range too long", f"At most {MAX_DAYS} days.", code="range-too-long")
         days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-        if len(days) > 1000:
-            raise Problem(422, "Range too long", "At most 1000 days.", code="range-too-long")
         per_day = await day_counts(days)
         all_time = (await store.counts("d", ["total"], "all", parts))["total"]["all"]
         today_n = (await day_counts([today().isoformat()]))[today().isoformat()]
@@ -126,7 +174,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
 
     @router.get("/series", summary="Platform views per minute, hour or day")
     async def series(
-        granularity: Literal["m", "h", "d"] = "h", start: datetime | None = None, end: datetime | None = None
+        granularity: Literal["m", "h", "d"] = "h", start: Moment | None = None, end: Moment | None = None
     ) -> dict[str, Any]:
         return await _series(granularity, start, end, "all", "all")
 
@@ -137,6 +185,8 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         end = _beijing(end) if end else now
         span = {"m": timedelta(hours=1), "h": timedelta(days=1), "d": timedelta(days=30)}[granularity]
         start = _beijing(start) if start else end - span
+        if start.year < EARLIEST.year or end.year > LATEST.year:  # a bound shifted by the time zone
+            raise Problem(422, "Bad range", f"Times between {EARLIEST} and {LATEST}.", code="bad-range")
         if granularity == "m" and dim != "all" and start < now - timedelta(days=settings.minute_retention_days):
             raise Problem(
                 422,
@@ -160,17 +210,13 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
     @router.get("/series/{dimension}/{value}", summary="Views of one resource/section/province/country")
     async def series_by(
         dimension: Literal["resource", "section", "province", "country"],
-        value: str,
+        value: str = PathParam(pattern=VALUE),
         granularity: Literal["m", "h", "d"] = "h",
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: Moment | None = None,
+        end: Moment | None = None,
         who: Principal = Depends(admin),
     ) -> dict[str, Any]:
-        allowed = allowed_provinces(who)
-        if allowed is not None and not (dimension == "province" and value in allowed):
-            raise Problem(
-                403, "Outside your region", "Regional admins see their own province only.", code="outside-region"
-            )
+        _require_province(who, value if dimension == "province" else None)
         if dimension == "resource" and granularity == "m":
             raise Problem(
                 422,
@@ -184,17 +230,25 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
     async def rate(
         minute: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Beijing time."),
     ) -> dict[str, Any]:
-        label = minute or minute_label(local_minute(int(time.time() * 1000)) - 1)[0]
+        label = _label(minute, "%Y-%m-%dT%H:%M", "query.minute") if minute else None
+        label = label or minute_label(local_minute(int(time.time() * 1000)) - 1)[0]
         views = (await platform_series("m", [label]))[label]["all"]
         return {"minute": label, "views": views, "per_second": round(views / 60, 2), "as_of": as_of()}
 
     @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")
     async def top(
-        window: Literal["day", "hour"] = "day", at: str | None = None, n: int = Query(10, ge=1, le=100)
+        window: Literal["day", "hour"] = "day",
+        at: str | None = Query(
+            None, pattern=f"{DAY_LABEL}|{HOUR_LABEL}", description="YYYY-MM-DD (day) or YYYY-MM-DDTHH (hour)."
+        ),
+        n: int = Query(10, ge=1, le=100),
     ) -> dict[str, Any]:
         g = "d" if window == "day" else "h"
+        if at is not None:
+            _label(at, "%Y-%m-%d" if g == "d" else "%Y-%m-%dT%H", "query.at")
         label = at or minute_label(local_minute(int(time.time() * 1000)))["mhd".index(g)]
         counts = (await store.counts(g, [label], "res", parts))[label]
+        counts.pop(OTHER_RESOURCES, None)  # the views past a shard's cap are no resource's
         return {
             "window": window,
             "at": label,
@@ -202,31 +256,34 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             "as_of": as_of(),
         }
 
-    async def breakdown(dim: str, day: date | None, who: Principal) -> dict[str, Any]:
+    async def breakdown(dim: str, day: Day | None, who: Principal) -> dict[str, Any]:
         label = (day or today()).isoformat()
         counts: Counter[str] = (await store.counts("d", [label], dim, parts))[label]
         allowed = allowed_provinces(who)
-        if dim == "prov" and allowed is not None:
+        if dim == "prov" and allowed:
             counts = Counter({p: n for p, n in counts.items() if p in allowed})
+        elif dim == "prov" and allowed is not None:
+            raise Problem(403, "Outside your region", "No province admin role of a province.", code="outside-region")
         elif allowed is not None:
             raise Problem(403, "Outside your region", "Country breakdown is ministry-wide.", code="outside-region")
         return {"day": label, "views": dict(counts.most_common()), "as_of": as_of()}
 
     @router.get("/provinces", summary="Views per province of a day")
-    async def provinces(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+    async def provinces(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("prov", day, who)
 
     @router.get("/countries", summary="Views per country or region of a day")
-    async def countries(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+    async def countries(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("cty", day, who)
 
     @router.get("/growth", summary="Views of a range against the same dates a year earlier (同比)")
     async def growth(
-        start: date, end: date, province: str | None = None, who: Principal = Depends(admin)
+        start: Day,
+        end: Day,
+        province: str | None = Query(None, pattern=VALUE),
+        who: Principal = Depends(admin),
     ) -> dict[str, Any]:
-        allowed = allowed_provinces(who)
-        if allowed is not None and province not in allowed:
-            raise Problem(403, "Outside your region", "Pass your province code.", code="outside-region")
+        _require_province(who, province)
         if (end - start).days > 366 or start > end:
             raise Problem(422, "Bad range", "start ≤ end, at most 366 days.", code="bad-range")
 
@@ -249,14 +306,12 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
 
     @router.get("/uniques", summary="Unique visitors of a day (HLL estimate, ±1-7 %)")
     async def uniques(
-        day: date | None = None,
-        resource: str | None = None,
-        province: str | None = None,
+        day: Day | None = None,
+        resource: str | None = Query(None, pattern=VALUE),
+        province: str | None = Query(None, pattern=VALUE),
         who: Principal = Depends(admin),
     ) -> dict[str, Any]:
-        allowed = allowed_provinces(who)
-        if allowed is not None and province not in allowed:
-            raise Problem(403, "Outside your region", "Pass your province code.", code="outside-region")
+        _require_province(who, province)
         if resource and province:
             raise Problem(422, "One scope", "Give a resource or a province, not both.", code="one-scope")
         kind, value = ("res", resource) if resource else ("prov", province) if province else ("all", "all")

@@ -9,6 +9,14 @@ send) and handed to the producer as one ready-made batch per partition (small re
 share the producer's open batches with other requests): aiokafka's per-record ``send()`` costs
 tens of microseconds of Python per view, which capped a 1,000-beacon request at ~13,000 views/s. One round trip
 per request, not per beacon.
+
+Limits (an anonymous endpoint): a body above ``collector_max_body_bytes`` is refused with 413 before it is read
+(by its Content-Length, or while a streamed body arrives), and each client address has a token bucket of
+beacons per second in this replica's memory (``domain.ratelimit``): 429 with ``Retry-After`` once spent. The
+client address is the socket peer unless ``TRUSTED_PROXY_HOPS`` says how many proxies' ``X-Forwarded-For``
+entries to believe (``common.network``). Heartbeats credit learning hours, which are for teachers: only a
+principal holding the ``teacher`` role may send them, and the ledger credits no more than the collector's clock
+allows (``domain.learning.credited_seconds``).
 """
 
 from __future__ import annotations
@@ -26,16 +34,20 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from common.auth import Principal, require_principal
+from common.auth import Principal, require_role
 from common.contracts.viewstats import HeartbeatRecorded
+from common.messaging import encode
+from common.network import forwarded_client_ip
 from common.problems import Problem
 from common.service import ServiceKit
 from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon
 from viewstats.domain.geo import ProvinceTable
+from viewstats.domain.ratelimit import RateLimiter, client_key
 from viewstats.settings import ViewstatsSettings
 from viewstats.wire import compression_type, view_record
 
 SMALL_REQUEST = 50  # below this many views a request's own batches would be too small to be worth it
+TEACHER = "teacher"  # identity grants it only after real-name verification (identity.domain.orgs.TEACHER)
 
 
 class Collector:
@@ -45,6 +57,10 @@ class Collector:
         self.producer: AIOKafkaProducer | None = None
         self.partitioner = DefaultPartitioner()
         self._partition_of: dict[tuple[bytes, int], int] = {}  # murmur2 in Python costs ~6 µs a key
+        self.limiter = RateLimiter(
+            settings.collector_ip_rate_per_second, settings.collector_ip_burst, settings.collector_ip_max_clients
+        )
+        self.clock = time.time  # the server's clock stamps beacons and heartbeats (tests may drive it)
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
@@ -63,15 +79,50 @@ class Collector:
             await self.producer.stop()
 
     def client_ip(self, request: Request) -> str | None:
-        if self.settings.trust_forwarded_for and (fwd := request.headers.get("x-forwarded-for")):
-            return fwd.split(",", 1)[0].strip()
-        return request.client.host if request.client else None
+        return forwarded_client_ip(request, self.settings.trusted_proxy_hops)
+
+    def admit(self, ip: str | None) -> str:
+        """The client's rate-limit key, or 429 when its bucket is spent."""
+        key = client_key(ip)
+        wait = self.limiter.admit(key, time.monotonic())
+        if wait is not None:
+            raise Problem(
+                429,
+                "Too many beacons",
+                "This address sent more beacons than the collector accepts; retry later with the same event ids.",
+                code="rate-limited",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        return key
+
+    def charge(self, key: str, n: int) -> None:
+        self.limiter.charge(key, n, time.monotonic())
+
+    async def read_body(self, request: Request) -> bytes:
+        """The body, or 413 as soon as it is known to exceed ``collector_max_body_bytes`` (never read whole)."""
+        limit = self.settings.collector_max_body_bytes
+        too_large = Problem(
+            413,
+            "Request body too large",
+            f"At most {limit} bytes per request; send fewer beacons per batch.",
+            code="body-too-large",
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def views(self, items: list[Any], ip: str | None) -> tuple[int, list[dict[str, Any]]]:
         assert self.producer is not None
         province = self.table.lookup(ip) if ip else None
         country = PROVINCE_REGION.get(province, "CN") if province else None
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         rejected: list[dict[str, Any]] = []
         records = []
         for i, item in enumerate(items):
@@ -143,8 +194,10 @@ def build_router(collector: Collector) -> APIRouter:
         responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
     )
     async def post_views(request: Request) -> Response:
+        ip = collector.client_ip(request)
+        client = collector.admit(ip)
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(await collector.read_body(request))
         except orjson.JSONDecodeError:
             raise Problem(400, "Malformed JSON", code="malformed-json") from None
         items = body.get("views") if isinstance(body, dict) and "views" in body else body
@@ -159,7 +212,8 @@ def build_router(collector: Collector) -> APIRouter:
                 f"At most {collector.settings.collector_max_batch} beacons per request.",
                 code="batch-too-large",
             )
-        accepted, rejected = await collector.views(items, collector.client_ip(request))
+        collector.charge(client, len(items))
+        accepted, rejected = await collector.views(items, ip)
         if not accepted:
             raise Problem(
                 422,
@@ -175,16 +229,24 @@ def build_router(collector: Collector) -> APIRouter:
             orjson.dumps({"accepted": accepted, "rejected": rejected}), status_code=202, media_type="application/json"
         )
 
-    @router.post("/heartbeats", status_code=202, summary="Record watch time of the signed-in user")
-    async def post_heartbeat(beat: HeartbeatIn, who: Principal = Depends(require_principal)) -> dict[str, Any]:
-        assert collector.producer is not None
-        from common.messaging import encode
+    async def limited(request: Request) -> None:
+        collector.charge(collector.admit(collector.client_ip(request)), 1)
 
+    @router.post(
+        "/heartbeats",
+        status_code=202,
+        summary="Record watch time of the signed-in teacher (learning hours, 学时)",
+        dependencies=[Depends(limited)],
+    )
+    async def post_heartbeat(
+        beat: HeartbeatIn, who: Principal = Depends(require_role(TEACHER, any_scope=True))
+    ) -> dict[str, Any]:
+        assert collector.producer is not None
         event = HeartbeatRecorded(
             user_id=who.subject,
             resource_id=beat.resource_id,
             seconds=beat.seconds,
-            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(collector.clock())),
         )
         value, headers = encode(event, "/services/viewstats/collector", event_id=beat.event_id.lower())
         try:

@@ -11,9 +11,11 @@ Two chassis consumers (``ServiceKit.consumer``: commit after the handler, dead l
      atomic). A failed insert means the claim exists: held by the same (partition, offset), it is this very
      record delivered again; held by another offset, it is a client's retry and is dropped (for ever, not
      within a window);
-  2. **add**: per (user, course) one single-document update ``$inc`` seconds + ``$max`` applied offset ``o``.
-     A redelivered record is added only when its offset is above ``o``: a batch that died between the claims
-     and the updates, or between two updates, is completed exactly;
+  2. **add**: per (user, course) one single-document update ``$inc`` seconds + ``$max`` applied offset ``o``
+     + ``$max`` time ``t`` of the last accepted heartbeat. The seconds are what the server's clock allows
+     (``domain.learning.credited_seconds``: never more than the time elapsed since ``t``). A redelivered record
+     is added only when its offset is above ``o``, against the same stored ``t``: a batch that died between the
+     claims and the updates, or between two updates, is completed exactly;
   3. **credit**: a progress document whose seconds reach the course's required time gets a certificate,
      inserted with ``_id`` = certificate number (derived from user and course: one per course per teacher)
      and, inside it, its ``LearningCredited`` event (the certificates are an outbox source, ``common.outbox``:
@@ -44,6 +46,7 @@ from viewstats.domain.learning import (
     certificate_id,
     credit_id,
     credit_year,
+    credited_seconds,
     field_key,
     finishing_time,
     required_seconds,
@@ -82,6 +85,9 @@ class Ledger:
             elif isinstance(event, ResourceWithdrawn):
                 changes[event.resource_id] = {"withdrawn": True, "v": event.version}
         await self.store.set_courses(changes)
+        # Every published resource, course or not: the aggregator counts views per resource only for these.
+        listed = [e.event.resource.id for e in envelopes if isinstance(e.event, ResourcePublished)]
+        await self.store.list_resources(listed, datetime.now(UTC))
         for rid in changes:
             self._courses.pop(rid, None)  # this replica reads the new state at once; others within the TTL
 
@@ -119,28 +125,36 @@ class Ledger:
         beats = sorted(beats, key=lambda b: (b.partition, b.offset))
         failed = await self.store.claim([(b.claim_id, b.partition, b.offset) for b in beats])
         claimed_by: dict[int, tuple[int, int]] = {}
-        applied: dict[str, int] = {}
         if failed:
             claims = await self.store.claims(beats[i].claim_id for i in failed)
             for i in failed:
                 c = claims.get(beats[i].claim_id)
                 claimed_by[i] = (c["p"], c["o"]) if c else (-1, -1)
-            found = await self.store.progress({beats[i].progress_id for i in failed})
-            applied = {pid: d.get("o", -1) for pid, d in found.items()}
+        # The stored state of every touched progress: its applied offset, and the time of its last accepted
+        # heartbeat, which bounds what the next ones may credit (one writer per user: nobody moves it meanwhile).
+        found = await self.store.progress({b.progress_id for b in beats})
+        applied = {pid: d.get("o", -1) for pid, d in found.items()}
         plan = beats_to_count(beats, claimed_by, applied)
         docs: dict[str, dict[str, Any]] = {}
+        credits: dict[str, list[int]] = {}
 
         async def add(pid: str, counted: list[Beat]) -> None:
             first = counted[0]
-            seconds, offset = sum(b.seconds for b in counted), max(b.offset for b in counted)
-            docs[pid] = await self.store.add_seconds(pid, first.user_id, first.resource_id, seconds, offset)
+            last = found.get(pid, {}).get("t")
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=UTC)
+            credits[pid], last = credited_seconds(counted, last)
+            offset = max(b.offset for b in counted)
+            docs[pid] = await self.store.add_seconds(
+                pid, first.user_id, first.resource_id, sum(credits[pid]), offset, last
+            )
 
         await asyncio.gather(*(add(pid, counted) for pid, counted in plan.items()))
         courses = await self.courses({b.resource_id for b in beats})
         # Documents touched by nothing new may still lack their credit (a delivery that died mid-credit).
-        idle = {b.progress_id for b in beats if b.progress_id not in docs and b.resource_id in courses}
-        if idle:
-            docs.update(await self.store.progress(idle))
+        for b in beats:
+            if b.progress_id not in docs and b.resource_id in courses and b.progress_id in found:
+                docs[b.progress_id] = found[b.progress_id]
         last_at: dict[str, datetime] = {}
         for b in beats:
             last_at[b.progress_id] = max(b.at, last_at.get(b.progress_id, b.at))
@@ -152,10 +166,10 @@ class Ledger:
             need = required_seconds(course["h"])
             if doc["s"] < need:
                 continue
-            counted = plan.get(pid, [])
-            before = doc["s"] - sum(b.seconds for b in counted)
-            at = finishing_time(before, [(b.seconds, b.at) for b in counted], need) or last_at[pid]
-            due.append((pid, doc, course, at))
+            counted, credited = plan.get(pid, []), credits.get(pid, [])
+            before = doc["s"] - sum(credited)
+            at = finishing_time(before, [(c, b.at) for c, b in zip(credited, counted, strict=True)], need)
+            due.append((pid, doc, course, at or last_at[pid]))
         if due:
             await self.credit(due)
 

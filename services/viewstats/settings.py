@@ -50,6 +50,26 @@ class ViewstatsSettings(ServiceSettings):
         description="Views by section, province and country per minute are kept this many days (the aggregator drops "
         "whole hour collections); the platform's views per minute, and everything by hour and day, are kept.",
     )
+    resource_map_max_entries: int = Field(
+        100_000,
+        ge=2,
+        le=150_000,
+        description="Resources one hour or day shard of a partition counts by name; views of further resources count "
+        "under `~other` (a shard is one document: 100,000 entries of ≤ 64-byte ids are ≈ 8 MB of the 16 MiB).",
+    )
+    resource_sketch_max_entries: int = Field(
+        40_000,
+        ge=1,
+        le=60_000,
+        description="Resources with a unique-visitor sketch per day and partition (one document; ≤ 200 bytes each).",
+    )
+    listing_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often at most the aggregator re-reads the catalog's resource ids when a flush meets views "
+        "of ids it does not know (those count in the platform's totals, not per resource, until the catalog lists "
+        "them).",
+    )
     collector_max_batch: int = Field(1000, ge=1, le=10_000, description="Beacons per POST /v1/views.")
     views_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
         "lz4",
@@ -64,7 +84,29 @@ class ViewstatsSettings(ServiceSettings):
         "(the client retries with the same event ids; duplicates are dropped).",
     )
     ip_table: str = Field("", description="Path of the IP → province CIDR table; empty: the bundled one.")
-    trust_forwarded_for: bool = Field(True, description="Take the client IP from X-Forwarded-For (behind ingress).")
+    collector_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body the collector reads (a full batch of beacons is ≈ 300 KB); a larger one is "
+        "answered 413 without being read (by its Content-Length, or as soon as a streamed body passes the limit).",
+    )
+    collector_ip_rate_per_second: float = Field(
+        200.0,
+        gt=0,
+        description="Beacons and heartbeats a second one client address may send to one collector replica (an "
+        "in-memory token bucket per replica: the platform-wide limit is about replicas × this). A school behind "
+        "one NAT address is one client: keep it well above a school's peak.",
+    )
+    collector_ip_burst: int = Field(
+        5000, ge=1, description="Beacons one client address may send at once before the per-second rate applies."
+    )
+    collector_ip_max_clients: int = Field(
+        100_000,
+        ge=1,
+        description="Client addresses whose bucket a collector replica remembers (least recently seen forgotten "
+        "first): bounds the limiter's memory.",
+    )
 
     popularity_interval_seconds: float = Field(
         60.0, gt=0, description="How often the aggregator publishes the popularity of its partitions' resources."

@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from datetime import datetime
 from typing import Any
 
 import bson
 from bson import Binary
+from bson.errors import InvalidDocument
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
 from common.store import bulk_write, insert_new
-from viewstats.domain.counters import SUB_BUCKETS, DocCounts, shard_id
+from viewstats.domain.counters import OTHER_RESOURCES, SUB_BUCKETS, DocCounts, shard_id
 
 
 def collection_of(key: str) -> str:
@@ -48,6 +50,37 @@ def collection_of(key: str) -> str:
         case "u":
             return f"uniques_{digits[:6]}"
     raise ValueError(f"not a viewstats shard: {key!r}")
+
+
+# Server error codes of a write that no retry can make succeed: the document or the update is refused as such.
+REFUSED_CODES = frozenset(
+    {
+        2,  # BadValue
+        9,  # FailedToParse
+        14,  # TypeMismatch
+        52,  # DollarPrefixedFieldName
+        56,  # EmptyFieldName
+        57,  # DottedFieldName
+        121,  # DocumentValidationFailure
+        10334,  # BSONObjectTooLarge
+        17419,  # the document grew past the maximum by an update
+        17420,
+    }
+)
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether a write failed for what it writes, not for an outage: retrying the same write can never succeed (a
+    document over 16 MiB, a field name or value the server refuses). Outages (``common.store.STORE_UNAVAILABLE``)
+    and anything unrecognised are not: those are retried."""
+    if isinstance(exc, (DocumentTooLarge, InvalidDocument)):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors") or []
+        return bool(errors) and all(e.get("code") in REFUSED_CODES for e in errors)
+    if isinstance(exc, (WriteError, OperationFailure)):
+        return exc.code in REFUSED_CODES
+    return False
 
 
 LOOKUPS_IN_FLIGHT = 16
@@ -126,6 +159,12 @@ class ViewStore:
         return found
 
     # --- the aggregator's writes (single writer per partition) -------------------------------------------
+    async def listed_resources(self, since: datetime | None = None) -> set[str]:
+        """The resource ids the catalog published (``resources``, written by the catalog consumer), all of them or
+        those recorded since ``since``."""
+        query = {"at": {"$gte": since}} if since is not None else {}
+        return {d["_id"] async for d in self.db.resources.find(query, {"_id": 1})}
+
     async def shard_states(self, ids: Iterable[str]) -> dict[str, tuple[int, Any]]:
         """``(o, what the writer holds)`` of existing counter shard documents (absent documents are not in the
         answer): the per-resource counts of an hour or day shard, the small maps of a minute shard, else None."""
@@ -276,12 +315,13 @@ class ViewStore:
         self, granularity: str, buckets: list[str], partitions: Iterable[int]
     ) -> dict[int, dict[str, Counter]]:
         """partition → bucket → resource → count of those partitions' own shards (what an owner seeds its memory
-        from), in one read."""
+        from), in one read; the views past a map's cap (``OTHER_RESOURCES``) are no resource's."""
         ids = {shard_id(f"{granularity}:{b}", p): (p, b) for p in partitions for b in buckets}
         out: dict[int, dict[str, Counter]] = {p: {} for p, _ in ids.values()}
         for i, d in (await self._shards(ids, {"r": 1})).items():
             p, b = ids[i]
             out[p][b] = Counter(_decode_map(d.get("r")))
+            out[p][b].pop(OTHER_RESOURCES, None)
         return out
 
     async def sketches(self, day: str, kind: str, value: str, partitions: int) -> list[bytes]:
@@ -322,12 +362,20 @@ class LearningStore:
         return await by_ids(self.db.progress, ids)
 
     async def add_seconds(
-        self, progress_id: str, user_id: str, resource_id: str, seconds: int, offset: int
+        self,
+        progress_id: str,
+        user_id: str,
+        resource_id: str,
+        seconds: int,
+        offset: int,
+        last_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """``$inc`` the watched seconds and ``$max`` the applied offset in one single-document update."""
+        """``$inc`` the credited seconds, ``$max`` the applied offset and the time ``t`` of the last accepted
+        heartbeat, in one single-document update."""
+        latest: dict[str, Any] = {"o": offset} | ({"t": last_at} if last_at is not None else {})
         return await self.db.progress.find_one_and_update(
             {"_id": progress_id},
-            {"$inc": {"s": seconds}, "$max": {"o": offset}, "$setOnInsert": {"u": user_id, "r": resource_id}},
+            {"$inc": {"s": seconds}, "$max": latest, "$setOnInsert": {"u": user_id, "r": resource_id}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
@@ -348,6 +396,13 @@ class LearningStore:
         await self.db.teachers.update_one({"_id": user_id}, {"$set": {f"k.{key}": entry}}, upsert=True)
 
     # --- the catalog consumer ----------------------------------------------------------------------------
+    async def list_resources(self, resource_ids: Iterable[str], at: datetime) -> None:
+        """Record resources the catalog published (insert-only: a known id stays as it was). Views of ids not
+        recorded here are kept out of per-resource counts (``viewstats.listing``)."""
+        ids = list(dict.fromkeys(resource_ids))
+        if ids:
+            await insert_new(self.db.resources, [{"_id": r, "at": at} for r in ids])
+
     async def set_courses(self, courses: dict[str, dict[str, Any]]) -> None:
         """Courses are created only by a record that carries credit hours; other records update a course
         already known (a new version without hours, a withdrawal) and are no-ops for other resources."""

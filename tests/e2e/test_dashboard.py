@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,10 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
 
 from tests.conftest import ROOT, free_port
 from tests.integration.common.helpers import eventually
 from tests.integration.viewstats.conftest import AUD, ISS, Tokens, caught_up
+from viewstats.store import LearningStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -98,8 +101,14 @@ def serve_jwks(tokens: Tokens) -> ThreadingHTTPServer:
     return server
 
 
-async def test_dashboard_shows_the_apis_figures(service_process, kafka_bootstrap, run_id):
+async def test_dashboard_shows_the_apis_figures(service_process, kafka_bootstrap, mongodb_url, run_id):
     tokens = Tokens()
+    # The catalog published these resources (what its consumer records): only their views count per resource.
+    mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
+    await LearningStore(mongo[f"test_{run_id}_viewstats"]).list_resources(
+        [f"res-{r:02d}" for r in range(12)], datetime.now(UTC)
+    )
+    await mongo.close()
     topic = f"test.viewstats.views.e2e.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

@@ -106,6 +106,36 @@ def tally(keys: Iterable[ViewKey] | Counter[ViewKey]) -> dict[str, DocCounts]:
     return out
 
 
+OTHER_RESOURCES = "~other"  # not a resource id (beacons' ids match [A-Za-z0-9_-]): the views past a map's cap
+
+
+def without_resources(counts: dict[str, DocCounts], unlisted: set[str]) -> None:
+    """Take ``unlisted`` resources out of the per-resource maps of a flush's counts (in place); their views stay in
+    every other dimension."""
+    if unlisted:
+        for dims in counts.values():
+            res = dims.get("res")
+            if res:
+                for r in unlisted & res.keys():
+                    del res[r]
+
+
+def merge_capped(stored: Counter[str], new: Counter[str], cap: int) -> Counter[str]:
+    """``stored`` plus ``new`` as a map of at most ``cap`` entries: a resource not yet in a full map is added to
+    ``OTHER_RESOURCES`` instead. So a shard's per-resource map stays under the 16 MiB a document may hold, by
+    construction: ids are at most 64 bytes, so 100,000 entries are ≈ 8 MB of BSON."""
+    merged = Counter(stored)
+    if len(merged) + len(new) <= cap:
+        merged.update(new)
+        return merged
+    for r, n in new.items():
+        if r in merged or len(merged) < cap - 1:
+            merged[r] += n
+        else:
+            merged[OTHER_RESOURCES] += n
+    return merged
+
+
 def keys_of(key: ViewKey) -> list[str]:
     return list(tally([key]))
 

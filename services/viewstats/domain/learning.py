@@ -6,6 +6,11 @@ hour, 学时, is a 45-minute class period). Finishing credits the hours once: th
 ``<user>:<resource>`` and the certificate number is derived from it, so a replay cannot credit twice.
 Credits count in the calendar year (Beijing time) they were earned; the rule is 360 hours per 5 years
 (教师五年一周期不少于360学时).
+
+Watch time is credited only as fast as the server's clock runs (:func:`credited_seconds`): a heartbeat's claimed
+seconds count up to the time elapsed since the previous accepted heartbeat of the same teacher on the same
+resource, measured by the collector's timestamps (``at``), never the client's. A burst of heartbeats credits
+nothing beyond the time that passed, and the first heartbeat on a resource only starts the clock.
 """
 
 from __future__ import annotations
@@ -57,6 +62,27 @@ def field_key(resource_id: str) -> str:
 def credit_year(at: datetime) -> int:
     """Credits count in the calendar year of China (Beijing time) in which the course was finished."""
     return (at if at.tzinfo else at.replace(tzinfo=BEIJING)).astimezone(BEIJING).year
+
+
+def credited_seconds(beats: list[Beat], last_at: datetime | None) -> tuple[list[int], datetime | None]:
+    """The seconds each heartbeat of one (teacher, resource) credits, in offset order, and the new time of the last
+    accepted heartbeat. ``last_at`` is that time before these beats (None: none was ever accepted).
+
+    Between two accepted heartbeats at most the elapsed server time is credited (and at most the beat's own
+    claim); the first heartbeat ever only starts the clock. So whatever a client sends, the seconds credited on a
+    resource never exceed the time between its first and its last heartbeat: ~90 POSTs in a few seconds credit
+    a few seconds, not ten hours. A heartbeat stamped before the last accepted one (two collector replicas, a
+    skewed clock) credits nothing and does not move the clock back."""
+    out = []
+    for b in beats:
+        if last_at is None:
+            out.append(0)
+            last_at = b.at
+            continue
+        elapsed = int((b.at - last_at).total_seconds())
+        out.append(max(0, min(b.seconds, elapsed)))
+        last_at = max(last_at, b.at)
+    return out, last_at
 
 
 def finishing_time(before: int, beats: list[tuple[int, datetime]], required: int) -> datetime | None:

@@ -83,6 +83,17 @@ class DailyUniques:
                 u.update(group[value])
             group[value] = u.get_result(TYPE)
 
+    def screen_resources(self, day: str, unlisted: set[str], cap: int) -> None:
+        """Drop the sketches of ``unlisted`` resources of a day and keep at most ``cap`` (the first held: the stored
+        ones and those seen first), so the day's resource document stays bounded whatever ids beacons name."""
+        held = self.days.get(day)
+        if held is None:
+            return
+        for r in unlisted & held.res.keys():
+            del held.res[r]
+        if len(held.res) > cap:
+            held.res = dict(list(held.res.items())[:cap])
+
     def take_dirty(self) -> set[tuple[str, str]]:
         out, self.dirty = self.dirty, set()
         return out

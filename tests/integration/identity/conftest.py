@@ -107,6 +107,7 @@ async def running_identity(mongodb_url: str, **settings_overrides: Any) -> Async
             "login_max_failures": 3,
             "login_ip_max_failures": 8,
             "login_lock_seconds": 60,
+            "trusted_proxy_hops": 1,  # the tests play one ingress: the X-Forwarded-For they send is the client
             **settings_overrides,
         }
     )

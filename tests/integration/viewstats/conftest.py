@@ -164,3 +164,13 @@ async def scratch(kafka_bootstrap, mongodb_url):
         await mongo.close()
         await admin.delete_topics([topic])
         await admin.close()
+
+
+async def list_resources(scratch: dict, *resource_ids: str) -> None:
+    """Record resources as the catalog consumer does on their ResourcePublished (``LearningStore.list_resources``):
+    only their views are counted per resource (``viewstats.listing``)."""
+    from datetime import UTC, datetime
+
+    from common.store import insert_new
+
+    await insert_new(scratch["db"].resources, [{"_id": r, "at": datetime.now(UTC)} for r in resource_ids])

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 
 from common.contracts.viewstats import ResourcePopularityChanged
 from tests.integration.common.helpers import eventually
-from tests.integration.viewstats.conftest import caught_up, end_offsets, records_since
+from tests.integration.viewstats.conftest import caught_up, end_offsets, list_resources, records_since
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
 from viewstats.app import create_app as create_viewstats
 from viewstats.domain.beacon import parse_beacon
@@ -44,6 +44,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def test_malformed_records_go_to_the_dead_letter_topic_and_popularity_reaches_catalog(scratch):
     tag, bootstrap, topic, producer = scratch["tag"], scratch["bootstrap"], scratch["topic"], scratch["producer"]
     hot, cold = f"hot-{tag}", f"cold-{tag}"
+    await list_resources(scratch, hot, cold)
     now = int(time.time() * 1000)
     items = [(hot, now)] * 5 + [(hot, now - 70 * 60_000)] * 2 + [(cold, now)] * 3
     for resource, at in items:

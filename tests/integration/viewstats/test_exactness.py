@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.viewstats.conftest import caught_up
+from tests.integration.viewstats.conftest import caught_up, list_resources
 from viewstats.domain.beacon import parse_beacon
 from viewstats.domain.counters import local_minute, minute_label
 from viewstats.domain.traffic import TrafficGenerator
@@ -45,13 +45,16 @@ def start(scratch, log, **env):
 def peak_traffic(n: int, seed: int) -> list[dict]:
     """The day's shape squeezed into the last 10 minutes, in time order (a stable sort keeps each retry right
     after its original), as ``n`` views take at peak rate."""
-    gen = TrafficGenerator(resources=300, duplicate_share=0.05, seed=seed)
+    gen = TrafficGenerator(resources=len(RESOURCES), duplicate_share=0.05, seed=seed)
     now = int(time.time() * 1000)
     day_start = int(datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC).timestamp() * 1000) - 8 * 3600_000
     return sorted(
         (dict(i, time=now - 600_000 + (i["time"] - day_start) * 600_000 // 86_400_000) for i in gen.day(TODAY, n)),
         key=lambda i: i["time"],
     )
+
+
+RESOURCES = TrafficGenerator(resources=300).resources  # the catalog publishes them (only those count per resource)
 
 
 # Small, frequent flushes so that kills land inside writes, between write and commit, in warm-up.
@@ -113,6 +116,7 @@ async def catch_up_and_check(scratch, tmp_path, log, items: list[dict]) -> str:
 
 async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
     items = peak_traffic(24_000, seed=11)
+    await list_resources(scratch, *RESOURCES)
     rng = random.Random(5)
     kills = 0
     log = (tmp_path / "aggregator.log").open("w", buffering=1)
@@ -148,6 +152,7 @@ async def test_crash_at_each_point_of_a_flush_keeps_counts_exact(scratch, tmp_pa
     and before the others ("write"), and after every write but before the offsets are committed ("commit"),
     so the next owner re-reads records whose counts are already stored."""
     items = peak_traffic(12_000, seed=23)
+    await list_resources(scratch, *RESOURCES)
     rounds = 5
     slices = [items[len(items) * k // (rounds + 1) : len(items) * (k + 1) // (rounds + 1)] for k in range(rounds + 1)]
     log = (tmp_path / "aggregator.log").open("w", buffering=1)

@@ -2,6 +2,7 @@
 catalog event, exactly one LearningCredited event whatever is redelivered, and the certificate."""
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -58,11 +59,17 @@ async def test_finishing_a_course_credits_exactly_once_and_the_certificate_verif
 
     collector = create_collector(settings)
     install_verifier(collector, tokens.verifier())
+    # The collector's clock stamps each heartbeat: here it runs 5 minutes per request, as a real watcher's would
+    # between beats (the ledger credits no more than the time that passed).
+    clock = [time.time() - 7200]
+    collector.state.collector.clock = lambda: clock[0]
     async with LifespanManager(collector):
         c = httpx.AsyncClient(transport=httpx.ASGITransport(app=collector), base_url="http://collector")
 
         async def beat(body, who=teacher):
-            assert (await c.post("/v1/heartbeats", json=body, headers=tokens.headers(who))).status_code == 202
+            clock[0] += 300
+            headers = tokens.headers(who, "teacher@cn/43/4301/430102/school-1")
+            assert (await c.post("/v1/heartbeats", json=body, headers=headers)).status_code == 202
 
         stats = create_viewstats(settings)
         install_verifier(stats, tokens.verifier())
@@ -89,7 +96,8 @@ async def test_finishing_a_course_credits_exactly_once_and_the_certificate_verif
                 return r.json() if r.json()["credited"] else None
 
             progress = await eventually(credited, timeout=60)
-            assert progress["watched_seconds"] == 1800 and progress["required_seconds"] == 1350
+            # 6 distinct beats 5 minutes apart: the first starts the clock, the 5 others credit 300 s each
+            assert progress["watched_seconds"] == 1500 and progress["required_seconds"] == 1350
             number = progress["certificate_id"]
             assert number == certificate_id(KEY, teacher, course)
         learning_group = f"test-{tag}-viewstats-learning"
@@ -119,11 +127,11 @@ async def test_finishing_a_course_credits_exactly_once_and_the_certificate_verif
                 f"{teacher}:{course}",
             )
             mine = (await s.get(f"/v1/learning/me/courses/{course}", headers=tokens.headers(teacher))).json()
-            assert mine["watched_seconds"] == 1800 and mine["credited"]
+            assert mine["watched_seconds"] == 1500 and mine["credited"]
             theirs = (await s.get(f"/v1/learning/me/courses/{course}", headers=tokens.headers(other))).json()
             assert theirs == {
                 "resource_id": course,
-                "watched_seconds": 300,
+                "watched_seconds": 0,  # a single heartbeat only starts the clock
                 "required_seconds": 1350,
                 "credited": False,
                 "certificate_id": None,
@@ -243,7 +251,7 @@ async def test_a_crash_at_any_write_still_credits_once(scratch):
     db, now = scratch["db"], datetime.now(UTC)
 
     def hb(i, resource="course-1", event_id=None):
-        return Beat(event_id or f"e{i}", 1, 100 + i, "t1", resource, 300, now + timedelta(minutes=i))
+        return Beat(event_id or f"e{i}", 1, 100 + i, "t1", resource, 300, now + timedelta(minutes=5 * i))
 
     deliveries = [
         [hb(0), hb(1), hb(2, "course-2")],
@@ -255,7 +263,7 @@ async def test_a_crash_at_any_write_still_credits_once(scratch):
         crash_at += 1
         for name in ("heartbeats", "progress", "certificates", "teachers", "courses", "outbox"):
             await db.drop_collection(name)
-        await setup.set_courses({"course-1": {"h": 0.5, "t": "A"}, "course-2": {"h": 1.0, "t": "B"}})
+        await setup.set_courses({"course-1": {"h": 0.25, "t": "A"}, "course-2": {"h": 1.0, "t": "B"}})
         state, recorder = {"writes": 0, "crashed": None}, Recorder()
         for batch in deliveries + deliveries:  # and everything once more, as after a rewind
             while True:
@@ -270,7 +278,8 @@ async def test_a_crash_at_any_write_still_credits_once(scratch):
         await outbox_of(db, recorder).relay.sweep(min_age=0)  # the relay of the next process
         why = (crash_at, state["crashed"], recorder.sent)
         progress = {d["_id"]: d async for d in db.progress.find()}  # a handful of documents
-        assert progress["t1|course-1"]["s"] == 5 * 300 and progress["t1|course-2"]["s"] == 2 * 300, why
+        # the first beat on each course starts its clock; the others are ≥ 5 minutes apart: 300 s each
+        assert progress["t1|course-1"]["s"] == 4 * 300 and progress["t1|course-2"]["s"] == 1 * 300, why
         assert progress["t1|course-1"]["credited"] == number and "credited" not in progress["t1|course-2"], why
         assert {i for i, _ in recorder.sent} == {number}, why
         assert len(recorder.sent) == 1, why
@@ -278,7 +287,7 @@ async def test_a_crash_at_any_write_still_credits_once(scratch):
         await outbox_of(db, recorder, orphan_seconds=0).relay.sweep(min_age=0)
         assert len(recorder.sent) == 1 and await db.outbox.count_documents({}) == 0, why
         teacher = await db.teachers.find_one({"_id": "t1"})
-        assert teacher["k"] == {"course-1": {"r": "course-1", "h": 0.5, "y": recorder.sent[0][1].year, "c": number}}
+        assert teacher["k"] == {"course-1": {"r": "course-1", "h": 0.25, "y": recorder.sent[0][1].year, "c": number}}
         if state["crashed"] is None:  # past the last write: every point was tried
             break
     assert crash_at >= 2 * 9

@@ -4,7 +4,7 @@ is stored with its event, and the next process's outbox relay publishes it, once
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -53,8 +53,10 @@ async def test_a_credit_whose_event_was_never_published_is_published_once_by_the
             return (await s.get(f"/v1/learning/courses/{course}")).status_code == 200
 
         await eventually(known, timeout=90)
+        start = datetime.now(UTC) - timedelta(seconds=1800)  # credited only as fast as the collector's clock ran
         beats = [
-            HeartbeatRecorded(user_id=teacher, resource_id=course, seconds=300, at=datetime.now(UTC)) for _ in range(5)
+            HeartbeatRecorded(user_id=teacher, resource_id=course, seconds=300, at=start + timedelta(seconds=300 * i))
+            for i in range(7)
         ]
         await kit.publisher.publish_many(beats, event_ids=[str(uuid.uuid4()) for _ in beats])
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asgi_lifespan import LifespanManager
 
-from tests.integration.viewstats.conftest import settings_for
+from tests.integration.viewstats.conftest import list_resources, settings_for
 from viewstats.app import create_app as create_viewstats
 from viewstats.collector_app import create_app as create_collector
 from viewstats.domain.geo import ProvinceTable
@@ -50,7 +50,9 @@ async def test_views_kafka_cannot_store_get_503_not_500(scratch, kafka_bootstrap
 
 
 async def test_views_flow_from_collector_to_queries(scratch):
-    settings = settings_for(scratch, flush_interval_seconds=0.2, run_learning=False)
+    # the test plays one ingress: the X-Forwarded-For it sends is the client's address
+    settings = settings_for(scratch, flush_interval_seconds=0.2, run_learning=False, trusted_proxy_hops=1)
+    await list_resources(scratch, "res-hot", "res-cold")
     hunan_ip = ProvinceTable.load().sample_ip("43")
     collector, stats = create_collector(settings), create_viewstats(settings)
     async with LifespanManager(collector), LifespanManager(stats):

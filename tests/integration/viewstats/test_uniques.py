@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.integration.viewstats.conftest import settings_for
+from tests.integration.viewstats.conftest import list_resources, settings_for
 from tests.integration.viewstats.test_exactness import produce
 from viewstats.aggregator import Aggregator
 from viewstats.domain.counters import local_minute, minute_label
@@ -79,6 +79,7 @@ def truth(items: list[dict]) -> dict[tuple[str, str, str], set[str]]:
 
 
 async def test_unique_visitors_within_the_sketch_error(scratch) -> None:
+    await list_resources(scratch, *(f"res-{i}" for i in range(6)))
     now = int(time.time() * 1000)
     today = minute_label(local_minute(now))[2]
     three_days_ago = (date.fromisoformat(today) - timedelta(days=3)).isoformat()
@@ -111,6 +112,7 @@ async def test_forgotten_days_are_read_again_when_a_late_view_arrives(scratch) -
     today = minute_label(local_minute(now))[2]
     old_day = (date.fromisoformat(today) - timedelta(days=3)).isoformat()
     late_ms = now - 3 * 86_400_000
+    await list_resources(scratch, *(f"res-{i}" for i in range(6)))
     before, after = beacons(2_000, 1_500, late_ms, seed=5), beacons(2_000, 1_500, late_ms, seed=6)
     aggregator = Aggregator(
         settings_for(scratch, flush_max_records=500, flush_interval_seconds=0.05, sketch_interval_seconds=0.2),
