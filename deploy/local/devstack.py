@@ -37,6 +37,7 @@ class Process:
     # core): the others start at a lower CPU priority so that on a two-core machine it is not slowed by their
     # imports. Priority only matters while they compete; an idle stack is unaffected.
     nice: int = 10
+    kafka_principal: str | None = None  # its Kafka login (common.topics.PRINCIPALS); None: uses no Kafka
 
     @property
     def url(self) -> str:
@@ -44,12 +45,12 @@ class Process:
 
 
 PROCESSES = [
-    Process("identity", "identity.app:create_app", 8102),
-    Process("catalog", "catalog.app:create_app", 8101, nice=0),
-    Process("viewstats", "viewstats.app:create_app", 8103),
-    Process("viewstats-collector", "viewstats.collector_app:create_app", 8113),
-    Process("recommender", "recommender.app:create_app", 8104),
-    Process("classgroups", "classgroups.app:create_app", 8105),
+    Process("identity", "identity.app:create_app", 8102, kafka_principal="identity"),
+    Process("catalog", "catalog.app:create_app", 8101, nice=0, kafka_principal="catalog"),
+    Process("viewstats", "viewstats.app:create_app", 8103, kafka_principal="viewstats"),
+    Process("viewstats-collector", "viewstats.collector_app:create_app", 8113, kafka_principal="viewstats-collector"),
+    Process("recommender", "recommender.app:create_app", 8104, kafka_principal="recommender"),
+    Process("classgroups", "classgroups.app:create_app", 8105, kafka_principal="classgroups"),
     Process("teacher-registry (fake)", "identity.registry:fake_registry_app", 8199),
 ]
 URL = {p.name: p.url for p in PROCESSES}
@@ -60,8 +61,20 @@ def available(p: Process) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def env() -> dict[str, str]:
+def env(kafka_principal: str | None = "admin") -> dict[str, str]:
+    """The services' environment; on the broker infra.sh runs (no KAFKA_BOOTSTRAP_SERVERS given), logged in as
+    ``kafka_principal`` with the password infra.sh generated (each service as its own principal, tools as admin)."""
     e = dict(os.environ)
+    credentials = STATE / "kafka-credentials.env"
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and kafka_principal and credentials.exists():
+        from common.topics import read_credentials
+
+        e.update(
+            KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+            KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+            KAFKA_SASL_USERNAME=kafka_principal,
+            KAFKA_SASL_PASSWORD=read_credentials(credentials)[kafka_principal],
+        )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")])
     e.setdefault("LOG_JSON", "true")
     # the services find each other on loopback: tokens verified against identity's keys, the fake registry
@@ -129,8 +142,9 @@ def _serve(p: Process, log: Path) -> None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        service_env = env(p.kafka_principal)
         os.environ.clear()
-        os.environ.update(env())
+        os.environ.update(service_env)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         import uvicorn

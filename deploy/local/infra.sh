@@ -28,6 +28,7 @@ PG_OWN=$([ "$FERRETDB_HANDLER" = postgresql ] && [ -z "${FERRETDB_POSTGRESQL_URL
   && echo 1 || true)                                   # 1: this script runs the PostgreSQL FerretDB uses
 FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://ferretdb@127.0.0.1:$PG_PORT/ferretdb}
 KAFKA_HEAP=${LOCAL_KAFKA_HEAP:-768m}
+CREDENTIALS=$STATE/kafka-credentials.env            # SCRAM passwords of the local broker's principals
 
 say() { printf '\033[1m[infra]\033[0m %s\n' "$*"; }
 
@@ -71,21 +72,53 @@ provision_ferretdb() {
   rm -rf "$dir/src"
 }
 
+principals() { # the Kafka principals declared in libs/common/topics.py (stdlib only: any python3 reads it)
+  PYTHONPATH=$ROOT/libs python3 -m common.topics principals
+}
+
+new_credentials() { # a random password per principal, readable by this account only, never in the repository
+  local name
+  (
+    umask 077
+    exec > "$CREDENTIALS"
+    echo "# Kafka SASL/SCRAM-SHA-512 passwords of this checkout's local broker, made by deploy/local/infra.sh when"
+    echo "# it formatted the storage (a new format makes new ones). KAFKA_PASSWORD_<PRINCIPAL>; see docs/SECURITY.md."
+    for name in controller $(principals); do
+      echo "KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+    done
+  )
+}
+
 start_kafka() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then say "Kafka: using KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"; return; fi
   if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
   if port_open "$KAFKA_PORT"; then say "port $KAFKA_PORT is taken by a process this script did not start"; exit 1; fi
   provision_kafka
   local data=$STATE/kafka-data conf=$STATE/kafka.properties cp="$KAFKA_LIBS/*"
+  if [ -f "$data/meta.properties" ] && [ ! -f "$CREDENTIALS" ]; then
+    say "Kafka storage in $data has no SCRAM users (made before SASL): formatting it again"
+    rm -rf "$data"
+  fi
   mkdir -p "$data" "$STATE/logs"
-  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$data#g" \
-    "$ROOT/deploy/local/kafka/server.properties.in" > "$conf"
+  local formatting=
+  if [ ! -f "$data/meta.properties" ]; then formatting=1; new_credentials; fi
+  # shellcheck disable=SC1090
+  . "$CREDENTIALS"
+  (umask 077 && sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+    -e "s#@DATA_DIR@#$data#g" -e "s#@ADMIN_PASSWORD@#$KAFKA_PASSWORD_ADMIN#g" \
+    -e "s#@CONTROLLER_PASSWORD@#$KAFKA_PASSWORD_CONTROLLER#g" \
+    "$ROOT/deploy/local/kafka/server.properties.in" > "$conf")
   local jopts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$ROOT/deploy/local/kafka/log4j2.yaml")
-  if [ ! -f "$data/meta.properties" ]; then
-    say "formatting Kafka KRaft storage in $data"
+  if [ -n "$formatting" ]; then
+    say "formatting Kafka KRaft storage in $data, with a SCRAM user per principal (passwords in $CREDENTIALS)"
+    local scram=() name var
+    for name in $(principals); do
+      var=KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$name,password=${!var}]")
+    done
     java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
-      -c "$conf" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
+      -c "$conf" "${scram[@]}" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
   fi
   # Class data sharing: the first start records the classes Kafka loads into an archive (written when it stops),
   # later starts map it: 4.3 → 2.4 s to the open port here. The JVM ignores a damaged archive; a newer JVM records

@@ -16,6 +16,7 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -123,6 +124,88 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
 ]
 
 
+@dataclass(frozen=True)
+class Principal:
+    """A Kafka login: one per process kind (locally a SCRAM user made by deploy/local/infra.sh, in Kubernetes a
+    Strimzi ``KafkaUser`` of the same name). Its ACLs come from this module: it writes the topics it ``produces`` and
+    the dead-letter topics of its groups, and reads the topics its consumer groups (``ConsumerGroup.service``) read,
+    in those groups only."""
+
+    name: str
+    produces: tuple[str, ...] = ()
+    description: str = ""
+
+
+ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
+
+PRINCIPALS: list[Principal] = [
+    Principal("catalog", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."),
+    Principal("identity", ("identity.users.v1", "identity.notifications.v1"), "The identity service."),
+    Principal(
+        "viewstats",
+        ("viewstats.popularity.v1", "viewstats.learning.v1"),
+        "Viewstats' API process: the view aggregator and the learning-hours consumers.",
+    ),
+    Principal(
+        "viewstats-collector",
+        ("viewstats.views.v1", "viewstats.heartbeats.v1"),
+        "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
+    ),
+    Principal("recommender", (), "The recommender service."),
+    Principal("classgroups", (), "The class groups service."),
+]
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One ALLOW rule for a principal (Kafka's resource types, pattern types and operation names)."""
+
+    resource_type: str  # "topic" | "group" | "cluster"
+    name: str
+    pattern: str  # "literal" | "prefix"
+    operations: tuple[str, ...]
+
+
+def principal(name: str) -> Principal:
+    for p in PRINCIPALS:
+        if p.name == name:
+            return p
+    raise KeyError(f"principal {name!r} is not declared in common.topics")
+
+
+def acls(p: Principal, group_prefix: str = "") -> list[Acl]:
+    """What ``p`` may do. Group ids are ``<group_prefix><group>`` (KAFKA_CLIENT_PREFIX), matched as a prefix for
+    per-replica groups (each replica adds its own suffix)."""
+    write, read = ("Write", "Describe"), ("Read", "Describe")
+    out = [Acl("topic", t, "literal", write) for t in p.produces]
+    for g in CONSUMER_GROUPS:
+        if g.service != p.name:
+            continue
+        out.append(Acl("group", group_prefix + g.name, "prefix" if g.per_replica else "literal", read))
+        out += [Acl("topic", t, "literal", read) for t in g.topics]
+        out.append(Acl("topic", g.dead_letter_topic, "literal", write))
+    if not any("Write" in a.operations for a in out):
+        # Every service's producer is idempotent, and Kafka lets a principal with no Write on any topic start one
+        # only with IdempotentWrite on the cluster (it grants nothing else).
+        out.append(Acl("cluster", "kafka-cluster", "literal", ("IdempotentWrite",)))
+    merged: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for a in out:  # one rule per resource (a service may read a topic for two groups)
+        key = (a.resource_type, a.name, a.pattern)
+        merged[key] = tuple(dict.fromkeys(merged.get(key, ()) + a.operations))
+    return [Acl(t, n, pat, ops) for (t, n, pat), ops in merged.items()]
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    """Principal → password from the file deploy/local/infra.sh writes (``KAFKA_PASSWORD_<PRINCIPAL>=…``)."""
+    names = {f"KAFKA_PASSWORD_{n.upper().replace('-', '_')}": n for n in (ADMIN, *(p.name for p in PRINCIPALS))}
+    out = {}
+    for line in path.read_text().splitlines():
+        var, _, value = line.partition("=")
+        if var in names:
+            out[names[var]] = value
+    return out
+
+
 def dead_letter_topics() -> list[Topic]:
     return [
         Topic(g.dead_letter_topic, 3, 30 * DAY_MS, description=f"Dead letters of consumer group {g.name}.")
@@ -148,22 +231,62 @@ def topic(name: str) -> Topic:
     raise KeyError(f"topic {name!r} is not declared in common.topics")
 
 
-async def create_topics(bootstrap_servers: str, topics: list[Topic] | None = None) -> list[str]:
-    """Create the declared topics that do not exist yet; returns the names created. Existing topics are
-    left alone (changing partitions or configs of a live topic is an operator's decision)."""
+async def create_topics(
+    kafka: dict[str, Any], topics: list[Topic] | None = None, *, with_acls: bool = False, group_prefix: str = ""
+) -> list[str]:
+    """Create the declared topics that do not exist yet (and, ``with_acls``, the principals' ACLs); returns the
+    names created. ``kafka``: the admin principal's client options (``common.messaging.kafka_client_options``).
+    Existing topics are left alone (changing partitions or configs of a live topic is an operator's decision)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     topics = topics if topics is not None else all_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
             await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs()) for t in missing])
+        if with_acls:
+            await create_acls(admin, group_prefix)
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+# Kafka's protocol codes (org.apache.kafka.common.acl / resource): CreateAcls v1.
+_RESOURCE_TYPE = {"topic": 2, "group": 3, "cluster": 4}
+_PATTERN_TYPE = {"literal": 3, "prefix": 4}
+_OPERATION = {"Read": 3, "Write": 4, "Describe": 8, "IdempotentWrite": 12}
+_ALLOW = 3
+
+
+async def create_acls(admin: Any, group_prefix: str = "") -> int:
+    """Create every declared principal's ACLs (idempotent: Kafka keeps one copy of an ACL created twice); returns
+    how many rules were sent. aiokafka's admin client has no ``create_acls``; its protocol module has the request.
+    Rules of a principal that lost a permission in this list are not removed here (an operator's decision, as for
+    topics; in Kubernetes the Strimzi User Operator reconciles them)."""
+    from aiokafka.protocol.admin import CreateAclsRequest
+
+    sent = 0
+    for p in PRINCIPALS:
+        for a in acls(p, group_prefix):
+            for op in a.operations:
+                request = CreateAclsRequest(
+                    _RESOURCE_TYPE[a.resource_type],
+                    a.name,
+                    _PATTERN_TYPE[a.pattern],
+                    f"User:{p.name}",
+                    "*",
+                    _OPERATION[op],
+                    _ALLOW,
+                )
+                response = await admin._send_request(request)
+                for error_code, error_message in response.creation_responses:
+                    if error_code:
+                        raise RuntimeError(f"CreateAcls {p.name} {a} {op}: error {error_code} {error_message}")
+                sent += 1
+    return sent
 
 
 def render_k8s() -> dict[str, str]:
@@ -229,15 +352,24 @@ def main(argv: list[str] | None = None) -> int:
     k8s = sub.add_parser("k8s", help="render Strimzi resources")
     k8s.add_argument("--out", default="deploy/k8s/base/kafka")
     sub.add_parser("list", help="print the declared topics")
+    sub.add_parser("principals", help="print the Kafka principals (deploy/local/infra.sh makes their SCRAM users)")
     args = parser.parse_args(argv)
     if args.command == "create":
+        from common.messaging import kafka_client_options
         from common.settings import ServiceSettings
 
-        created = asyncio.run(create_topics(ServiceSettings().kafka_bootstrap_servers))
+        settings = ServiceSettings()
+        secured = settings.kafka_security_protocol != "PLAINTEXT"
+        created = asyncio.run(
+            create_topics(kafka_client_options(settings), with_acls=secured, group_prefix=settings.kafka_client_prefix)
+        )
         print(
             f"topics: {len(all_topics())} declared, {len(created)} created"
             + (f": {', '.join(created)}" if created else "")
+            + (f"; ACLs of {len(PRINCIPALS)} principals in place" if secured else "")
         )
+    elif args.command == "principals":
+        print(" ".join([ADMIN, *(p.name for p in PRINCIPALS)]))
     elif args.command == "k8s":
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from common.auth import Principal, require_principal
 from common.contracts.viewstats import HeartbeatRecorded
+from common.messaging import kafka_client_options
 from common.problems import Problem
 from common.service import ServiceKit
 from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon
@@ -48,7 +49,7 @@ class Collector:
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_client_options(self.settings),
             client_id="smartedu-viewstats-collector",
             enable_idempotence=True,  # acks=all: a 202 survives a broker failover
             linger_ms=5,

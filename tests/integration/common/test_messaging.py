@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from common.messaging import kafka_client_options
 from common.observability import setup_tracing, tracer
 from common.service import ServiceKit
 from common.settings import ServiceSettings
@@ -85,7 +86,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_is_handled(
     recommender, catalog_publisher, kafka_bootstrap
 ) -> None:
     bad_key = f"bad-{uuid.uuid4().hex}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_client_options())
     await producer.start()
     try:
         sent = await producer.send_and_wait(
@@ -111,7 +112,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_is_handled(
 
     consumer = AIOKafkaConsumer(
         "recommender-catalog.dlq",
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from common.auth import install_verifier
 from common.contracts.catalog import ResourcePublished
 from common.contracts.viewstats import LearningCredited
+from common.messaging import kafka_client_options
 from tests.integration.common.helpers import eventually, published
 from tests.integration.viewstats.conftest import caught_up, end_offsets, records_since
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
@@ -39,7 +40,7 @@ def settings_for(scratch):
 
 async def rewind(bootstrap: str, group: str, starts) -> None:
     """Move a (stopped) group's committed offsets back: Kafka redelivers everything from there."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(starts))
