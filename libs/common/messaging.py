@@ -20,6 +20,7 @@ Handlers must therefore be idempotent: a crash between the store write and the c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -210,6 +211,34 @@ def decode(record: ConsumerRecord) -> Envelope:
         offset=record.offset,
         headers=headers,
     )
+
+
+def _text_headers(record: ConsumerRecord) -> ConsumerRecord:
+    copy = dataclasses.replace(
+        record, headers=[(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers or ()]
+    )
+    if hasattr(record, "consumer"):  # FastStream acknowledges through the consumer it set on the record
+        copy.consumer = record.consumer  # type: ignore[attr-defined]
+    return copy
+
+
+async def parse_any_record(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser for the chassis's subscribers. FastStream decodes every header value as UTF-8 before a
+    handler runs: a value that is not (or a null one) raised there, outside :func:`decode`, and the partition stalled
+    on the record. Such a record is parsed from a copy with readable headers; the handler still gets the original
+    bytes (``raw_message``), which :func:`decode` dead-letters."""
+    try:
+        return await original(msg)
+    except (UnicodeDecodeError, AttributeError):
+        parsed = await original(tuple(map(_text_headers, msg)) if isinstance(msg, tuple) else _text_headers(msg))
+        parsed.raw_message = msg
+        return parsed
+
+
+async def leave_undecoded(msg: Any) -> None:
+    """FastStream's decoder for the chassis's subscribers: none. Its own parses a JSON body before the handler and
+    raised on one that was not JSON; :func:`decode` reads the raw records itself."""
+    return None
 
 
 # --- publishing ------------------------------------------------------------------------------------------

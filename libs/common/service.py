@@ -35,7 +35,15 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common import asyncapi
-from common.messaging import BatchHandler, ConsumerRunner, EventPublisher, Handler, kafka_broker
+from common.messaging import (
+    BatchHandler,
+    ConsumerRunner,
+    EventPublisher,
+    Handler,
+    kafka_broker,
+    leave_undecoded,
+    parse_any_record,
+)
 from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
 from common.problems import install_problem_handlers
 from common.settings import ServiceSettings
@@ -151,6 +159,8 @@ class ServiceKit:
                 batch=batch,
                 auto_offset_reset="earliest" if from_beginning else "latest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=parse_any_record,  # whatever a record's bytes, it reaches decode() and, if bad, the DLQ
+                decoder=leave_undecoded,
                 listener=listener,
                 title=f"{group}:{topic}",
                 description=declared.description,
