@@ -157,9 +157,9 @@ def service_process(tmp_path: Path) -> Iterator:
     def make(factory: str, port: int, kafka_principal: str | None = None, **env: str) -> ServiceProcess:
         """``factory``'s service as a process logged in to Kafka as its own principal (so the suite runs the
         services under their ACLs), or as ``kafka_principal`` (admin where a test uses topics of its own)."""
-        package, module = factory.split(":")[0].split(".")[:2]
-        principal = kafka_principal or ("viewstats-collector" if module == "collector_app" else package)
-        full = isolated_env(**kafka_login(principal), **env)
+        from common.topics import principal_of
+
+        full = isolated_env(**kafka_login(kafka_principal or principal_of(factory).name), **env)
         ensure_group_acls(full["KAFKA_CLIENT_PREFIX"])
         sp = ServiceProcess(factory, port, tmp_path / f"{factory.split('.')[0]}-{port}.log", full)
         started.append(sp)

@@ -93,7 +93,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
                 break
             for records in batches.values():
                 for rec in records:
-                    key = rec.key.decode() if rec.key else None
+                    key = rec.key.decode(errors="replace") if rec.key else None
                     if key in ids:
                         state[key] = orjson.loads(rec.value)
     finally:

@@ -37,7 +37,6 @@ class Process:
     # core): the others start at a lower CPU priority so that on a two-core machine it is not slowed by their
     # imports. Priority only matters while they compete; an idle stack is unaffected.
     nice: int = 10
-    kafka_principal: str | None = None  # its Kafka login (common.topics.PRINCIPALS); None: uses no Kafka
 
     @property
     def url(self) -> str:
@@ -45,12 +44,12 @@ class Process:
 
 
 PROCESSES = [
-    Process("identity", "identity.app:create_app", 8102, kafka_principal="identity"),
-    Process("catalog", "catalog.app:create_app", 8101, nice=0, kafka_principal="catalog"),
-    Process("viewstats", "viewstats.app:create_app", 8103, kafka_principal="viewstats"),
-    Process("viewstats-collector", "viewstats.collector_app:create_app", 8113, kafka_principal="viewstats-collector"),
-    Process("recommender", "recommender.app:create_app", 8104, kafka_principal="recommender"),
-    Process("classgroups", "classgroups.app:create_app", 8105, kafka_principal="classgroups"),
+    Process("identity", "identity.app:create_app", 8102),
+    Process("catalog", "catalog.app:create_app", 8101, nice=0),
+    Process("viewstats", "viewstats.app:create_app", 8103),
+    Process("viewstats-collector", "viewstats.collector_app:create_app", 8113),
+    Process("recommender", "recommender.app:create_app", 8104),
+    Process("classgroups", "classgroups.app:create_app", 8105),
     Process("teacher-registry (fake)", "identity.registry:fake_registry_app", 8199),
 ]
 URL = {p.name: p.url for p in PROCESSES}
@@ -142,7 +141,9 @@ def _serve(p: Process, log: Path) -> None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        service_env = env(p.kafka_principal)
+        from common.topics import PRINCIPALS  # its Kafka login; none for a helper that uses no Kafka (the fake)
+
+        service_env = env(next((k.name for k in PRINCIPALS if k.factory == p.factory), None))
         os.environ.clear()
         os.environ.update(service_env)
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -132,6 +132,7 @@ class Principal:
     in those groups only."""
 
     name: str
+    factory: str  # the app factory of the process kind that logs in as it (deploy/local/devstack.py, deploy/k8s)
     produces: tuple[str, ...] = ()
     description: str = ""
 
@@ -139,20 +140,29 @@ class Principal:
 ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
 
 PRINCIPALS: list[Principal] = [
-    Principal("catalog", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."),
-    Principal("identity", ("identity.users.v1", "identity.notifications.v1"), "The identity service."),
+    Principal(
+        "catalog", "catalog.app:create_app", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."
+    ),
+    Principal(
+        "identity",
+        "identity.app:create_app",
+        ("identity.users.v1", "identity.notifications.v1"),
+        "The identity service.",
+    ),
     Principal(
         "viewstats",
+        "viewstats.app:create_app",
         ("viewstats.popularity.v1", "viewstats.learning.v1"),
         "Viewstats' API process: the view aggregator and the learning-hours consumers.",
     ),
     Principal(
         "viewstats-collector",
+        "viewstats.collector_app:create_app",
         ("viewstats.views.v1", "viewstats.heartbeats.v1"),
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
-    Principal("recommender", (), "The recommender service."),
-    Principal("classgroups", (), "The class groups service."),
+    Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
+    Principal("classgroups", "classgroups.app:create_app", (), "The class groups service."),
 ]
 
 
@@ -166,11 +176,12 @@ class Acl:
     operations: tuple[str, ...]
 
 
-def principal(name: str) -> Principal:
+def principal_of(factory: str) -> Principal:
+    """The principal the process started from app factory ``factory`` logs in as."""
     for p in PRINCIPALS:
-        if p.name == name:
+        if p.factory == factory:
             return p
-    raise KeyError(f"principal {name!r} is not declared in common.topics")
+    raise KeyError(f"no principal declared in common.topics for {factory}")
 
 
 def acls(p: Principal, group_prefix: str = "") -> list[Acl]:
@@ -290,7 +301,7 @@ async def create_acls(admin: Any, group_prefix: str = "") -> int:
 
 
 def render_k8s() -> dict[str, str]:
-    """Strimzi resources for every topic and one KafkaUser per consumer group, as file name → YAML."""
+    """Strimzi resources for every topic and one KafkaUser per principal, as file name → YAML."""
     out: dict[str, str] = {}
     docs = []
     for t in all_topics():
@@ -315,30 +326,32 @@ spec:
         )
     out["kafka-topics.yaml"] = "---\n".join(docs)
     users = []
-    for g in CONSUMER_GROUPS:
-        pattern = "prefix" if g.per_replica else "literal"
-        acls = [
-            f"""      - resource: {{type: group, name: "{g.name}", patternType: {pattern}}}
-        operations: [Read, Describe]"""
-        ]
-        for name in (*g.topics, g.dead_letter_topic):
-            ops = "[Read, Describe]" if name in g.topics else "[Write, Describe]"
-            acls.append(f"""      - resource: {{type: topic, name: "{name}", patternType: literal}}
-        operations: {ops}""")
+    for p in PRINCIPALS:  # the same rules deploy/local/infra.sh's broker gets (create_acls), group prefix ""
+        rules = []
+        for a in acls(p):
+            resource = (
+                "{type: cluster}"
+                if a.resource_type == "cluster"
+                else f'{{type: {a.resource_type}, name: "{a.name}", patternType: {a.pattern}}}'
+            )
+            rules.append(f"      - resource: {resource}\n        operations: [{', '.join(a.operations)}]")
         users.append(
             f"""apiVersion: kafka.strimzi.io/v1beta2
 kind: KafkaUser
 metadata:
-  name: {g.name}
+  name: {p.name}
   labels:
     strimzi.io/cluster: smartedu
+  annotations:
+    smartedu.cn/description: "{p.description}"
 spec:
+  # The User Operator writes the password into the Secret `{p.name}` (key `password`), which the process reads.
   authentication:
     type: scram-sha-512
   authorization:
     type: simple
     acls:
-{chr(10).join(acls)}
+{chr(10).join(rules)}
 """
         )
     out["kafka-users.yaml"] = "---\n".join(users)

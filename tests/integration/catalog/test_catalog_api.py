@@ -197,7 +197,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for rec in records:
-                    if rec.key is None or rec.key.decode() not in wanted:
+                    if rec.key is None or rec.key.decode(errors="replace") not in wanted:
                         continue
                     ce_type = dict(rec.headers)["ce_type"].decode()
                     data = orjson.loads(rec.value)
