@@ -10,6 +10,7 @@
 #   infra.sh start       start what is not running and wait until it answers
 #   infra.sh stop        stop what this script started
 #   infra.sh status
+#   infra.sh env [principal]   the Kafka login of a principal (default admin), for `eval` (docs/SECURITY.md)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -136,6 +137,17 @@ start_kafka() {
   wait_port Kafka "$KAFKA_PORT" 60 "$STATE/logs/kafka.log"
 }
 
+kafka_env() { # principal: the login a client of this broker uses, as shell exports (`eval "$(infra.sh env admin)"`)
+  local name=${1:-admin} var
+  [ -f "$CREDENTIALS" ] || { echo "no $CREDENTIALS: start Kafka first (infra.sh start)" >&2; exit 1; }
+  var=KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')
+  # shellcheck disable=SC1090
+  . "$CREDENTIALS"
+  [ -n "${!var:-}" ] || { echo "no principal $name in $CREDENTIALS" >&2; exit 1; }
+  echo "export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=$name" \
+    "KAFKA_SASL_PASSWORD=${!var}"
+}
+
 pg_bin() { # the directory holding initdb, pg_ctl and postgres: PATH first, then the newest /usr/lib/postgresql/*
   local d
   for d in "$(dirname "$(readlink -f "$(command -v pg_ctl || echo /nonexistent/x)")")" \
@@ -220,7 +232,8 @@ case "${1:-}" in
   provision) provision_kafka; provision_ferretdb; say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION" ;;
   start) mkdir -p "$STATE"; start_postgres; start_ferretdb; start_kafka ;;
   stop) stop_one ferretdb; stop_one postgres INT; stop_one kafka ;;   # SIGINT: PostgreSQL's fast shutdown
+  env) kafka_env "${2:-admin}" ;;
   status)
     for n in kafka postgres ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
-  *) echo "usage: $0 provision|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|status|env [principal]" >&2; exit 2 ;;
 esac

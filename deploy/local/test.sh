@@ -18,9 +18,7 @@ fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   # Our broker takes SCRAM logins only: the suite runs as the admin principal; the ACL tests log in as each
   # service (tests/integration/common/test_kafka_acls.py) with the passwords infra.sh wrote.
-  export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=admin
-  KAFKA_SASL_PASSWORD=$(sed -n 's/^KAFKA_PASSWORD_ADMIN=//p' "$SMARTEDU_STATE/kafka-credentials.env")
-  export KAFKA_SASL_PASSWORD
+  eval "$("$INFRA" env admin)" || exit 1
 fi
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$LOCAL_KAFKA_PORT}
 export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
