@@ -92,6 +92,10 @@ new_credentials() { # a random password per principal, readable by this account 
 
 start_kafka() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then say "Kafka: using KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"; return; fi
+  if running kafka && [ ! -f "$CREDENTIALS" ]; then
+    say "the running Kafka was started before SASL (no $CREDENTIALS): restarting it with logins and ACLs"
+    stop_one kafka
+  fi
   if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
   if port_open "$KAFKA_PORT"; then say "port $KAFKA_PORT is taken by a process this script did not start"; exit 1; fi
   provision_kafka
