@@ -30,7 +30,7 @@ provision: python ## provision Python deps, Kafka and FerretDB (cached)
 
 infra-start: provision
 	@$(INFRA) start
-	@$(PY) -m common.topics create
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then eval "$$($(INFRA) env admin)"; fi; $(PY) -m common.topics create
 
 infra-stop: ## stop Kafka and FerretDB started by this checkout
 	@$(INFRA) stop

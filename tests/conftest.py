@@ -4,6 +4,7 @@ prefix, so runs never see each other's offsets or documents."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -32,6 +33,50 @@ def kafka_bootstrap() -> str:
 @pytest.fixture(scope="session")
 def mongodb_url() -> str:
     return os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+
+
+KAFKA_CREDENTIALS = Path(os.environ.get("SMARTEDU_STATE", ROOT / ".cache" / "state")) / "kafka-credentials.env"
+_ACL_PREFIXES: set[str] = set()
+
+
+def kafka_secured() -> bool:
+    """The suite runs on the broker deploy/local/infra.sh started: SASL logins and ACLs, passwords in its file."""
+    return os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") != "PLAINTEXT" and KAFKA_CREDENTIALS.exists()
+
+
+def kafka_login(principal: str) -> dict[str, str]:
+    """The environment of a process logged in to Kafka as ``principal`` (common.topics.PRINCIPALS, or admin), with
+    the ACLs of its consumer groups under the run's prefix; nothing where the broker is not ours."""
+    if not kafka_secured():
+        return {}
+    from common.topics import read_credentials
+
+    return {"KAFKA_SASL_USERNAME": principal, "KAFKA_SASL_PASSWORD": read_credentials(KAFKA_CREDENTIALS)[principal]}
+
+
+def ensure_group_acls(group_prefix: str) -> None:
+    """The principals' ACLs for consumer groups named ``<group_prefix><group>`` (each test run, or a test, prefixes
+    its groups; the ACLs name them exactly). Made once per prefix, as admin, from common.topics."""
+    if not kafka_secured() or group_prefix in _ACL_PREFIXES:
+        return
+    import concurrent.futures
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from common.messaging import kafka_client_options
+    from common.topics import create_acls
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(**kafka_client_options())
+        await admin.start()
+        try:
+            await create_acls(admin, group_prefix)
+        finally:
+            await admin.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # callers may be inside a running event loop
+        pool.submit(asyncio.run, create()).result()
+    _ACL_PREFIXES.add(group_prefix)
 
 
 def isolated_env(**overrides: str) -> dict[str, str]:
@@ -109,8 +154,14 @@ class ServiceProcess:
 def service_process(tmp_path: Path) -> Iterator:
     started: list[ServiceProcess] = []
 
-    def make(factory: str, port: int, **env: str) -> ServiceProcess:
-        sp = ServiceProcess(factory, port, tmp_path / f"{factory.split('.')[0]}-{port}.log", isolated_env(**env))
+    def make(factory: str, port: int, kafka_principal: str | None = None, **env: str) -> ServiceProcess:
+        """``factory``'s service as a process logged in to Kafka as its own principal (so the suite runs the
+        services under their ACLs), or as ``kafka_principal`` (admin where a test uses topics of its own)."""
+        from common.topics import principal_of
+
+        full = isolated_env(**kafka_login(kafka_principal or principal_of(factory).name), **env)
+        ensure_group_acls(full["KAFKA_CLIENT_PREFIX"])
+        sp = ServiceProcess(factory, port, tmp_path / f"{factory.split('.')[0]}-{port}.log", full)
         started.append(sp)
         return sp
 

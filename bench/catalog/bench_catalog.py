@@ -30,6 +30,7 @@ import orjson  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from catalog.demo import write_jsonl  # noqa: E402
+from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from tests.integration.catalog.conftest import Tokens, start, stop  # noqa: E402
 
@@ -76,7 +77,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
 
     consumer = AIOKafkaConsumer(
         "catalog.resources.v1",
-        bootstrap_servers=ServiceSettings().kafka_bootstrap_servers,
+        **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -92,7 +93,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
                 break
             for records in batches.values():
                 for rec in records:
-                    key = rec.key.decode() if rec.key else None
+                    key = rec.key.decode(errors="replace") if rec.key else None
                     if key in ids:
                         state[key] = orjson.loads(rec.value)
     finally:

@@ -35,6 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
+from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from common.store import insert_new  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
@@ -67,7 +68,7 @@ async def produce(topic: str, n: int, whole_day: bool, compression: str) -> int:
 async def produce_views(topic: str, views: Iterable[View], compression: str) -> int:
     """Write ``views`` as the collector's records (its codec), in per-partition batches; returns how many."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=BOOTSTRAP,
+        **kafka_client_options(),
         max_batch_size=512 * 1024,
         enable_idempotence=True,
         compression_type=compression_type(compression),
@@ -105,31 +106,53 @@ async def send_in_batches(producer: AIOKafkaProducer, topic: str, records) -> in
     return sent
 
 
-def consumer_performance(topic: str, n: int) -> dict:
-    out = (
-        subprocess.run(
-            [
-                "java",
-                "-cp",
-                str(KAFKA_LIBS),
-                "org.apache.kafka.tools.ConsumerPerformance",
-                "--bootstrap-server",
-                BOOTSTRAP,
-                "--topic",
-                topic,
-                "--messages",
-                str(n),
-                "--group",
-                f"bench-cp-{uuid.uuid4().hex[:6]}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=max(300, n // 50_000),  # a whole day (90 million) takes minutes
+def java_client_config() -> list[str]:
+    """``--consumer.config <file>`` of Kafka's ConsumerPerformance: the Python clients' login (none on PLAINTEXT)."""
+    options = kafka_client_options()
+    if "sasl_mechanism" not in options:
+        return []
+    module = "scram.ScramLoginModule" if options["sasl_mechanism"].startswith("SCRAM") else "plain.PlainLoginModule"
+    config = tempfile.NamedTemporaryFile("w", suffix=".properties", delete=False)  # noqa: SIM115 - the tool reads it
+    with config:
+        config.write(
+            f"security.protocol={options['security_protocol']}\nsasl.mechanism={options['sasl_mechanism']}\n"
+            f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
+            f'username="{options["sasl_plain_username"]}" password="{options["sasl_plain_password"]}";\n'
         )
-        .stdout.strip()
-        .splitlines()
-    )
+    return ["--consumer.config", config.name]
+
+
+def consumer_performance(topic: str, n: int) -> dict:
+    config = java_client_config()
+    try:
+        out = (
+            subprocess.run(
+                [
+                    "java",
+                    "-cp",
+                    str(KAFKA_LIBS),
+                    "org.apache.kafka.tools.ConsumerPerformance",
+                    "--bootstrap-server",
+                    BOOTSTRAP,
+                    "--topic",
+                    topic,
+                    "--messages",
+                    str(n),
+                    "--group",
+                    f"bench-cp-{uuid.uuid4().hex[:6]}",
+                    *config,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=max(300, n // 50_000),  # a whole day (90 million) takes minutes
+            )
+            .stdout.strip()
+            .splitlines()
+        )
+    finally:
+        if config:
+            os.unlink(config[1])
     header = [h.strip() for h in out[0].split(",")]
     row = [c.strip() for c in out[-1].split(",")]
     rec = dict(zip(header, row, strict=False))
@@ -145,7 +168,7 @@ async def bare_aiokafka(topic: str, n_records: int) -> float:
     the ceiling of any Python consumer built on aiokafka, a second baseline beside Kafka's Java one."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=BOOTSTRAP,
+        **kafka_client_options(),
         group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -239,8 +262,8 @@ class GroupWatch:
     def __init__(self, group: str, topic: str, partitions: int) -> None:
         self.group, self.tps = group, [TopicPartition(topic, p) for p in range(partitions)]
         self.admin, self.consumer = (
-            AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP),
-            AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP),
+            AIOKafkaAdminClient(**kafka_client_options()),
+            AIOKafkaConsumer(**kafka_client_options()),
         )
         self.ends: dict[TopicPartition, int] = {}
         self.total = 0  # records up to the end offsets read at start
@@ -348,7 +371,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
 
 
 async def topic_records(topic: str, partitions: int) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(**kafka_client_options())
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -385,7 +408,7 @@ async def main() -> None:
     )
     args = ap.parse_args()
     topic = args.topic or f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     if args.topic:
         n = await topic_records(topic, args.partitions)

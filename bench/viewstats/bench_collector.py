@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 
@@ -108,7 +109,7 @@ def median_of(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def create_topic(topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 12, 1)])

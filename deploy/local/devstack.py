@@ -68,8 +68,20 @@ def available(p: Process) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def env() -> dict[str, str]:
+def env(kafka_principal: str | None = "admin") -> dict[str, str]:
+    """The services' environment; on the broker infra.sh runs (no KAFKA_BOOTSTRAP_SERVERS given), logged in as
+    ``kafka_principal`` with the password infra.sh generated (each service as its own principal, tools as admin)."""
     e = dict(os.environ)
+    credentials = STATE / "kafka-credentials.env"
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and kafka_principal and credentials.exists():
+        from common.topics import read_credentials
+
+        e.update(
+            KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+            KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+            KAFKA_SASL_USERNAME=kafka_principal,
+            KAFKA_SASL_PASSWORD=read_credentials(credentials)[kafka_principal],
+        )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")])
     e.setdefault("LOG_JSON", "true")
     # the services find each other on loopback: tokens verified against identity's keys, the fake registry
@@ -171,8 +183,11 @@ def _serve(p: Process, log: Path) -> None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        from common.topics import PRINCIPALS  # its Kafka login; none for a helper that uses no Kafka (the fake)
+
+        service_env = env(next((k.name for k in PRINCIPALS if k.factory == p.factory), None))
         os.environ.clear()
-        os.environ.update(env())
+        os.environ.update(service_env)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         import uvicorn

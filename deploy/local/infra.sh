@@ -10,6 +10,7 @@
 #   infra.sh start       start what is not running and wait until it answers
 #   infra.sh stop        stop what this script started
 #   infra.sh status
+#   infra.sh env [principal]   the Kafka login of a principal (default admin), for `eval` (docs/SECURITY.md)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,6 +29,7 @@ PG_OWN=$([ "$FERRETDB_HANDLER" = postgresql ] && [ -z "${FERRETDB_POSTGRESQL_URL
   && echo 1 || true)                                   # 1: this script runs the PostgreSQL FerretDB uses
 FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://ferretdb@127.0.0.1:$PG_PORT/ferretdb}
 KAFKA_HEAP=${LOCAL_KAFKA_HEAP:-768m}
+CREDENTIALS=$STATE/kafka-credentials.env            # SCRAM passwords of the local broker's principals
 
 say() { printf '\033[1m[infra]\033[0m %s\n' "$*"; }
 
@@ -71,21 +73,57 @@ provision_ferretdb() {
   rm -rf "$dir/src"
 }
 
+principals() { # the Kafka principals declared in libs/common/topics.py (stdlib only: any python3 reads it)
+  PYTHONPATH=$ROOT/libs python3 -m common.topics principals
+}
+
+new_credentials() { # a random password per principal, readable by this account only, never in the repository
+  local name
+  (
+    umask 077
+    exec > "$CREDENTIALS"
+    echo "# Kafka SASL/SCRAM-SHA-512 passwords of this checkout's local broker, made by deploy/local/infra.sh when"
+    echo "# it formatted the storage (a new format makes new ones). KAFKA_PASSWORD_<PRINCIPAL>; see docs/SECURITY.md."
+    for name in controller $(principals); do
+      echo "KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+    done
+  )
+}
+
 start_kafka() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then say "Kafka: using KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"; return; fi
+  if running kafka && [ ! -f "$CREDENTIALS" ]; then
+    say "the running Kafka was started before SASL (no $CREDENTIALS): restarting it with logins and ACLs"
+    stop_one kafka
+  fi
   if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
   if port_open "$KAFKA_PORT"; then say "port $KAFKA_PORT is taken by a process this script did not start"; exit 1; fi
   provision_kafka
   local data=$STATE/kafka-data conf=$STATE/kafka.properties cp="$KAFKA_LIBS/*"
+  if [ -f "$data/meta.properties" ] && [ ! -f "$CREDENTIALS" ]; then
+    say "Kafka storage in $data has no SCRAM users (made before SASL): formatting it again"
+    rm -rf "$data"
+  fi
   mkdir -p "$data" "$STATE/logs"
-  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$data#g" \
-    "$ROOT/deploy/local/kafka/server.properties.in" > "$conf"
+  local formatting=
+  if [ ! -f "$data/meta.properties" ]; then formatting=1; new_credentials; fi
+  # shellcheck disable=SC1090
+  . "$CREDENTIALS"
+  (umask 077 && sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+    -e "s#@DATA_DIR@#$data#g" -e "s#@ADMIN_PASSWORD@#$KAFKA_PASSWORD_ADMIN#g" \
+    -e "s#@CONTROLLER_PASSWORD@#$KAFKA_PASSWORD_CONTROLLER#g" \
+    "$ROOT/deploy/local/kafka/server.properties.in" > "$conf")
   local jopts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$ROOT/deploy/local/kafka/log4j2.yaml")
-  if [ ! -f "$data/meta.properties" ]; then
-    say "formatting Kafka KRaft storage in $data"
+  if [ -n "$formatting" ]; then
+    say "formatting Kafka KRaft storage in $data, with a SCRAM user per principal (passwords in $CREDENTIALS)"
+    local scram=() name var
+    for name in $(principals); do
+      var=KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$name,password=${!var}]")
+    done
     java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
-      -c "$conf" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
+      -c "$conf" "${scram[@]}" > "$STATE/logs/kafka-format.log" 2>&1 || { cat "$STATE/logs/kafka-format.log"; exit 1; }
   fi
   # Class data sharing: the first start records the classes Kafka loads into an archive (written when it stops),
   # later starts map it: 4.3 → 2.4 s to the open port here. The JVM ignores a damaged archive; a newer JVM records
@@ -101,6 +139,17 @@ start_kafka() {
   nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$conf" > "$STATE/logs/kafka.log" 2>&1 &
   echo $! > "$STATE/kafka.pid"
   wait_port Kafka "$KAFKA_PORT" 60 "$STATE/logs/kafka.log"
+}
+
+kafka_env() { # principal: the login a client of this broker uses, as shell exports (`eval "$(infra.sh env admin)"`)
+  local name=${1:-admin} var
+  [ -f "$CREDENTIALS" ] || { echo "no $CREDENTIALS: start Kafka first (infra.sh start)" >&2; exit 1; }
+  var=KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')
+  # shellcheck disable=SC1090
+  . "$CREDENTIALS"
+  [ -n "${!var:-}" ] || { echo "no principal $name in $CREDENTIALS" >&2; exit 1; }
+  echo "export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=$name" \
+    "KAFKA_SASL_PASSWORD=${!var}"
 }
 
 pg_bin() { # the directory holding initdb, pg_ctl and postgres: PATH first, then the newest /usr/lib/postgresql/*
@@ -187,7 +236,8 @@ case "${1:-}" in
   provision) provision_kafka; provision_ferretdb; say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION" ;;
   start) mkdir -p "$STATE"; start_postgres; start_ferretdb; start_kafka ;;
   stop) stop_one ferretdb; stop_one postgres INT; stop_one kafka ;;   # SIGINT: PostgreSQL's fast shutdown
+  env) kafka_env "${2:-admin}" ;;
   status)
     for n in kafka postgres ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
-  *) echo "usage: $0 provision|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|status|env [principal]" >&2; exit 2 ;;
 esac

@@ -15,6 +15,11 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URL:-}" ]; then
   if ! "$INFRA" status | grep -q "kafka: running"; then started=1; fi
   "$INFRA" start || exit 1
 fi
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  # Our broker takes SCRAM logins only: the suite runs as the admin principal; the ACL tests log in as each
+  # service (tests/integration/common/test_kafka_acls.py) with the passwords infra.sh wrote.
+  eval "$("$INFRA" env admin)" || exit 1
+fi
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$LOCAL_KAFKA_PORT}
 export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
 "$PY" -m common.topics create || exit 1

@@ -20,6 +20,7 @@ Handlers must therefore be idempotent: a crash between the store write and the c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 from pydantic import ValidationError
@@ -45,6 +47,7 @@ from common.observability import (
     header_items,
     inject_trace_headers,
 )
+from common.settings import ServiceSettings
 from common.store import STORE_UNAVAILABLE
 
 log = logging.getLogger("common.messaging")
@@ -52,6 +55,56 @@ log = logging.getLogger("common.messaging")
 CONTENT_TYPE = "application/json"
 SPEC_VERSION = "1.0"
 INFRA_UNAVAILABLE = (*STORE_UNAVAILABLE, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+
+
+# --- clients ---------------------------------------------------------------------------------------------
+# Every Kafka client of the platform (FastStream brokers, the hand-rolled aiokafka consumers and producers of the
+# hot paths, admin clients, tests and benchmarks) is configured here, so that none of them can connect without
+# the process's credentials.
+_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+
+
+def _ssl_context(settings: ServiceSettings) -> Any:
+    if settings.kafka_security_protocol != "SASL_SSL":
+        return None
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(cafile=settings.kafka_ssl_cafile)
+
+
+def kafka_client_options(settings: ServiceSettings | None = None) -> dict[str, Any]:
+    """Keyword arguments of an aiokafka client (consumer, producer, admin): bootstrap servers and the login.
+    Without ``settings``, the environment's (tests, benchmarks, tools)."""
+    settings = settings or ServiceSettings()
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers}
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return options
+    if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+        raise ValueError(
+            f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
+            "KAFKA_SASL_PASSWORD"
+        )
+    return options | {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+        "ssl_context": _ssl_context(settings),
+    }
+
+
+def kafka_broker(settings: ServiceSettings, **options: Any) -> KafkaBroker:
+    """A FastStream broker logged in as the process's principal (same settings as :func:`kafka_client_options`)."""
+    client = kafka_client_options(settings)
+    security: BaseSecurity | None = None
+    if "sasl_mechanism" in client:
+        security = _SASL[client["sasl_mechanism"]](
+            client["sasl_plain_username"],
+            client["sasl_plain_password"],
+            ssl_context=client["ssl_context"],
+            use_ssl=client["security_protocol"] == "SASL_SSL",
+        )
+    return KafkaBroker(client["bootstrap_servers"], security=security, **options)
 
 
 # --- the envelope ----------------------------------------------------------------------------------------
@@ -102,8 +155,29 @@ class Envelope:
     headers: dict[str, str]
 
 
+def strict_headers(record: ConsumerRecord) -> dict[str, str]:
+    """The record's headers as text; a value that is not UTF-8 makes the record malformed (CloudEvents attributes
+    are UTF-8), instead of an error outside the dead-letter path that would block the partition."""
+    try:
+        return {k: v.decode() for k, v in record.headers or () if v is not None}
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"a header value is not UTF-8: {exc}") from None
+
+
+def record_key(record: ConsumerRecord) -> str | None:
+    """The record key as text (the aggregate id); one that is not UTF-8 makes the record malformed."""
+    if not record.key:
+        return None
+    try:
+        return record.key.decode()
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"record key is not UTF-8: {exc}") from None
+
+
 def decode(record: ConsumerRecord) -> Envelope:
-    headers = header_items(record.headers or ())
+    """The record as an envelope, or :class:`MalformedMessage` for anything that is not one (the only exception
+    it raises: whatever the bytes, the caller dead-letters the record and the partition moves on)."""
+    headers = strict_headers(record)
     missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if not headers.get(h)]
     if missing:
         raise MalformedMessage(f"missing CloudEvents header(s): {', '.join(missing)}")
@@ -114,6 +188,7 @@ def decode(record: ConsumerRecord) -> Envelope:
         raise MalformedMessage(f"unknown event type {headers['ce_type']!r}")
     if record.value is None:
         raise MalformedMessage("empty body")
+    key = record_key(record)
     try:
         event = model.model_validate_json(record.value)
     except ValidationError as exc:
@@ -130,12 +205,40 @@ def decode(record: ConsumerRecord) -> Envelope:
         source=headers["ce_source"],
         time=time,
         subject=headers.get("ce_subject"),
-        key=record.key.decode() if record.key else None,
+        key=key,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         headers=headers,
     )
+
+
+def _text_headers(record: ConsumerRecord) -> ConsumerRecord:
+    copy = dataclasses.replace(
+        record, headers=[(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers or ()]
+    )
+    if hasattr(record, "consumer"):  # FastStream acknowledges through the consumer it set on the record
+        copy.consumer = record.consumer  # type: ignore[attr-defined]
+    return copy
+
+
+async def parse_any_record(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser for the chassis's subscribers. FastStream decodes every header value as UTF-8 before a
+    handler runs: a value that is not (or a null one) raised there, outside :func:`decode`, and the partition stalled
+    on the record. Such a record is parsed from a copy with readable headers; the handler still gets the original
+    bytes (``raw_message``), which :func:`decode` dead-letters."""
+    try:
+        return await original(msg)
+    except (UnicodeDecodeError, AttributeError):
+        parsed = await original(tuple(map(_text_headers, msg)) if isinstance(msg, tuple) else _text_headers(msg))
+        parsed.raw_message = msg
+        return parsed
+
+
+async def leave_undecoded(msg: Any) -> None:
+    """FastStream's decoder for the chassis's subscribers: none. Its own parses a JSON body before the handler and
+    raised on one that was not JSON; :func:`decode` reads the raw records itself."""
+    return None
 
 
 # --- publishing ------------------------------------------------------------------------------------------
@@ -198,6 +301,8 @@ class DeadLetters:
 
     async def park(self, record: ConsumerRecord, error: str) -> None:
         """If even this fails, the error escapes and the record's offset is not committed: it is read again."""
+        # FastStream sends text headers: a value that is not UTF-8 (maybe why the record is here) keeps its readable
+        # part, with U+FFFD for the rest; the body and the key are kept byte for byte.
         headers = header_items(record.headers or ())
         headers.update(
             {
@@ -244,10 +349,11 @@ class ConsumerRunner:
         for record in records:
             try:
                 envelopes.append(decode(record))
-            except MalformedMessage as exc:
+            except Exception as exc:  # decoding has no I/O: whatever fails here fails again on every reread
+                error = str(exc) if isinstance(exc, MalformedMessage) else f"undecodable: {type(exc).__name__}: {exc}"
                 MESSAGES_FAILED.labels(self.service, self.group, record.topic, "malformed").inc()
-                log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
-                await self.dead_letters.park(record, str(exc))
+                log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
+                await self.dead_letters.park(record, error)
         if not envelopes:
             return
         with self._span(envelopes):

@@ -31,13 +31,20 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common import asyncapi
 from common.bodylimit import BodyLimitMiddleware
-from common.messaging import BatchHandler, ConsumerRunner, EventPublisher, Handler
+from common.messaging import (
+    BatchHandler,
+    ConsumerRunner,
+    EventPublisher,
+    Handler,
+    kafka_broker,
+    leave_undecoded,
+    parse_any_record,
+)
 from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
 from common.outbox import Outbox, RelayOptions
 from common.problems import install_problem_handlers
@@ -79,8 +86,8 @@ class ServiceKit:
         self.version = version
         setup_logging(name, settings.log_level, settings.log_json)
         setup_tracing(name, settings.otel_exporter_otlp_endpoint)
-        self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+        self.broker = kafka_broker(
+            settings,
             client_id=f"smartedu-{name}",
             enable_idempotence=True,  # implies acks=all: an acknowledged event survives a broker failover
             acks="all",
@@ -157,6 +164,8 @@ class ServiceKit:
                 batch=batch,
                 auto_offset_reset="earliest" if from_beginning else "latest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=parse_any_record,  # whatever a record's bytes, it reaches decode() and, if bad, the DLQ
+                decoder=leave_undecoded,
                 listener=listener,
                 title=f"{group}:{topic}",
                 description=declared.description,

@@ -44,6 +44,28 @@ class ServiceSettings(BaseSettings):
         validation_alias="KAFKA_BOOTSTRAP_SERVERS",
         description="Kafka bootstrap servers, comma-separated. When set, `make run`/`make test` start no Kafka.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="How clients reach Kafka. `make run`/`make test` set SASL_PLAINTEXT (SCRAM users and ACLs on a "
+        "loopback broker); production uses SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM", description="SASL mechanism of the Kafka login."
+    )
+    kafka_sasl_username: str | None = Field(
+        None,
+        validation_alias="KAFKA_SASL_USERNAME",
+        description="This process's Kafka principal (one per service: its ACLs allow only its own topics and groups).",
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, validation_alias="KAFKA_SASL_PASSWORD", description="Password of KAFKA_SASL_USERNAME."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None,
+        validation_alias="KAFKA_SSL_CAFILE",
+        description="CA bundle (PEM) that signed the brokers' certificates, for SASL_SSL; unset: the system's CAs.",
+    )
     kafka_client_prefix: str = Field(
         "",
         validation_alias="KAFKA_CLIENT_PREFIX",

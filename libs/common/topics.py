@@ -16,6 +16,7 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -123,6 +124,99 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
 ]
 
 
+@dataclass(frozen=True)
+class Principal:
+    """A Kafka login: one per process kind (locally a SCRAM user made by deploy/local/infra.sh, in Kubernetes a
+    Strimzi ``KafkaUser`` of the same name). Its ACLs come from this module: it writes the topics it ``produces`` and
+    the dead-letter topics of its groups, and reads the topics its consumer groups (``ConsumerGroup.service``) read,
+    in those groups only."""
+
+    name: str
+    factory: str  # the app factory of the process kind that logs in as it (deploy/local/devstack.py, deploy/k8s)
+    produces: tuple[str, ...] = ()
+    description: str = ""
+
+
+ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
+
+PRINCIPALS: list[Principal] = [
+    Principal(
+        "catalog", "catalog.app:create_app", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."
+    ),
+    Principal(
+        "identity",
+        "identity.app:create_app",
+        ("identity.users.v1", "identity.notifications.v1"),
+        "The identity service.",
+    ),
+    Principal(
+        "viewstats",
+        "viewstats.app:create_app",
+        ("viewstats.popularity.v1", "viewstats.learning.v1"),
+        "Viewstats' API process: the view aggregator and the learning-hours consumers.",
+    ),
+    Principal(
+        "viewstats-collector",
+        "viewstats.collector_app:create_app",
+        ("viewstats.views.v1", "viewstats.heartbeats.v1"),
+        "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
+    ),
+    Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
+    Principal("classgroups", "classgroups.app:create_app", (), "The class groups service."),
+]
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One ALLOW rule for a principal (Kafka's resource types, pattern types and operation names)."""
+
+    resource_type: str  # "topic" | "group" | "cluster"
+    name: str
+    pattern: str  # "literal" | "prefix"
+    operations: tuple[str, ...]
+
+
+def principal_of(factory: str) -> Principal:
+    """The principal the process started from app factory ``factory`` logs in as."""
+    for p in PRINCIPALS:
+        if p.factory == factory:
+            return p
+    raise KeyError(f"no principal declared in common.topics for {factory}")
+
+
+def acls(p: Principal, group_prefix: str = "") -> list[Acl]:
+    """What ``p`` may do. Group ids are ``<group_prefix><group>`` (KAFKA_CLIENT_PREFIX), matched as a prefix for
+    per-replica groups (each replica adds its own suffix)."""
+    write, read = ("Write", "Describe"), ("Read", "Describe")
+    out = [Acl("topic", t, "literal", write) for t in p.produces]
+    for g in CONSUMER_GROUPS:
+        if g.service != p.name:
+            continue
+        out.append(Acl("group", group_prefix + g.name, "prefix" if g.per_replica else "literal", read))
+        out += [Acl("topic", t, "literal", read) for t in g.topics]
+        out.append(Acl("topic", g.dead_letter_topic, "literal", write))
+    if not any("Write" in a.operations for a in out):
+        # Every service's producer is idempotent, and Kafka lets a principal with no Write on any topic start one
+        # only with IdempotentWrite on the cluster (it grants nothing else).
+        out.append(Acl("cluster", "kafka-cluster", "literal", ("IdempotentWrite",)))
+    merged: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for a in out:  # one rule per resource (a service may read a topic for two groups)
+        key = (a.resource_type, a.name, a.pattern)
+        merged[key] = tuple(dict.fromkeys(merged.get(key, ()) + a.operations))
+    return [Acl(t, n, pat, ops) for (t, n, pat), ops in merged.items()]
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    """Principal → password from the file deploy/local/infra.sh writes (``KAFKA_PASSWORD_<PRINCIPAL>=…``)."""
+    names = {f"KAFKA_PASSWORD_{n.upper().replace('-', '_')}": n for n in (ADMIN, *(p.name for p in PRINCIPALS))}
+    out = {}
+    for line in path.read_text().splitlines():
+        var, _, value = line.partition("=")
+        if var in names:
+            out[names[var]] = value
+    return out
+
+
 def dead_letter_topics() -> list[Topic]:
     return [
         Topic(g.dead_letter_topic, 3, 30 * DAY_MS, description=f"Dead letters of consumer group {g.name}.")
@@ -148,26 +242,69 @@ def topic(name: str) -> Topic:
     raise KeyError(f"topic {name!r} is not declared in common.topics")
 
 
-async def create_topics(bootstrap_servers: str, topics: list[Topic] | None = None) -> list[str]:
-    """Create the declared topics that do not exist yet; returns the names created. Existing topics are
-    left alone (changing partitions or configs of a live topic is an operator's decision)."""
+async def create_topics(
+    kafka: dict[str, Any], topics: list[Topic] | None = None, *, with_acls: bool = False, group_prefix: str = ""
+) -> list[str]:
+    """Create the declared topics that do not exist yet (and, ``with_acls``, the principals' ACLs); returns the
+    names created. ``kafka``: the admin principal's client options (``common.messaging.kafka_client_options``).
+    Existing topics are left alone (changing partitions or configs of a live topic is an operator's decision)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     topics = topics if topics is not None else all_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
             await admin.create_topics([NewTopic(t.name, t.partitions, 1, topic_configs=t.configs()) for t in missing])
+        if with_acls:
+            await create_acls(admin, group_prefix)
         return [t.name for t in missing]
     finally:
         await admin.close()
 
 
+# Kafka's protocol codes (org.apache.kafka.common.acl / resource): CreateAcls v1.
+_RESOURCE_TYPE = {"topic": 2, "group": 3, "cluster": 4}
+_PATTERN_TYPE = {"literal": 3, "prefix": 4}
+_OPERATION = {"Read": 3, "Write": 4, "Describe": 8, "IdempotentWrite": 12}
+_ALLOW = 3
+_CLUSTER_AUTHORIZATION_FAILED = 31
+
+
+async def create_acls(admin: Any, group_prefix: str = "") -> int:
+    """Create every declared principal's ACLs (idempotent: Kafka keeps one copy of an ACL created twice); returns
+    how many rules were sent. aiokafka's admin client has no ``create_acls``; its protocol module has the request.
+    Rules of a principal that lost a permission in this list are not removed here (an operator's decision, as for
+    topics; in Kubernetes the Strimzi User Operator reconciles them)."""
+    from aiokafka.protocol.admin import CreateAclsRequest
+
+    sent = 0
+    for p in PRINCIPALS:
+        for a in acls(p, group_prefix):
+            for op in a.operations:
+                request = CreateAclsRequest(
+                    _RESOURCE_TYPE[a.resource_type],
+                    a.name,
+                    _PATTERN_TYPE[a.pattern],
+                    f"User:{p.name}",
+                    "*",
+                    _OPERATION[op],
+                    _ALLOW,
+                )
+                response = await admin._send_request(request)
+                for error_code, error_message in response.creation_responses:
+                    if error_code == _CLUSTER_AUTHORIZATION_FAILED:
+                        raise PermissionError("this login may not create ACLs (that needs ALTER on the cluster)")
+                    if error_code:
+                        raise RuntimeError(f"CreateAcls {p.name} {a} {op}: error {error_code} {error_message}")
+                sent += 1
+    return sent
+
+
 def render_k8s() -> dict[str, str]:
-    """Strimzi resources for every topic and one KafkaUser per consumer group, as file name → YAML."""
+    """Strimzi resources for every topic and one KafkaUser per principal, as file name → YAML."""
     out: dict[str, str] = {}
     docs = []
     for t in all_topics():
@@ -192,30 +329,32 @@ spec:
         )
     out["kafka-topics.yaml"] = "---\n".join(docs)
     users = []
-    for g in CONSUMER_GROUPS:
-        pattern = "prefix" if g.per_replica else "literal"
-        acls = [
-            f"""      - resource: {{type: group, name: "{g.name}", patternType: {pattern}}}
-        operations: [Read, Describe]"""
-        ]
-        for name in (*g.topics, g.dead_letter_topic):
-            ops = "[Read, Describe]" if name in g.topics else "[Write, Describe]"
-            acls.append(f"""      - resource: {{type: topic, name: "{name}", patternType: literal}}
-        operations: {ops}""")
+    for p in PRINCIPALS:  # the same rules deploy/local/infra.sh's broker gets (create_acls), group prefix ""
+        rules = []
+        for a in acls(p):
+            resource = (
+                "{type: cluster}"
+                if a.resource_type == "cluster"
+                else f'{{type: {a.resource_type}, name: "{a.name}", patternType: {a.pattern}}}'
+            )
+            rules.append(f"      - resource: {resource}\n        operations: [{', '.join(a.operations)}]")
         users.append(
             f"""apiVersion: kafka.strimzi.io/v1beta2
 kind: KafkaUser
 metadata:
-  name: {g.name}
+  name: {p.name}
   labels:
     strimzi.io/cluster: smartedu
+  annotations:
+    smartedu.cn/description: "{p.description}"
 spec:
+  # The User Operator writes the password into the Secret `{p.name}` (key `password`), which the process reads.
   authentication:
     type: scram-sha-512
   authorization:
     type: simple
     acls:
-{chr(10).join(acls)}
+{chr(10).join(rules)}
 """
         )
     out["kafka-users.yaml"] = "---\n".join(users)
@@ -229,15 +368,30 @@ def main(argv: list[str] | None = None) -> int:
     k8s = sub.add_parser("k8s", help="render Strimzi resources")
     k8s.add_argument("--out", default="deploy/k8s/base/kafka")
     sub.add_parser("list", help="print the declared topics")
+    sub.add_parser("principals", help="print the Kafka principals (deploy/local/infra.sh makes their SCRAM users)")
     args = parser.parse_args(argv)
     if args.command == "create":
+        from common.messaging import kafka_client_options
         from common.settings import ServiceSettings
 
-        created = asyncio.run(create_topics(ServiceSettings().kafka_bootstrap_servers))
+        settings = ServiceSettings()
+        secured = settings.kafka_security_protocol != "PLAINTEXT"
+        try:
+            created = asyncio.run(
+                create_topics(
+                    kafka_client_options(settings), with_acls=secured, group_prefix=settings.kafka_client_prefix
+                )
+            )
+        except PermissionError as exc:  # a broker of someone else's (KAFKA_BOOTSTRAP_SERVERS): its ACLs are theirs
+            print(f"ACLs not created: {exc}; the broker's operator manages them", file=sys.stderr)
+            return 0
         print(
             f"topics: {len(all_topics())} declared, {len(created)} created"
             + (f": {', '.join(created)}" if created else "")
+            + (f"; ACLs of {len(PRINCIPALS)} principals in place" if secured else "")
         )
+    elif args.command == "principals":
+        print(" ".join([ADMIN, *(p.name for p in PRINCIPALS)]))
     elif args.command == "k8s":
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

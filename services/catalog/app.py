@@ -12,6 +12,7 @@ from catalog.readmodel import ReadModel
 from catalog.service import CatalogService, declare_outbox
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
+from common.messaging import kafka_client_options
 from common.service import ServiceKit
 
 log = logging.getLogger("catalog")
@@ -31,7 +32,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     async def load() -> None:
         # Before serving: the public catalog from the compacted topic (the group's consumer continues from
         # the end offsets read here). After: the editorial heads from the store and an outbox sweep.
-        stats = await service.start(settings.kafka_bootstrap_servers, group_id=index_group)
+        stats = await service.start(kafka_client_options(settings), group_id=index_group)
         log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats
         background.append(asyncio.create_task(service.load_heads_in_background(), name="catalog-heads"))

@@ -208,7 +208,7 @@ class CatalogService:
         raise AssertionError("unreachable")
 
     # --- start-up ---------------------------------------------------------------------------------------
-    async def start(self, bootstrap_servers: str, group_id: str | None = None) -> dict[str, Any]:
+    async def start(self, kafka: dict[str, Any], group_id: str | None = None) -> dict[str, Any]:
         """What public reads need, before the replica serves: the tree (store, small documents), the public
         catalog from the compacted topic (up to its end offsets now) and the search index. What only the store
         knows comes later, in :meth:`load_heads`."""
@@ -226,9 +226,7 @@ class CatalogService:
             return n
 
         async def read_topic_and_index() -> tuple[int, int]:
-            changes, records = await read_public_catalog(
-                bootstrap_servers, group_id=group_id, client_id="catalog-snapshot"
-            )
+            changes, records = await read_public_catalog(kafka, group_id=group_id, client_id="catalog-snapshot")
             seconds["topic_seconds"] = time.perf_counter() - t0
             # Indexed while the tree is still coming from the store (FerretDB decodes it at ≈ 3k nodes/s): the
             # chunks yield to its cursor, so both finish about together instead of one after the other.

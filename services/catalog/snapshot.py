@@ -55,11 +55,11 @@ def _cursor(value: bytes) -> bytes | None:
 
 
 async def read_public_catalog(
-    bootstrap_servers: str, *, group_id: str | None = None, client_id: str = "catalog-snapshot"
+    kafka: dict[str, Any], *, group_id: str | None = None, client_id: str = "catalog-snapshot"
 ) -> tuple[dict[str, TopicState], int]:
-    """(resource id → last change, records read)."""
+    """(resource id → last change, records read); ``kafka``: the client options (common.messaging)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka,
         client_id=client_id,
         group_id=group_id,
         enable_auto_commit=False,

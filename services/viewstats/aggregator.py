@@ -41,7 +41,7 @@ from pymongo import AsyncMongoClient
 
 from common.contracts.base import Event
 from common.contracts.viewstats import ResourcePopularityChanged, ViewRecorded
-from common.messaging import INFRA_UNAVAILABLE, DeadLetters, EventPublisher
+from common.messaging import INFRA_UNAVAILABLE, DeadLetters, EventPublisher, kafka_broker, kafka_client_options
 from common.observability import CONSUMER_LAG, MESSAGES_CONSUMED, MESSAGES_FAILED
 from common.topics import group as declared_group
 from viewstats.domain.beacon import parse_time_ms
@@ -163,7 +163,7 @@ class Aggregator:
     async def start(self) -> None:
         s = self.settings
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **kafka_client_options(s),
             group_id=s.kafka_client_prefix + s.aggregator_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -382,8 +382,9 @@ class Aggregator:
         minutes: dict[str | None, int] = {}
         queued = 0
         for r in records:
-            event_id, event_type = _ce_id_and_type(r.headers)
             try:
+                # Inside the try: a header that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
+                event_id, event_type = _ce_id_and_type(r.headers)
                 if event_id is None or event_type != ViewRecorded.TYPE:
                     raise ValueError(
                         f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
@@ -794,7 +795,7 @@ async def main() -> None:
     client: AsyncMongoClient = AsyncMongoClient(
         settings.mongodb_url, tz_aware=True, maxPoolSize=settings.mongodb_max_pool_size
     )
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="smartedu-viewstats", enable_idempotence=True)
+    broker = kafka_broker(settings, client_id="smartedu-viewstats", enable_idempotence=True)
     await broker.connect()
     publisher = EventPublisher(broker, SERVICE)
     aggregator = Aggregator(settings, ViewStore(client[settings.database_name()]), broker, publisher.publish_many)

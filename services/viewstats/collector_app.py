@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from common.auth import Principal, require_role
 from common.contracts.viewstats import HeartbeatRecorded
-from common.messaging import encode
+from common.messaging import encode, kafka_client_options
 from common.network import forwarded_client_ip
 from common.problems import Problem
 from common.service import ServiceKit
@@ -64,7 +64,7 @@ class Collector:
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_client_options(self.settings),
             client_id="smartedu-viewstats-collector",
             enable_idempotence=True,  # acks=all: a 202 survives a broker failover
             linger_ms=5,

@@ -21,6 +21,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
+from common.messaging import kafka_client_options
 from tests.conftest import ROOT, free_port
 from tests.integration.common.helpers import eventually
 from tests.integration.viewstats.conftest import AUD, ISS, Tokens, caught_up
@@ -110,7 +111,7 @@ async def test_dashboard_shows_the_apis_figures(service_process, kafka_bootstrap
     )
     await mongo.close()
     topic = f"test.viewstats.views.e2e.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     await admin.create_topics([NewTopic(topic, 4, 1)])
     jwks = serve_jwks(tokens)
@@ -124,8 +125,9 @@ async def test_dashboard_shows_the_apis_figures(service_process, kafka_bootstrap
         "AUTH_AUDIENCE": AUD,
         "LOG_JSON": "false",
     }
-    stats = service_process("viewstats.app:create_app", free_port(), **env)
-    collector = service_process("viewstats.collector_app:create_app", free_port(), **env)
+    # A views topic of its own, which no service principal may read: the processes log in as admin.
+    stats = service_process("viewstats.app:create_app", free_port(), kafka_principal="admin", **env)
+    collector = service_process("viewstats.collector_app:create_app", free_port(), kafka_principal="admin", **env)
     try:
         stats.start()
         collector.start()

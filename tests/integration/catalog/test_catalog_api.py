@@ -11,6 +11,7 @@ import pytest
 from catalog.demo import generate
 from catalog.domain.resource import change_cursor
 from catalog.service import resource_id
+from common.messaging import kafka_client_options
 from tests.integration.common.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -183,7 +184,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
 
     consumer = AIOKafkaConsumer(
         "catalog.resources.v1",
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -196,7 +197,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for rec in records:
-                    if rec.key is None or rec.key.decode() not in wanted:
+                    if rec.key is None or rec.key.decode(errors="replace") not in wanted:
                         continue
                     ce_type = dict(rec.headers)["ce_type"].decode()
                     data = orjson.loads(rec.value)

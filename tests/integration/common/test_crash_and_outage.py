@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
+from common.messaging import kafka_client_options
 from common.service import ServiceKit
 from common.settings import ServiceSettings
 from common.topics import topic as declared_topic
@@ -83,8 +84,8 @@ class _Offsets:
 
     def __init__(self, bootstrap: str, topic: str, group: str) -> None:
         self.topic, self.group = topic, group
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(**kafka_client_options())
+        self.consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=None, enable_auto_commit=False)
 
     async def start(self) -> None:
         await self.admin.start()

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from common.messaging import encode, kafka_client_options
 from common.observability import setup_tracing, tracer
 from common.service import ServiceKit
 from common.settings import ServiceSettings
@@ -85,7 +86,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_is_handled(
     recommender, catalog_publisher, kafka_bootstrap
 ) -> None:
     bad_key = f"bad-{uuid.uuid4().hex}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_client_options())
     await producer.start()
     try:
         sent = await producer.send_and_wait(
@@ -111,7 +112,7 @@ async def test_malformed_message_is_dead_lettered_and_the_next_is_handled(
 
     consumer = AIOKafkaConsumer(
         "recommender-catalog.dlq",
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -136,3 +137,74 @@ async def test_malformed_message_is_dead_lettered_and_the_next_is_handled(
     assert int(headers["dlq_source_offset"]) == sent.offset
     assert headers["dlq_consumer_group"] == "recommender-catalog"
     assert headers["ce_id"] == "x1"  # original headers kept
+
+
+async def test_every_undecodable_record_is_dead_lettered_with_its_reason_and_the_partition_moves_on(
+    recommender, run_id
+) -> None:
+    """Whatever a record's bytes, the consumer parks it with the reason and goes on: before, a key that was not
+    UTF-8 raised outside the malformed-message path, the batch was never committed, and the partition stalled."""
+    good = published()
+    body, headers = encode(good, "/services/catalog")
+    good_headers = [(k, v.encode()) for k, v in headers.items()]
+    tag = uuid.uuid4().hex[:8]
+    bad = {
+        "record key is not UTF-8": (b"\xff\xfe" + tag.encode(), body, good_headers),
+        "a header value is not UTF-8": (
+            f"bad-{tag}-h".encode(),
+            body,
+            [(k, b"\xff\xfe" if k == "ce_id" else v) for k, v in good_headers],
+        ),
+        f"body does not match {good.TYPE}": (f"bad-{tag}-b".encode(), b"not json {", good_headers),
+        "missing CloudEvents header(s): ce_type": (
+            f"bad-{tag}-m".encode(),
+            body,
+            [(k, v) for k, v in good_headers if k != "ce_type"],
+        ),
+        "unsupported ce_specversion": (
+            f"bad-{tag}-s".encode(),
+            body,
+            [(k, b"0.3" if k == "ce_specversion" else v) for k, v in good_headers],
+        ),
+    }
+    placed: dict[int, str] = {}
+    producer = AIOKafkaProducer(**kafka_client_options())
+    await producer.start()
+    try:
+        # One partition: the good record waits behind the bad ones unless each of them is dealt with.
+        for reason, (key, value, hdrs) in bad.items():
+            sent = await producer.send_and_wait("catalog.resources.v1", value, key=key, headers=hdrs, partition=0)
+            placed[sent.offset] = reason
+        await producer.send_and_wait(
+            "catalog.resources.v1", body, key=good.key().encode(), headers=good_headers, partition=0
+        )
+    finally:
+        await producer.stop()
+
+    async def good_handled():
+        return (await recommender.get(f"/v1/candidates/{good.resource.id}")).status_code == 200
+
+    await eventually(good_handled, timeout=60)
+
+    consumer = AIOKafkaConsumer(
+        "recommender-catalog.dlq", **kafka_client_options(), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    letters: dict[int, dict[str, str]] = {}
+    try:
+
+        async def all_parked():
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    h = {k: v.decode() for k, v in r.headers}
+                    if h.get("dlq_source_topic") == "catalog.resources.v1" and h.get("dlq_source_partition") == "0":
+                        letters[int(h["dlq_source_offset"])] = h | {"key": r.key, "value": r.value}
+            return set(placed) <= set(letters)
+
+        await eventually(all_parked, timeout=30, every=0)
+    finally:
+        await consumer.stop()
+    for offset, reason in placed.items():
+        assert reason in letters[offset]["dlq_error"], (reason, letters[offset]["dlq_error"])
+        key, value, _ = bad[reason]
+        assert (letters[offset]["key"], letters[offset]["value"]) == (key, value)  # the original bytes

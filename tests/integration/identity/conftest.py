@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
 
+from common.messaging import kafka_client_options
 from common.topics import topic
 from identity.app import create_app
 from identity.registry import TeacherRegistry, fake_registry_app
@@ -131,7 +132,7 @@ async def identity(mongodb_url: str) -> AsyncIterator[Running]:
 
 @pytest.fixture(scope="module")
 async def events(kafka_bootstrap: str) -> AsyncIterator[Events]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     parts = [
         TopicPartition(t, p)

@@ -13,7 +13,7 @@ from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
 from common.auth import JwksCache, TokenVerifier
-from common.messaging import decode
+from common.messaging import decode, kafka_client_options
 from viewstats.settings import ViewstatsSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -53,7 +53,7 @@ def tokens() -> Tokens:
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)  # its partitions_for() waits for the metadata
+    producer = AIOKafkaProducer(**kafka_client_options())  # its partitions_for() waits for the metadata
     await producer.start()
     try:
         return [TopicPartition(topic, p) for p in sorted(await producer.partitions_for(topic))]
@@ -62,7 +62,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**kafka_client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(await _partitions(bootstrap, topic))
@@ -72,7 +72,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 async def caught_up(bootstrap: str, group: str, topic: str) -> bool:
     """Whether ``group`` committed every record of ``topic`` that exists now (Kafka's view, no store read)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await _partitions(bootstrap, topic)
@@ -87,7 +87,7 @@ async def caught_up(bootstrap: str, group: str, topic: str) -> bool:
 
 async def records_since(bootstrap: str, starts: dict[TopicPartition, int], decoded: bool = True) -> list:
     """Every record of the topic from ``starts`` up to the end offsets of now (decoded CloudEvents or raw)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         tps = list(starts)
@@ -126,7 +126,7 @@ async def scratch(kafka_bootstrap, mongodb_url):
     """A private views topic, consumer-group prefix and database; all removed afterwards."""
     tag = uuid.uuid4().hex[:8]
     topic = f"test.viewstats.views.{tag}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     await admin.create_topics([NewTopic(topic, 4, 1)])
     mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
@@ -142,7 +142,7 @@ async def scratch(kafka_bootstrap, mongodb_url):
         "VIEWSTATS_VIEWS_TOPIC": topic,
         "VIEWSTATS_PARTITIONS": "4",
     }
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka_client_options(), enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
         yield {

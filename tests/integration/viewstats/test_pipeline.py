@@ -9,6 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from asgi_lifespan import LifespanManager
 
+from common.messaging import kafka_client_options
 from tests.integration.viewstats.conftest import list_resources, settings_for
 from viewstats.app import create_app as create_viewstats
 from viewstats.collector_app import create_app as create_collector
@@ -31,7 +32,7 @@ async def test_views_kafka_cannot_store_get_503_not_500(scratch, kafka_bootstrap
     a small and a large batch (the one-batch-per-partition path) answer 503 with Retry-After as problem+json,
     never 500; the client retries with the same event ids later."""
     topic = f"{scratch['topic']}.refusing"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"max.message.bytes": "100"})])

@@ -24,7 +24,7 @@ import yaml
 
 from common.auth import AuthSettings
 from common.settings import ServiceSettings
-from common.topics import CONSUMER_GROUPS, TOPICS, all_topics
+from common.topics import CONSUMER_GROUPS, PRINCIPALS, TOPICS, all_topics, principal_of, render_k8s
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,7 +32,7 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-SECRET_SETTINGS = re.compile(r"^(MONGODB_URL|IDENTITY_.*_KEYS?)$")
+SECRET_SETTINGS = re.compile(r"^(MONGODB_URL|KAFKA_SASL_PASSWORD|IDENTITY_.*_KEYS?)$")
 OUR_METRIC = re.compile(r"\b(?:http|kafka|viewstats)_[a-z0-9_]+\b")
 
 Doc = dict[str, Any]
@@ -309,6 +309,48 @@ def test_credentials_come_only_from_secret_references() -> None:
                 assert "MONGODB_URL" in env, f"{w['metadata']['name']}: MONGODB_URL not set"
                 keys = {v for v in _valid_env(_factory(c)) if SECRET_SETTINGS.match(v)} - {"MONGODB_URL"}
                 assert keys <= set(env), f"{w['metadata']['name']}: keys left at their dev defaults: {keys - set(env)}"
+
+
+def test_kafka_users_are_the_declared_principals_and_their_acls() -> None:
+    """base/kafka is what `make k8s` renders from common.topics now (the local broker gets the same ACLs)."""
+    for name, text in render_k8s().items():
+        assert (BASE / "kafka" / name).read_text().split("\n", 1)[1] == text, f"base/kafka/{name}: run `make k8s`"
+    users = {d["metadata"]["name"]: d for d in _of_kind(_base_docs(), "KafkaUser")}
+    assert set(users) == {p.name for p in PRINCIPALS}
+    assert all(u["spec"]["authentication"]["type"] == "scram-sha-512" for u in users.values())
+
+
+def test_every_service_logs_in_to_kafka_as_its_own_principal_over_tls() -> None:
+    common = _base_config()["smartedu-common"]
+    assert common["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and common["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    for w in _all_resource_workloads():
+        if not _is_service(w):
+            continue
+        name, (c,) = w["metadata"]["name"], _containers(w)
+        principal = principal_of(_factory(c)).name
+        env = {e["name"]: e for e in c.get("env", [])}
+        assert env["KAFKA_SASL_USERNAME"].get("value") == principal, name
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": principal, "key": "password"}, name
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in w["spec"]["template"]["spec"]["volumes"]}
+        ca = mounts[str(Path(common["KAFKA_SSL_CAFILE"]).parent)]
+        assert volumes[ca]["secret"]["secretName"] == "smartedu-cluster-ca-cert", name
+
+
+def test_keda_reads_kafka_lag_with_the_scaled_processs_principal() -> None:
+    auths = {d["metadata"]["name"]: d["spec"] for d in _of_kind(_base_docs(), "TriggerAuthentication")}
+    factories = _workload_factories()
+    for so in _scaled_objects():
+        principal = principal_of(factories[so["spec"]["scaleTargetRef"]["name"]]).name
+        for trigger in so["spec"]["triggers"]:
+            if trigger["type"] != "kafka":
+                continue
+            assert (trigger["metadata"]["sasl"], trigger["metadata"]["tls"]) == ("scram_sha512", "enable")
+            auth = auths[trigger["authenticationRef"]["name"]]
+            secrets = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
+            assert secrets["password"] == (principal, "password")
+            assert secrets["ca"] == ("smartedu-cluster-ca-cert", "ca.crt")
+            assert {e["parameter"]: e["name"] for e in auth["env"]}["username"] == "KAFKA_SASL_USERNAME"
 
 
 def test_probes_point_at_the_chassis_endpoints() -> None:
