@@ -385,6 +385,9 @@ async def authorize(
         # only the platform's own login authorizes (never a relying party's token); the platform's login page
         # would take over here, APIs answer with the standard error
         return back(error="login_required")
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if not await sso.session_live(who, bearer):
+        return back(error="login_required")  # a token of a session a password change or a logout ended
     missing = await sso.missing_consent(who, client, granted)
     if missing:
         if prompt == "none":
@@ -399,7 +402,6 @@ async def authorize(
             scope=granted,
             consent_endpoint="/oauth2/consent",
         )
-    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
     return back(code=await sso.new_code(who, bearer, client, redirect_uri, granted, code_challenge, nonce))
 
 

@@ -13,6 +13,7 @@ check, RP-initiated logout, client deactivation. The routes in ``api.py`` speak 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from common.auth import MINISTRY_ADMIN, Principal, TokenError, TokenVerifier
@@ -36,6 +37,21 @@ class Sso:
         if who is None or who.client_id is not None:
             raise Problem(401, "Platform login required", "Log in to the platform first.", code="login_required")
         return who
+
+    async def session_live(self, who: Principal, bearer: str) -> bool:
+        """Whether a first-party token still stands for a live session. An access token outlives its session by up
+        to its 10 minutes (verified offline): one issued before the account's last password change or reset, or
+        whose session logged out, must not start a relying party's session (which would outlive the change)."""
+        claims = tokens.unverified_claims(bearer)  # verified already, by the route's dependency
+        account = await self.store.account(who.subject)
+        if account is None or not account.active:
+            return False
+        issued = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
+        changed = account.password_changed_at
+        # ``iat`` is in whole seconds: a token of the very second of the change (registration sets it too) passes
+        if changed is not None and issued < changed.replace(microsecond=0):
+            return False
+        return not (claims.get("sid") and await self.store.family_revoked(claims["sid"]))
 
     async def consent(self, who: Principal, client_id: str, scope: str) -> str:
         self.first_party(who)

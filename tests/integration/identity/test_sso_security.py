@@ -5,6 +5,7 @@ gets nothing; a malformed PKCE verifier is an invalid_grant."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -211,3 +212,23 @@ async def test_a_malformed_code_verifier_is_an_invalid_grant(identity, verifier)
     code = await code_for(identity, await identity.bearer(phone), client_id, "openid")
     r = await exchange(identity, client_id, secret, code, verifier=verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+async def test_a_token_of_a_session_a_password_change_ended_cannot_start_a_relying_partys_session(identity):
+    """The password change revokes the refresh tokens at once, but the access token stays valid for its 10 minutes
+    (offline verification): it must not mint an authorization code whose tokens would outlive the change."""
+    client_id, _, _ = await new_client(identity)
+    _, phone = await identity.register("teacher")
+    stolen = await identity.bearer(phone)
+    await code_for(identity, stolen, client_id, "openid")  # consent recorded; the session authorizes
+    await asyncio.sleep(1.1)  # tokens carry whole seconds: the change comes a second after the stolen token
+    changed = await identity.client.post(
+        "/v1/accounts/me/password",
+        headers=stolen,
+        json={"current_password": "Correct-Horse-9", "new_password": "Other-Horse-42"},
+    )
+    assert changed.status_code == 204
+    r = await identity.client.get("/oauth2/authorize", headers=stolen, params=authorize_params(client_id, "openid"))
+    assert r.status_code == 302 and parse_qs(urlparse(r.headers["location"]).query)["error"] == ["login_required"]
+    fresh = await identity.login(phone, "Other-Horse-42")  # a session begun after the change authorizes
+    assert await code_for(identity, {"Authorization": f"Bearer {fresh['access_token']}"}, client_id, "openid")
