@@ -57,7 +57,9 @@ async def test_a_catalog_killed_between_the_write_and_the_publish_loses_no_event
     rows = demo_subset(tag, n_lessons=4)
     rids = {resource_id(r["provider_id"], r["external_id"]) for r in rows if r["type"] == "resource"}
     starts = await offsets(kafka_bootstrap)
-    dying = service_process("tests.integration.catalog.crashing:create_app", free_port(), **env, **auth)
+    dying = service_process(
+        "tests.integration.catalog.crashing:create_app", free_port(), kafka_principal="catalog", **env, **auth
+    )
     dying.start(timeout=180)
     async with httpx.AsyncClient(base_url=dying.url, timeout=60) as http:
         body = b"\n".join(orjson.dumps(r) for r in rows)
