@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from common import access
 from common.auth import MINISTRY_ADMIN, Principal, optional_principal, require_principal, require_role
 from common.problems import Problem
 from identity.domain import crypto, oidc, orgs
@@ -66,6 +67,7 @@ class ResetConfirm(BaseModel):
 
 
 @router.post("/v1/accounts", status_code=201, tags=["accounts"], summary="Register (实名注册)")
+@access.public()
 async def register(body: Registration, s: IdentityService = Depends(svc)) -> dict[str, str]:
     account = await s.register(
         phone=body.phone,
@@ -79,26 +81,31 @@ async def register(body: Registration, s: IdentityService = Depends(svc)) -> dic
 
 
 @router.post("/v1/sessions", tags=["sessions"], summary="Log in")
+@access.public()
 async def login(body: Login, request: Request, s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return await s.login(body.identifier, body.password, client_ip(request))
 
 
 @router.post("/v1/sessions/refresh", tags=["sessions"], summary="Rotate a refresh token")
+@access.public(note="the refresh token is the credential")
 async def refresh(body: RefreshBody, s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return await s.refresh(body.refresh_token)
 
 
 @router.post("/v1/sessions/logout", status_code=204, tags=["sessions"], summary="Log out (revokes the session)")
+@access.public(note="the refresh token is the credential")
 async def logout(body: RefreshBody, s: IdentityService = Depends(svc)) -> None:
     await s.logout(body.refresh_token)
 
 
 @router.get("/v1/accounts/me", tags=["accounts"])
+@access.signed_in()
 async def me(who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return s.profile(await s.me(who))
 
 
 @router.get("/v1/accounts/{user_id}", tags=["accounts"], summary="An account in the caller's subtree")
+@access.account_admin()
 async def account(
     user_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -106,6 +113,7 @@ async def account(
 
 
 @router.post("/v1/accounts/me/password", status_code=204, tags=["accounts"])
+@access.signed_in()
 async def change_password(
     body: PasswordChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> None:
@@ -118,17 +126,20 @@ async def change_password(
     tags=["accounts"],
     summary="Send a one-time code (same answer whether or not the account exists)",
 )
+@access.public()
 async def request_reset(body: ResetRequest, s: IdentityService = Depends(svc)) -> dict[str, str]:
     await s.request_reset(body.identifier)
     return {"status": "accepted"}
 
 
 @router.post("/v1/password-resets/confirm", status_code=204, tags=["accounts"])
+@access.public(note="the one-time code is the credential")
 async def confirm_reset(body: ResetConfirm, s: IdentityService = Depends(svc)) -> None:
     await s.confirm_reset(body.identifier, body.code, body.new_password)
 
 
 @router.post("/v1/accounts/{user_id}/deactivate", status_code=204, tags=["accounts"])
+@access.account_admin()
 async def deactivate(
     user_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> None:
@@ -154,6 +165,7 @@ def _node(n: orgs.OrgNode) -> dict[str, str]:
 
 
 @router.get("/v1/orgs", tags=["orgs"], summary="The subtrees the caller administers")
+@access.role(*access.ADMINS, note="lists only the subtrees the caller administers")
 async def my_orgs(
     who: Principal = Depends(require_role(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, any_scope=True)),
     s: IdentityService = Depends(svc),
@@ -162,6 +174,7 @@ async def my_orgs(
 
 
 @router.get("/v1/orgs/{path:path}", tags=["orgs"], summary="A node and its children")
+@access.role(*access.ADMINS, target="path.path")
 async def org(
     path: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -173,6 +186,7 @@ async def org(
 
 
 @router.post("/v1/orgs", status_code=201, tags=["orgs"])
+@access.role(*access.ADMINS, target="body.parent")
 async def add_org(
     body: NewOrg, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -180,6 +194,7 @@ async def add_org(
 
 
 @router.post("/v1/role-grants", tags=["roles"], summary="Grant a role scoped to an org node (audited)")
+@access.role_grantor()
 async def grant(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, bool]:
@@ -187,6 +202,7 @@ async def grant(
 
 
 @router.post("/v1/role-revocations", tags=["roles"], summary="Revoke a role (audited)")
+@access.role_grantor()
 async def revoke(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, bool]:
@@ -194,6 +210,7 @@ async def revoke(
 
 
 @router.post("/v1/admin/signing-keys/rotate", tags=["tokens"], summary="Rotate the token signing key now")
+@access.role(access.MINISTRY)
 async def rotate(
     who: Principal = Depends(require_role(MINISTRY_ADMIN)), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -208,6 +225,7 @@ class TeacherVerification(BaseModel):
 
 
 @router.post("/v1/teacher-verifications", tags=["teachers"], summary="Real-name verification (教师实名认证)")
+@access.account_kind("teacher")
 async def verify_teacher(
     body: TeacherVerification, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -219,6 +237,7 @@ class LinkRequest(BaseModel):
 
 
 @router.post("/v1/guardian-links", status_code=201, tags=["guardians"])
+@access.account_kind("parent")
 async def request_link(
     body: LinkRequest, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -227,6 +246,7 @@ async def request_link(
 
 
 @router.post("/v1/guardian-links/{child_id}/{parent_id}/approve", tags=["guardians"])
+@access.guardian_approver()
 async def approve_link(
     child_id: str, parent_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -243,6 +263,7 @@ class NewClient(BaseModel):
 
 
 @router.post("/v1/oidc-clients", status_code=201, tags=["sso"], summary="Register a relying party (ministry admin)")
+@access.role(access.MINISTRY)
 async def register_client(
     body: NewClient, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -253,11 +274,13 @@ async def register_client(
 
 
 @router.get("/.well-known/jwks.json", tags=["sso"])
+@access.public()
 async def jwks(s: IdentityService = Depends(svc)) -> JSONResponse:
     return JSONResponse(s.ring.jwks(now()), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/.well-known/openid-configuration", tags=["sso"])
+@access.public()
 async def discovery(s: IdentityService = Depends(svc)) -> dict[str, Any]:
     iss = s.s.issuer
     return {
@@ -285,6 +308,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
 
 
 @router.get("/oauth2/authorize", tags=["sso"], summary="Authorization code + PKCE (S256)")
+@access.public(note="a signed-in first-party user gets a code; anyone else is redirected with an error")
 async def authorize(
     request: Request,
     client_id: str,
@@ -350,6 +374,7 @@ def _client_credentials(
 
 
 @router.post("/oauth2/token", tags=["sso"], summary="Token endpoint (application/x-www-form-urlencoded)")
+@access.oauth_client()
 async def token(request: Request, s: IdentityService = Depends(svc)) -> JSONResponse:
     # parsed here rather than with Form(): python-multipart is not a dependency and this endpoint never
     # takes multipart bodies
@@ -393,6 +418,7 @@ async def token(request: Request, s: IdentityService = Depends(svc)) -> JSONResp
 
 
 @router.get("/oauth2/userinfo", tags=["sso"])
+@access.signed_in()
 async def userinfo(who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
     account = await s.me(who)
     scopes = who.scope.split() if who.scope is not None else ["openid", "profile", "roles"]
@@ -405,6 +431,7 @@ async def userinfo(who: Principal = Depends(require_principal), s: IdentityServi
 
 
 @router.get("/oauth2/logout", tags=["sso"], summary="RP-initiated logout")
+@access.public()
 async def end_session(
     id_token_hint: str | None = Query(None),
     post_logout_redirect_uri: str | None = Query(None),

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
+from common import access
 from common.auth import ORG_ADMIN_ROLES, Principal, require_role
 from common.problems import Problem
 from viewstats.domain.beacon import PROVINCES
@@ -80,6 +81,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {d: c[value] for d, c in (await store.counts("d", days, dim, parts)).items()}
 
     @router.get("/totals", summary="All-time, today, daily average and peak day over a range")
+    @access.public()
     async def totals(start: date | None = None, end: date | None = None) -> dict[str, Any]:
         end = end or today()
         start = start or end - timedelta(days=29)
@@ -125,6 +127,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return out
 
     @router.get("/series", summary="Platform views per minute, hour or day")
+    @access.public()
     async def series(
         granularity: Literal["m", "h", "d"] = "h", start: datetime | None = None, end: datetime | None = None
     ) -> dict[str, Any]:
@@ -158,6 +161,12 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         }
 
     @router.get("/series/{dimension}/{value}", summary="Views of one resource/section/province/country")
+    @access.role(
+        "province_admin",
+        access.MINISTRY,
+        target="path.value",
+        note="dimension province: admins of that province; resource, section, country: ministry",
+    )
     async def series_by(
         dimension: Literal["resource", "section", "province", "country"],
         value: str,
@@ -181,6 +190,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return await _series(granularity, start, end, DIMENSION_PARAM[dimension], value)
 
     @router.get("/rate", summary="Views per second over one minute (default: the last complete minute)")
+    @access.public()
     async def rate(
         minute: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Beijing time."),
     ) -> dict[str, Any]:
@@ -189,6 +199,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {"minute": label, "views": views, "per_second": round(views / 60, 2), "as_of": as_of()}
 
     @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")
+    @access.public()
     async def top(
         window: Literal["day", "hour"] = "day", at: str | None = None, n: int = Query(10, ge=1, le=100)
     ) -> dict[str, Any]:
@@ -213,14 +224,17 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {"day": label, "views": dict(counts.most_common()), "as_of": as_of()}
 
     @router.get("/provinces", summary="Views per province of a day")
+    @access.role("province_admin", access.MINISTRY, note="a province admin sees their own province only")
     async def provinces(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("prov", day, who)
 
     @router.get("/countries", summary="Views per country or region of a day")
+    @access.role(access.MINISTRY)
     async def countries(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("cty", day, who)
 
     @router.get("/growth", summary="Views of a range against the same dates a year earlier (同比)")
+    @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def growth(
         start: date, end: date, province: str | None = None, who: Principal = Depends(admin)
     ) -> dict[str, Any]:
@@ -248,6 +262,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         }
 
     @router.get("/uniques", summary="Unique visitors of a day (HLL estimate, ±1-7 %)")
+    @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def uniques(
         day: date | None = None,
         resource: str | None = None,
@@ -278,6 +293,7 @@ def dashboard_router() -> APIRouter:
     page = (Path(__file__).parent / "dashboard.html").read_text(encoding="utf-8")
 
     @router.get("/dashboard", response_class=HTMLResponse, summary="Live dashboard (auto-refresh)")
+    @access.public()
     async def dashboard() -> HTMLResponse:
         return HTMLResponse(page)
 

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from common import access
 from common.auth import Principal, require_principal
 from common.contracts.viewstats import HeartbeatRecorded
 from common.problems import Problem
@@ -142,6 +143,7 @@ def build_router(collector: Collector) -> APIRouter:
         summary="Record one view beacon or a batch of up to 1,000",
         responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
     )
+    @access.public(note="anonymous view beacons")
     async def post_views(request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
@@ -176,6 +178,7 @@ def build_router(collector: Collector) -> APIRouter:
         )
 
     @router.post("/heartbeats", status_code=202, summary="Record watch time of the signed-in user")
+    @access.signed_in(note="watch time of the caller")
     async def post_heartbeat(beat: HeartbeatIn, who: Principal = Depends(require_principal)) -> dict[str, Any]:
         assert collector.producer is not None
         from common.messaging import encode
