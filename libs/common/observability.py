@@ -44,6 +44,9 @@ CONSUMER_LAG = Gauge("kafka_consumer_lag", "High-water mark minus position", ["s
 PRODUCER_ERRORS = Counter("kafka_producer_errors_total", "Publish attempts that failed", ["service", "topic"])
 EVENTS_PUBLISHED = Counter("kafka_events_published_total", "Events published", ["service", "topic", "type"])
 
+TRACE_ID_KEY = "smartedu.trace_id"
+"""Where the request's trace id waits in the ASGI scope for the 500 handler."""
+
 # --- tracing ---------------------------------------------------------------------------------------------
 _provider: TracerProvider | None = None
 
@@ -151,6 +154,9 @@ class ObservabilityMiddleware:
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=parent, kind=SpanKind.SERVER
         ) as span:
+            # The handler of unexpected errors runs outside this span (Starlette's outermost middleware): it
+            # finds the trace id the client is told to quote here.
+            scope[TRACE_ID_KEY] = f"{span.get_span_context().trace_id:032x}"
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.observability import TRACE_ID_KEY
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://smartedu.cn/problems/"
 
@@ -170,14 +172,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        trace_id = trace.get_current_span().get_span_context().trace_id
+        current = trace.get_current_span().get_span_context().trace_id
+        trace_id = request.scope.get(TRACE_ID_KEY) or (f"{current:032x}" if current else None)
+        # the span has ended here, so the log line names its trace itself
+        log.exception("unhandled error on %s %s (trace %s)", request.method, request.url.path, trace_id)
         return problem_response(
             Problem(
                 500,
                 "Internal Server Error",
                 "The error was logged; quote the trace id when reporting it.",
-                trace_id=f"{trace_id:032x}" if trace_id else None,
+                trace_id=trace_id,
             ),
             request,
         )

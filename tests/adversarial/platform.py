@@ -13,14 +13,17 @@ import asyncio
 import json
 import os
 import random
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from common import access
 from tests.conftest import ServiceProcess, free_port, isolated_env
 
 PASSWORD = "Zhihui-Jiaoyu-2026"
@@ -278,3 +281,47 @@ def _create_personas(platform: Platform, teacher_name: str, teacher_nid: str, id
     assert r.status_code == 200 and r.json()["outcome"] == "verified", r.text
     teacher.roles = (f"teacher@{SCHOOL_A}",)
     teacher.token = platform.login(teacher.identifier)["access_token"]  # the new role is in new tokens only
+
+
+FACTORIES = {
+    "identity": "identity.app",
+    "catalog": "catalog.app",
+    "viewstats": "viewstats.app",
+    "collector": "viewstats.collector_app",
+    "recommender": "recommender.app",
+    "classgroups": "classgroups.app",
+}
+
+
+@cache
+def apps() -> dict[str, Any]:
+    """Each service's app, built (never started): its routes and OpenAPI document, offline."""
+    import importlib
+
+    return {service: importlib.import_module(module).create_app() for service, module in FACTORIES.items()}
+
+
+@cache
+def route_table() -> dict[tuple[str, str, str], access.Access | None]:
+    """(service, method, path) → the declared rule."""
+    table = {}
+    for service, app in apps().items():
+        for route in access.routes(app):
+            for method in route.methods or {"*"}:
+                if method != "HEAD":
+                    table[(service, method, route.path)] = access.rule_of(route)
+    return table
+
+
+@cache
+def operations() -> list[tuple[str, str, str, access.Access]]:
+    """(service, method, OpenAPI path, rule) of every documented operation."""
+    rules = {(s, m, re.sub(r"\{(\w+):\w+\}", r"{\1}", p)): r for (s, m, p), r in route_table().items()}
+    out = []
+    for service, app in apps().items():
+        for path, item in app.openapi()["paths"].items():
+            for method in item:
+                rule = rules[(service, method.upper(), path)]
+                assert rule is not None
+                out.append((service, method.upper(), path, rule))
+    return out

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from typing import Any
 
 import httpx
@@ -41,6 +40,7 @@ from tests.adversarial.platform import (
     Platform,
     national_id,
     phone,
+    route_table,
 )
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.timeout(600)]
@@ -756,29 +756,6 @@ PROBES: list[Probe] = [
     *_catalog_probes(),
     *_viewstats_probes(),
 ]
-FACTORIES = {
-    "identity": "identity.app",
-    "catalog": "catalog.app",
-    "viewstats": "viewstats.app",
-    "collector": "viewstats.collector_app",
-    "recommender": "recommender.app",
-    "classgroups": "classgroups.app",
-}
-
-
-@cache
-def route_table() -> dict[tuple[str, str, str], access.Access | None]:
-    """(service, method, path) → the declared rule, from each service's own app (built, not started)."""
-    import importlib
-
-    table = {}
-    for service, module in FACTORIES.items():
-        app = importlib.import_module(module).create_app()
-        for route in access.routes(app):
-            for method in route.methods or {"*"}:
-                if method != "HEAD":
-                    table[(service, method, route.path)] = access.rule_of(route)
-    return table
 
 
 def test_every_route_declares_a_rule_and_has_a_probe() -> None:
