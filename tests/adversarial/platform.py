@@ -102,6 +102,16 @@ class Platform:
     )
     teacher_nid: str = ""
     database_prefix: str = ""
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def replica(self, service: str, replica_id: str) -> ServiceProcess:
+        """Another replica of a running service (same store and topics, its own port and log), not started."""
+        running = self.processes[service]
+        log = running.log_path.with_name(f"{service}-{replica_id}.log")
+        env = {**running.env, "CATALOG_REPLICA_ID": replica_id}
+        replica = ServiceProcess(running.factory, free_port(), log, env)
+        self.logs[log.stem] = log
+        return replica
 
     def client(self, service: str) -> httpx.Client:
         return httpx.Client(base_url=self.urls[service], timeout=60)
@@ -244,6 +254,7 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         personas={n: Persona(n, kind, roles) for n, (kind, roles) in PERSONAS.items()},
         teacher_nid=teacher_nid,
         database_prefix=prefix,
+        processes=dict(zip(names, [identity, *others], strict=True)),
     )
     platform.pii["nid"].add(teacher_nid)
     _create_personas(platform, teacher_name, teacher_nid, prefix + "identity")
