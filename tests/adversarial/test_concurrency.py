@@ -47,10 +47,12 @@ async def _ends(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 async def _events_since(bootstrap: str, starts: dict[TopicPartition, int], key: str) -> list[str]:
     """CloudEvents types of the records keyed ``key`` written after ``starts``."""
     ends = await _ends(bootstrap, next(iter(starts)).topic)
+    pending = {tp for tp in starts if ends[tp] > starts[tp]}
+    if not pending:
+        return []  # (a consumer stopped with nothing assigned raises CancelledError from aiokafka)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        pending = {tp for tp in starts if ends[tp] > starts[tp]}
         consumer.assign(list(pending))
         for tp in pending:
             consumer.seek(tp, starts[tp])
