@@ -13,10 +13,11 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
+from pydantic import AfterValidator
 
 from common import access
 from common.auth import ORG_ADMIN_ROLES, Principal, require_role
@@ -26,6 +27,21 @@ from viewstats.domain.counters import local_minute, minute_label
 from viewstats.domain.uniques import LG_K, merged_estimate
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
+
+# Statistics begin with the platform: dates outside these years are refused as invalid (a 422 naming the field),
+# before any date arithmetic can leave the calendar (year 1 minus a day, year 9999 plus one).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _within_years(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must lie between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_within_years)]
+Moment = Annotated[datetime, AfterValidator(_within_years)]
 
 DIMENSION_PARAM = {"resource": "res", "section": "sec", "province": "prov", "country": "cty"}
 MAX_BUCKETS = 1500
@@ -82,7 +98,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
 
     @router.get("/totals", summary="All-time, today, daily average and peak day over a range")
     @access.public()
-    async def totals(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    async def totals(start: Day | None = None, end: Day | None = None) -> dict[str, Any]:
         end = end or today()
         start = start or end - timedelta(days=29)
         if start > end:
@@ -129,7 +145,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
     @router.get("/series", summary="Platform views per minute, hour or day")
     @access.public()
     async def series(
-        granularity: Literal["m", "h", "d"] = "h", start: datetime | None = None, end: datetime | None = None
+        granularity: Literal["m", "h", "d"] = "h", start: Moment | None = None, end: Moment | None = None
     ) -> dict[str, Any]:
         return await _series(granularity, start, end, "all", "all")
 
@@ -171,8 +187,8 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         dimension: Literal["resource", "section", "province", "country"],
         value: str,
         granularity: Literal["m", "h", "d"] = "h",
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: Moment | None = None,
+        end: Moment | None = None,
         who: Principal = Depends(admin),
     ) -> dict[str, Any]:
         allowed = allowed_provinces(who)
@@ -225,18 +241,18 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
 
     @router.get("/provinces", summary="Views per province of a day")
     @access.role("province_admin", access.MINISTRY, note="a province admin sees their own province only")
-    async def provinces(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+    async def provinces(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("prov", day, who)
 
     @router.get("/countries", summary="Views per country or region of a day")
     @access.role(access.MINISTRY)
-    async def countries(day: date | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
+    async def countries(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("cty", day, who)
 
     @router.get("/growth", summary="Views of a range against the same dates a year earlier (同比)")
     @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def growth(
-        start: date, end: date, province: str | None = None, who: Principal = Depends(admin)
+        start: Day, end: Day, province: str | None = None, who: Principal = Depends(admin)
     ) -> dict[str, Any]:
         allowed = allowed_provinces(who)
         if allowed is not None and province not in allowed:
@@ -264,7 +280,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
     @router.get("/uniques", summary="Unique visitors of a day (HLL estimate, ±1-7 %)")
     @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def uniques(
-        day: date | None = None,
+        day: Day | None = None,
         resource: str | None = None,
         province: str | None = None,
         who: Principal = Depends(admin),
