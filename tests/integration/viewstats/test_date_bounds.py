@@ -27,11 +27,14 @@ async def test_dates_outside_the_platforms_years_are_422_not_500(scratch, tokens
     app = create_app(settings_for(scratch, run_aggregator=False, run_learning=False))
     install_verifier(app, tokens.verifier())
     admin = tokens.headers("u-admin", "ministry_admin")
-    async with LifespanManager(app, startup_timeout=60):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://stats") as http:
-            for path, params, field in EDGES:
-                r = await http.get(path, params=params, headers=admin)
-                assert r.status_code == 422, (path, params, r.status_code, r.text)
-                assert r.headers["content-type"].startswith("application/problem+json")
-                if field:
-                    assert field in [e["field"] for e in r.json()["errors"]], r.text
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        LifespanManager(app, startup_timeout=60),
+        httpx.AsyncClient(transport=transport, base_url="http://s") as http,
+    ):
+        for path, params, field in EDGES:
+            r = await http.get(path, params=params, headers=admin)
+            assert r.status_code == 422, (path, params, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            if field:
+                assert field in [e["field"] for e in r.json()["errors"]], r.text
