@@ -4,7 +4,7 @@ public routes, a student for signed-in ones, the ministry admin and a scoped adm
 running processes. Every answer must be below 500, match its documented schema and content type, and every
 error must be ``application/problem+json``.
 
-Bounded for CI: ``ADVERSARIAL_FUZZ_EXAMPLES`` examples per operation, user and mode (default 6), derandomized
+Bounded for CI: ``ADVERSARIAL_FUZZ_EXAMPLES`` examples per operation, user and mode (default 10), derandomized
 (the same cases every run: a failure reproduces), no shrinking. Each failure is reported with its curl command.
 """
 
@@ -32,7 +32,7 @@ from tests.adversarial.platform import PERSONAS, Platform, apps, operations
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.timeout(300)]
 
-EXAMPLES = int(os.environ.get("ADVERSARIAL_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("ADVERSARIAL_FUZZ_EXAMPLES", "10"))
 
 # Operations whose fuzzing waits for another engineer's fix: "METHOD path" → the hole and the branch. The lead
 # removes an entry after merging that branch (the case then runs, and must pass).
