@@ -57,6 +57,9 @@ OUTBOX_RELAY_ERRORS = Counter(
     ["service", "reason"],
 )
 
+TRACE_ID_KEY = "smartedu.trace_id"
+"""Where the request's trace id waits in the ASGI scope for the 500 handler."""
+
 # --- tracing ---------------------------------------------------------------------------------------------
 _provider: TracerProvider | None = None
 
@@ -164,6 +167,9 @@ class ObservabilityMiddleware:
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=parent, kind=SpanKind.SERVER
         ) as span:
+            # The handler of unexpected errors runs outside this span (Starlette's outermost middleware): it
+            # finds the trace id the client is told to quote here.
+            scope[TRACE_ID_KEY] = f"{span.get_span_context().trace_id:032x}"
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:

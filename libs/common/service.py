@@ -34,7 +34,7 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from common import asyncapi
+from common import access, asyncapi
 from common.bodylimit import BodyLimitMiddleware
 from common.messaging import (
     BatchHandler,
@@ -47,13 +47,14 @@ from common.messaging import (
 )
 from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
 from common.outbox import Outbox, RelayOptions
-from common.problems import install_problem_handlers
+from common.problems import document_problems, install_problem_handlers
 from common.settings import ServiceSettings
 from common.store import Store
 from common.topics import group as declared_group
 
 log = logging.getLogger("common.service")
 Hook = Callable[[], Awaitable[None]]
+_DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 class _AssignmentListener(ConsumerRebalanceListener):
@@ -294,27 +295,38 @@ class ServiceKit:
         ops = APIRouter(tags=["operations"])
 
         @ops.get("/healthz", summary="Liveness: the process answers")
+        @access.public(note="probes; the ingress does not route them")
         async def healthz() -> dict[str, str]:
             return {"status": "ok", "service": self.name}
 
         @ops.get("/readyz", summary="Readiness: store and Kafka reachable, consumers in their groups")
+        @access.public(note="probes; the ingress does not route them")
         async def readyz() -> JSONResponse:
             state = await self.readiness()
             return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
         @ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        @access.public(note="scraped inside the cluster; the ingress does not route it")
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         @ops.get("/asyncapi.json", summary="AsyncAPI 3.0 document of the events this service sends and receives")
+        @access.public()
         async def asyncapi_json() -> JSONResponse:
             return JSONResponse(asyncapi.document(self.name))
 
         @ops.get("/asyncapi", response_class=HTMLResponse, include_in_schema=False)
+        @access.public()
         async def asyncapi_html(request: Request) -> HTMLResponse:
             return HTMLResponse(asyncapi.html_page(asyncapi.document(self.name)))
 
         app.include_router(ops)
         for router in routers:
             app.include_router(router)
+        # FastAPI's own pages (OpenAPI document, Swagger UI, ReDoc) describe the public API: public.
+        for route in access.routes(app):
+            if access.rule_of(route) is None and route.path in _DOCS_PATHS:
+                access.declare(route.endpoint, access.Access("public", note="API documentation"))
+        access.document(app)
+        document_problems(app)
         return app

@@ -23,6 +23,7 @@ from catalog.domain.resource import (
 from catalog.paging import CHANGE_CURSOR_PATTERN, MAX_CURSOR_CHARS, decode_cursor, next_cursor
 from catalog.search import MAX_OFFSET
 from catalog.service import CatalogService
+from common import access
 from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
 from common.problems import Problem
@@ -49,6 +50,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 # --- reference data and the tree -------------------------------------------------------------------------
 @router.get("/sections", summary="The 12 sections (板块) and their columns (栏目)")
+@access.public()
 async def sections() -> list[dict[str, Any]]:
     return [
         {"code": s.code, "name": s.name, "columns": [{"code": c.code, "name": c.name} for c in s.columns]}
@@ -57,6 +59,7 @@ async def sections() -> list[dict[str, Any]]:
 
 
 @router.get("/reference", summary="Stages, grades, subjects, provinces")
+@access.public()
 async def reference() -> dict[str, Any]:
     return {"stages": STAGES, "grades": GRADE_NAMES, "subjects": SUBJECTS, "provinces": PROVINCES}
 
@@ -64,6 +67,7 @@ async def reference() -> dict[str, Any]:
 @router.get(
     "/tree/versions", summary="Textbook versions (教材版本) of a stage/subject, optionally with a volume of a grade"
 )
+@access.public()
 async def versions(
     request: Request,
     stage: str | None = None,
@@ -84,6 +88,7 @@ async def versions(
 @router.get(
     "/tree/nodes/{node_id:path}", summary="A tree node with its children; a lesson lists its resources in order"
 )
+@access.public()
 async def node(request: Request, node_id: str, grade: int | None = Query(None, ge=1, le=12)) -> dict[str, Any]:
     read = svc(request).read
     n = read.nodes.get(node_id)
@@ -144,6 +149,7 @@ class Filters:
 
 
 @router.get("/resources", summary="Published resources, filtered, with facet counts and cursor pagination")
+@access.public()
 async def list_resources(
     request: Request,
     filters: Annotated[Filters, Depends()],
@@ -166,6 +172,7 @@ async def list_resources(
 
 
 @router.get("/resources/{rid}", summary="A published resource (ETag, Cache-Control; If-None-Match → 304)")
+@access.public()
 async def get_resource(request: Request, rid: str) -> Response:
     e = svc(request).read.entries.get(rid)
     if e is None or e.public is None:
@@ -179,6 +186,7 @@ async def get_resource(request: Request, rid: str) -> Response:
 
 
 @router.get("/search", summary="Full-text search (Chinese without spaces) over published resources")
+@access.public()
 async def search(
     request: Request,
     filters: Annotated[Filters, Depends()],
@@ -197,6 +205,7 @@ async def search(
 
 
 @router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")
+@access.public()
 async def changes(
     request: Request,
     after: str = Query(
@@ -242,12 +251,14 @@ def _working(doc_resource: Any, rev: int) -> dict[str, Any]:
 
 
 @router.post("/resources", status_code=201, summary="Create a draft (editors of the provider)")
+@access.role(EDITOR, MINISTRY_ADMIN, target="body.provider_id")
 async def create_resource(request: Request, body: CreateResource, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     r = await svc(request).create(actor_of(who), body.external_id, body.provider_kind, body.provider_id, body.content)
     return _working(r, 1)
 
 
 @router.get("/resources/{rid}/working", summary="The working copy with review state and audit trail")
+@access.role(EDITOR, REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def working(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     resource, rev = await svc(request).load(rid)
     actor = actor_of(who)
@@ -257,6 +268,7 @@ async def working(request: Request, rid: str, who: Principal = EditorOrReviewer)
 
 
 @router.put("/resources/{rid}", summary="Edit the working copy (a published resource starts a new version)")
+@access.role(EDITOR, MINISTRY_ADMIN, target="resource.provider")
 async def edit(
     request: Request, rid: str, content: ResourceContent, who: Principal = EditorOrReviewer
 ) -> dict[str, Any]:
@@ -270,21 +282,25 @@ async def _transition(request: Request, rid: str, action: str, who: Principal, *
 
 
 @router.post("/resources/{rid}/submit", summary="Submit for review")
+@access.role(EDITOR, MINISTRY_ADMIN, target="resource.provider")
 async def submit(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     return await _transition(request, rid, "submit", who)
 
 
 @router.post("/resources/{rid}/publish", summary="Publish (reviewers)")
+@access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def publish(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     return await _transition(request, rid, "publish", who)
 
 
 @router.post("/resources/{rid}/reject", summary="Reject with a reason (reviewers)")
+@access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def reject(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     return await _transition(request, rid, "reject", who, reason=body.reason)
 
 
 @router.post("/resources/{rid}/withdraw", summary="Withdraw from the public catalog with a reason (reviewers)")
+@access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def withdraw(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
     return await _transition(request, rid, "withdraw", who, reason=body.reason)
 
@@ -296,6 +312,7 @@ async def withdraw(request: Request, rid: str, body: Reason, who: Principal = Ed
         "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
     },
 )
+@access.role(MINISTRY_ADMIN)
 async def bulk_import(request: Request, who: Principal = Depends(require_role(MINISTRY_ADMIN))) -> Response:
     # Read here, after the caller is known to be a ministry admin: a body parameter would be read (up to
     # CATALOG_IMPORT_MAX_BODY_BYTES) before the authorization dependency ran, for anyone.

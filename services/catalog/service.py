@@ -358,6 +358,8 @@ class CatalogService:
                 continue
             try:
                 row = orjson.loads(raw)
+                if not isinstance(row, dict):
+                    raise Problem(422, "Invalid line", "each line is a JSON object with a type")
                 kind = row.get("type")
                 if kind == "node":
                     node = TreeNode(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from common import access
 from common.auth import (
     MINISTRY_ADMIN,
     Principal,
@@ -80,6 +81,7 @@ class ResetConfirm(BaseModel):
 
 
 @router.post("/v1/accounts", status_code=201, tags=["accounts"], summary="Register (实名注册)", responses=LIMITED)
+@access.public()
 async def register(body: Registration, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
     account = await s.register(
         phone=body.phone,
@@ -94,26 +96,31 @@ async def register(body: Registration, request: Request, s: IdentityService = De
 
 
 @router.post("/v1/sessions", tags=["sessions"], summary="Log in", responses=LIMITED)
+@access.public()
 async def login(body: Login, request: Request, s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return await s.login(body.identifier, body.password, client_ip(request))
 
 
 @router.post("/v1/sessions/refresh", tags=["sessions"], summary="Rotate a refresh token")
+@access.public(note="the refresh token is the credential")
 async def refresh(body: RefreshBody, s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return await s.refresh(body.refresh_token)
 
 
 @router.post("/v1/sessions/logout", status_code=204, tags=["sessions"], summary="Log out (revokes the session)")
+@access.public(note="the refresh token is the credential")
 async def logout(body: RefreshBody, s: IdentityService = Depends(svc)) -> None:
     await s.logout(body.refresh_token)
 
 
 @router.get("/v1/accounts/me", tags=["accounts"])
+@access.signed_in()
 async def me(who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
     return s.profile(await s.me(who))
 
 
 @router.get("/v1/accounts/{user_id}", tags=["accounts"], summary="An account in the caller's subtree")
+@access.account_admin()
 async def account(
     user_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -121,6 +128,7 @@ async def account(
 
 
 @router.post("/v1/accounts/me/password", status_code=204, tags=["accounts"])
+@access.signed_in()
 async def change_password(
     body: PasswordChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> None:
@@ -134,17 +142,20 @@ async def change_password(
     summary="Send a one-time code (same answer whether or not the account exists)",
     responses=LIMITED,
 )
+@access.public()
 async def request_reset(body: ResetRequest, request: Request, s: IdentityService = Depends(svc)) -> dict[str, str]:
     await s.request_reset(body.identifier, client_ip(request))
     return {"status": "accepted"}
 
 
 @router.post("/v1/password-resets/confirm", status_code=204, tags=["accounts"])
+@access.public(note="the one-time code is the credential")
 async def confirm_reset(body: ResetConfirm, s: IdentityService = Depends(svc)) -> None:
     await s.confirm_reset(body.identifier, body.code, body.new_password)
 
 
 @router.post("/v1/accounts/{user_id}/deactivate", status_code=204, tags=["accounts"])
+@access.account_admin()
 async def deactivate(
     user_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> None:
@@ -170,6 +181,7 @@ def _node(n: orgs.OrgNode) -> dict[str, str]:
 
 
 @router.get("/v1/orgs", tags=["orgs"], summary="The subtrees the caller administers")
+@access.role(*access.ADMINS, note="lists only the subtrees the caller administers")
 async def my_orgs(
     who: Principal = Depends(require_role(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, any_scope=True)),
     s: IdentityService = Depends(svc),
@@ -178,6 +190,7 @@ async def my_orgs(
 
 
 @router.get("/v1/orgs/{path:path}", tags=["orgs"], summary="A node and its children")
+@access.role(*access.ADMINS, target="path.path")
 async def org(
     path: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -189,6 +202,7 @@ async def org(
 
 
 @router.post("/v1/orgs", status_code=201, tags=["orgs"])
+@access.role(*access.ADMINS, target="body.parent")
 async def add_org(
     body: NewOrg, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -201,6 +215,7 @@ class RoleChangeResult(BaseModel):
     """``invited``: the account belongs to no organisation yet; the grant waits for it to accept."""
 
 
+@access.role_grantor()
 def _role_result(status: str) -> RoleChangeResult:
     return RoleChangeResult(changed=status in ("granted", "revoked"), status=status)  # type: ignore[arg-type]
 
@@ -217,6 +232,7 @@ async def grant(
 
 
 @router.post("/v1/role-revocations", tags=["roles"], summary="Revoke a role (audited)")
+@access.role_grantor()
 async def revoke(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> RoleChangeResult:
@@ -252,6 +268,7 @@ async def decline_invitation(
 
 
 @router.post("/v1/admin/signing-keys/rotate", tags=["tokens"], summary="Rotate the token signing key now")
+@access.role(access.MINISTRY)
 async def rotate(
     who: Principal = Depends(require_role(MINISTRY_ADMIN)), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -266,6 +283,7 @@ class TeacherVerification(BaseModel):
 
 
 @router.post("/v1/teacher-verifications", tags=["teachers"], summary="Real-name verification (教师实名认证)")
+@access.account_kind("teacher")
 async def verify_teacher(
     body: TeacherVerification, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -277,6 +295,7 @@ class LinkRequest(BaseModel):
 
 
 @router.post("/v1/guardian-links", status_code=201, tags=["guardians"])
+@access.account_kind("parent")
 async def request_link(
     body: LinkRequest, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -285,6 +304,7 @@ async def request_link(
 
 
 @router.post("/v1/guardian-links/{child_id}/{parent_id}/approve", tags=["guardians"])
+@access.guardian_approver()
 async def approve_link(
     child_id: str, parent_id: str, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, str]:
@@ -301,6 +321,7 @@ class NewClient(BaseModel):
 
 
 @router.post("/v1/oidc-clients", status_code=201, tags=["sso"], summary="Register a relying party (ministry admin)")
+@access.role(access.MINISTRY)
 async def register_client(
     body: NewClient, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> dict[str, Any]:
@@ -320,11 +341,13 @@ async def deactivate_client(
 
 
 @router.get("/.well-known/jwks.json", tags=["sso"])
+@access.public()
 async def jwks(s: IdentityService = Depends(svc)) -> JSONResponse:
     return JSONResponse(s.ring.jwks(now()), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/.well-known/openid-configuration", tags=["sso"])
+@access.public()
 async def discovery(s: IdentityService = Depends(svc)) -> dict[str, Any]:
     iss = s.s.issuer
     return {
@@ -352,6 +375,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
 
 
 @router.get("/oauth2/authorize", tags=["sso"], summary="Authorization code + PKCE (S256), after the user's consent")
+@access.public(note="a signed-in first-party user gets a code; anyone else is redirected with an error")
 async def authorize(
     request: Request,
     client_id: str,
@@ -440,6 +464,7 @@ def _client_credentials(
 
 
 @router.post("/oauth2/token", tags=["sso"], summary="Token endpoint (application/x-www-form-urlencoded)")
+@access.oauth_client()
 async def token(request: Request, s: IdentityService = Depends(svc), sso: Sso = Depends(sso_of)) -> JSONResponse:
     # parsed here rather than with Form(): python-multipart is not a dependency and this endpoint never
     # takes multipart bodies
@@ -474,6 +499,7 @@ async def userinfo_principal(request: Request, sso: Sso = Depends(sso_of)) -> Pr
 
 
 @router.get("/oauth2/userinfo", tags=["sso"])
+@access.signed_in()
 async def userinfo(who: Principal = Depends(userinfo_principal), s: IdentityService = Depends(svc)) -> dict[str, Any]:
     account = await s.me(who)
     scopes = who.scope.split() if who.scope is not None else ["openid", "profile", "roles"]
@@ -486,6 +512,7 @@ async def userinfo(who: Principal = Depends(userinfo_principal), s: IdentityServ
 
 
 @router.get("/oauth2/logout", tags=["sso"], summary="RP-initiated logout: ends the session (refresh family)")
+@access.public()
 async def end_session(
     request: Request,
     id_token_hint: str | None = Query(None, max_length=4096),

@@ -1,5 +1,6 @@
 from fastapi import APIRouter, Request
 
+from common import access
 from common.problems import Problem
 from recommender.domain.candidates import Candidate
 
@@ -7,6 +8,7 @@ router = APIRouter(prefix="/v1", tags=["candidates"])
 
 
 @router.get("/candidates/{resource_id}", response_model=Candidate, summary="A resource in the candidate pool")
+@access.public(note="mirrors the public catalog")
 async def get_candidate(resource_id: str, request: Request) -> Candidate:
     candidate = await request.app.state.candidates.get(resource_id)
     if candidate is None:

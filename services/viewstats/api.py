@@ -26,6 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
+from common import access
 from common.auth import MINISTRY_ADMIN, Principal, require_role
 from common.problems import Problem
 from viewstats.domain.beacon import PROVINCES
@@ -39,7 +40,9 @@ MAX_BUCKETS = 1500
 MAX_DAYS = 1000
 PROVINCE_ADMIN = "province_admin"
 admin = require_role(PROVINCE_ADMIN, MINISTRY_ADMIN, any_scope=True)
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # the platform's counters live well inside these
+# Statistics begin with the platform: dates outside these years are refused as invalid (a 422 naming the field),
+# before any date arithmetic can leave the calendar (year 1 minus a day, year 9999 plus one).
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def _bounded_date(d: date) -> date:
@@ -128,6 +131,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {d: c[value] for d, c in (await store.counts("d", days, dim, parts)).items()}
 
     @router.get("/totals", summary="All-time, today, daily average and peak day over a range")
+    @access.public()
     async def totals(start: Day | None = None, end: Day | None = None) -> dict[str, Any]:
         end = end or today()
         start = start or max(EARLIEST, end - timedelta(days=29))
@@ -173,6 +177,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return out
 
     @router.get("/series", summary="Platform views per minute, hour or day")
+    @access.public()
     async def series(
         granularity: Literal["m", "h", "d"] = "h", start: Moment | None = None, end: Moment | None = None
     ) -> dict[str, Any]:
@@ -208,6 +213,12 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         }
 
     @router.get("/series/{dimension}/{value}", summary="Views of one resource/section/province/country")
+    @access.role(
+        "province_admin",
+        access.MINISTRY,
+        target="path.value",
+        note="dimension province: admins of that province; resource, section, country: ministry",
+    )
     async def series_by(
         dimension: Literal["resource", "section", "province", "country"],
         value: str = PathParam(pattern=VALUE),
@@ -227,6 +238,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return await _series(granularity, start, end, DIMENSION_PARAM[dimension], value)
 
     @router.get("/rate", summary="Views per second over one minute (default: the last complete minute)")
+    @access.public()
     async def rate(
         minute: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Beijing time."),
     ) -> dict[str, Any]:
@@ -236,6 +248,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {"minute": label, "views": views, "per_second": round(views / 60, 2), "as_of": as_of()}
 
     @router.get("/top", summary="Top-N resources of a day or an hour (热门资源)")
+    @access.public()
     async def top(
         window: Literal["day", "hour"] = "day",
         at: str | None = Query(
@@ -269,14 +282,17 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         return {"day": label, "views": dict(counts.most_common()), "as_of": as_of()}
 
     @router.get("/provinces", summary="Views per province of a day")
+    @access.role("province_admin", access.MINISTRY, note="a province admin sees their own province only")
     async def provinces(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("prov", day, who)
 
     @router.get("/countries", summary="Views per country or region of a day")
+    @access.role(access.MINISTRY)
     async def countries(day: Day | None = None, who: Principal = Depends(admin)) -> dict[str, Any]:
         return await breakdown("cty", day, who)
 
     @router.get("/growth", summary="Views of a range against the same dates a year earlier (同比)")
+    @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def growth(
         start: Day,
         end: Day,
@@ -305,6 +321,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
         }
 
     @router.get("/uniques", summary="Unique visitors of a day (HLL estimate, ±1-7 %)")
+    @access.role("province_admin", access.MINISTRY, target="query.province", note="without a province: ministry")
     async def uniques(
         day: Day | None = None,
         resource: str | None = Query(None, pattern=VALUE),
@@ -333,6 +350,7 @@ def dashboard_router() -> APIRouter:
     page = (Path(__file__).parent / "dashboard.html").read_text(encoding="utf-8")
 
     @router.get("/dashboard", response_class=HTMLResponse, summary="Live dashboard (auto-refresh)")
+    @access.public()
     async def dashboard() -> HTMLResponse:
         return HTMLResponse(page)
 

@@ -34,6 +34,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from common import access
 from common.auth import Principal, require_role
 from common.contracts.viewstats import HeartbeatRecorded
 from common.messaging import encode, kafka_client_options
@@ -193,6 +194,7 @@ def build_router(collector: Collector) -> APIRouter:
         summary="Record one view beacon or a batch of up to 1,000",
         responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
     )
+    @access.public(note="anonymous view beacons")
     async def post_views(request: Request) -> Response:
         ip = collector.client_ip(request)
         client = collector.admit(ip)
@@ -238,6 +240,7 @@ def build_router(collector: Collector) -> APIRouter:
         summary="Record watch time of the signed-in teacher (learning hours, 学时)",
         dependencies=[Depends(limited)],
     )
+    @access.role(TEACHER, note="watch time of the signed-in teacher (learning hours are for teachers)")
     async def post_heartbeat(
         beat: HeartbeatIn, who: Principal = Depends(require_role(TEACHER, any_scope=True))
     ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from common import access
 from common.auth import MINISTRY_ADMIN, Principal, require_principal, require_role
 from common.problems import Problem
 from viewstats.domain.certificate import certificate_pdf
@@ -90,6 +91,7 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
     ministry = require_role(MINISTRY_ADMIN)
 
     @router.get("/v1/learning/courses/{resource_id}", summary="A course's credit hours (学时) and required time")
+    @access.public()
     async def course(resource_id: str = RESOURCE_ID) -> CourseOut:
         found = (await store.courses([resource_id])).get(resource_id)
         if not found or not found.get("h") or found.get("withdrawn"):
@@ -102,6 +104,7 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         )
 
     @router.get("/v1/learning/me/courses/{resource_id}", summary="The caller's watch time on a course")
+    @access.signed_in()
     async def my_progress(resource_id: str = RESOURCE_ID, who: Principal = Depends(require_principal)) -> ProgressOut:
         pid = progress_id(who.subject, resource_id)
         doc = (await store.progress([pid])).get(pid, {})
@@ -143,10 +146,12 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         )
 
     @router.get("/v1/learning/me/hours", summary=f"The caller's study hours per year and over {CYCLE_YEARS} years")
+    @access.signed_in()
     async def my_hours(who: Principal = Depends(require_principal)) -> HoursOut:
         return await hours_of(who.subject)
 
     @router.get("/v1/learning/teachers/{user_id}/hours", summary="A teacher's study hours (ministry admins)")
+    @access.role(MINISTRY_ADMIN)
     async def teacher_hours(
         user_id: str = Path(pattern=r"^[A-Za-z0-9_\-:]{1,128}$"), who: Principal = Depends(ministry)
     ) -> HoursOut:
@@ -158,6 +163,7 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         response_class=Response,
         responses={200: {"content": {"application/pdf": {}}}},
     )
+    @access.signed_in(note="only the holder; another holder's number answers 404")
     async def my_certificate(
         certificate_id: str = CERTIFICATE_ID, who: Principal = Depends(require_principal)
     ) -> Response:
@@ -182,6 +188,7 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         )
 
     @router.get("/v1/certificates/{certificate_id}", summary="Verify a certificate number (public, no holder data)")
+    @access.public(note="names the course, hours and year, never the holder")
     async def verify(certificate_id: str = CERTIFICATE_ID) -> VerificationOut:
         cert = await store.certificate(certificate_id)
         if cert is None:
