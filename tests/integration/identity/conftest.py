@@ -48,6 +48,16 @@ class Running:
     async def bearer(self, phone: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {(await self.login(phone))['access_token']}"}
 
+    async def relayed(self, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Wait until the outbox relay published what the requests so far stored (a request is answered once its
+        events are stored, before they are on Kafka): then ``Events.drain`` sees them all."""
+        relay = self.app.state.kit.outbox.relay
+        deadline = asyncio.get_running_loop().time() + timeout
+        while relay.queue:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the outbox relay still holds {len(relay.queue)} change(s)")
+            await asyncio.sleep(0.05)
+
     async def make(self, user_id: str, role: str, org: str | None = None) -> None:
         """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
         from common.auth import Role
