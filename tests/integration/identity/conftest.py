@@ -103,9 +103,12 @@ class Events:
 
 
 @contextlib.asynccontextmanager
-async def running_identity(mongodb_url: str, **settings_overrides: Any) -> AsyncIterator[Running]:
-    """Identity in-process on its own fresh database, with test settings (``settings_overrides`` win)."""
-    run = uuid.uuid4().hex[:8]
+async def running_identity(
+    mongodb_url: str, *, run: str | None = None, keep_database: bool = False, **settings_overrides: Any
+) -> AsyncIterator[Running]:
+    """Identity in-process on its own fresh database, with test settings (``settings_overrides`` win). A second
+    process of the same ``run`` works on the database of the first, which ``keep_database`` kept."""
+    run = run or uuid.uuid4().hex[:8]
     settings = IdentitySettings(
         **{
             "mongodb_database_prefix": f"test_identity_{run}_",
@@ -127,6 +130,8 @@ async def running_identity(mongodb_url: str, **settings_overrides: Any) -> Async
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ISSUER) as client,
     ):
         yield Running(app, client, manager.app)
+    if keep_database:
+        return
     mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await mongo.drop_database(f"test_identity_{run}_identity")
     await mongo.close()
