@@ -6,11 +6,13 @@ requests are answered, and afterwards every event is on its topic exactly once p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from pymongo import AsyncMongoClient
@@ -26,6 +28,7 @@ from common.contracts.identity import (
     UserUpdated,
 )
 from identity.store import OUTBOX_SOURCES
+from tests.conftest import free_port
 from tests.integration.catalog.test_outbox_recovery import kafka_pid
 from tests.integration.common.helpers import eventually
 from tests.integration.identity.conftest import Running, running_identity
@@ -154,6 +157,52 @@ async def test_identity_that_never_reached_kafka_loses_no_event_and_the_next_pro
     records = await published(kafka_bootstrap, starts, users)
     assert Counter(r.id for r in records) == Counter(stored.keys())  # each stored event once, nothing else
     assert all(stored[r.id] == type(r.event).TYPE for r in records)
+
+
+async def test_identity_killed_between_the_write_and_the_publish_loses_no_event(
+    service_process, mongodb_url, kafka_bootstrap
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "KAFKA_CLIENT_PREFIX": f"test-{tag}-",
+        "MONGODB_DATABASE_PREFIX": f"test_{tag}_crash_",
+        "IDENTITY_ARGON2_TIME_COST": "1",
+        "IDENTITY_ARGON2_MEMORY_KIB": "8192",
+        "OUTBOX_SWEEP_SECONDS": "0.5",
+        "OUTBOX_SWEEP_MIN_AGE_SECONDS": "0",
+    }
+    starts = await offsets(kafka_bootstrap)
+    dying = service_process("tests.integration.identity.crashing:create_app", free_port(), **env)
+    dying.start(timeout=120)
+    phone = f"13{uuid.uuid4().int % 10**9:09d}"
+    body = {"phone": phone, "password": "Correct-Horse-9", "real_name": "李明", "kind": "parent"}
+    async with httpx.AsyncClient(base_url=dying.url, timeout=60) as http:
+        with contextlib.suppress(httpx.HTTPError):  # it may die before it answers: the stored account counts
+            assert (await http.post("/v1/accounts", json=body)).status_code == 201
+    assert dying.proc.wait(timeout=60) == -signal.SIGKILL
+    mongo = AsyncMongoClient(mongodb_url)
+    db = mongo[f"test_{tag}_crash_identity"]
+    try:
+        stored = await stored_entries(db)
+        assert list(stored.values()) == [UserRegistered.TYPE]  # the state and its event, in one write
+        users = {d["_id"] async for d in db["accounts"].find({}, {"_id": 1})}
+        assert await published(kafka_bootstrap, starts, users) == []  # the crash point held: nothing went out
+
+        service_process("identity.app:create_app", free_port(), **env).start(timeout=120)
+
+        async def all_published() -> list:
+            return [r.id for r in await published(kafka_bootstrap, starts, users)]
+
+        await eventually(all_published, timeout=60, every=0.5)
+
+        async def settled() -> bool:
+            return await db["outbox"].count_documents({}) == 0  # its pointer resolved: nothing more will go out
+
+        await eventually(settled, timeout=30)
+        assert await all_published() == list(stored)  # once
+    finally:
+        await mongo.drop_database(f"test_{tag}_crash_identity")
+        await mongo.close()
 
 
 @pytest.mark.skipif(kafka_pid() is None, reason="needs the Kafka broker that deploy/local/infra.sh started")
