@@ -36,7 +36,8 @@ revocation's, a deactivation's, a password change's and a teacher verification's
 ``outbox`` field by the very ``update_one`` that changes it (so only when its condition matched), a reset code's
 ``NotificationRequested`` in the ``resets`` document, a ``GuardianLinked`` in the inserted link decision. An
 update pushes its entries beside those of earlier changes (a ``$set`` of the list could erase another writer's);
-entries already published are pulled before the next change of the document (:meth:`IdentityStore._prune`).
+entries already published are pulled from an account before its next evented change (:meth:`IdentityStore._prune`;
+a reset document's go with it when its code expires).
 """
 
 from __future__ import annotations

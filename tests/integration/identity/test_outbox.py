@@ -14,7 +14,6 @@ from collections import Counter
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError
 from pymongo import AsyncMongoClient
 
 from common.contracts.identity import (
@@ -33,6 +32,7 @@ from tests.integration.catalog.test_outbox_recovery import kafka_pid
 from tests.integration.common.helpers import eventually
 from tests.integration.identity.conftest import Running, running_identity
 from tests.integration.viewstats.conftest import end_offsets, records_since
+from tests.integration.viewstats.test_learning_outbox import KafkaUnreachable
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +40,6 @@ SCHOOL = "cn/43/4301/430102/school-430102001"
 TOPICS = ("identity.users.v1", "identity.notifications.v1")
 # A relay that notices a broken Kafka soon, and sweeps what no relay holds at once (the next process).
 FAST_RELAY = {"outbox_sweep_seconds": 0.5, "outbox_sweep_min_age_seconds": 0}
-
-
-class KafkaUnreachable:
-    """The relay's publisher in a process that never gets an acknowledgement from Kafka before it stops."""
-
-    def __init__(self) -> None:
-        self.attempts = 0
-
-    async def publish_many(self, events, *, event_ids=None) -> None:
-        self.attempts += 1
-        raise KafkaConnectionError("unreachable (test)")
 
 
 async def offsets(bootstrap: str) -> dict:
