@@ -36,8 +36,8 @@ revocation's, a deactivation's, a password change's and a teacher verification's
 ``outbox`` field by the very ``update_one`` that changes it (so only when its condition matched), a reset code's
 ``NotificationRequested`` in the ``resets`` document, a ``GuardianLinked`` in the inserted link decision. An
 update pushes its entries beside those of earlier changes (a ``$set`` of the list could erase another writer's);
-entries already published are pulled from an account before its next evented change (:meth:`IdentityStore._prune`;
-a reset document's go with it when its code expires).
+entries already published are pulled (``$pullAll``) from an account before its next evented change
+(:meth:`IdentityStore._prune`; a reset document's go with it when its code expires).
 """
 
 from __future__ import annotations
@@ -152,13 +152,15 @@ class IdentityStore:
 
     async def _prune(self, collection: str, doc_id: str) -> None:
         """Pull the entries of changes already published (their pointer is gone) out of the document, so that it
-        does not grow with every change; a ``$pull`` by pointer id never touches another writer's pending ones."""
+        does not grow with every change. ``$pullAll`` of the very entries read never touches another writer's
+        pending ones (FerretDB's ``$pull`` removes only equal values: a condition such as ``{p: {$in: …}}``
+        silently matched nothing)."""
         doc = await self.db[collection].find_one({"_id": doc_id}, {"outbox": 1})
         entries = (doc or {}).get("outbox") or []
         pending = {e["p"] for e in await self.outbox.unpublished(entries)}
-        done = sorted({e["p"] for e in entries} - pending)
+        done = [e for e in entries if e["p"] not in pending]
         if done:
-            await self.db[collection].update_one({"_id": doc_id}, {"$pull": {"outbox": {"p": {"$in": done}}}})
+            await self.db[collection].update_one({"_id": doc_id}, {"$pullAll": {"outbox": done}})
 
     async def _insert(self, collection: str, doc: dict[str, Any]) -> None:
         try:

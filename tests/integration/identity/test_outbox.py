@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import uuid
@@ -230,3 +231,31 @@ async def test_requests_are_answered_while_kafka_is_stopped_and_every_event_arri
     assert Counter(stored.values()) == {UserRegistered.TYPE: 4, RoleGranted.TYPE: 3, NotificationRequested.TYPE: 3}
     records = await published(kafka_bootstrap, starts, users)
     assert Counter(r.id for r in records) == Counter(stored.keys())  # each stored event once, nothing else
+
+
+async def test_an_account_carries_only_its_unpublished_events_and_a_change_that_did_not_happen_none(
+    identity, events
+) -> None:
+    user_id, phone = await identity.register("parent")
+    admin_id, admin_phone = await identity.register("teacher")
+    await identity.make(admin_id, "ministry_admin")
+    admin = await identity.bearer(admin_phone)
+    await identity.relayed()
+    for old, new in itertools.pairwise(["Correct-Horse-9", "Second-Horse-22", "Third-Horse-333"]):
+        h = {"Authorization": f"Bearer {(await identity.login(phone, old))['access_token']}"}
+        body = {"current_password": old, "new_password": new}
+        assert (await identity.client.post("/v1/accounts/me/password", headers=h, json=body)).status_code == 204
+        await identity.relayed()
+    accounts = identity.service.store.db["accounts"]
+    # the published registration and first password change were pulled by the second change
+    assert [e["type"] for e in (await accounts.find_one({"_id": user_id}))["outbox"]] == [UserUpdated.TYPE]
+    grant = {"user_id": user_id, "role": "school_admin", "org": SCHOOL}
+    assert (await identity.client.post("/v1/role-grants", headers=admin, json=grant)).json()["status"] == "granted"
+    await identity.relayed()
+    again = await identity.client.post("/v1/role-grants", headers=admin, json=grant)
+    assert again.json() == {"changed": False, "status": "unchanged"}
+    # the grant that changed nothing wrote no event and left no pointer (and pulled what was published)
+    assert (await accounts.find_one({"_id": user_id}))["outbox"] == []
+    assert await identity.service.store.db["outbox"].count_documents({}) == 0
+    mine = [t for t, e in await events.drain() if e["user_id"] == user_id]
+    assert Counter(mine) == {UserRegistered.TYPE: 1, UserUpdated.TYPE: 2, RoleGranted.TYPE: 1}
