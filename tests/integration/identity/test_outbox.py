@@ -162,7 +162,9 @@ async def test_identity_killed_between_the_write_and_the_publish_loses_no_event(
         "OUTBOX_SWEEP_MIN_AGE_SECONDS": "0",
     }
     starts = await offsets(kafka_bootstrap)
-    dying = service_process("tests.integration.identity.crashing:create_app", free_port(), **env)
+    dying = service_process(
+        "tests.integration.identity.crashing:create_app", free_port(), kafka_principal="identity", **env
+    )
     dying.start(timeout=120)
     phone = f"13{uuid.uuid4().int % 10**9:09d}"
     body = {"phone": phone, "password": "Correct-Horse-9", "real_name": "李明", "kind": "parent"}
