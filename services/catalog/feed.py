@@ -35,7 +35,7 @@ from collections.abc import Sequence
 class ChangeFeed:
     """Per partition, the resources whose latest record is in it, by offset. Rows are appended as records are
     applied; a resource's older row is left in place and skipped (``_at`` says which row is live) until stale
-    rows outnumber live ones, when the partition is rebuilt: an update costs O(log n), not a list deletion."""
+    rows outnumber live ones, when the partition is rebuilt: an update costs O(1), not a list deletion."""
 
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
@@ -43,6 +43,7 @@ class ChangeFeed:
         self._rows: list[list[tuple[int, str]]] = [[] for _ in range(partitions)]  # (offset, resource id)
         self._live = [0] * partitions
         self._at: dict[str, tuple[int, int]] = {}  # resource id → (partition, offset) of its latest record
+        self._unsorted: set[int] = set()  # partitions to sort before they are read (once, not per record)
 
     def passed(self, partition: int, offset: int) -> None:
         """The record at ``offset`` is applied (whatever it was: the watermark covers every record)."""
@@ -66,12 +67,12 @@ class ChangeFeed:
         self._live[partition] += 1
         rows = self._rows[partition]
         row = (offset, resource_id)
-        if not rows or rows[-1] < row:
-            rows.append(row)  # the usual case: records arrive in offset order
-        else:
-            bisect.insort(rows, row)
+        if rows and row < rows[-1]:
+            self._unsorted.add(partition)  # the start-up load (by key); the live consumer comes in offset order
+        rows.append(row)
         if len(rows) > 1024 and len(rows) > 2 * self._live[partition]:
             self._rows[partition] = sorted((o, rid) for rid, (p, o) in self._at.items() if p == partition)
+            self._unsorted.discard(partition)
 
     def page(self, after: Sequence[int], limit: int) -> tuple[list[tuple[str, list[int]]], list[int]]:
         """Up to ``limit`` resources whose latest record is at or after ``after`` (a position: per partition the
@@ -79,6 +80,9 @@ class ChangeFeed:
         from any item), and the position to read from next. A partition whose changes were all returned moves to
         :attr:`applied` (nothing unseen below it, see the module docstring); one cut short by ``limit`` moves
         just past its last returned record."""
+        for partition in self._unsorted:
+            self._rows[partition].sort()
+        self._unsorted.clear()
         candidates: list[tuple[int, int, str]] = []
         cut_short: set[int] = set()
         for partition, start in enumerate(after):

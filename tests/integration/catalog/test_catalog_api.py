@@ -33,6 +33,18 @@ def content(**over):
     return {**base, **over}
 
 
+async def publish_new(client, tokens, external_id: str, title: str) -> str:
+    """Create, submit and publish a resource of prov-hn through the API; its id."""
+    ed, rev = tokens.headers(*EDITOR), tokens.headers(*REVIEWER)
+    body = {"external_id": external_id, "provider_kind": "province", "provider_id": "prov-hn"}
+    created = await client.post("/v1/resources", json={**body, "content": content(title=title)}, headers=ed)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    assert (await client.post(f"/v1/resources/{rid}/submit", headers=ed)).status_code == 200
+    assert (await client.post(f"/v1/resources/{rid}/publish", headers=rev)).status_code == 200
+    return rid
+
+
 async def test_editorial_workflow_end_to_end(catalog, tokens):
     started = change_cursor(datetime.now(UTC) - timedelta(seconds=5), "")
     c, ext = catalog.client, f"ext-{uuid.uuid4().hex[:8]}"

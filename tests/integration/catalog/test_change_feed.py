@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from catalog.service import resource_id
-from tests.integration.catalog.test_catalog_api import ADMIN, EDITOR, REVIEWER, content
+from tests.integration.catalog.test_catalog_api import ADMIN, content, publish_new
 from tests.integration.common.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -50,20 +50,10 @@ class Subscriber:
 
 async def editorial_writes(client, tokens, run: str, n: int = 24) -> dict[str, tuple[str, int]]:
     """Create, submit and publish ``n`` resources on one replica, withdrawing every third: their final states."""
-    ed, rev, admin = tokens.headers(*EDITOR), tokens.headers(*REVIEWER), tokens.headers(*ADMIN)
+    admin = tokens.headers(*ADMIN)
     final = {}
     for i in range(n):
-        body = {
-            "external_id": f"{run}-feed-ed-{i}",
-            "provider_kind": "province",
-            "provider_id": "prov-hn",
-            "content": content(title=f"变更订阅测试 编辑 {i}"),
-        }
-        r = await client.post("/v1/resources", json=body, headers=ed)
-        assert r.status_code == 201, r.text
-        rid = r.json()["id"]
-        assert (await client.post(f"/v1/resources/{rid}/submit", headers=ed)).status_code == 200
-        assert (await client.post(f"/v1/resources/{rid}/publish", headers=rev)).status_code == 200
+        rid = await publish_new(client, tokens, f"{run}-feed-ed-{i}", f"变更订阅测试 编辑 {i}")
         final[rid] = ("published", 1)
         if i % 3 == 0:
             r = await client.post(f"/v1/resources/{rid}/withdraw", json={"reason": "调整"}, headers=admin)

@@ -57,3 +57,12 @@ def test_a_watermark_moves_past_records_that_are_not_resource_changes():
     feed.passed(0, 4)
     feed.caught_up({0: 3})
     assert feed.page([0], 10)[1] == [5]
+
+
+def test_records_loaded_out_of_offset_order_are_served_in_it():
+    feed = ChangeFeed(1)
+    for rid, offset in (("c", 7), ("a", 2), ("b", 5)):  # the start-up load goes by key, not by offset
+        feed.record(rid, 0, offset)
+    feed.caught_up({0: 8})
+    items, following = feed.page([3], 10)
+    assert [rid for rid, _ in items] == ["b", "c"] and following == [8]
