@@ -47,7 +47,7 @@ class ChangeFeed:
 
     def passed(self, partition: int, offset: int) -> None:
         """The record at ``offset`` is applied (whatever it was: the watermark covers every record)."""
-        if offset + 1 > self.applied[partition]:
+        if 0 <= partition < self.partitions and offset + 1 > self.applied[partition]:
             self.applied[partition] = offset + 1
 
     def caught_up(self, ends: dict[int, int]) -> None:
@@ -57,6 +57,8 @@ class ChangeFeed:
 
     def record(self, resource_id: str, partition: int, offset: int) -> None:
         """A record of ``resource_id`` at ``offset`` is applied (a redelivery or an older record is a no-op)."""
+        if not 0 <= partition < self.partitions:
+            return  # a topic with more partitions than common.topics declares: not servable, but not fatal
         self.passed(partition, offset)
         held = self._at.get(resource_id)
         if held is not None:

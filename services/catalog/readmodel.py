@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from catalog.feed import ChangeFeed
+from catalog.paging import FEED_PARTITIONS
 from catalog.search import SearchIndex
 
 Position = tuple[int, int]  # (partition, offset) of a record of ``catalog.resources.v1``
@@ -63,7 +64,7 @@ class Node:
 
 
 class ReadModel:
-    def __init__(self, search_heap_bytes: int = 200_000_000, partitions: int = 12) -> None:
+    def __init__(self, search_heap_bytes: int = 200_000_000, partitions: int = FEED_PARTITIONS) -> None:
         self.entries: dict[str, Entry] = {}
         self.nodes: dict[str, Node] = {}
         self.lesson_resources: dict[str, dict[str, int]] = {}  # lesson id → {resource id: position}
