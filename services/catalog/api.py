@@ -3,7 +3,6 @@ editors'/reviewers' workflow. Access goes through ``common.auth`` dependencies o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -18,9 +17,16 @@ from catalog.domain.resource import (
     REVIEWER,
     Actor,
     ResourceContent,
-    change_cursor,
 )
-from catalog.paging import CHANGE_CURSOR_PATTERN, MAX_CURSOR_CHARS, decode_cursor, next_cursor
+from catalog.paging import (
+    CHANGE_CURSOR_PATTERN,
+    MAX_CHANGE_CURSOR_CHARS,
+    MAX_CURSOR_CHARS,
+    decode_change_cursor,
+    decode_cursor,
+    encode_change_cursor,
+    next_cursor,
+)
 from catalog.search import MAX_OFFSET
 from catalog.service import CatalogService
 from common import access
@@ -210,25 +216,26 @@ async def changes(
     request: Request,
     after: str = Query(
         "",
-        max_length=MAX_CURSOR_CHARS,
+        max_length=MAX_CHANGE_CURSOR_CHARS,
         pattern=CHANGE_CURSOR_PATTERN,
-        description="`next` of the previous page (a change cursor); empty: from the first change",
+        description="`next` of the previous page (opaque); empty: from the first change",
     ),
     limit: int = Query(500, ge=1, le=5000),
 ) -> Response:
-    """Returns, in change order, each resource changed after ``after`` with its current public snapshot
-    (``published``) or as ``withdrawn``; poll again with ``next``. Like the compacted topic, a resource
-    appears once, at its latest change."""
-    read = svc(request).read
-    settle = request.app.state.settings.changes_settle_seconds
-    before = change_cursor(datetime.now(UTC) - timedelta(seconds=settle), "")
+    """Returns each resource changed after ``after`` with its current public snapshot (``published``) or as
+    ``withdrawn``; poll again with ``next`` (also when a page is empty: it may have moved). Like the compacted
+    topic, a resource appears once, at its latest change. Follows the topic's offsets, so ``next`` never moves
+    past a change not yet served, whichever replica answers (see ``catalog.feed``)."""
+    position = decode_change_cursor(after)
+    page, following = svc(request).read.changes_page(position, limit)
     items = []
-    for e in read.changes_after(after, limit, before):
+    for e, resume in page:
+        cursor = encode_change_cursor(resume)  # resuming from an item's cursor skips nothing after it
         if e.public:
-            items.append({"cursor": e.cursor, "op": "published", "id": e.id, "resource": orjson.loads(e.public)})
+            items.append({"cursor": cursor, "op": "published", "id": e.id, "resource": orjson.loads(e.public)})
         else:
-            items.append({"cursor": e.cursor, "op": "withdrawn", "id": e.id, "version": e.withdrawn_version})
-    return _json({"items": items, "next": items[-1]["cursor"] if items else after})
+            items.append({"cursor": cursor, "op": "withdrawn", "id": e.id, "version": e.withdrawn_version})
+    return _json({"items": items, "next": encode_change_cursor(following)})
 
 
 # --- editors and reviewers -------------------------------------------------------------------------------

@@ -17,10 +17,14 @@ def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
         read = service.read
         for env in envelopes:
             event = env.event
+            # The record's place on the topic is the change feed's position (see catalog.feed).
+            at = (env.partition, env.offset)
             if isinstance(event, ResourcePublished):
-                read.apply_published(event.resource.model_dump(mode="json"), event.cursor)
+                read.apply_published(event.resource.model_dump(mode="json"), event.cursor, at=at)
             elif isinstance(event, ResourceWithdrawn):
-                read.apply_withdrawn(event.resource_id, event.version, event.cursor)
+                read.apply_withdrawn(event.resource_id, event.version, event.cursor, at=at)
+            else:
+                read.feed.passed(*at)
         read.index.commit()
 
     @kit.consumer(

@@ -7,13 +7,17 @@ is idempotent: a public snapshot replaces the held one only if its ``(version, c
 
 from __future__ import annotations
 
-import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from catalog.feed import ChangeFeed
+from catalog.paging import FEED_PARTITIONS
 from catalog.search import SearchIndex
+
+Position = tuple[int, int]  # (partition, offset) of a record of ``catalog.resources.v1``
 
 
 @dataclass(slots=True)
@@ -60,11 +64,11 @@ class Node:
 
 
 class ReadModel:
-    def __init__(self, search_heap_bytes: int = 200_000_000) -> None:
+    def __init__(self, search_heap_bytes: int = 200_000_000, partitions: int = FEED_PARTITIONS) -> None:
         self.entries: dict[str, Entry] = {}
         self.nodes: dict[str, Node] = {}
         self.lesson_resources: dict[str, dict[str, int]] = {}  # lesson id → {resource id: position}
-        self.changes: list[tuple[str, str]] = []  # (cursor, resource id), sorted: the change feed
+        self.feed = ChangeFeed(partitions)  # GET /v1/changes: only records of the topic move it
         self.popularity: dict[str, float] = {}
         self.index = SearchIndex(search_heap_bytes)
 
@@ -115,17 +119,22 @@ class ReadModel:
             e.content_hash = entry_fields["content_hash"]
         return e
 
-    def apply_published(self, snapshot: dict[str, Any], cursor: str, index: bool = True) -> bool:
+    def apply_published(
+        self, snapshot: dict[str, Any], cursor: str, index: bool = True, at: Position | None = None
+    ) -> bool:
+        """Apply a publication; ``at`` is its record on the topic (None: a local write, not on the topic yet)."""
         rid = snapshot["id"]
         e = self.entries.get(rid) or self.entries.setdefault(
             rid, Entry(id=rid, provider_id=snapshot["provider_id"], external_id=snapshot["external_id"])
         )
+        if at is not None:  # even when the state is not newer: the feed shows the resource at its latest record
+            self.feed.record(rid, *at)
         if cursor <= e.cursor:
             return False  # a redelivery or an older change (cursors are unique and time-ordered per change)
         old = orjson.loads(e.public) if e.public else None
         e.public = orjson.dumps(snapshot)
         e.public_version = snapshot["version"]
-        self._move_cursor(e, cursor)
+        e.cursor = cursor
         if old and old.get("lesson"):
             self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
         if snapshot.get("lesson"):
@@ -137,14 +146,16 @@ class ReadModel:
     def load_public(self, changes: dict[str, Any]) -> list[dict[str, Any]]:
         """Bulk form of :meth:`apply_published` / :meth:`apply_withdrawn` for a start-up load: ``changes`` maps
         a resource id to its last change (``cursor``, ``resource`` = snapshot or None when withdrawn,
-        ``version``). The change feed is sorted once at the end instead of once per change. Returns the
-        snapshots that changed, for the caller to index."""
+        ``version``, ``at`` = its newest record on the topic, None for a change healed from the store: not on
+        the topic, so not in the feed). Returns the snapshots that changed, for the caller to index."""
         indexed: list[dict[str, Any]] = []
         for rid, change in changes.items():
             e = self.entries.get(rid)
             if e is None:
                 e = self.entries[rid] = Entry(id=rid)
-            elif change.cursor <= e.cursor:
+            if change.at is not None:
+                self.feed.record(rid, *change.at)
+            if change.cursor <= e.cursor:
                 continue
             if e.public:
                 old = orjson.loads(e.public)
@@ -166,11 +177,12 @@ class ReadModel:
                 lesson = snapshot["lesson"]
                 self.lesson_resources.setdefault(lesson["lesson_id"], {})[rid] = lesson["position"]
             indexed.append(snapshot)
-        self.changes = sorted((e.cursor, e.id) for e in self.entries.values() if e.cursor)
         return indexed
 
-    def apply_withdrawn(self, rid: str, version: int, cursor: str) -> bool:
+    def apply_withdrawn(self, rid: str, version: int, cursor: str, at: Position | None = None) -> bool:
         e = self.entries.get(rid) or self.entries.setdefault(rid, Entry(id=rid))
+        if at is not None:
+            self.feed.record(rid, *at)
         if cursor <= e.cursor:
             return False
         if e.public:
@@ -179,17 +191,9 @@ class ReadModel:
                 self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
         e.public = None
         e.withdrawn_version = version
-        self._move_cursor(e, cursor)
+        e.cursor = cursor
         self.index.delete([rid])
         return True
-
-    def _move_cursor(self, e: Entry, cursor: str) -> None:
-        if e.cursor:
-            i = bisect.bisect_left(self.changes, (e.cursor, e.id))
-            if i < len(self.changes) and self.changes[i] == (e.cursor, e.id):
-                del self.changes[i]
-        e.cursor = cursor
-        bisect.insort(self.changes, (cursor, e.id))
 
     def set_popularity(self, scores: dict[str, float]) -> None:
         changed = []
@@ -207,11 +211,8 @@ class ReadModel:
         e = self.entries.get(rid)
         return orjson.loads(e.public) if e and e.public else None
 
-    def changes_after(self, after: str, limit: int, before: str) -> list[Entry]:
-        i = bisect.bisect_right(self.changes, (after, "\uffff"))
-        out = []
-        for cursor, rid in self.changes[i:]:
-            if cursor >= before or len(out) >= limit:
-                break
-            out.append(self.entries[rid])
-        return out
+    def changes_page(self, after: Sequence[int], limit: int) -> tuple[list[tuple[Entry, list[int]]], list[int]]:
+        """A page of the change feed (see ``catalog.feed``): the entries in their current state, each with the
+        position after it, and the next position."""
+        items, following = self.feed.page(after, limit)
+        return [(self.entries[rid], resume) for rid, resume in items], following

@@ -226,11 +226,12 @@ class CatalogService:
             return n
 
         async def read_topic_and_index() -> tuple[int, int]:
-            changes, records = await read_public_catalog(kafka, group_id=group_id, client_id="catalog-snapshot")
+            changes, records, ends = await read_public_catalog(kafka, group_id=group_id, client_id="catalog-snapshot")
             seconds["topic_seconds"] = time.perf_counter() - t0
             # Indexed while the tree is still coming from the store (FerretDB decodes it at ≈ 3k nodes/s): the
             # chunks yield to its cursor, so both finish about together instead of one after the other.
             snapshots = self.read.load_public(changes)
+            self.read.feed.caught_up(ends)  # every record below the end offsets is in the read model now
             for i in range(0, len(snapshots), 2000):
                 self.read.index.upsert(snapshots[i : i + 2000], self.read.popularity, new=fresh)
                 await asyncio.sleep(0)

@@ -17,12 +17,6 @@ class CatalogSettings(ServiceSettings):
         default_factory=socket.gethostname,
         description="Suffix of this replica's own consumer groups (every replica reads the whole topic).",
     )
-    changes_settle_seconds: float = Field(
-        3.0,
-        ge=0,
-        description="GET /v1/changes withholds changes younger than this, so that a change another replica "
-        "is still writing cannot be skipped by a cursor that moved past it.",
-    )
     detail_max_age_seconds: int = Field(60, ge=0, description="Cache-Control max-age of public resource detail.")
     search_heap_bytes: int = Field(200_000_000, ge=30_000_000, description="Tantivy writer heap.")
     import_chunk: int = Field(2000, ge=1, description="Resources per bulk write during an import.")

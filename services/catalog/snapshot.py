@@ -35,6 +35,7 @@ class TopicState:
     cursor: str
     resource: dict[str, Any] | None
     version: int
+    at: tuple[int, int] | None = None  # (partition, offset) of the key's newest record: its change-feed position
 
 
 _CURSOR = b'"cursor":"'
@@ -56,8 +57,9 @@ def _cursor(value: bytes) -> bytes | None:
 
 async def read_public_catalog(
     kafka: dict[str, Any], *, group_id: str | None = None, client_id: str = "catalog-snapshot"
-) -> tuple[dict[str, TopicState], int]:
-    """(resource id → last change, records read); ``kafka``: the client options (common.messaging)."""
+) -> tuple[dict[str, TopicState], int, dict[int, int]]:
+    """(resource id → last change, records read, partition → end offset read up to); ``kafka``: the client
+    options (common.messaging)."""
     consumer = AIOKafkaConsumer(
         **kafka,
         client_id=client_id,
@@ -69,6 +71,8 @@ async def read_public_catalog(
     )
     await consumer.start()
     latest: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # key → (cursor, ce_type, value), decoded at the end
+    newest: dict[bytes, tuple[int, int]] = {}  # key → (partition, offset) of its last record, cursor or not
+    ends: dict[TopicPartition, int] = {}
     records = malformed = 0
     try:
         tps = [TopicPartition(TOPIC, p) for p in range(topic(TOPIC).partitions)]
@@ -91,6 +95,7 @@ async def read_public_catalog(
                     if cursor is None:  # the live consumer dead-letters it; a start-up must not stop on it
                         malformed += 1
                         continue
+                    newest[rec.key] = (rec.partition, rec.offset)  # a partition is read in offset order
                     held = latest.get(rec.key)
                     if held is None or cursor > held[0]:
                         latest[rec.key] = (cursor, ce_type, rec.value)
@@ -109,11 +114,13 @@ async def read_public_catalog(
         try:
             data = orjson.loads(value)
             if ce_type == _PUBLISHED:
-                state[key.decode()] = TopicState(data["cursor"], data["resource"], data["resource"]["version"])
+                state[key.decode()] = TopicState(
+                    data["cursor"], data["resource"], data["resource"]["version"], newest[key]
+                )
             else:
-                state[key.decode()] = TopicState(data["cursor"], None, data["version"])
+                state[key.decode()] = TopicState(data["cursor"], None, data["version"], newest[key])
         except (ValueError, KeyError, TypeError):
             malformed += 1
     if malformed:
         log.warning("skipped %d malformed records of %s (the live consumer dead-letters them)", malformed, TOPIC)
-    return state, records
+    return state, records, {tp.partition: end for tp, end in ends.items()}

@@ -42,9 +42,7 @@ def platform(service_process):
         capture_output=True,
     )
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
-    catalog = service_process("catalog.app:create_app", free_port(), CATALOG_CHANGES_SETTLE_SECONDS="0", **jwks).start(
-        timeout=120
-    )
+    catalog = service_process("catalog.app:create_app", free_port(), **jwks).start(timeout=120)
     recommender = service_process("recommender.app:create_app", free_port(), **jwks).start()
     return {"identity": identity.url, "catalog": catalog.url, "recommender": recommender.url, "admin": admin_phone}
 

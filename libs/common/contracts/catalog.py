@@ -94,7 +94,10 @@ class ResourcePublished(Event):
     TOPIC: ClassVar[str] = "catalog.resources.v1"
 
     resource: PublishedResource
-    cursor: str = Field(description="Change-feed cursor of this change (same as GET /v1/changes).")
+    cursor: str = Field(
+        description="Order of this change among the resource's changes (time, then resource id; string order "
+        "= change order): ignore a record not newer than the one held."
+    )
     credit_hours: float | None = Field(None, description="Copy of resource.credit_hours for training courses.")
 
     def key(self) -> str:

@@ -57,7 +57,6 @@ def settings_for(run: str, replica: str) -> CatalogSettings:
         mongodb_database_prefix=f"test_catalog_{run}_",
         kafka_client_prefix=f"test-{run}-",
         replica_id=replica,
-        changes_settle_seconds=0,
         search_heap_bytes=60_000_000,
     )
 

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from catalog.service import resource_id
 from tests.conftest import ROOT, free_port
 from tests.integration.catalog.conftest import AUD, ISS, start, stop
-from tests.integration.catalog.test_catalog_api import ADMIN, EDITOR, REVIEWER, content, demo_subset
+from tests.integration.catalog.test_catalog_api import ADMIN, demo_subset, publish_new
 from tests.integration.common.helpers import eventually
 from tests.integration.viewstats.conftest import end_offsets, records_since
 
@@ -107,25 +107,14 @@ async def test_editors_are_answered_while_kafka_is_down_and_every_event_arrives_
     try:
         service, c = replica.app.state.catalog, replica.client
         await asyncio.wait_for(service.heads_ready.wait(), 120)
-        ed, rev = tokens.headers(*EDITOR), tokens.headers(*REVIEWER)
         starts = await offsets(kafka_bootstrap)
         failed_before = relay_failures()
         rids = set()
         os.kill(pid, signal.SIGSTOP)  # Kafka stops answering, as behind a network partition
         try:
             for n in range(3):
-                body = {
-                    "external_id": f"outage-{uuid.uuid4().hex[:8]}",
-                    "provider_kind": "province",
-                    "provider_id": "prov-hn",
-                    "content": content(title=f"停机期间发布 {n}"),
-                }
-                created = await c.post("/v1/resources", json=body, headers=ed)
-                assert created.status_code == 201, created.text
-                rid = created.json()["id"]
+                rid = await publish_new(c, tokens, f"outage-{uuid.uuid4().hex[:8]}", f"停机期间发布 {n}")
                 rids.add(rid)
-                assert (await c.post(f"/v1/resources/{rid}/submit", headers=ed)).status_code == 200
-                assert (await c.post(f"/v1/resources/{rid}/publish", headers=rev)).status_code == 200
                 assert (await c.get(f"/v1/resources/{rid}")).status_code == 200  # this replica applied it
 
             async def relay_failed() -> bool:
