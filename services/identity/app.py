@@ -16,7 +16,7 @@ from identity.registry import TeacherRegistry
 from identity.service import IdentityService
 from identity.settings import IdentitySettings
 from identity.sso import Sso
-from identity.store import IdentityStore
+from identity.store import IdentityStore, declare_outbox
 
 log = logging.getLogger("identity")
 
@@ -24,13 +24,15 @@ log = logging.getLogger("identity")
 def create_app(settings: IdentitySettings | None = None, *, registry: TeacherRegistry | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
     kit = ServiceKit("identity", settings)
-    store = IdentityStore(kit.store.db)
+    # accounts, reset codes and link decisions carry the events of their changes, relayed by ``kit.outbox``
+    declare_outbox(kit.outbox)
+    store = IdentityStore(kit.store.db, kit.outbox)
     # counters are found by their slot prefix ``c``, locks by subject, expired documents by ``exp`` (on
     # MongoDB index lookups; FerretDB scans these small collections either way)
     kit.store.declare_indexes("throttle", [IndexModel("c"), IndexModel("s"), IndexModel("exp")])
     kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
-    service = IdentityService(settings, store, kit.publisher.publish_many, registry)
+    service = IdentityService(settings, store, registry)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_keys_fresh() -> None:

@@ -7,7 +7,9 @@ registration or of a start.
 It runs with the identity service's own environment (store, keys, Kafka), e.g. ``kubectl exec`` into an identity
 pod. It creates the account (kind ``staff``) with the password given, or, when the phone is registered already,
 takes that account only if the password given is its password (whoever registered the phone first cannot be
-made admin by someone else's step). Then it grants ``ministry_admin``, audited and published like any grant.
+made admin by someone else's step). Then it grants ``ministry_admin``, audited and published like any grant
+(through the outbox: the step waits for its relay to publish, and what it could not publish, Kafka being down,
+the service's relay publishes later).
 
 It refuses (exit status 3) once a ministry admin exists or the step ran before: the insert of one
 ``bootstrap:ministry_admin`` document is the atomic claim, so two operators running it at once make one admin.
@@ -53,16 +55,14 @@ async def bootstrap_ministry_admin(service: IdentityService, *, phone: str, pass
             service.passwords.verify, account.password_hash, password
         ):
             raise BootstrapRefused("the phone is registered and the password given is not its password")
-        await store.update_account(account.id, add_role=Role(name=MINISTRY_ADMIN))
+        granted = RoleGranted(
+            user_id=account.id, occurred_at=datetime.now(UTC), role=MINISTRY_ADMIN, org=None, granted_by="bootstrap"
+        )
+        await store.update_account(account.id, add_role=Role(name=MINISTRY_ADMIN), events=(granted,))
     except BaseException:
         await store.release_bootstrap()  # nothing was granted: the operator may run it again
         raise
     await store.audit("bootstrap", "grant", account.id, role=MINISTRY_ADMIN, org=None)
-    await service.publish(
-        RoleGranted(
-            user_id=account.id, occurred_at=datetime.now(UTC), role=MINISTRY_ADMIN, org=None, granted_by="bootstrap"
-        )
-    )
     return account.id
 
 
@@ -70,13 +70,15 @@ async def _run(phone: str, password: str, real_name: str) -> int:
     from common.service import ServiceKit
     from identity.registry import TeacherRegistry
     from identity.settings import IdentitySettings
-    from identity.store import IdentityStore
+    from identity.store import IdentityStore, declare_outbox
 
     settings = IdentitySettings()
     kit = ServiceKit("identity", settings)
+    declare_outbox(kit.outbox)
     registry = TeacherRegistry(settings.teacher_registry_url)
-    service = IdentityService(settings, IdentityStore(kit.store.db), kit.publisher.publish_many, registry)
+    service = IdentityService(settings, IdentityStore(kit.store.db, kit.outbox), registry)
     await kit.broker.connect()
+    kit.outbox.relay.start()
     try:
         user_id = await bootstrap_ministry_admin(service, phone=phone, password=password, real_name=real_name)
     except BootstrapRefused as exc:
@@ -87,6 +89,7 @@ async def _run(phone: str, password: str, real_name: str) -> int:
         print(f"refused: {details}", file=sys.stderr)
         return REFUSED
     finally:
+        await kit.outbox.relay.stop(settings.shutdown_grace_seconds / 2)  # publishes what it holds, or leaves it
         await kit.broker.stop()
         await kit.store.close()
         await registry.close()

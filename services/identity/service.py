@@ -1,4 +1,8 @@
-"""Identity's use cases: domain rules + store + events. The routers in ``api.py`` are thin over this."""
+"""Identity's use cases: domain rules + store + events. The routers in ``api.py`` are thin over this.
+
+Events are never published here: each is handed to the store with the state change that raises it, written in
+the same single-document write, and published by the outbox relay (see ``identity.store``). A request whose
+state is stored answers success whether or not Kafka is reachable."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from common.auth import MINISTRY_ADMIN, JwksCache, Principal, Role, TokenVerifier
-from common.contracts.base import Event
 from common.contracts.identity import (
     GuardianLinked,
     NotificationRequested,
@@ -66,10 +69,9 @@ class _LocalKeys(JwksCache):
 
 
 class IdentityService:
-    def __init__(self, settings: IdentitySettings, store: IdentityStore, publish, registry: TeacherRegistry):
+    def __init__(self, settings: IdentitySettings, store: IdentityStore, registry: TeacherRegistry):
         self.s = settings
         self.store = store
-        self._publish = publish
         self.registry = registry
         self.vault = crypto.PiiVault(settings.pii_keys, settings.pii_active_key, settings.lookup_key)
         self.passwords = crypto.Passwords(
@@ -87,9 +89,6 @@ class IdentityService:
         self.ring = tokens.KeyRing()
         self.tree = orgs.OrgTree()
         self.verifier = TokenVerifier(_LocalKeys(self), issuer=settings.issuer, audience=settings.audience)
-
-    async def publish(self, *events: Event) -> None:
-        await self._publish(list(events))
 
     # --- start-up -----------------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -229,19 +228,17 @@ class IdentityService:
                 created_at=now(),
                 password_changed_at=now(),
             )
-            await self.store.create_account(account)
-        except BaseException:
-            for key in claimed:  # give the identifier back so the user can retry
-                await self.store.release_login(key, user_id)
-            raise
-        await self.publish(
-            UserRegistered(
+            registered = UserRegistered(
                 user_id=user_id,
                 occurred_at=now(),
                 kind=kind,  # type: ignore[arg-type]
                 login_methods=tuple(idents),
             )
-        )
+            await self.store.create_account(account, registered)
+        except BaseException:
+            for key in claimed:  # give the identifier back so the user can retry
+                await self.store.release_login(key, user_id)
+            raise
         return account
 
     async def _claim_login(self, key: str, user_id: str) -> None:
@@ -431,8 +428,8 @@ class IdentityService:
         await self.store.update_account(
             account.id,
             fields={"password_hash": await asyncio.to_thread(self.passwords.hash, new), "password_changed_at": now()},
+            events=(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)),),
         )
-        await self.publish(UserUpdated(user_id=account.id, occurred_at=now(), changed=("password",)))
 
     async def request_reset(self, identifier: str, client_ip: str | None = None) -> None:
         """Always answers the same; only a real, active account gets a code. Limited per IP and per identifier
@@ -446,14 +443,13 @@ class IdentityService:
         if account is None or not account.active:
             return
         code = new_reset_code()
-        await self.store.save_reset(
-            ResetCode(account.id, self.vault.lookup_hash("reset", f"{account.id}:{code}"), now() + RESET_TTL)
-        )
         notification_id = uuid.uuid4().hex
+        # sealed for the gateway: the stored outbox entry and the topic hold no phone, e-mail or code in clear
         sealed = crypto.seal_for_gateway(
             self.s.notify_key, self.s.notify_key_id, {"to": value, "code": code}, reference=notification_id
         )
-        await self.publish(
+        await self.store.save_reset(
+            ResetCode(account.id, self.vault.lookup_hash("reset", f"{account.id}:{code}"), now() + RESET_TTL),
             NotificationRequested(
                 notification_id=notification_id,
                 user_id=account.id,
@@ -462,7 +458,7 @@ class IdentityService:
                 sealed=sealed,
                 sealed_key_id=self.s.notify_key_id,
                 expires_at=now() + RESET_TTL,
-            )
+            ),
         )
 
     async def confirm_reset(self, identifier: str, code: str, new_password: str) -> None:
@@ -492,9 +488,13 @@ class IdentityService:
             # pupil of their school must still not reach it
             authz.require_act_on(who.roles, account.roles, account.school, unaffiliated_ok=False)
             await self.store.audit(who.subject, "deactivate", user_id)
-        # a conditional transition: of parallel deactivations, one publishes
-        if await self.store.update_account(user_id, fields={"status": "deactivated"}, where={"status": "active"}):
-            await self.publish(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject))
+        # a conditional transition: of parallel deactivations, one writes its event
+        await self.store.update_account(
+            user_id,
+            fields={"status": "deactivated"},
+            where={"status": "active"},
+            events=(UserDeactivated(user_id=user_id, occurred_at=now(), by=who.subject),),
+        )
 
     # --- roles ------------------------------------------------------------------------------------------
     async def change_role(self, who: Principal, user_id: str, role: str, org: str | None, *, grant: bool) -> str:
@@ -526,23 +526,24 @@ class IdentityService:
         return await self._apply_role(account, r, grant=grant, by=who.subject)
 
     async def _apply_role(self, account: Account, r: Role, *, grant: bool, by: str) -> str:
-        # one role added or removed in the stored document (not the copy read before): concurrent grants,
-        # revocations and password changes all survive, and only the request that changed it audits and publishes
+        # one role added or removed in the stored document (not the copy read before), with its event: concurrent
+        # grants, revocations and password changes all survive, and only the request that changed it audits and
+        # writes the event (the role's presence is part of the condition: the pushed event alone changes a document)
         if grant:
-            changed = await self.store.update_account(account.id, add_role=r, where={"status": "active"})
+            event = RoleGranted(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, granted_by=by)
+            changed = await self.store.update_account(
+                account.id, add_role=r, where={"status": "active", "roles": {"$ne": r.claim()}}, events=(event,)
+            )
             if changed and r.name in ("student", "head_teacher"):
                 await self.store.update_account(account.id, fields={"school": r.org}, where={"school": None})
         else:
-            changed = await self.store.update_account(account.id, remove_role=r)
+            revoked = RoleRevoked(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, revoked_by=by)
+            changed = await self.store.update_account(
+                account.id, remove_role=r, where={"roles": r.claim()}, events=(revoked,)
+            )
         if not changed:
             return "unchanged"
         await self.store.audit(by, "grant" if grant else "revoke", account.id, role=r.name, org=r.org)
-        event = (
-            RoleGranted(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, granted_by=by)
-            if grant
-            else RoleRevoked(user_id=account.id, occurred_at=now(), role=r.name, org=r.org, revoked_by=by)
-        )
-        await self.publish(event)
         return "granted" if grant else "revoked"
 
     async def invitations(self, who: Principal) -> list[dict[str, Any]]:
@@ -638,6 +639,15 @@ class IdentityService:
                 account.id,
                 fields=fields,
                 add_role=Role(name=orgs.TEACHER, org=school) if outcome == "verified" else None,
+                events=(
+                    TeacherVerified(
+                        user_id=account.id,
+                        occurred_at=now(),
+                        outcome=outcome,
+                        school=school if outcome == "verified" else None,
+                        reason=reason,
+                    ),
+                ),
             )
         except BaseException:
             if claimed:
@@ -645,15 +655,6 @@ class IdentityService:
             raise
         if reason == "already_claimed":
             await self.store.audit(account.id, "teacher.nid_conflict", account.id)
-        await self.publish(
-            TeacherVerified(
-                user_id=account.id,
-                occurred_at=now(),
-                outcome=outcome,
-                school=school if outcome == "verified" else None,
-                reason=reason,
-            )
-        )
         return outcome
 
     # --- guardian links ---------------------------------------------------------------------------------------
@@ -679,14 +680,16 @@ class IdentityService:
             raise Problem(409, "Link already decided", code="link_decided")
         role = approver_role(who, child, link, today=now().date(), self_approval_age=self.s.guardian_self_approval_age)
         link.status, link.decided_by, link.approver_role = "approved", who.subject, role
-        if not await self.store.decide_link(link):  # a parallel approval decided it: it alone publishes
+        linked = GuardianLinked(
+            user_id=child_id,
+            occurred_at=now(),
+            guardian_id=parent_id,
+            approved_by=who.subject,
+            approver_role=role,  # type: ignore[arg-type]
+        )
+        if not await self.store.decide_link(link, linked):  # a parallel approval decided it: its event alone
             raise Problem(409, "Link already decided", code="link_decided")
         await self.store.audit(who.subject, "guardian.approve", child_id, parent=parent_id, role=role)
-        await self.publish(
-            GuardianLinked(
-                user_id=child_id, occurred_at=now(), guardian_id=parent_id, approved_by=who.subject, approver_role=role
-            )
-        )  # type: ignore[arg-type]
         return link
 
     # --- OIDC clients ---------------------------------------------------------------------------------------

@@ -29,6 +29,15 @@ document is atomic, so a role grant and a password change on two replicas both s
 update as read–modify–write without a transaction (40 concurrent ``$addToSet``s of distinct values kept 1–7;
 a ``{_id, v: 0}`` filter let up to 20 of 40 concurrent updates "win"), so this store also serialises the writes
 to one account within the process (``_KeyedLocks``): one FerretDB-backed process (local runs, CI) loses nothing.
+
+Events go through the outbox (``common.outbox``), in the same single-document write as the state they announce
+(``declare_outbox`` names the three sources): a registration's inside the inserted account, a grant's, a
+revocation's, a deactivation's, a password change's and a teacher verification's ``$push``ed into the account's
+``outbox`` field by the very ``update_one`` that changes it (so only when its condition matched), a reset code's
+``NotificationRequested`` in the ``resets`` document, a ``GuardianLinked`` in the inserted link decision. An
+update pushes its entries beside those of earlier changes (a ``$set`` of the list could erase another writer's);
+entries already published are pulled (``$pullAll``) from an account before its next evented change
+(:meth:`IdentityStore._prune`; a reset document's go with it when its code expires).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.auth import Role
+from common.contracts.base import Event
+from common.outbox import Change, Outbox
 from common.store import bulk_write
 from identity.domain.accounts import Account, ResetCode
 from identity.domain.guardians import GuardianLink
@@ -85,14 +96,71 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+# The collections whose documents carry outbox entries, in the default ``outbox`` field.
+OUTBOX_SOURCES = ("accounts", "resets", "glinks")
+
+
+def declare_outbox(outbox: Outbox) -> None:
+    """Identity's outbox sources. A sweep reads only a document's entries (``projection=()``): the default decode
+    needs nothing else, and an account's other fields are PII."""
+    for collection in OUTBOX_SOURCES:
+        outbox.source(collection, projection=())
+
+
 # Collections whose documents carry ``exp`` (a datetime) and are purged once it passed.
 EXPIRING = ("throttle", "resets")
 
 
 class IdentityStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
         self._account_writes = _KeyedLocks()
+
+    def _change(self, collection: str, doc_id: str, events: tuple[Event, ...]) -> Change | None:
+        return self.outbox.change(collection, {doc_id: list(events)}, abandon_on=(Duplicate,)) if events else None
+
+    async def _insert_announced(self, collection: str, doc: dict[str, Any], events: tuple[Event, ...]) -> None:
+        """Insert ``doc`` with ``events`` in its outbox field; Duplicate (nothing written, no event) as ``_insert``."""
+        change = self._change(collection, doc["_id"], events)
+        if change is None:
+            return await self._insert(collection, doc)
+        doc["outbox"] = change.entries(doc["_id"])
+        async with change:
+            await self._insert(collection, doc)
+
+    async def _update_announced(
+        self, collection: str, doc_id: str, where: dict[str, Any], update: dict[str, Any], events: tuple[Event, ...]
+    ) -> bool:
+        """``update_one`` of ``doc_id`` if it matches ``where``, ``events`` pushed by the same update; True when
+        it changed the document. A document that did not match gets no entries, and the change is abandoned.
+        The caller holds the document's write lock (FerretDB's updates are read–modify–write)."""
+        change = self._change(collection, doc_id, events)
+        if change is None:
+            result = await self.db[collection].update_one({"_id": doc_id, **where}, update)
+            return result.modified_count > 0
+        await self._prune(collection, doc_id)
+        update = {**update, "$push": {"outbox": {"$each": change.entries(doc_id)}}}
+        await change.announce()  # if this raises, nothing is written
+        result = await self.db[collection].update_one({"_id": doc_id, **where}, update)
+        # (an error of the update itself propagates with the pointer kept: the sweep settles what was written)
+        if result.modified_count > 0:
+            change.commit()
+            return True
+        await change.abandon()
+        return False
+
+    async def _prune(self, collection: str, doc_id: str) -> None:
+        """Pull the entries of changes already published (their pointer is gone) out of the document, so that it
+        does not grow with every change. ``$pullAll`` of the very entries read never touches another writer's
+        pending ones (FerretDB's ``$pull`` removes only equal values: a condition such as ``{p: {$in: …}}``
+        silently matched nothing)."""
+        doc = await self.db[collection].find_one({"_id": doc_id}, {"outbox": 1})
+        entries = (doc or {}).get("outbox") or []
+        pending = {e["p"] for e in await self.outbox.unpublished(entries)}
+        done = [e for e in entries if e["p"] not in pending]
+        if done:
+            await self.db[collection].update_one({"_id": doc_id}, {"$pullAll": {"outbox": done}})
 
     async def _insert(self, collection: str, doc: dict[str, Any]) -> None:
         try:
@@ -126,13 +194,14 @@ class IdentityStore:
             doc = await self._get("nids", key)
             return doc["user_id"] if doc else user_id
 
-    async def create_account(self, account: Account) -> None:
+    async def create_account(self, account: Account, *events: Event) -> None:
+        """Insert the account with ``events`` (its registration) inside it; Duplicate when its id exists."""
         doc = asdict(account)
         doc["_id"] = doc.pop("id")
         doc["roles"] = [r.claim() for r in account.roles]
         if account.birth_date is not None:
             doc["birth_date"] = account.birth_date.isoformat()
-        await self._insert("accounts", doc)
+        await self._insert_announced("accounts", doc, events)
 
     async def update_account(
         self,
@@ -142,11 +211,14 @@ class IdentityStore:
         add_role: Role | None = None,
         remove_role: Role | None = None,
         where: dict[str, Any] | None = None,
+        events: tuple[Event, ...] = (),
     ) -> bool:
         """Set only the named ``fields`` of one account (and add or remove one role), if it matches ``where``
         (e.g. ``{"status": "active"}``); True when the document changed. Transitions that must happen once
         (deactivation, a grant, a rehash over the hash it read) put their precondition in ``where`` and act only
-        when this returns True."""
+        when this returns True. ``events`` travel in the same update (the outbox): since pushing them changes a
+        matched document, an update with events is "changed" whenever ``where`` matched, so its ``where`` must
+        hold the whole precondition (e.g. that the role is not held yet)."""
         update: dict[str, Any] = {}
         if fields:
             update["$set"] = {
@@ -158,13 +230,13 @@ class IdentityStore:
         if remove_role is not None:
             update["$pull"] = {"roles": remove_role.claim()}
         async with self._account_writes.hold(user_id):
-            result = await self.db["accounts"].update_one({"_id": user_id, **(where or {})}, update)
-        return result.modified_count > 0
+            return await self._update_announced("accounts", user_id, where or {}, update, events)
 
     async def account(self, user_id: str) -> Account | None:
         doc = await self._get("accounts", user_id)
         if doc is None:
             return None
+        doc.pop("outbox", None)  # the events of its changes, the relay's business
         doc["id"] = doc.pop("_id")
         doc["roles"] = [Role.parse(r) for r in doc.get("roles", [])]
         if doc.get("birth_date"):
@@ -245,13 +317,20 @@ class IdentityStore:
             )
 
     # --- password reset ------------------------------------------------------------------------------------
-    async def save_reset(self, code: ResetCode) -> None:
-        # the pointer to the account's current code: the last request wins, and the replaced code is dead
-        doc = {"_id": f"reset:{code.user_id}", **asdict(code), "exp": code.expires_at}
-        try:
-            await self.db["resets"].replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        except DuplicateKeyError:  # a parallel request's upsert inserted it first: now it exists, replace it
-            await self.db["resets"].replace_one({"_id": doc["_id"]}, doc)
+    async def save_reset(self, code: ResetCode, *events: Event) -> None:
+        """The account's current code (the last request wins, and the replaced code is dead) with ``events`` (its
+        notification) pushed in the same write: beside those of earlier codes not yet published, which a replace
+        would erase. The document, entries included, is purged once the code expired."""
+        _id = f"reset:{code.user_id}"
+        update = {"$set": {**asdict(code), "exp": code.expires_at}}
+        change = self._change("resets", _id, events)
+        if change is not None:
+            update["$push"] = {"outbox": {"$each": change.entries(_id)}}
+        async with self._account_writes.hold(_id), change or contextlib.nullcontext():
+            try:
+                await self.db["resets"].update_one({"_id": _id}, update, upsert=True)
+            except DuplicateKeyError:  # another replica's upsert inserted it first: now it exists, update it
+                await self.db["resets"].update_one({"_id": _id}, update)
 
     async def reset(self, user_id: str) -> ResetCode | None:
         doc = await self._get("resets", f"reset:{user_id}")
@@ -458,12 +537,15 @@ class IdentityStore:
     async def save_link(self, link: GuardianLink) -> None:
         await self._insert("glinks", {"_id": link.id, **asdict(link)})
 
-    async def decide_link(self, link: GuardianLink) -> bool:
+    async def decide_link(self, link: GuardianLink, *events: Event) -> bool:
         """Record ``link``'s decision once: the insert of ``glink-decision:…`` is the transition (a conditional
-        update is not atomic on FerretDB), so of parallel approvals exactly one gets True and publishes."""
+        update is not atomic on FerretDB), so of parallel approvals exactly one gets True, and the ``events``
+        inserted with it."""
         decision = {"status": link.status, "decided_by": link.decided_by, "approver_role": link.approver_role}
         try:
-            await self._insert("glinks", {"_id": link.id.replace("glink:", "glink-decision:", 1), **decision})
+            await self._insert_announced(
+                "glinks", {"_id": link.id.replace("glink:", "glink-decision:", 1), **decision}, events
+            )
         except Duplicate:
             return False
         await self.db["glinks"].update_one({"_id": link.id}, {"$set": decision})  # only the winner writes

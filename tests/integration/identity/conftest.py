@@ -49,6 +49,16 @@ class Running:
     async def bearer(self, phone: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {(await self.login(phone))['access_token']}"}
 
+    async def relayed(self, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Wait until the outbox relay published what the requests so far stored (a request is answered once its
+        events are stored, before they are on Kafka): then ``Events.drain`` sees them all."""
+        relay = self.app.state.kit.outbox.relay
+        deadline = asyncio.get_running_loop().time() + timeout
+        while relay.queue:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the outbox relay still holds {len(relay.queue)} change(s)")
+            await asyncio.sleep(0.05)
+
     async def make(self, user_id: str, role: str, org: str | None = None) -> None:
         """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
         from common.auth import Role
@@ -94,9 +104,12 @@ class Events:
 
 
 @contextlib.asynccontextmanager
-async def running_identity(mongodb_url: str, **settings_overrides: Any) -> AsyncIterator[Running]:
-    """Identity in-process on its own fresh database, with test settings (``settings_overrides`` win)."""
-    run = uuid.uuid4().hex[:8]
+async def running_identity(
+    mongodb_url: str, *, run: str | None = None, keep_database: bool = False, **settings_overrides: Any
+) -> AsyncIterator[Running]:
+    """Identity in-process on its own fresh database, with test settings (``settings_overrides`` win). A second
+    process of the same ``run`` works on the database of the first, which ``keep_database`` kept."""
+    run = run or uuid.uuid4().hex[:8]
     settings = IdentitySettings(
         **{
             "mongodb_database_prefix": f"test_identity_{run}_",
@@ -119,6 +132,8 @@ async def running_identity(mongodb_url: str, **settings_overrides: Any) -> Async
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ISSUER) as client,
     ):
         yield Running(app, client, manager.app)
+    if keep_database:
+        return
     mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await mongo.drop_database(f"test_identity_{run}_identity")
     await mongo.close()

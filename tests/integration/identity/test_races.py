@@ -168,6 +168,7 @@ async def test_reset_requests_are_limited_per_identifier_whether_or_not_it_has_a
             assert all(_is_problem(r, 429, "rate_limited") for r in limited)
             assert all(0 < int(r.headers["retry-after"]) <= 86400 for r in limited)
     # exactly that many codes went out (no SMS flood): count the notifications on the topic
+    await identity.relayed()
     sent = [e for t, e in await events.drain() if t == NOTIFIED and e["user_id"] == user_id]
     assert len(sent) == LIMITS["reset_max_per_identifier"]
 
@@ -353,6 +354,7 @@ async def test_parallel_deactivations_publish_once(identity, events):
         *[identity.client.post(f"/v1/accounts/{target_id}/deactivate", headers=admin) for _ in range(10)]
     )
     assert all(r.status_code == 204 for r in answers)
+    await identity.relayed()
     published = [
         e
         for t, e in await events.drain()
@@ -379,6 +381,7 @@ async def test_parallel_link_approvals_publish_once(identity, events):
     answers = await asyncio.gather(*[identity.client.post(path, headers=approvers[i % 2]) for i in range(20)])
     statuses = [r.status_code for r in answers]
     assert statuses.count(200) == 1 and statuses.count(409) == 19, statuses
+    await identity.relayed()
     linked = [
         e
         for t, e in await events.drain()
