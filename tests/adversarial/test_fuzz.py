@@ -155,6 +155,7 @@ def _cursor(value: Any) -> str:
 HOSTILE_INTEGERS = [-1, 0, 2**31, 2**63, HUGE, -HUGE, "1e9", "NaN"]
 HOSTILE_CURSORS = [_cursor(HUGE), _cursor(-5), _cursor(2**70), _cursor("x"), _cursor(None), "!!!", "e30", "A" * 5000]
 
+
 def _paging_cases() -> list[Any]:
     out = []
     for service, method, path, rule in operations():
