@@ -324,15 +324,15 @@ def _grant_probe(path: str, name: str, role: str, org: str | None, target: Targe
 
 
 def _identity_probes() -> list[Probe]:
+    def consent(ctx: Ctx, persona: str) -> Request:
+        return Request("POST", "/oauth2/consent", json={"client_id": ctx.oidc_client()["client_id"], "scope": "openid"})
+
     def authorize(ctx: Ctx, persona: str) -> Request:
         _, challenge = pkce()
         if ctx.p.personas[persona].token:
             # the user's recorded consent comes first (without it: 403 consent_required, not an authorization
             # outcome of the route's rule)
-            consent = Request(
-                "POST", "/oauth2/consent", json={"client_id": ctx.oidc_client()["client_id"], "scope": "openid"}
-            )
-            assert ctx.call("identity", consent, ctx.p.personas[persona].headers).status_code == 200
+            assert ctx.call("identity", consent(ctx, persona), ctx.p.personas[persona].headers).status_code == 200
         params = {
             "client_id": ctx.oidc_client()["client_id"],
             "redirect_uri": "https://rp.example.cn/cb",
@@ -578,9 +578,7 @@ def _identity_probes() -> list[Probe]:
             "identity",
             "POST",
             "/oauth2/consent",
-            lambda ctx, persona: Request(
-                "POST", "/oauth2/consent", json={"client_id": ctx.oidc_client()["client_id"], "scope": "openid"}
-            ),
+            consent,
         ),
         Probe(
             "identity",
