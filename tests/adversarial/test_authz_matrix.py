@@ -161,6 +161,7 @@ class Ctx:
         self.ministry = platform.personas["ministry_admin"].headers
         self._shared: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
         self._local = threading.local()
         self._rows: dict[str, dict[str, Any]] = {}
         # long-lived threads, so that their clients (one set per thread) are made once, not once per row
@@ -209,8 +210,12 @@ class Ctx:
         return self.p.account(kind, *roles, birth=birth)
 
     def session(self) -> dict[str, Any]:
+        """A fresh session of one shared account. Its logins go one at a time: identity evaluates at most
+        IDENTITY_LOGIN_MAX_FAILURES attempts of an account at once (each holds a failure slot while its password
+        is checked) and answers the others 429, and a row's cells run in parallel."""
         ident = self.shared("session-account", lambda: self.p.register("student")[1])
-        return self.p.login(ident)
+        with self._session_lock:
+            return self.p.login(ident)
 
     def oidc_client(self) -> dict[str, Any]:
         def make() -> dict[str, Any]:
