@@ -215,7 +215,6 @@ class RoleChangeResult(BaseModel):
     """``invited``: the account belongs to no organisation yet; the grant waits for it to accept."""
 
 
-@access.role_grantor()
 def _role_result(status: str) -> RoleChangeResult:
     return RoleChangeResult(changed=status in ("granted", "revoked"), status=status)  # type: ignore[arg-type]
 
@@ -225,6 +224,7 @@ def _role_result(status: str) -> RoleChangeResult:
     tags=["roles"],
     summary="Grant a role scoped to an org node (audited); an account outside every org is invited instead",
 )
+@access.role_grantor()
 async def grant(
     body: RoleChange, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> RoleChangeResult:
@@ -245,6 +245,7 @@ class InvitationAnswer(BaseModel):
 
 
 @router.get("/v1/accounts/me/invitations", tags=["roles"], summary="Roles offered to me, waiting for my consent")
+@access.signed_in()
 async def invitations(
     who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> list[dict[str, str]]:
@@ -252,6 +253,7 @@ async def invitations(
 
 
 @router.post("/v1/accounts/me/invitations/accept", tags=["roles"], summary="Accept a role offered to me")
+@access.signed_in(note="only the account's own invitations; granted only if the inviter still may grant it")
 async def accept_invitation(
     body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> RoleChangeResult:
@@ -261,6 +263,7 @@ async def accept_invitation(
 @router.post(
     "/v1/accounts/me/invitations/decline", status_code=204, tags=["roles"], summary="Decline a role offered to me"
 )
+@access.signed_in(note="only the account's own invitations")
 async def decline_invitation(
     body: InvitationAnswer, who: Principal = Depends(require_principal), s: IdentityService = Depends(svc)
 ) -> None:
@@ -334,6 +337,7 @@ async def register_client(
 @router.post(
     "/v1/oidc-clients/{client_id}/deactivate", status_code=204, tags=["sso"], summary="Deactivate a relying party"
 )
+@access.role(access.MINISTRY)
 async def deactivate_client(
     client_id: str, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
 ) -> None:
@@ -435,6 +439,7 @@ class Consent(BaseModel):
 
 
 @router.post("/oauth2/consent", tags=["sso"], summary="The user agrees to a relying party's scopes (recorded)")
+@access.signed_in(note="the user's own first-party session; a relying party's token is refused")
 async def consent(
     body: Consent, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
 ) -> dict[str, str]:
@@ -442,6 +447,7 @@ async def consent(
 
 
 @router.delete("/oauth2/consent/{client_id}", status_code=204, tags=["sso"], summary="Withdraw a consent")
+@access.signed_in(note="the user's own consent; a relying party's token is refused")
 async def withdraw_consent(
     client_id: str, who: Principal = Depends(require_principal), sso: Sso = Depends(sso_of)
 ) -> None:

@@ -9,11 +9,12 @@ and reviewers of provider ``pep`` (inside) and ``bnup`` (outside).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import re
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +25,8 @@ from typing import Any
 import httpx
 
 from common import access
-from tests.conftest import ServiceProcess, free_port, isolated_env
+from common.topics import principal_of
+from tests.conftest import ServiceProcess, ensure_group_acls, free_port, isolated_env, kafka_login
 
 PASSWORD = "Zhihui-Jiaoyu-2026"
 SCHOOL_A = "cn/43/4301/430102/school-430102001"
@@ -46,7 +48,7 @@ PERSONAS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "county_admin_out": ("teacher", (f"county_admin@{COUNTY_OUT}",)),
     "province_admin_in": ("teacher", (f"province_admin@{PROVINCE_IN}",)),
     "province_admin_out": ("teacher", (f"province_admin@{PROVINCE_OUT}",)),
-    "ministry_admin": ("teacher", ("ministry_admin",)),
+    "ministry_admin": ("staff", ("ministry_admin",)),  # the operator's bootstrap makes a staff account
     "editor_in": ("teacher", (f"catalog_editor@{PROVIDER_IN}",)),
     "editor_out": ("teacher", (f"catalog_editor@{PROVIDER_OUT}",)),
     "reviewer_in": ("teacher", (f"catalog_reviewer@{PROVIDER_IN}",)),
@@ -169,22 +171,18 @@ def registry_app():  # uvicorn --factory tests.adversarial.platform:registry_app
     return fake_registry_app({k: tuple(v) for k, v in json.loads(os.environ["ADVERSARIAL_TEACHERS"]).items()})
 
 
-async def _make_ministry_admin(mongodb_url: str, database: str, user_id: str) -> None:
-    """The operator's bootstrap of the first ministry admin, done at the store as the bootstrap does."""
-    from pymongo import AsyncMongoClient
-
-    from common.auth import Role
-    from identity.store import IdentityStore
-
-    client = AsyncMongoClient(mongodb_url, tz_aware=True)
-    try:
-        store = IdentityStore(client[database])
-        account = await store.account(user_id)
-        assert account is not None
-        account.grant(Role(name="ministry_admin"))
-        await store.save_account(account)
-    finally:
-        await client.close()
+def _make_ministry_admin(identity: ServiceProcess, ident: str) -> None:
+    """The operator's one-time step that makes the first ministry admin (docs/SECURITY.md), run as operators run
+    it: ``python -m identity.bootstrap`` with identity's environment, the password on stdin."""
+    done = subprocess.run(
+        [sys.executable, "-m", "identity.bootstrap", "--phone", ident, "--real-name", chinese_name()],
+        env={k: v for k, v in identity.env.items() if k != "IDENTITY_BOOTSTRAP_PASSWORD"},
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProcess]]:
@@ -192,14 +190,17 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
     teacher_name, teacher_nid = chinese_name(), national_id()
     prefix = f"test_adv_{run}_"
 
+    groups = f"test-adv-{run}-"
+    ensure_group_acls(groups)
+
     def spawn(service: str, factory: str, **env: str) -> ServiceProcess:
+        # each service logs in to Kafka as its own principal, under its ACLs (the registry is no service)
+        login = kafka_login(principal_of(factory).name) if service != "registry" else {}
         sp = ServiceProcess(
             factory,
             free_port(),
             log_dir / f"{service}.log",
-            isolated_env(
-                MONGODB_DATABASE_PREFIX=prefix, KAFKA_CLIENT_PREFIX=f"test-adv-{run}-", LOG_LEVEL="INFO", **env
-            ),
+            isolated_env(MONGODB_DATABASE_PREFIX=prefix, KAFKA_CLIENT_PREFIX=groups, LOG_LEVEL="INFO", **login, **env),
         )
         processes.append(sp)
         return sp
@@ -217,8 +218,12 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
         IDENTITY_ACCESS_TOKEN_MINUTES="60",
-        # every request of the suite comes from 127.0.0.1: the per-IP lockout would lock the suite out
+        IDENTITY_SEED_DEMO="true",  # the demo schools and provider orgs the personas belong to
+        # every request of the suite comes from 127.0.0.1: the per-IP limits would lock the suite out (the 429s
+        # themselves stay documented and fuzzed; their tests are in tests/integration/identity)
         IDENTITY_LOGIN_IP_MAX_FAILURES="1000000",
+        IDENTITY_REGISTER_MAX_PER_IP="1000000",
+        IDENTITY_RESET_MAX_PER_IP="1000000",
     )
     identity.start(wait_ready=False)
     auth = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json", "AUTH_JWKS_MIN_REFRESH_SECONDS": "0"}
@@ -257,7 +262,7 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         processes=dict(zip(names, [identity, *others], strict=True)),
     )
     platform.pii["nid"].add(teacher_nid)
-    _create_personas(platform, teacher_name, teacher_nid, prefix + "identity")
+    _create_personas(platform, teacher_name, teacher_nid)
     return platform, processes
 
 
@@ -271,13 +276,14 @@ def _wait(sp: ServiceProcess, path: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def _create_personas(platform: Platform, teacher_name: str, teacher_nid: str, identity_db: str) -> None:
+def _create_personas(platform: Platform, teacher_name: str, teacher_nid: str) -> None:
     ministry = platform.personas["ministry_admin"]
-    ministry.user_id, ministry.identifier = platform.register("teacher")
-    asyncio.run(
-        _make_ministry_admin(os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017"), identity_db, ministry.user_id)
-    )
+    ministry.identifier = phone()
+    platform.pii["phone"].add(ministry.identifier)
+    _make_ministry_admin(platform.processes["identity"], ministry.identifier)
     ministry.token = platform.login(ministry.identifier)["access_token"]
+    with platform.client("identity") as http:
+        ministry.user_id = http.get("/v1/accounts/me", headers=ministry.headers).json()["user_id"]
     for persona in platform.personas.values():
         if persona.kind is None or persona is ministry:
             continue

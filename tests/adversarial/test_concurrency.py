@@ -6,6 +6,7 @@ and state machines are raced in identity's own tests). A transition is appended 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from common.messaging import kafka_client_options
 from tests.adversarial.platform import Platform
 from tests.adversarial.test_authz_matrix import draft
 from tests.conftest import ServiceProcess
@@ -29,14 +31,14 @@ def replicas(platform: Platform) -> Iterator[list[str]]:
     second.kill(15)
 
 
-async def _ends(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _ends(topic: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(**kafka_client_options())
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**kafka_client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets([TopicPartition(topic, p["partition"]) for p in described["partitions"]])
@@ -44,13 +46,13 @@ async def _ends(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def _events_since(bootstrap: str, starts: dict[TopicPartition, int], key: str) -> list[str]:
-    """CloudEvents types of the records keyed ``key`` written after ``starts``."""
-    ends = await _ends(bootstrap, next(iter(starts)).topic)
+async def _records_since(starts: dict[TopicPartition, int]) -> list[tuple[bytes, str, str]]:
+    """(key, CloudEvents id, type) of the records written after ``starts``."""
+    ends = await _ends(next(iter(starts)).topic)
     pending = {tp for tp in starts if ends[tp] > starts[tp]}
     if not pending:
         return []  # (a consumer stopped with nothing assigned raises CancelledError from aiokafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(pending))
@@ -60,15 +62,44 @@ async def _events_since(bootstrap: str, starts: dict[TopicPartition, int], key: 
         while pending:
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 out += [
-                    dict(r.headers)["ce_type"].decode()
+                    (r.key or b"", dict(r.headers)["ce_id"].decode(), dict(r.headers)["ce_type"].decode())
                     for r in records
-                    if r.offset < ends[tp] and r.key == key.encode()
+                    if r.offset < ends[tp]
                 ]
                 if records and records[-1].offset >= ends[tp] - 1:
                     pending.discard(tp)
         return out
     finally:
         await consumer.stop()
+
+
+async def _events_since(
+    platform: Platform, replicas: list[str], starts: dict[TopicPartition, int], key: str
+) -> list[str]:
+    """CloudEvents types of the distinct events keyed ``key`` written after ``starts``, once every replica's
+    outbox relayed what it stored before this call: each replica publishes a sentinel resource, and a replica's
+    relay sends its events in the order of its changes, so its sentinel comes after what the race made there.
+    (Delivery is at-least-once: a repeat carries the same event id and counts once.)"""
+    admin = platform.personas["ministry_admin"].headers
+    sentinels = set()
+    async with httpx.AsyncClient(timeout=60) as http:
+        for url in replicas:
+            r = await http.post(f"{url}/v1/resources", json=draft(), headers=admin)
+            assert r.status_code == 201, r.text
+            sentinel = r.json()["id"]
+            for action in ("submit", "publish"):
+                r = await http.post(f"{url}/v1/resources/{sentinel}/{action}", headers=admin)
+                assert r.status_code == 200, r.text
+            sentinels.add(sentinel.encode())
+    deadline = time.monotonic() + 60
+    while True:
+        records = await _records_since(starts)
+        relayed = {k for k, _, t in records if t == "cn.smartedu.catalog.resource.published.v1"}
+        if sentinels <= relayed:
+            break
+        assert time.monotonic() < deadline, f"the replicas' outboxes did not relay their sentinels: {records}"
+        await asyncio.sleep(0.5)
+    return [t for _, t in sorted({(i, t) for k, i, t in records if k == key.encode()})]
 
 
 async def _race(replicas: list[str], headers: dict[str, str], requests: list[tuple[str, dict | None]]) -> list[int]:
@@ -102,21 +133,21 @@ async def _in_review(platform: Platform, replicas: list[str]) -> str:
     return rid
 
 
-async def test_parallel_publishes_of_one_resource_publish_it_once(platform, replicas, kafka_bootstrap) -> None:
+async def test_parallel_publishes_of_one_resource_publish_it_once(platform, replicas) -> None:
     rid = await _in_review(platform, replicas)
-    starts = await _ends(kafka_bootstrap, "catalog.resources.v1")
+    starts = await _ends("catalog.resources.v1")
     reviewer = platform.personas["reviewer_in"].headers
     statuses = await _race(replicas, reviewer, [(f"/v1/resources/{rid}/publish", None)] * RACERS)
     assert sorted(statuses) == [200] + [409] * (RACERS - 1), statuses
-    assert await _events_since(kafka_bootstrap, starts, rid) == ["cn.smartedu.catalog.resource.published.v1"]
+    assert await _events_since(platform, replicas, starts, rid) == ["cn.smartedu.catalog.resource.published.v1"]
     for url in replicas:  # both replicas agree on the outcome
         working = await _working(url, rid, reviewer)
         assert working["state"] == "published" and working["version"] == 1
 
 
-async def test_publish_racing_reject_ends_in_exactly_one_of_them(platform, replicas, kafka_bootstrap) -> None:
+async def test_publish_racing_reject_ends_in_exactly_one_of_them(platform, replicas) -> None:
     rid = await _in_review(platform, replicas)
-    starts = await _ends(kafka_bootstrap, "catalog.resources.v1")
+    starts = await _ends("catalog.resources.v1")
     reviewer = platform.personas["reviewer_in"].headers
     requests = [
         (f"/v1/resources/{rid}/publish", None) if i % 2 else (f"/v1/resources/{rid}/reject", {"reason": "重复"})
@@ -127,7 +158,7 @@ async def test_publish_racing_reject_ends_in_exactly_one_of_them(platform, repli
     winner = requests[statuses.index(200)][0].rsplit("/", 1)[1]
     working = await _working(replicas[1], rid, reviewer)
     assert working["state"] == {"publish": "published", "reject": "rejected"}[winner]
-    published = await _events_since(kafka_bootstrap, starts, rid)
+    published = await _events_since(platform, replicas, starts, rid)
     assert published == (["cn.smartedu.catalog.resource.published.v1"] if winner == "publish" else [])
 
 
