@@ -231,7 +231,6 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         spawn(
             "catalog",
             "catalog.app:create_app",
-            CATALOG_CHANGES_SETTLE_SECONDS="0",
             CATALOG_SEARCH_HEAP_BYTES="60000000",
             CATALOG_REPLICA_ID="a",
             **auth,
