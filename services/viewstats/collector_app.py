@@ -41,7 +41,7 @@ from common.messaging import encode, kafka_client_options
 from common.network import forwarded_client_ip
 from common.problems import Problem
 from common.service import ServiceKit
-from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon
+from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon, views_request_schema
 from viewstats.domain.geo import ProvinceTable
 from viewstats.domain.ratelimit import RateLimiter, client_key
 from viewstats.settings import ViewstatsSettings
@@ -193,6 +193,15 @@ def build_router(collector: Collector) -> APIRouter:
         status_code=202,
         summary="Record one view beacon or a batch of up to 1,000",
         responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
+        # The body is parsed by hand for speed (domain.beacon); its schema is documented from the same rules.
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": views_request_schema(collector.settings.collector_max_batch)}
+                },
+            }
+        },
     )
     @access.public(note="anonymous view beacons")
     async def post_views(request: Request) -> Response:

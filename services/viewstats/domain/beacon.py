@@ -195,5 +195,67 @@ def parse_beacon(item: Any, now_ms: int, *, province: str | None = None, country
     return View(event_id.lower(), resource_id, section, visitor, province, country, client, time_ms)
 
 
+def _json_pattern(pattern: re.Pattern[str]) -> str:
+    return "^" + pattern.pattern.removesuffix("\\Z") + "$"
+
+
+def beacon_schema() -> dict[str, Any]:
+    """The beacon's JSON Schema, for the collector's OpenAPI (client teams read it there). Built from the same
+    constants and patterns :func:`parse_beacon` checks, so the two cannot drift; the parser stays hand-written for
+    speed. What a schema cannot say (``user_id`` or ``visitor_id``, the time window) is in the descriptions."""
+    return {
+        "title": "ViewBeacon",
+        "type": "object",
+        "required": ["event_id", "resource_id", "section"],
+        "properties": {
+            "event_id": {
+                "type": "string",
+                "pattern": _json_pattern(UUID_RE),
+                "description": "A UUID the client makes per view and keeps across retries: a repeat counts once.",
+            },
+            "resource_id": {"type": "string", "pattern": _json_pattern(ID_RE)},
+            "section": {"type": "string", "enum": sorted(SECTIONS), "description": "The section code (板块)."},
+            "user_id": {
+                "type": "string",
+                "pattern": _json_pattern(ID_RE),
+                "description": "The signed-in user; else `visitor_id` is required.",
+            },
+            "visitor_id": {
+                "type": "string",
+                "pattern": _json_pattern(ID_RE),
+                "description": "An anonymous visitor's stable id (a cookie or device id), when no user is signed in.",
+            },
+            "client": {"type": "string", "enum": sorted(CLIENTS), "default": "web"},
+            "time": {
+                "oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}],
+                "description": "When the view happened: epoch milliseconds or RFC 3339 with an offset; default: now. "
+                f"At most {MAX_AGE_MS // 86_400_000} days old and {MAX_SKEW_MS // 60_000} minutes ahead.",
+            },
+            "province": {
+                "type": "string",
+                "enum": sorted(PROVINCES),
+                "description": "GB/T 2260 code; used only when the client's address has no province.",
+            },
+            "country": {
+                "type": "string",
+                "pattern": _json_pattern(COUNTRY_RE),
+                "description": "ISO 3166-1 alpha-2; used only when the client's address is unknown.",
+            },
+        },
+    }
+
+
+def views_request_schema(max_batch: int) -> dict[str, Any]:
+    """``POST /v1/views`` takes one beacon, an array of them, or ``{"views": [...]}``."""
+    batch = {"type": "array", "items": beacon_schema(), "minItems": 1, "maxItems": max_batch}
+    return {
+        "anyOf": [
+            beacon_schema(),
+            batch,
+            {"type": "object", "required": ["views"], "properties": {"views": batch}},
+        ]
+    }
+
+
 def new_event_id() -> str:
     return str(uuid.uuid4())

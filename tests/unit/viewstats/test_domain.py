@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from common.contracts.viewstats import ViewRecorded
-from viewstats.domain.beacon import BeaconError, parse_beacon
+from viewstats.domain.beacon import BeaconError, parse_beacon, views_request_schema
 from viewstats.domain.counters import (
     DedupWindow,
     PendingViews,
@@ -79,6 +79,43 @@ def test_bad_beacons_name_the_field(over, field):
     with pytest.raises(BeaconError) as err:
         parse_beacon(beacon(**over), NOW)
     assert err.value.field == field
+
+
+SCHEMA_CHECKABLE = ("event_id", "resource_id", "section", "user_id", "province", "country", "client")
+
+
+def test_the_documented_beacon_schema_agrees_with_the_parser():
+    """The collector parses beacons by hand for speed; its OpenAPI documents them from the same rules. A client
+    built from the schema must send what the parser accepts, and the schema must refuse what the parser refuses
+    (the time window aside, which a schema cannot express)."""
+    import jsonschema_rs
+
+    valid = jsonschema_rs.validator_for(views_request_schema(1000)).is_valid
+    good = [
+        beacon(),
+        beacon(province="43", client="harmony"),
+        beacon(user_id=None, visitor_id="abc") | {"user_id": "u2"},
+        {k: v for k, v in beacon(country="HK").items() if k != "user_id"} | {"visitor_id": "v-1"},
+        beacon(time="2026-11-23T10:00:00+08:00"),
+    ]
+    for item in good:
+        parse_beacon(item, NOW)
+        assert valid(item) and valid([item, item]) and valid({"views": [item]}), item
+    assert not valid([]) and not valid([beacon()] * 1001)
+    for field, bad in [
+        ("event_id", "not-a-uuid"),
+        ("resource_id", "a.b"),
+        ("section", "gossip"),
+        ("user_id", None),
+        ("province", "99"),
+        ("country", "china"),
+        ("client", "fax"),
+    ]:
+        item = beacon(**{field: bad})
+        with pytest.raises(BeaconError):
+            parse_beacon(item, NOW)
+        assert not valid(item) and not valid({"views": [item]}), field
+    assert set(SCHEMA_CHECKABLE) <= set(views_request_schema(1)["anyOf"][0]["properties"])
 
 
 def test_ip_province_table_covers_34_divisions_and_bisects():
