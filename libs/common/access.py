@@ -12,13 +12,13 @@ and the domain). ``ServiceKit.build_app`` copies it into the OpenAPI document as
 reviewers read the same rule, and ``tests/adversarial`` derives the authorization matrix from it: every route
 is called as anonymous, student, parent, teacher, school / county / province / ministry admin and catalog
 editors and reviewers, inside and outside the target's subtree, and the outcome must be the one the rule
-implies. A route without a rule fails that suite (see :func:`undeclared`).
+implies. A route without a rule fails that suite (tests/adversarial/test_authz_matrix.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from common.auth import MINISTRY_ADMIN, ORG_ADMIN_ROLES
@@ -59,7 +59,6 @@ class Access:
     kinds: tuple[str, ...] = ()
     target: str | None = None
     note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"rule": self.kind, "meaning": MEANING[self.kind]}
@@ -134,15 +133,6 @@ def routes(app: Any) -> list[Any]:
     from fastapi.routing import iter_route_contexts
 
     return list(iter_route_contexts(app.routes))
-
-
-def undeclared(app: Any) -> list[str]:
-    """``METHOD path`` of every route without a rule (mounts and websockets included)."""
-    out = []
-    for route in routes(app):
-        if rule_of(route) is None:
-            out.append(f"{','.join(sorted(route.methods or {'*'}))} {route.path}")
-    return out
 
 
 def document(app: Any) -> None:

@@ -169,7 +169,7 @@ class ObservabilityMiddleware:
         ) as span:
             # The handler of unexpected errors runs outside this span (Starlette's outermost middleware): it
             # finds the trace id the client is told to quote here.
-            scope[TRACE_ID_KEY] = f"{span.get_span_context().trace_id:032x}"
+            scope[TRACE_ID_KEY] = span.get_span_context().trace_id  # formatted only by the 500 handler
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:

@@ -157,8 +157,12 @@ class Outbox:
         entries = list(entries)
         if not entries:
             return []
-        pending = {d["_id"] async for d in self.pointers.find({"_id": {"$in": list({e["p"] for e in entries})}})}
+        pending = await self.alive({e["p"] for e in entries})
         return [e for e in entries if e["p"] in pending]
+
+    async def alive(self, pointer_ids: Iterable[str]) -> set[str]:
+        """Which of these changes' pointers still exist (their events are not all published yet)."""
+        return {d["_id"] async for d in self.pointers.find({"_id": {"$in": list(pointer_ids)}}, {"_id": 1})}
 
 
 class Change:
@@ -265,7 +269,7 @@ def resolve(
             found.missing.append(doc_id)
         found.events += [(e["id"], e, doc) for e in mine]  # type: ignore[misc]
     if found.missing:
-        at = pointer["at"] if pointer["at"].tzinfo else pointer["at"].replace(tzinfo=UTC)
+        at = _aware(pointer["at"])
         found.verdict = "orphan" if now - at >= timedelta(seconds=orphan_after) else "wait"
     return found
 
@@ -387,7 +391,7 @@ class OutboxRelay:
         if self._failed:
             # After a failure another replica's sweep may have published some of these meanwhile.
             ids = [h.pointer for h in batch]
-            alive = {d["_id"] async for d in self.outbox.pointers.find({"_id": {"$in": ids}}, {"_id": 1})}
+            alive = await self.outbox.alive(ids)
             self._failed = False
             if len(alive) < len(batch):
                 self._forget([h for h in batch if h.pointer not in alive])

@@ -195,8 +195,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        current = trace.get_current_span().get_span_context().trace_id
-        trace_id = request.scope.get(TRACE_ID_KEY) or (f"{current:032x}" if current else None)
+        number = request.scope.get(TRACE_ID_KEY) or trace.get_current_span().get_span_context().trace_id
+        trace_id = f"{number:032x}" if number else None
         # the span has ended here, so the log line names its trace itself
         log.exception("unhandled error on %s %s (trace %s)", request.method, request.url.path, trace_id)
         return problem_response(

@@ -64,11 +64,11 @@ class Node:
 
 
 class ReadModel:
-    def __init__(self, search_heap_bytes: int = 200_000_000, partitions: int = FEED_PARTITIONS) -> None:
+    def __init__(self, search_heap_bytes: int = 200_000_000) -> None:
         self.entries: dict[str, Entry] = {}
         self.nodes: dict[str, Node] = {}
         self.lesson_resources: dict[str, dict[str, int]] = {}  # lesson id → {resource id: position}
-        self.feed = ChangeFeed(partitions)  # GET /v1/changes: only records of the topic move it
+        self.feed = ChangeFeed(FEED_PARTITIONS)  # GET /v1/changes: only records of the topic move it
         self.popularity: dict[str, float] = {}
         self.index = SearchIndex(search_heap_bytes)
 

@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
 
 from common.auth import MINISTRY_ADMIN, Role
-from common.contracts.identity import RoleGranted
 from common.problems import Problem
 from identity.domain import crypto
 from identity.service import IdentityService
@@ -55,14 +53,11 @@ async def bootstrap_ministry_admin(service: IdentityService, *, phone: str, pass
             service.passwords.verify, account.password_hash, password
         ):
             raise BootstrapRefused("the phone is registered and the password given is not its password")
-        granted = RoleGranted(
-            user_id=account.id, occurred_at=datetime.now(UTC), role=MINISTRY_ADMIN, org=None, granted_by="bootstrap"
-        )
-        await store.update_account(account.id, add_role=Role(name=MINISTRY_ADMIN), events=(granted,))
+        # the same guarded grant, event and audit as an admin's grant through the API
+        await service._apply_role(account, Role(name=MINISTRY_ADMIN), grant=True, by="bootstrap")
     except BaseException:
         await store.release_bootstrap()  # nothing was granted: the operator may run it again
         raise
-    await store.audit("bootstrap", "grant", account.id, role=MINISTRY_ADMIN, org=None)
     return account.id
 
 

@@ -108,10 +108,12 @@ class IdentityService:
     async def _claim_school_codes(self) -> None:
         """Every school's code is claimed nationally (seeded schools and schools created before codes were
         claimed included), and the tree maps each code to the school holding the claim: a second school with
-        the same code, whatever its path, never receives the teachers the registry lists under that code."""
+        the same code, whatever its path, never receives the teachers the registry lists under that code. The
+        claims are read once: a start inserts only the codes nobody claimed yet."""
+        held = await self.store.school_codes()
         for node in list(self.tree.nodes.values()):
             if node.level is orgs.Level.SCHOOL:
-                holder = await self.store.claim_school_code(node.code, node.path)
+                holder = held.get(node.code) or await self.store.claim_school_code(node.code, node.path)
                 if holder != node.path:
                     log.warning("school code %s is held by another path; %s is ignored", node.code, node.path)
                 self.tree.school_by_code[node.code] = holder

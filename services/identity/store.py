@@ -403,6 +403,10 @@ class IdentityStore:
         """A new node; Duplicate when the path exists (never overwrites, unlike the seed's :meth:`save_orgs`)."""
         await self._insert("orgs", {"_id": f"org:{node.path}", "path": node.path, "name": node.name})
 
+    async def school_codes(self) -> dict[str, str]:
+        """Every claimed school code and the path holding it (one read at start)."""
+        return {d["_id"].removeprefix("school:"): d["path"] async for d in self.db["orgcodes"].find({})}
+
     async def claim_school_code(self, code: str, path: str) -> str:
         """Claims a school code nationally for ``path``; returns the path that holds it (another one: taken)."""
         try:

@@ -11,13 +11,12 @@ tens of microseconds of Python per view, which capped a 1,000-beacon request at 
 per request, not per beacon.
 
 Limits (an anonymous endpoint): a body above ``collector_max_body_bytes`` is refused with 413 before it is read
-(by its Content-Length, or while a streamed body arrives), and each client address has a token bucket of
-beacons per second in this replica's memory (``domain.ratelimit``): 429 with ``Retry-After`` once spent. The
-client address is the socket peer unless ``TRUSTED_PROXY_HOPS`` says how many proxies' ``X-Forwarded-For``
-entries to believe (``common.network``). Heartbeats credit learning hours, which are for teachers: only a
-principal holding the ``teacher`` role may send them, and the ledger credits no more than the collector's clock
-allows (``domain.learning.credited_seconds``).
-"""
+(the chassis' body limit for ``/v1/views``: by its Content-Length, or while a streamed body arrives), and each
+client address has a token bucket of beacons per second in this replica's memory (``domain.ratelimit``): 429 with
+``Retry-After`` once spent. The client address is the socket peer unless ``TRUSTED_PROXY_HOPS`` says how many
+proxies' ``X-Forwarded-For`` entries to believe (``common.network``). Heartbeats credit learning hours, which are
+for teachers: only a principal holding the ``teacher`` role may send them, and the ledger credits no more than the
+collector's clock allows (``domain.learning.credited_seconds``). """
 
 from __future__ import annotations
 
@@ -83,9 +82,11 @@ class Collector:
         return forwarded_client_ip(request, self.settings.trusted_proxy_hops)
 
     def admit(self, ip: str | None) -> str:
-        """The client's rate-limit key, or 429 when its bucket is spent."""
+        """The client's rate-limit key, or 429 when its bucket is spent. Admission itself costs one token, so a
+        rejected request (malformed, too large) is paid for too; ``charge`` takes the rest of a batch."""
         key = client_key(ip)
-        wait = self.limiter.admit(key, time.monotonic())
+        now = time.monotonic()
+        wait = self.limiter.admit(key, now)
         if wait is not None:
             raise Problem(
                 429,
@@ -94,30 +95,11 @@ class Collector:
                 code="rate-limited",
                 headers={"Retry-After": str(max(1, round(wait + 0.5)))},
             )
+        self.limiter.charge(key, 1, now)
         return key
 
     def charge(self, key: str, n: int) -> None:
         self.limiter.charge(key, n, time.monotonic())
-
-    async def read_body(self, request: Request) -> bytes:
-        """The body, or 413 as soon as it is known to exceed ``collector_max_body_bytes`` (never read whole)."""
-        limit = self.settings.collector_max_body_bytes
-        too_large = Problem(
-            413,
-            "Request body too large",
-            f"At most {limit} bytes per request; send fewer beacons per batch.",
-            code="body-too-large",
-        )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def views(self, items: list[Any], ip: str | None) -> tuple[int, list[dict[str, Any]]]:
         assert self.producer is not None
@@ -208,7 +190,7 @@ def build_router(collector: Collector) -> APIRouter:
         ip = collector.client_ip(request)
         client = collector.admit(ip)
         try:
-            body = orjson.loads(await collector.read_body(request))
+            body = orjson.loads(await request.body())  # its size is bounded by the chassis (body_limits)
         except orjson.JSONDecodeError:
             raise Problem(400, "Malformed JSON", code="malformed-json") from None
         items = body.get("views") if isinstance(body, dict) and "views" in body else body
@@ -223,7 +205,7 @@ def build_router(collector: Collector) -> APIRouter:
                 f"At most {collector.settings.collector_max_batch} beacons per request.",
                 code="batch-too-large",
             )
-        collector.charge(client, len(items))
+        collector.charge(client, len(items) - 1)  # admission took one
         accepted, rejected = await collector.views(items, ip)
         if not accepted:
             raise Problem(
@@ -241,7 +223,7 @@ def build_router(collector: Collector) -> APIRouter:
         )
 
     async def limited(request: Request) -> None:
-        collector.charge(collector.admit(collector.client_ip(request)), 1)
+        collector.admit(collector.client_ip(request))
 
     @router.post(
         "/heartbeats",
@@ -289,6 +271,7 @@ def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
         routers=[build_router(collector)],
         title="View statistics collector",
         description="Receives view beacons and heartbeats and puts them on Kafka.",
+        body_limits={"/v1/views": settings.collector_max_body_bytes},
     )
     app.state.collector = collector
     return app

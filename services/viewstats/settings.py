@@ -89,7 +89,7 @@ class ViewstatsSettings(ServiceSettings):
         ge=1024,
         le=16 * 1024 * 1024,
         description="Largest request body the collector reads (a full batch of beacons is ≈ 300 KB); a larger one is "
-        "answered 413 without being read (by its Content-Length, or as soon as a streamed body passes the limit).",
+        "answered 413 without being read (the chassis' body limit of `/v1/views`, in place of HTTP_MAX_BODY_BYTES).",
     )
     collector_ip_rate_per_second: float = Field(
         200.0,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from common.auth import MINISTRY_ADMIN, Role, org_covers
+from common.auth import MINISTRY_ADMIN, ORG_ADMIN_ROLES, Role, org_covers
 from common.problems import Problem
 
 MEMBER = "member"
@@ -42,7 +42,7 @@ RANK: dict[str, int] = {
     "province_admin": 60,
     MINISTRY_ADMIN: 70,
 }
-ADMIN_ROLES = ("school_admin", "county_admin", "city_admin", "province_admin", MINISTRY_ADMIN)
+ADMIN_ROLES = ORG_ADMIN_ROLES
 TOP = RANK[MINISTRY_ADMIN]
 
 
