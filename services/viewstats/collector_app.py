@@ -16,7 +16,7 @@ client address has a token bucket of beacons per second in this replica's memory
 ``Retry-After`` once spent. The client address is the socket peer unless ``TRUSTED_PROXY_HOPS`` says how many
 proxies' ``X-Forwarded-For`` entries to believe (``common.network``). Heartbeats credit learning hours, which are
 for teachers: only a principal holding the ``teacher`` role may send them, and the ledger credits no more than the
-collector's clock allows (``domain.learning.credited_seconds``). """
+collector's clock allows (``domain.learning.credited_seconds``)."""
 
 from __future__ import annotations
 
@@ -82,8 +82,7 @@ class Collector:
         return forwarded_client_ip(request, self.settings.trusted_proxy_hops)
 
     def admit(self, ip: str | None) -> str:
-        """The client's rate-limit key, or 429 when its bucket is spent. Admission itself costs one token, so a
-        rejected request (malformed, too large) is paid for too; ``charge`` takes the rest of a batch."""
+        """The client's rate-limit key, or 429 when its bucket is spent; ``charge`` takes the request's beacons."""
         key = client_key(ip)
         now = time.monotonic()
         wait = self.limiter.admit(key, now)
@@ -95,7 +94,6 @@ class Collector:
                 code="rate-limited",
                 headers={"Retry-After": str(max(1, round(wait + 0.5)))},
             )
-        self.limiter.charge(key, 1, now)
         return key
 
     def charge(self, key: str, n: int) -> None:
@@ -205,7 +203,7 @@ def build_router(collector: Collector) -> APIRouter:
                 f"At most {collector.settings.collector_max_batch} beacons per request.",
                 code="batch-too-large",
             )
-        collector.charge(client, len(items) - 1)  # admission took one
+        collector.charge(client, len(items))
         accepted, rejected = await collector.views(items, ip)
         if not accepted:
             raise Problem(
@@ -223,7 +221,7 @@ def build_router(collector: Collector) -> APIRouter:
         )
 
     async def limited(request: Request) -> None:
-        collector.admit(collector.client_ip(request))
+        collector.charge(collector.admit(collector.client_ip(request)), 1)
 
     @router.post(
         "/heartbeats",
