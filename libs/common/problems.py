@@ -1,6 +1,7 @@
 """RFC 9457 problem details for every 4xx and 5xx the platform answers.
 
-Domain code raises :class:`Problem`; request validation errors become a 422 listing each field; anything
+Domain code raises a :class:`common.errors.DomainError`, which becomes a problem here (HTTP code may raise
+:class:`Problem` itself); request validation errors become a 422 listing each field; anything
 unexpected becomes a 500 problem that reveals nothing internal (the trace id lets an SRE find the log line).
 """
 
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.errors import DomainError, Limited
 from common.observability import TRACE_ID_KEY
 
 PROBLEM_JSON = "application/problem+json"
@@ -150,10 +152,23 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def problem_of(error: DomainError) -> Problem:
+    """The problem a refused domain command answers with: the field it names, if any, as a field-level error."""
+    errors = [{"field": error.field, "message": error.message, "code": error.code}] if error.field else None
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Limited) and error.retry_after else None
+    return Problem(
+        error.status, error.title, error.message, errors=errors, code=error.code, headers=headers, **error.details
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request)
+
+    @app.exception_handler(DomainError)
+    async def _refused(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(problem_of(exc), request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,6 +3,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
+from common.errors import Conflict, Invalid, Limited, NotFound
 from common.problems import PROBLEM_JSON, Problem, install_problem_handlers
 
 pytestmark = pytest.mark.unit
@@ -22,6 +23,16 @@ def client() -> TestClient:
         if lesson.title == "taken":
             raise Problem(409, "Duplicate lesson", "a lesson with this title exists", code="duplicate")
         return lesson
+
+    @app.post("/leave-requests")
+    async def request_leave(days: int) -> None:
+        if days > 30:
+            raise Invalid("a leave request covers at most 30 days", code="leave-too-long", field="body.days")
+        if days == 0:
+            raise NotFound("no such class", code="class-not-found")
+        if days == 1:
+            raise Conflict("the request is already decided", code="leave-decided", state="approved")
+        raise Limited("too many requests", code="rate-limited", retry_after=7)
 
     @app.get("/boom")
     async def boom() -> None:
@@ -52,3 +63,21 @@ def test_unknown_route_and_crash_are_problems_without_internals() -> None:
     r = c.get("/boom")
     assert r.status_code == 500 and r.headers["content-type"] == PROBLEM_JSON
     assert "secret" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("days", "status", "code"),
+    [(31, 422, "leave-too-long"), (0, 404, "class-not-found"), (1, 409, "leave-decided"), (2, 429, "rate-limited")],
+)
+def test_domain_errors_become_problems_with_their_status_and_code(days: int, status: int, code: str) -> None:
+    r = client().post("/leave-requests", params={"days": days})
+    assert r.status_code == status
+    assert r.headers["content-type"] == PROBLEM_JSON
+    body = r.json()
+    assert body["code"] == code and body["status"] == status and body["detail"]
+    if status == 422:
+        assert body["errors"] == [{"field": "body.days", "message": body["detail"], "code": code}]
+    if status == 409:
+        assert body["state"] == "approved"
+    if status == 429:
+        assert r.headers["retry-after"] == "7"
