@@ -67,6 +67,7 @@ from joserfc.jwk import OKPKey  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from common.messaging import kafka_client_options  # noqa: E402
+from common.reference import BEIJING_OFFSET_MS  # noqa: E402
 from viewstats.domain.beacon import View  # noqa: E402
 from viewstats.domain.counters import NO_PROVINCE, local_minute, minute_label  # noqa: E402
 from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
@@ -125,7 +126,7 @@ def day_views(args: argparse.Namespace, expected: Expected) -> Iterator[View]:
     distinct ones on the way. Today's curve is squeezed into [00:00, a minute ago)."""
     now_ms = int(time.time() * 1000)
     today = date.fromisoformat(expected.today)
-    midnight_ms = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() * 1000) - 8 * 3600_000
+    midnight_ms = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() * 1000) - BEIJING_OFFSET_MS
     squeeze = max(0.0, (now_ms - 60_000 - midnight_ms) / 86_400_000)
     gen = TrafficGenerator(resources=args.resources, visitors=args.visitors, duplicate_share=0.02, seed=args.seed)
     days = ((today - timedelta(days=1), args.views, None), (today, round(args.views * args.today_share), squeeze))

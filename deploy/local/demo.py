@@ -20,18 +20,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import httpx
 import orjson
 
 from catalog.demo import write_jsonl
+from common.reference import BEIJING
 from viewstats.domain.traffic import TrafficGenerator
 
 ADMIN_PHONE = "13800000000"
 DEMO_PASSWORD = "Zhihui-Jiaoyu-2026"  # demo accounts only; printed by `make run`
 IMPORT_LINES = 10_000  # lines per import request: large enough to keep the store busy, small enough to stream
-BEIJING = timezone(timedelta(hours=8))
 
 
 def log(message: str) -> None:

@@ -72,6 +72,8 @@ def document(service: str | None = None) -> dict[str, Any]:
             },
         }
     for event in events:
+        if event.SUPERSEDED_BY:  # still read from the topic (its message stays in the channel), never sent
+            continue
         op_id = f"publish_{event.TYPE.removeprefix('cn.smartedu.').replace('.', '_')}"
         msg_id = event.TYPE.removeprefix("cn.smartedu.").replace(".", "_")
         operations[op_id] = {

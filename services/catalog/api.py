@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGES, SUBJECTS
+from catalog.domain.reference import GRADE_NAMES, PROVINCE_NAMES, SECTIONS, STAGES, SUBJECTS
 from catalog.domain.resource import (
     EDITOR,
     MINISTRY_ADMIN,
@@ -64,10 +64,10 @@ async def sections() -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/reference", summary="Stages, grades, subjects, provinces")
+@router.get("/reference", summary="Stages, grades, subjects, provinces (GB/T 2260 code → name)")
 @access.public()
 async def reference() -> dict[str, Any]:
-    return {"stages": STAGES, "grades": GRADE_NAMES, "subjects": SUBJECTS, "provinces": PROVINCES}
+    return {"stages": STAGES, "grades": GRADE_NAMES, "subjects": SUBJECTS, "provinces": PROVINCE_NAMES}
 
 
 @router.get(

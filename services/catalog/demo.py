@@ -15,7 +15,11 @@ from typing import Any
 
 import orjson
 
-from catalog.domain.reference import GRADE_NAMES, PROVINCES, SECTIONS, STAGE_GRADES, STAGES, SUBJECTS
+from catalog.domain.reference import GRADE_NAMES, PROVINCE_NAMES, PROVINCES, SECTIONS, STAGE_GRADES, STAGES, SUBJECTS
+
+# The 31 mainland divisions, in GB/T 2260 order (the demo data stays what it was before Taiwan, Hong Kong and Macao
+# joined the one province table); provincial providers keep their former ids (prov-hn).
+_MAINLAND = [p for p in PROVINCES.values() if p.country == "CN"]
 
 TARGET_VERSIONS, TARGET_VOLUMES, TARGET_LESSONS, TARGET_RESOURCES = 65, 565, 19_508, 88_000
 E_TEXTBOOKS = 2_004
@@ -351,7 +355,7 @@ _OTHER_TOPICS: dict[str, list[str]] = {
 }
 _PROVIDERS = {
     "central_agency": ["cea-ncet", "cea-moe-bj", "cea-cctv"],  # central agencies
-    "province": [f"prov-{p}" for p in PROVINCES],
+    "province": [f"prov-{p.abbr}" for p in _MAINLAND],
     "university": ["univ-bnu", "univ-ecnu", "univ-nenu", "univ-swu"],
     "publisher": [f"pub-{i:02d}" for i in range(1, 68)],  # 67 publishers
 }
@@ -568,7 +572,7 @@ def generate(seed: int = 2024) -> Iterator[dict[str, Any]]:
     # The other sections share the rest.
     other_sections = [s for s in SECTIONS if s.code not in ("course_teaching", "textbooks")]
     remaining = TARGET_RESOURCES - course_resources - E_TEXTBOOKS
-    provinces = list(PROVINCES)
+    provinces = _MAINLAND
     for i in range(remaining):
         section = other_sections[i % len(other_sections)]
         stage = ("primary", "junior", "senior")[rng.randrange(3)]
@@ -577,8 +581,8 @@ def generate(seed: int = 2024) -> Iterator[dict[str, Any]]:
         if section.code == "local_channels":
             prov = provinces[rng.randrange(len(provinces))]
             column, topic = None, rng.choice(["家乡文化", "红色研学", "地方课程", "名师课堂", "非遗传承"])
-            title = f"{PROVINCES[prov]}地方频道 · {topic} 第{i // 11 + 1}期"
-            pkind, pid, local = "province", f"prov-{prov}", prov
+            title = f"{PROVINCE_NAMES[prov.code]}地方频道 · {topic} 第{i // 11 + 1}期"
+            pkind, pid, local = "province", f"prov-{prov.abbr}", prov.code
         else:
             col = section.columns[rng.randrange(len(section.columns))]
             column, topic = col.code, rng.choice(_OTHER_TOPICS[col.code])

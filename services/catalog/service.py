@@ -21,7 +21,7 @@ from catalog.snapshot import TopicState, read_public_catalog
 from catalog.store import REVISIONS, CatalogStore, RevisionConflict, revision_id, split_revision_id
 from common.contracts import EVENT_TYPES
 from common.contracts.base import Event
-from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.contracts.catalog import ResourcePublished, ResourcePublishedV1, ResourceWithdrawn
 from common.outbox import Change, Outbox
 from common.problems import Problem
 
@@ -68,8 +68,9 @@ def public_of(doc: dict[str, Any]) -> dict[str, Any] | None:
 def stored_event(doc: dict[str, Any], entry: dict[str, Any]) -> Event:
     """An event as the outbox relay reads it back from its revision (the inverse of ``_compact``)."""
     data = entry["data"]
-    if entry["type"] == ResourcePublished.TYPE:
-        data = {**data, "resource": public_of(doc)}
+    if entry["type"] in (ResourcePublished.TYPE, ResourcePublishedV1.TYPE):
+        # A v1 entry a crash left unrelayed goes out as the current version (its snapshot reads as GB/T 2260).
+        return ResourcePublished.model_validate({**data, "resource": public_of(doc)})
     return EVENT_TYPES[entry["type"]].model_validate(data)
 
 

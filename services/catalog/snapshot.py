@@ -18,13 +18,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from common.contracts.catalog import ResourcePublished, ResourcePublishedV1, ResourceWithdrawn
+from common.reference import province_code
 from common.topics import topic
 
 log = logging.getLogger("catalog.snapshot")
 
-TOPIC = "catalog.resources.v1"
+TOPIC = ResourcePublished.TOPIC
 _PUBLISHED = ResourcePublished.TYPE.encode()
+_PUBLISHED_V1 = ResourcePublishedV1.TYPE.encode()  # local_channel in letters (hn): read as the GB/T 2260 code
 _WITHDRAWN = ResourceWithdrawn.TYPE.encode()
 
 
@@ -89,7 +91,7 @@ async def read_public_catalog(
                         continue
                     records += 1
                     ce_type = next((v for k, v in rec.headers if k == "ce_type"), b"")
-                    if ce_type not in (_PUBLISHED, _WITHDRAWN):
+                    if ce_type not in (_PUBLISHED, _PUBLISHED_V1, _WITHDRAWN):
                         continue
                     cursor = _cursor(rec.value)
                     if cursor is None:  # the live consumer dead-letters it; a start-up must not stop on it
@@ -113,7 +115,9 @@ async def read_public_catalog(
     for key, (_, ce_type, value) in latest.items():
         try:
             data = orjson.loads(value)
-            if ce_type == _PUBLISHED:
+            if ce_type == _PUBLISHED_V1 and data["resource"].get("local_channel") is not None:
+                data["resource"]["local_channel"] = province_code(data["resource"]["local_channel"])
+            if ce_type in (_PUBLISHED, _PUBLISHED_V1):
                 state[key.decode()] = TopicState(
                     data["cursor"], data["resource"], data["resource"]["version"], newest[key]
                 )

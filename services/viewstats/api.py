@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,7 +29,7 @@ from pydantic import AfterValidator
 from common import access
 from common.auth import MINISTRY_ADMIN, Principal, require_role
 from common.problems import Problem
-from viewstats.domain.beacon import PROVINCES
+from common.reference import BEIJING, BEIJING_ZONE_NAME, province_of_org
 from viewstats.domain.counters import OTHER_RESOURCES, local_minute, minute_label
 from viewstats.domain.uniques import LG_K, merged_estimate
 from viewstats.settings import ViewstatsSettings
@@ -82,21 +82,14 @@ def allowed_provinces(who: Principal) -> set[str] | None:
     scoped exactly to ``cn/<province>``). Other admins hold none: they see no province figures."""
     if who.is_ministry_admin:
         return None
-    out = set()
-    for scope in who.scopes_of(PROVINCE_ADMIN):
-        parts = (scope or "").rstrip("/").split("/")
-        if len(parts) == 2 and parts[0] == "cn" and parts[1] in PROVINCES:
-            out.add(parts[1])
-    return out
+    provinces = (province_of_org(scope, exact=True) for scope in who.scopes_of(PROVINCE_ADMIN))
+    return {p for p in provinces if p is not None}
 
 
 def _require_province(who: Principal, province: str | None) -> None:
     allowed = allowed_provinces(who)
     if allowed is not None and province not in allowed:
         raise Problem(403, "Outside your region", "Province admins see their own province only.", code="outside-region")
-
-
-BEIJING = timezone(timedelta(hours=8))
 
 
 def _beijing(t: datetime) -> datetime:
@@ -206,7 +199,7 @@ def build_router(settings: ViewstatsSettings, store: ViewStore, freshness: Any) 
             counts = await store.counts(granularity, labels, dim, parts)
         return {
             "granularity": granularity,
-            "timezone": "Asia/Shanghai",
+            "timezone": BEIJING_ZONE_NAME,
             "points": [{"t": b, "views": counts[b][value]} for b in labels],
             "as_of": as_of(),
         }

@@ -39,8 +39,9 @@ from common.contracts.viewstats import HeartbeatRecorded
 from common.messaging import encode, kafka_client_options
 from common.network import forwarded_client_ip
 from common.problems import Problem
+from common.reference import country_of_province
 from common.service import ServiceKit
-from viewstats.domain.beacon import PROVINCE_REGION, UUID_RE, BeaconError, parse_beacon, views_request_schema
+from viewstats.domain.beacon import UUID_RE, BeaconError, parse_beacon, views_request_schema
 from viewstats.domain.geo import ProvinceTable
 from viewstats.domain.ratelimit import RateLimiter, client_key
 from viewstats.settings import ViewstatsSettings
@@ -102,7 +103,7 @@ class Collector:
     async def views(self, items: list[Any], ip: str | None) -> tuple[int, list[dict[str, Any]]]:
         assert self.producer is not None
         province = self.table.lookup(ip) if ip else None
-        country = PROVINCE_REGION.get(province, "CN") if province else None
+        country = country_of_province(province) if province else None
         now_ms = int(self.clock() * 1000)
         rejected: list[dict[str, Any]] = []
         records = []

@@ -10,7 +10,9 @@ service). The model's class attributes say where it goes and what it is called o
 
 Events describe facts in the past tense, carry no secrets and no raw personal data (ids only).
 A breaking change is a new model with ``.v2`` in its type, published beside the old one until every
-subscriber has moved.
+subscriber has moved; on a compacted topic, where only a key's last record survives, the new type replaces the
+old one at once and the old model stays declared (``SUPERSEDED_BY``) so that subscribers still read the records
+written before (``catalog.ResourcePublishedV1``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Event(BaseModel):
 
     TYPE: ClassVar[str]
     TOPIC: ClassVar[str]
+    SUPERSEDED_BY: ClassVar[str | None] = None
+    """The type that replaced this one: subscribers still read it from the topic, nobody publishes it."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

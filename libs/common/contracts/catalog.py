@@ -14,6 +14,18 @@ Replication policy of ``catalog.resources.v1`` (log-compacted, keyed by resource
   subscriber ignores a record whose ``(version, cursor)`` is not newer than what it holds (redeliveries).
 
 ``catalog.editorial.v1`` carries review transitions (ids and codes only) for dashboards and audits.
+
+Versions of ``ResourcePublished`` (one topic, one key per resource, so a subscriber reads both):
+
+- ``...resource.published.v2`` (class ``ResourcePublished``, published since the GB/T 2260 change): the snapshot's
+  ``local_channel`` is the province's GB/T 2260 code (``"43"``), the key of provinces everywhere on the platform
+  (identity's org paths ``cn/43/...``, viewstats' province figures, :mod:`common.reference`). Nothing else changed.
+- ``...resource.published.v1`` (class ``ResourcePublishedV1``, no longer published): ``local_channel`` was the
+  province's ISO 3166-2:CN letters (``"hn"``). Records written before the change stay on the compacted topic until
+  their resource is published again; decoding one with these models gives the code (``"43"``), so a subscriber
+  handles both as ``ResourcePublished``. A subscriber decoding the JSON itself maps the letters with
+  :func:`common.reference.province_code`. Dual publishing was not an option: on a compacted topic only the last
+  record per key survives, so a v1 copy would hide the v2 record (or the reverse) from a subscriber that replays.
 """
 
 from __future__ import annotations
@@ -21,9 +33,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.contracts.base import Event
+from common.reference import province_code
 
 ResourceKind = Literal[
     "video_lesson", "courseware", "exercise_set", "document", "e_textbook", "external_link", "live_session"
@@ -67,7 +80,12 @@ class PublishedResource(BaseModel):
     summary: str = ""
     section: str = Field(description="Section code (板块), e.g. course_teaching.")
     column: str | None = Field(None, description="Column code (栏目) within the section.")
-    local_channel: str | None = Field(None, description="Province code of the local channel (地方频道), if any.")
+    local_channel: str | None = Field(
+        None,
+        pattern=r"^[0-9]{2}$",
+        description="GB/T 2260 code of the province whose local channel (地方频道) holds the resource, if any "
+        "(v1 records carried ISO 3166-2:CN letters such as hn: read as the code).",
+    )
     tags: list[str] = []
     knowledge_points: list[str] = []
     stages: list[str] = []
@@ -86,11 +104,22 @@ class PublishedResource(BaseModel):
     published_at: datetime
     updated_at: datetime
 
+    @field_validator("local_channel", mode="before")
+    @classmethod
+    def _province_code(cls, value: object) -> object:
+        # A v1 record's letters (hn) read as the code (43); anything else fails the pattern or is not a province.
+        if value is None:
+            return None
+        code = province_code(value)
+        if code is None:
+            raise ValueError("not a GB/T 2260 province code")
+        return code
+
 
 class ResourcePublished(Event):
     """A resource (or a new version of it) entered the public catalog; carries the whole snapshot."""
 
-    TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.published.v1"
+    TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.published.v2"
     TOPIC: ClassVar[str] = "catalog.resources.v1"
 
     resource: PublishedResource
@@ -102,6 +131,14 @@ class ResourcePublished(Event):
 
     def key(self) -> str:
         return self.resource.id
+
+
+class ResourcePublishedV1(ResourcePublished):
+    """The first version of ResourcePublished, no longer published: its ``local_channel`` was ISO 3166-2:CN
+    letters (``hn``). Read only, as a ``ResourcePublished`` whose snapshot carries the code (see the module)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.published.v1"
+    SUPERSEDED_BY: ClassVar[str | None] = ResourcePublished.TYPE
 
 
 class ResourceWithdrawn(Event):

@@ -21,7 +21,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from catalog.domain.reference import PROVINCES, SECTIONS_BY_CODE, STAGE_GRADES, STAGES, SUBJECTS
+from catalog.domain.reference import (
+    GRADES,
+    LOCAL_CHANNELS,
+    PROVINCES,
+    SECTIONS_BY_CODE,
+    STAGES,
+    SUBJECTS,
+    province_code,
+)
 from common.contracts.base import Event
 from common.contracts.catalog import (
     LessonPlace,
@@ -97,6 +105,13 @@ class ResourceContent(BaseModel):
     def _strip(cls, v: str) -> str:
         return v.strip()
 
+    @field_validator("local_channel", mode="before")
+    @classmethod
+    def _province_code(cls, v: object) -> object:
+        # Clients and import files may still send the former letters (hn): stored and published as the
+        # GB/T 2260 code (43). An unknown value stays as sent, for reference_errors to name.
+        return province_code(v) or v
+
     def reference_errors(self) -> list[dict[str, str]]:
         """Codes that do not exist in the reference data (rejected even in a draft)."""
         errors: list[dict[str, str]] = []
@@ -106,13 +121,14 @@ class ResourceContent(BaseModel):
         elif self.column is not None and section.column(self.column) is None:
             errors.append({"field": "column", "message": f"section {self.section!r} has no column {self.column!r}"})
         if self.local_channel is not None and self.local_channel not in PROVINCES:
-            errors.append({"field": "local_channel", "message": f"unknown province {self.local_channel!r}"})
+            errors.append(
+                {"field": "local_channel", "message": f"unknown province {self.local_channel!r} (GB/T 2260 code: 43)"}
+            )
         errors += [{"field": "stages", "message": f"unknown stage {s!r}"} for s in self.stages if s not in STAGES]
         errors += [
             {"field": "subjects", "message": f"unknown subject {s!r}"} for s in self.subjects if s not in SUBJECTS
         ]
-        all_grades = {g for gs in STAGE_GRADES.values() for g in gs}
-        errors += [{"field": "grades", "message": f"unknown grade {g}"} for g in self.grades if g not in all_grades]
+        errors += [{"field": "grades", "message": f"unknown grade {g}"} for g in self.grades if g not in GRADES]
         if self.external_url is not None and not self.external_url.startswith(("https://", "http://")):
             errors.append({"field": "external_url", "message": "must be an http(s) URL"})
         return errors
@@ -132,7 +148,7 @@ def missing_for_publication(c: ResourceContent) -> list[dict[str, str]]:
     section = SECTIONS_BY_CODE.get(c.section)
     if section is not None and section.columns:
         need(c.column, "column", f"a column of section {c.section!r} is required")
-    if c.section == "local_channels":
+    if c.section == LOCAL_CHANNELS:
         need(c.local_channel, "local_channel", "a local-channel resource names its province")
     if c.section == "course_teaching":
         need(c.lesson, "lesson", "a course-teaching resource sits in a lesson of the textbook tree")

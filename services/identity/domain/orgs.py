@@ -15,8 +15,9 @@ from enum import StrEnum
 
 from common.auth import MINISTRY_ADMIN, Principal, org_covers
 from common.problems import Problem
+from common.reference import ORG_ROOT, PROVINCES
 
-ROOT = "cn"
+ROOT = ORG_ROOT
 SCHOOL_CODE = re.compile(r"school-[0-9A-Za-z]{1,32}")
 
 
@@ -77,44 +78,6 @@ def child_path(parent: OrgNode, code: str, level: Level) -> str:
     raise ValueError(f"cannot create a {level} node here")
 
 
-# GB/T 2260 provincial-level divisions: 23 provinces, 5 autonomous regions, 4 municipalities, 2 SARs.
-PROVINCES: dict[str, str] = {
-    "11": "北京市",
-    "12": "天津市",
-    "13": "河北省",
-    "14": "山西省",
-    "15": "内蒙古自治区",
-    "21": "辽宁省",
-    "22": "吉林省",
-    "23": "黑龙江省",
-    "31": "上海市",
-    "32": "江苏省",
-    "33": "浙江省",
-    "34": "安徽省",
-    "35": "福建省",
-    "36": "江西省",
-    "37": "山东省",
-    "41": "河南省",
-    "42": "湖北省",
-    "43": "湖南省",
-    "44": "广东省",
-    "45": "广西壮族自治区",
-    "46": "海南省",
-    "50": "重庆市",
-    "51": "四川省",
-    "52": "贵州省",
-    "53": "云南省",
-    "54": "西藏自治区",
-    "61": "陕西省",
-    "62": "甘肃省",
-    "63": "青海省",
-    "64": "宁夏回族自治区",
-    "65": "新疆维吾尔自治区",
-    "71": "台湾省",
-    "81": "香港特别行政区",
-    "82": "澳门特别行政区",
-}
-
 DEMO_SUBTREE: list[tuple[str, str]] = [
     ("cn/43/4301", "长沙市"),
     ("cn/43/4301/430102", "芙蓉区"),
@@ -133,7 +96,7 @@ DEMO_SUBTREE: list[tuple[str, str]] = [
 def seed_nodes(demo: bool = True) -> list[OrgNode]:
     """The root and the 34 provincial divisions (every deployment needs them), with the demo subtree if ``demo``."""
     nodes = [OrgNode(ROOT, "中华人民共和国")]
-    nodes += [OrgNode(f"{ROOT}/{code}", name) for code, name in PROVINCES.items()]
+    nodes += [OrgNode(p.org_path, p.name) for p in PROVINCES.values()]
     if demo:
         nodes += [OrgNode(path, name) for path, name in DEMO_SUBTREE]
     return nodes

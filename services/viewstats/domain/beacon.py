@@ -13,64 +13,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-# Section codes (板块), the same codes the catalog uses.
-SECTIONS = frozenset(
-    {
-        "moral_education",
-        "course_teaching",
-        "physical_education",
-        "arts_education",
-        "labour_education",
-        "after_school",
-        "special_education",
-        "teacher_training",
-        "family_education",
-        "reform_experience",
-        "textbooks",
-        "local_channels",
-    }
-)
-CLIENTS = frozenset({"web", "android", "ios", "harmony", "mini_program", "tv"})
+from common.reference import PROVINCES, SECTIONS_BY_CODE, country_of_province
 
-# GB/T 2260 codes of the 34 provincial-level divisions (省级行政区).
-PROVINCES: dict[str, str] = {
-    "11": "北京",
-    "12": "天津",
-    "13": "河北",
-    "14": "山西",
-    "15": "内蒙古",
-    "21": "辽宁",
-    "22": "吉林",
-    "23": "黑龙江",
-    "31": "上海",
-    "32": "江苏",
-    "33": "浙江",
-    "34": "安徽",
-    "35": "福建",
-    "36": "江西",
-    "37": "山东",
-    "41": "河南",
-    "42": "湖北",
-    "43": "湖南",
-    "44": "广东",
-    "45": "广西",
-    "46": "海南",
-    "50": "重庆",
-    "51": "四川",
-    "52": "贵州",
-    "53": "云南",
-    "54": "西藏",
-    "61": "陕西",
-    "62": "甘肃",
-    "63": "青海",
-    "64": "宁夏",
-    "65": "新疆",
-    "71": "台湾",
-    "81": "香港",
-    "82": "澳门",
-}
-# Hong Kong, Macao and Taiwan are provincial-level divisions with their own ISO 3166 region codes.
-PROVINCE_REGION = {"71": "TW", "81": "HK", "82": "MO"}
+# Section codes (板块) and GB/T 2260 province codes: the platform's one vocabulary (common.reference).
+SECTIONS = frozenset(SECTIONS_BY_CODE)
+CLIENTS = frozenset({"web", "android", "ios", "harmony", "mini_program", "tv"})
 
 ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 VISITOR_RE = re.compile(r"(anon:)?[A-Za-z0-9_\-]{1,64}\Z")
@@ -187,7 +134,7 @@ def parse_beacon(item: Any, now_ms: int, *, province: str | None = None, country
     if country is None:
         c = item.get("country")
         if c is None:
-            country = PROVINCE_REGION.get(province, "CN") if province else "ZZ"
+            country = country_of_province(province)
         elif isinstance(c, str) and COUNTRY_RE.match(c):
             country = c
         else:

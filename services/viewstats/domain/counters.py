@@ -25,9 +25,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
+from common.reference import BEIJING_OFFSET_MS
 from viewstats.domain.beacon import View
 
-CN_OFFSET_MS = 8 * 3600 * 1000
+CN_OFFSET_MS = BEIJING_OFFSET_MS
 MINUTE_MS = 60_000
 GRANULARITIES = ("m", "h", "d")
 DIMENSIONS = ("all", "res", "sec", "prov", "cty")

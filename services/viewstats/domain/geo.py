@@ -14,7 +14,7 @@ import itertools
 from bisect import bisect_right
 from pathlib import Path
 
-from viewstats.domain.beacon import PROVINCES
+from common.reference import province_code
 
 DEFAULT_TABLE = Path(__file__).parent / "data" / "ip_provinces.tsv"
 
@@ -40,7 +40,7 @@ class ProvinceTable:
             if not line:
                 continue
             cidr, code = line.split()
-            if code not in PROVINCES:
+            if province_code(code) != code:  # the table names provinces by GB/T 2260 code only
                 raise ValueError(f"line {n}: unknown province code {code}")
             net = ipaddress.IPv4Network(cidr)
             blocks.append((int(net.network_address), int(net.broadcast_address), code))

@@ -19,7 +19,9 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+
+from common.reference import BEIJING
 
 STUDY_HOUR_SECONDS = 45 * 60
 CYCLE_YEARS = 5
@@ -37,7 +39,6 @@ def credit_id(user_id: str, resource_id: str) -> str:
 
 CERTIFICATE_ID_PATTERN = r"^SE-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}$"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
-BEIJING = timezone(timedelta(hours=8))
 
 
 def certificate_id(key: bytes, user_id: str, resource_id: str) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from viewstats.domain.beacon import PROVINCE_REGION, PROVINCES, SECTIONS, View
+from common.reference import BEIJING_OFFSET_MS, PROVINCES, country_of_province
+from viewstats.domain.beacon import SECTIONS, View
 
 HOURLY = [
     0.6,
@@ -101,7 +102,7 @@ class TrafficGenerator:
     def beacon(self, day: date) -> dict[str, Any]:
         rng = self.rng
         hour = rng.choices(range(24), cum_weights=self._hour_cum)[0]
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=8)  # Beijing midnight
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(milliseconds=BEIJING_OFFSET_MS)
         t = start + timedelta(hours=hour, seconds=rng.random() * 3600)
         resource = rng.choices(self.resources, cum_weights=self._res_cum)[0]
         v = rng.randrange(self.visitors)
@@ -164,7 +165,7 @@ class TrafficGenerator:
                     self.section_of[resource],
                     visitor,
                     None if abroad else province,
-                    rng.choice(ABROAD) if abroad else PROVINCE_REGION.get(province, "CN"),
+                    rng.choice(ABROAD) if abroad else country_of_province(province),
                     rng.choice(clients),
                     at + ms,
                 )
