@@ -35,7 +35,19 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         stats = await service.start(kafka_client_options(settings), group_id=index_group)
         log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats
-        background.append(asyncio.create_task(service.load_heads_in_background(), name="catalog-heads"))
+        background.append(asyncio.create_task(migrate_then_load_heads(), name="catalog-heads"))
+
+    async def migrate_then_load_heads() -> None:
+        # At every start, in the background: cheap once done (one small read), and no deploy step to forget.
+        # Reads already map the former spellings, so serving does not wait for it; the heads scan after it
+        # reads the migrated revisions.
+        try:
+            migrated = await service.store.migrate_local_channels()
+            if migrated is not None:
+                log.info("local channels of %d revisions migrated to GB/T 2260 codes", migrated)
+        except Exception:  # the store is down: the next start migrates (reads map the letters meanwhile)
+            log.exception("migrating local channels to GB/T 2260 codes failed; the next start retries")
+        await service.load_heads_in_background()
 
     @kit.on_shutdown
     async def cancel_background() -> None:

@@ -23,9 +23,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from common.outbox import Change
+from common.reference import PROVINCES
 from common.store import insert_new
 
 REVISIONS = "revisions"
+MIGRATIONS = "migrations"  # one document per finished data migration, so that a start skips what is done
+LOCAL_CHANNELS_GBT2260 = "local-channels-gbt2260"
 
 
 def revision_id(resource_id: str, rev: int) -> str:
@@ -107,6 +110,34 @@ class CatalogStore:
     async def scan_nodes(self) -> AsyncIterator[dict[str, Any]]:
         async for doc in self.tree.find({}, batch_size=10000):
             yield doc
+
+    async def migrate_local_channels(self) -> int | None:
+        """Rewrite the local channels stored in ISO 3166-2:CN letters (``hn``) as GB/T 2260 codes (``43``), in
+        the working copies and the stored public snapshots of every revision; the number of revisions changed,
+        None when a previous start finished it already.
+
+        The one in-place update of revisions, safe because nothing else updates them (they are insert-only)
+        and because it is idempotent: a second run, or two replicas at once, set the same values. A revision an
+        older replica appends during a rolling deploy may still carry letters: reads map them
+        (``ResourceContent``, ``PublishedResource``), so nothing depends on the rewrite being complete. Its cost
+        on FerretDB, where every query scans: one filtered pass per field, one ``update_many`` per letter found;
+        the next start reads only the small ``migrations`` document. ``content_hash`` is left as computed from
+        the letters: the next import of such a resource is a new published version, now carrying the code."""
+        migrations = self.db[MIGRATIONS]
+        if await migrations.find_one({"_id": LOCAL_CHANNELS_GBT2260}) is not None:
+            return None
+        letters = {p.abbr: p.code for p in PROVINCES.values()}
+        changed = 0
+        for part in ("content", "published"):
+            field = f"{part}.local_channel"
+            found = set()
+            async for doc in self.revisions.find({field: {"$in": sorted(letters)}}, {field: 1}):
+                found.add(doc[part]["local_channel"])
+            for letter in sorted(found):
+                result = await self.revisions.update_many({field: letter}, {"$set": {field: letters[letter]}})
+                changed += result.modified_count
+        await insert_new(migrations, [{"_id": LOCAL_CHANNELS_GBT2260, "revisions": changed}])
+        return changed
 
 
 async def _insert_ignoring_duplicates(collection: Any, docs: list[dict[str, Any]]) -> set[str]:

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from common.contracts.catalog import ResourcePublished
 from common.messaging import kafka_client_options
 from tests.adversarial.platform import Platform
 from tests.adversarial.test_authz_matrix import draft
@@ -94,7 +95,7 @@ async def _events_since(
     deadline = time.monotonic() + 60
     while True:
         records = await _records_since(starts)
-        relayed = {k for k, _, t in records if t == "cn.smartedu.catalog.resource.published.v1"}
+        relayed = {k for k, _, t in records if t == ResourcePublished.TYPE}
         if sentinels <= relayed:
             break
         assert time.monotonic() < deadline, f"the replicas' outboxes did not relay their sentinels: {records}"
@@ -139,7 +140,7 @@ async def test_parallel_publishes_of_one_resource_publish_it_once(platform, repl
     reviewer = platform.personas["reviewer_in"].headers
     statuses = await _race(replicas, reviewer, [(f"/v1/resources/{rid}/publish", None)] * RACERS)
     assert sorted(statuses) == [200] + [409] * (RACERS - 1), statuses
-    assert await _events_since(platform, replicas, starts, rid) == ["cn.smartedu.catalog.resource.published.v1"]
+    assert await _events_since(platform, replicas, starts, rid) == [ResourcePublished.TYPE]
     for url in replicas:  # both replicas agree on the outcome
         working = await _working(url, rid, reviewer)
         assert working["state"] == "published" and working["version"] == 1
@@ -159,7 +160,7 @@ async def test_publish_racing_reject_ends_in_exactly_one_of_them(platform, repli
     working = await _working(replicas[1], rid, reviewer)
     assert working["state"] == {"publish": "published", "reject": "rejected"}[winner]
     published = await _events_since(platform, replicas, starts, rid)
-    assert published == (["cn.smartedu.catalog.resource.published.v1"] if winner == "publish" else [])
+    assert published == ([ResourcePublished.TYPE] if winner == "publish" else [])
 
 
 async def test_parallel_creates_of_one_external_id_create_one_resource(platform, replicas) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from catalog.demo import generate
 from catalog.service import resource_id
+from common.contracts.catalog import ResourcePublished, ResourcePublishedV1, ResourceWithdrawn
 from common.messaging import kafka_client_options
 from tests.integration.common.helpers import eventually
 
@@ -208,7 +209,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
     wanted = set(ids)
 
     consumer = AIOKafkaConsumer(
-        "catalog.resources.v1",
+        ResourcePublished.TOPIC,
         **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -226,9 +227,9 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
                         continue
                     ce_type = dict(rec.headers)["ce_type"].decode()
                     data = orjson.loads(rec.value)
-                    if ce_type == "cn.smartedu.catalog.resource.published.v1":
+                    if ce_type in (ResourcePublished.TYPE, ResourcePublishedV1.TYPE):
                         rebuilt[rec.key.decode()] = data["resource"]
-                    elif ce_type == "cn.smartedu.catalog.resource.withdrawn.v1":
+                    elif ce_type == ResourceWithdrawn.TYPE:
                         rebuilt.pop(rec.key.decode(), None)
             return len(rebuilt) == len(ids) - 3 and not any(i in rebuilt for i in ids[:3])
 
