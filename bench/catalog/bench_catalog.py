@@ -30,6 +30,7 @@ import orjson  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
 from catalog.demo import write_jsonl  # noqa: E402
+from common.contracts.catalog import ResourcePublished  # noqa: E402
 from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from tests.integration.catalog.conftest import Tokens, start, stop  # noqa: E402
@@ -76,7 +77,7 @@ async def rebuild_from_topic(ids: set[str]) -> float:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        "catalog.resources.v1",
+        ResourcePublished.TOPIC,
         **kafka_client_options(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -7,7 +7,7 @@ errors, tracing and metrics middleware. A service adds its routers, consumers an
     kit = ServiceKit("catalog", settings)
     kit.store.declare_indexes("resources", [...])
 
-    @kit.consumer(topic="viewstats.popularity.v1", group="catalog-popularity")
+    @kit.consumer(topic=ResourcePopularityChanged.TOPIC, group="catalog-popularity")
     async def on_popularity(envelope: Envelope) -> None: ...
 
     app = kit.build_app(routers=[api.router], title="Catalog")

@@ -20,6 +20,16 @@ from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
+# Topic names, written once: the declarations below, the contracts' ``TOPIC``s and every consumer use these.
+CATALOG_RESOURCES = "catalog.resources.v1"
+CATALOG_EDITORIAL = "catalog.editorial.v1"
+IDENTITY_USERS = "identity.users.v1"
+IDENTITY_NOTIFICATIONS = "identity.notifications.v1"
+VIEWSTATS_VIEWS = "viewstats.views.v1"
+VIEWSTATS_HEARTBEATS = "viewstats.heartbeats.v1"
+VIEWSTATS_POPULARITY = "viewstats.popularity.v1"
+VIEWSTATS_LEARNING = "viewstats.learning.v1"
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -56,26 +66,26 @@ class ConsumerGroup:
 TOPICS: list[Topic] = [
     # --- catalog -------------------------------------------------------------------------------------------
     Topic(
-        "catalog.resources.v1",
+        CATALOG_RESOURCES,
         12,
         None,
         "compact",
         "Full published snapshot of every resource, keyed by resource id (replication feed for provinces).",
     ),
-    Topic("catalog.editorial.v1", 6, 30 * DAY_MS, description="Editorial review transitions of resources."),
+    Topic(CATALOG_EDITORIAL, 6, 30 * DAY_MS, description="Editorial review transitions of resources."),
     # --- identity ------------------------------------------------------------------------------------------
     Topic(
-        "identity.users.v1",
+        IDENTITY_USERS,
         12,
         30 * DAY_MS,
         description="Account lifecycle, roles, teacher verification, guardian links; keyed by user id.",
     ),
-    Topic("identity.notifications.v1", 6, 3 * DAY_MS, description="Notifications identity asks to deliver."),
+    Topic(IDENTITY_NOTIFICATIONS, 6, 3 * DAY_MS, description="Notifications identity asks to deliver."),
     # --- viewstats -----------------------------------------------------------------------------------------
-    Topic("viewstats.views.v1", 12, 7 * DAY_MS, description="Raw view beacons, keyed by resource id."),
-    Topic("viewstats.heartbeats.v1", 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
-    Topic("viewstats.popularity.v1", 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
-    Topic("viewstats.learning.v1", 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+    Topic(VIEWSTATS_VIEWS, 12, 7 * DAY_MS, description="Raw view beacons, keyed by resource id."),
+    Topic(VIEWSTATS_HEARTBEATS, 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
+    Topic(VIEWSTATS_POPULARITY, 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
+    Topic(VIEWSTATS_LEARNING, 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -83,14 +93,14 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
     ConsumerGroup(
         "catalog-index",
         "catalog",
-        ("catalog.resources.v1",),
+        (CATALOG_RESOURCES,),
         "Each catalog replica keeps its search index and read model current from its own topic.",
         per_replica=True,
     ),
     ConsumerGroup(
         "catalog-popularity",
         "catalog",
-        ("viewstats.popularity.v1",),
+        (VIEWSTATS_POPULARITY,),
         "Each catalog replica orders its 'hot' lists by viewstats' popularity.",
         per_replica=True,
     ),
@@ -98,27 +108,27 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
     ConsumerGroup(
         "viewstats-aggregator",
         "viewstats",
-        ("viewstats.views.v1",),
+        (VIEWSTATS_VIEWS,),
         "Counts views exactly once into per-partition counter shards.",
         lag_threshold=200_000,
     ),
     ConsumerGroup(
         "viewstats-learning",
         "viewstats",
-        ("viewstats.heartbeats.v1",),
+        (VIEWSTATS_HEARTBEATS,),
         "Accumulates watch time of training courses and credits study hours (学时).",
     ),
     ConsumerGroup(
         "viewstats-catalog",
         "viewstats",
-        ("catalog.resources.v1",),
+        (CATALOG_RESOURCES,),
         "Keeps the credit hours (学时) of training courses from the catalog's resources.",
     ),
     # --- recommender ---------------------------------------------------------------------------------------
     ConsumerGroup(
         "recommender-catalog",
         "recommender",
-        ("catalog.resources.v1",),
+        (CATALOG_RESOURCES,),
         "Keeps the recommender's candidate pool of published resources.",
     ),
 ]
@@ -140,25 +150,23 @@ class Principal:
 ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
 
 PRINCIPALS: list[Principal] = [
-    Principal(
-        "catalog", "catalog.app:create_app", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."
-    ),
+    Principal("catalog", "catalog.app:create_app", (CATALOG_RESOURCES, CATALOG_EDITORIAL), "The catalog service."),
     Principal(
         "identity",
         "identity.app:create_app",
-        ("identity.users.v1", "identity.notifications.v1"),
+        (IDENTITY_USERS, IDENTITY_NOTIFICATIONS),
         "The identity service.",
     ),
     Principal(
         "viewstats",
         "viewstats.app:create_app",
-        ("viewstats.popularity.v1", "viewstats.learning.v1"),
+        (VIEWSTATS_POPULARITY, VIEWSTATS_LEARNING),
         "Viewstats' API process: the view aggregator and the learning-hours consumers.",
     ),
     Principal(
         "viewstats-collector",
         "viewstats.collector_app:create_app",
-        ("viewstats.views.v1", "viewstats.heartbeats.v1"),
+        (VIEWSTATS_VIEWS, VIEWSTATS_HEARTBEATS),
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
     Principal("recommender", "recommender.app:create_app", (), "The recommender service."),

@@ -11,7 +11,11 @@ from common.service import ServiceKit
 
 def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
     @kit.consumer(
-        topic="catalog.resources.v1", group="catalog-index", batch=True, max_records=2000, group_suffix=f"-{replica_id}"
+        topic=ResourcePublished.TOPIC,
+        group="catalog-index",
+        batch=True,
+        max_records=2000,
+        group_suffix=f"-{replica_id}",
     )
     async def on_catalog_changes(envelopes: list[Envelope]) -> None:
         read = service.read
@@ -28,7 +32,7 @@ def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
         read.index.commit()
 
     @kit.consumer(
-        topic="viewstats.popularity.v1",
+        topic=ResourcePopularityChanged.TOPIC,
         group="catalog-popularity",
         batch=True,
         max_records=2000,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from catalog.search import MAX_OFFSET
 from common.problems import Problem, field_errors
-from common.topics import topic
+from common.topics import CATALOG_RESOURCES, topic
 
 MAX_CURSOR_CHARS = 64  # a list cursor is ≤ 16 characters
 # A change cursor: 12 offsets of ≤ 19 digits are ≤ 336 characters. The characters of both formats (an old
@@ -30,7 +30,7 @@ MAX_CURSOR_CHARS = 64  # a list cursor is ≤ 16 characters
 MAX_CHANGE_CURSOR_CHARS = 400
 CHANGE_CURSOR_PATTERN = r"^[0-9A-Za-z_.~-]*$"
 _RETIRED_CHANGE_CURSOR = re.compile(r"\d{17}-[0-9A-Za-z_.~-]*")
-FEED_PARTITIONS = topic("catalog.resources.v1").partitions
+FEED_PARTITIONS = topic(CATALOG_RESOURCES).partitions
 C = TypeVar("C", bound=BaseModel)
 
 

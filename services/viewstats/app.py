@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from common.contracts.catalog import ResourcePublished
 from common.service import ServiceKit
 from viewstats import api, learning_api
 from viewstats.aggregator import Aggregator
@@ -25,7 +26,7 @@ def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
     declare_outbox(kit.outbox)
     ledger = Ledger(learning, kit.outbox, settings.certificate_key.get_secret_value().encode())
     if settings.run_learning:
-        kit.consumer(topic="catalog.resources.v1", group="viewstats-catalog", batch=True, max_records=1000)(
+        kit.consumer(topic=ResourcePublished.TOPIC, group="viewstats-catalog", batch=True, max_records=1000)(
             ledger.on_catalog
         )
         kit.consumer(topic=settings.heartbeats_topic, group="viewstats-learning", batch=True, max_records=1000)(

@@ -8,14 +8,15 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
+from common.topics import VIEWSTATS_HEARTBEATS, VIEWSTATS_VIEWS
 
 
 class ViewstatsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VIEWSTATS_", extra="ignore", populate_by_name=True)
     DEV_SECRETS = ("certificate_key",)  # PLATFORM_ENVIRONMENT=production refuses its default
 
-    views_topic: str = Field("viewstats.views.v1", description="Topic of raw view beacons.")
-    heartbeats_topic: str = Field("viewstats.heartbeats.v1", description="Topic of watch-time heartbeats.")
+    views_topic: str = Field(VIEWSTATS_VIEWS, description="Topic of raw view beacons.")
+    heartbeats_topic: str = Field(VIEWSTATS_HEARTBEATS, description="Topic of watch-time heartbeats.")
     aggregator_group: str = Field("viewstats-aggregator", description="Consumer group of the aggregator.")
     instance_id: str | None = Field(
         None,

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.contracts.base import Event
 from common.reference import province_code
+from common.topics import CATALOG_EDITORIAL, CATALOG_RESOURCES
 
 ResourceKind = Literal[
     "video_lesson", "courseware", "exercise_set", "document", "e_textbook", "external_link", "live_session"
@@ -120,7 +121,7 @@ class ResourcePublished(Event):
     """A resource (or a new version of it) entered the public catalog; carries the whole snapshot."""
 
     TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.published.v2"
-    TOPIC: ClassVar[str] = "catalog.resources.v1"
+    TOPIC: ClassVar[str] = CATALOG_RESOURCES
 
     resource: PublishedResource
     cursor: str = Field(
@@ -145,7 +146,7 @@ class ResourceWithdrawn(Event):
     """A resource left the public catalog; subscribers delete their copy."""
 
     TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.withdrawn.v1"
-    TOPIC: ClassVar[str] = "catalog.resources.v1"
+    TOPIC: ClassVar[str] = CATALOG_RESOURCES
 
     resource_id: str
     version: int
@@ -161,7 +162,7 @@ class ResourceReviewTransitioned(Event):
     """A resource moved between review states (draft, in_review, published, rejected, withdrawn)."""
 
     TYPE: ClassVar[str] = "cn.smartedu.catalog.resource.review_transitioned.v1"
-    TOPIC: ClassVar[str] = "catalog.editorial.v1"
+    TOPIC: ClassVar[str] = CATALOG_EDITORIAL
 
     resource_id: str
     version: int

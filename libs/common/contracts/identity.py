@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from common.contracts.base import Event
+from common.topics import IDENTITY_NOTIFICATIONS, IDENTITY_USERS
 
 AccountKind = Literal["student", "teacher", "parent", "staff"]
-USERS_TOPIC = "identity.users.v1"
-NOTIFICATIONS_TOPIC = "identity.notifications.v1"
+USERS_TOPIC = IDENTITY_USERS
+NOTIFICATIONS_TOPIC = IDENTITY_NOTIFICATIONS
 
 
 class _UserEvent(Event):

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from common.contracts.base import Event
+from common.topics import VIEWSTATS_HEARTBEATS, VIEWSTATS_LEARNING, VIEWSTATS_POPULARITY, VIEWSTATS_VIEWS
 
 ClientKind = Literal["web", "android", "ios", "harmony", "mini_program", "tv"]
 
@@ -22,7 +23,7 @@ class ViewRecorded(Event):
     """One page view of a resource (one beacon)."""
 
     TYPE: ClassVar[str] = "cn.smartedu.viewstats.view.recorded.v1"
-    TOPIC: ClassVar[str] = "viewstats.views.v1"
+    TOPIC: ClassVar[str] = VIEWSTATS_VIEWS
 
     resource_id: str
     section: str
@@ -40,7 +41,7 @@ class HeartbeatRecorded(Event):
     """Seconds of watch time of a signed-in user on a resource (video lesson, training course)."""
 
     TYPE: ClassVar[str] = "cn.smartedu.viewstats.heartbeat.recorded.v1"
-    TOPIC: ClassVar[str] = "viewstats.heartbeats.v1"
+    TOPIC: ClassVar[str] = VIEWSTATS_HEARTBEATS
 
     user_id: str
     resource_id: str
@@ -55,7 +56,7 @@ class ResourcePopularityChanged(Event):
     """Periodic popularity of a resource; the compacted topic keeps the latest per resource."""
 
     TYPE: ClassVar[str] = "cn.smartedu.viewstats.popularity.changed.v1"
-    TOPIC: ClassVar[str] = "viewstats.popularity.v1"
+    TOPIC: ClassVar[str] = VIEWSTATS_POPULARITY
 
     resource_id: str
     views_last_hour: int = Field(ge=0)
@@ -71,7 +72,7 @@ class LearningCredited(Event):
     """A teacher finished a training course's required watch time: its study hours (学时) count."""
 
     TYPE: ClassVar[str] = "cn.smartedu.viewstats.learning.credited.v1"
-    TOPIC: ClassVar[str] = "viewstats.learning.v1"
+    TOPIC: ClassVar[str] = VIEWSTATS_LEARNING
 
     credit_id: str = Field(description="Deterministic `<user>:<resource>`: one credit per course per teacher.")
     user_id: str
