@@ -29,10 +29,10 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from catalog.demo import write_jsonl  # noqa: E402
 from common.contracts.catalog import ResourcePublished  # noqa: E402
 from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
+from deploy.local.demo_catalog import write_jsonl  # noqa: E402
 from tests.integration.catalog.conftest import Tokens, start, stop  # noqa: E402
 
 QUERIES = [
@@ -201,7 +201,7 @@ async def main(rounds: int, rebuild_rounds: int) -> None:
         note("replica_tree_seconds", stats["tree_seconds"])
         note("replica_index_seconds", stats["index_seconds"])
         assert stats["public"] >= len(ids), stats
-        service = other.app.state.catalog
+        service = other.app.state.catalog.replica
         await service.heads_ready.wait()  # the background load of the editorial heads, after readiness
         note("replica_heads_loaded_seconds", time.perf_counter() - t)
         note("replica_heads_scan_seconds", service.heads_stats["scan_seconds"])

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 import httpx
 import orjson
+from demo_catalog import write_jsonl  # this directory: demo.py runs as a script
 
-from catalog.demo import write_jsonl
 from common.reference import BEIJING
 from viewstats.domain.traffic import TrafficGenerator
 

@@ -483,10 +483,6 @@ def path_param(name: str) -> Callable[[Request], str | None]:
     return lambda request: request.path_params.get(name)
 
 
-def query_param(name: str) -> Callable[[Request], str | None]:
-    return lambda request: request.query_params.get(name)
-
-
 def require_role(
     *roles: str, org: OrgSpec = None, any_scope: bool = False
 ) -> Callable[[Request], Awaitable[Principal]]:

@@ -153,8 +153,11 @@ def document_problems(app: FastAPI) -> None:
 
 
 def problem_of(error: DomainError) -> Problem:
-    """The problem a refused domain command answers with: the field it names, if any, as a field-level error."""
-    errors = [{"field": error.field, "message": error.message, "code": error.code}] if error.field else None
+    """The problem a refused domain command answers with: the fields it lists, or the one it names, as field-level
+    errors."""
+    errors = error.errors
+    if errors is None and error.field:
+        errors = [{"field": error.field, "message": error.message, "code": error.code}]
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Limited) and error.retry_after else None
     return Problem(
         error.status, error.title, error.message, errors=errors, code=error.code, headers=headers, **error.details

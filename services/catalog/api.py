@@ -16,6 +16,7 @@ from catalog.domain.resource import (
     PROVIDER_SCOPE,
     REVIEWER,
     Actor,
+    Resource,
     ResourceContent,
 )
 from catalog.paging import (
@@ -24,20 +25,17 @@ from catalog.paging import (
     MAX_CURSOR_CHARS,
     decode_change_cursor,
     decode_cursor,
-    encode_change_cursor,
-    next_cursor,
 )
 from catalog.search import MAX_OFFSET
-from catalog.service import CatalogService
+from catalog.service import Catalog
 from common import access
 from common.auth import Principal, require_role
 from common.contracts.catalog import ProviderKind
-from common.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
-def svc(request: Request) -> CatalogService:
+def svc(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
@@ -80,15 +78,7 @@ async def versions(
     subject: str | None = None,
     grade: int | None = Query(None, ge=1, le=12),
 ) -> list[dict[str, Any]]:
-    nodes = svc(request).read.nodes
-    out = []
-    for n in nodes.values():
-        if n.type != "textbook_version" or (stage and n.stage != stage) or (subject and n.subject != subject):
-            continue
-        if grade is not None and not any(nodes[c].grade == grade for c in n.children if c in nodes):
-            continue
-        out.append(n.public())
-    return sorted(out, key=lambda n: (n["stage"], n["subject"], n["id"]))
+    return svc(request).browse.versions(stage, subject, grade)
 
 
 @router.get(
@@ -96,44 +86,10 @@ async def versions(
 )
 @access.public()
 async def node(request: Request, node_id: str, grade: int | None = Query(None, ge=1, le=12)) -> dict[str, Any]:
-    read = svc(request).read
-    n = read.nodes.get(node_id)
-    if n is None:
-        raise Problem(404, "Not Found", f"no tree node {node_id}")
-    children = [
-        read.nodes[c].public()
-        for c in n.children
-        if c in read.nodes and (grade is None or read.nodes[c].grade == grade)
-    ]
-    body: dict[str, Any] = {**n.public(), "children": children}
-    if n.type == "lesson":
-        placed = sorted(read.lesson_resources.get(node_id, {}).items(), key=lambda kv: (kv[1], kv[0]))
-        body["resources"] = [_summary(s) for s in (read.public(rid) for rid, _ in placed) if s]
-    return body
+    return svc(request).browse.node(node_id, grade)
 
 
 # --- public reads ----------------------------------------------------------------------------------------
-def _summary(s: dict[str, Any] | None) -> dict[str, Any]:
-    assert s is not None
-    keys = (
-        "id",
-        "version",
-        "kind",
-        "title",
-        "section",
-        "column",
-        "stages",
-        "grades",
-        "subjects",
-        "provider_kind",
-        "provider_id",
-        "credit_hours",
-        "published_at",
-        "lesson",
-    )
-    return {k: s.get(k) for k in keys}
-
-
 class Filters:
     def __init__(
         self,
@@ -164,25 +120,13 @@ async def list_resources(
     cursor: str | None = Query(None, max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page"),
     facets: bool = True,
 ) -> Response:
-    read = svc(request).read
-    offset = decode_cursor(cursor)
-    total, ids = read.index.list(filters.values, order, limit, offset)
-    body: dict[str, Any] = {
-        "total": total,
-        "items": [_summary(s) for s in map(read.public, ids) if s],
-        "next_cursor": next_cursor(offset, limit, total),
-    }
-    if facets:
-        body["facets"] = read.index.facets(filters.values)
-    return _json(body)
+    return _json(svc(request).browse.resources(filters.values, order, limit, decode_cursor(cursor), facets))
 
 
 @router.get("/resources/{rid}", summary="A published resource (ETag, Cache-Control; If-None-Match → 304)")
 @access.public()
 async def get_resource(request: Request, rid: str) -> Response:
-    e = svc(request).read.entries.get(rid)
-    if e is None or e.public is None:
-        raise Problem(404, "Not Found", f"no published resource {rid}")
+    e = svc(request).browse.published(rid)
     etag = f'"{rid}-v{e.public_version}-{e.cursor[:17]}"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={request.app.state.settings.detail_max_age_seconds}"}
     inm = request.headers.get("if-none-match")
@@ -201,13 +145,7 @@ async def search(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     facets: bool = False,
 ) -> Response:
-    read = svc(request).read
-    total, hits = read.index.search(q, filters.values, limit, offset)
-    items = [{**_summary(s), "score": round(h.score, 4)} for h in hits if (s := read.public(h.id))]
-    body: dict[str, Any] = {"total": total, "items": items}
-    if facets:
-        body["facets"] = read.index.facets(filters.values, text=q)
-    return _json(body)
+    return _json(svc(request).browse.search(q, filters.values, limit, offset, facets))
 
 
 @router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")
@@ -226,16 +164,7 @@ async def changes(
     ``withdrawn``; poll again with ``next`` (also when a page is empty: it may have moved). Like the compacted
     topic, a resource appears once, at its latest change. Follows the topic's offsets, so ``next`` never moves
     past a change not yet served, whichever replica answers (see ``catalog.feed``)."""
-    position = decode_change_cursor(after)
-    page, following = svc(request).read.changes_page(position, limit)
-    items = []
-    for e, resume in page:
-        cursor = encode_change_cursor(resume)  # resuming from an item's cursor skips nothing after it
-        if e.public:
-            items.append({"cursor": cursor, "op": "published", "id": e.id, "resource": orjson.loads(e.public)})
-        else:
-            items.append({"cursor": cursor, "op": "withdrawn", "id": e.id, "version": e.withdrawn_version})
-    return _json({"items": items, "next": encode_change_cursor(following)})
+    return _json(svc(request).browse.changes(decode_change_cursor(after), limit))
 
 
 # --- editors and reviewers -------------------------------------------------------------------------------
@@ -253,25 +182,22 @@ class Reason(BaseModel):
 EditorOrReviewer = Depends(require_role(EDITOR, REVIEWER, MINISTRY_ADMIN, any_scope=True))
 
 
-def _working(doc_resource: Any, rev: int) -> dict[str, Any]:
-    return {**doc_resource.model_dump(mode="json"), "rev": rev}
+def _working(resource: Resource, rev: int) -> dict[str, Any]:
+    return {**resource.model_dump(mode="json"), "rev": rev}
 
 
 @router.post("/resources", status_code=201, summary="Create a draft (editors of the provider)")
 @access.role(EDITOR, MINISTRY_ADMIN, target="body.provider_id")
 async def create_resource(request: Request, body: CreateResource, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    r = await svc(request).create(actor_of(who), body.external_id, body.provider_kind, body.provider_id, body.content)
+    editorial = svc(request).editorial
+    r = await editorial.create(actor_of(who), body.external_id, body.provider_kind, body.provider_id, body.content)
     return _working(r, 1)
 
 
 @router.get("/resources/{rid}/working", summary="The working copy with review state and audit trail")
 @access.role(EDITOR, REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def working(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    resource, rev = await svc(request).load(rid)
-    actor = actor_of(who)
-    if not (actor.may_edit(resource.provider_id) or actor.may_review(resource.provider_id)):
-        raise Problem(403, "Forbidden", "not your provider", code="forbidden")
-    return _working(resource, rev)
+    return _working(*await svc(request).editorial.working(actor_of(who), rid))
 
 
 @router.put("/resources/{rid}", summary="Edit the working copy (a published resource starts a new version)")
@@ -279,37 +205,31 @@ async def working(request: Request, rid: str, who: Principal = EditorOrReviewer)
 async def edit(
     request: Request, rid: str, content: ResourceContent, who: Principal = EditorOrReviewer
 ) -> dict[str, Any]:
-    r = await svc(request).command(rid, "edit", actor_of(who), content=content)
-    return _working(r, svc(request).read.entries[rid].rev)
-
-
-async def _transition(request: Request, rid: str, action: str, who: Principal, **kw: Any) -> dict[str, Any]:
-    r = await svc(request).command(rid, action, actor_of(who), **kw)
-    return _working(r, svc(request).read.entries[rid].rev)
+    return _working(*await svc(request).editorial.edit(actor_of(who), rid, content))
 
 
 @router.post("/resources/{rid}/submit", summary="Submit for review")
 @access.role(EDITOR, MINISTRY_ADMIN, target="resource.provider")
 async def submit(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    return await _transition(request, rid, "submit", who)
+    return _working(*await svc(request).editorial.submit(actor_of(who), rid))
 
 
 @router.post("/resources/{rid}/publish", summary="Publish (reviewers)")
 @access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def publish(request: Request, rid: str, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    return await _transition(request, rid, "publish", who)
+    return _working(*await svc(request).editorial.publish(actor_of(who), rid))
 
 
 @router.post("/resources/{rid}/reject", summary="Reject with a reason (reviewers)")
 @access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def reject(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    return await _transition(request, rid, "reject", who, reason=body.reason)
+    return _working(*await svc(request).editorial.reject(actor_of(who), rid, body.reason))
 
 
 @router.post("/resources/{rid}/withdraw", summary="Withdraw from the public catalog with a reason (reviewers)")
 @access.role(REVIEWER, MINISTRY_ADMIN, target="resource.provider")
 async def withdraw(request: Request, rid: str, body: Reason, who: Principal = EditorOrReviewer) -> dict[str, Any]:
-    return await _transition(request, rid, "withdraw", who, reason=body.reason)
+    return _working(*await svc(request).editorial.withdraw(actor_of(who), rid, body.reason))
 
 
 @router.post(
@@ -324,7 +244,7 @@ async def bulk_import(request: Request, who: Principal = Depends(require_role(MI
     # Read here, after the caller is known to be a ministry admin: a body parameter would be read (up to
     # CATALOG_IMPORT_MAX_BODY_BYTES) before the authorization dependency ran, for anyone.
     body = await request.body()
-    report = await svc(request).import_jsonl(
+    report = await svc(request).imports.import_jsonl(
         body.splitlines(), actor_of(who), chunk=request.app.state.settings.import_chunk
     )
     return _json(report)

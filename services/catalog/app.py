@@ -9,9 +9,9 @@ from fastapi import FastAPI
 
 from catalog import api, consumers
 from catalog.readmodel import ReadModel
-from catalog.service import CatalogService, declare_outbox
+from catalog.service import Catalog
 from catalog.settings import CatalogSettings
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, declare_outbox
 from common.messaging import kafka_client_options
 from common.service import ServiceKit
 
@@ -23,7 +23,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     kit = ServiceKit("catalog", settings)
     read = ReadModel(settings.search_heap_bytes)
     declare_outbox(kit.outbox)
-    service = CatalogService(CatalogStore(kit.store.db), kit.outbox, read, settings.writes_wait_seconds)
+    service = Catalog(CatalogStore(kit.store.db, kit.outbox), kit.outbox, read, settings.writes_wait_seconds)
     consumers.register(kit, service, settings.replica_id)
     index_group = next(c.group_id for c in kit.consumers if c.group == "catalog-index")
     background: list[asyncio.Task[None]] = []
@@ -32,7 +32,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     async def load() -> None:
         # Before serving: the public catalog from the compacted topic (the group's consumer continues from
         # the end offsets read here). After: the editorial heads from the store and an outbox sweep.
-        stats = await service.start(kafka_client_options(settings), group_id=index_group)
+        stats = await service.replica.start(kafka_client_options(settings), group_id=index_group)
         log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats
         background.append(asyncio.create_task(migrate_then_load_heads(), name="catalog-heads"))
@@ -47,7 +47,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 log.info("local channels of %d revisions migrated to GB/T 2260 codes", migrated)
         except Exception:  # the store is down: the next start migrates (reads map the letters meanwhile)
             log.exception("migrating local channels to GB/T 2260 codes failed; the next start retries")
-        await service.load_heads_in_background()
+        await service.replica.load_heads_in_background()
 
     @kit.on_shutdown
     async def cancel_background() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from catalog.service import CatalogService
-from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+from catalog.service import Catalog
+from common.contracts.catalog import ResourcePublished
 from common.contracts.viewstats import ResourcePopularityChanged
 from common.messaging import Envelope
 from common.service import ServiceKit
 
 
-def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
+def register(kit: ServiceKit, service: Catalog, replica_id: str) -> None:
     @kit.consumer(
         topic=ResourcePublished.TOPIC,
         group="catalog-index",
@@ -20,15 +20,8 @@ def register(kit: ServiceKit, service: CatalogService, replica_id: str) -> None:
     async def on_catalog_changes(envelopes: list[Envelope]) -> None:
         read = service.read
         for env in envelopes:
-            event = env.event
             # The record's place on the topic is the change feed's position (see catalog.feed).
-            at = (env.partition, env.offset)
-            if isinstance(event, ResourcePublished):
-                read.apply_published(event.resource.model_dump(mode="json"), event.cursor, at=at)
-            elif isinstance(event, ResourceWithdrawn):
-                read.apply_withdrawn(event.resource_id, event.version, event.cursor, at=at)
-            else:
-                read.feed.passed(*at)
+            read.apply_event(env.event, at=(env.partition, env.offset))
         read.index.commit()
 
     @kit.consumer(

@@ -8,14 +8,20 @@ is idempotent: a public snapshot replaces the held one only if its ``(version, c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from catalog.domain.tree import TreeNode
 from catalog.feed import ChangeFeed
 from catalog.paging import FEED_PARTITIONS
 from catalog.search import SearchIndex
+from common.contracts.base import Event
+from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
+
+if TYPE_CHECKING:
+    from catalog.store import StoredRevision
 
 Position = tuple[int, int]  # (partition, offset) of a record of ``catalog.resources.v1``
 
@@ -36,55 +42,17 @@ class Entry:
     withdrawn_version: int = 0
 
 
-@dataclass
-class Node:
-    id: str
-    type: str
-    parent_id: str | None
-    title: str
-    order: int
-    stage: str
-    subject: str
-    grade: int | None
-    edition: str | None
-    children: list[str] = field(default_factory=list)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "parent_id": self.parent_id,
-            "title": self.title,
-            "order": self.order,
-            "stage": self.stage,
-            "subject": self.subject,
-            "grade": self.grade,
-            "edition": self.edition,
-        }
-
-
 class ReadModel:
     def __init__(self, search_heap_bytes: int = 200_000_000) -> None:
         self.entries: dict[str, Entry] = {}
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, TreeNode] = {}
         self.lesson_resources: dict[str, dict[str, int]] = {}  # lesson id → {resource id: position}
         self.feed = ChangeFeed(FEED_PARTITIONS)  # GET /v1/changes: only records of the topic move it
         self.popularity: dict[str, float] = {}
         self.index = SearchIndex(search_heap_bytes)
 
     # --- tree ------------------------------------------------------------------------------------------
-    def add_node(self, n: dict[str, Any]) -> None:
-        node = Node(
-            id=n["_id"] if "_id" in n else n["id"],
-            type=n["type"],
-            parent_id=n.get("parent_id"),
-            title=n["title"],
-            order=n.get("order", 0),
-            stage=n["stage"],
-            subject=n["subject"],
-            grade=n.get("grade"),
-            edition=n.get("edition"),
-        )
+    def add_node(self, node: TreeNode) -> None:
         old = self.nodes.get(node.id)
         if old is not None:
             node.children = old.children
@@ -106,18 +74,28 @@ class ReadModel:
             node.children.sort(key=lambda i: self.nodes[i].order)
 
     # --- resources -------------------------------------------------------------------------------------
-    def note_revision(self, entry_fields: dict[str, Any]) -> Entry:
+    def note_revision(self, revision: StoredRevision) -> Entry:
         """Record the latest revision's bookkeeping (state, rev …) without touching the public part."""
-        e = self.entries.get(entry_fields["id"])
+        e = self.entries.get(revision.id)
         if e is None:
-            e = self.entries[entry_fields["id"]] = Entry(id=entry_fields["id"])
-        if entry_fields["rev"] >= e.rev:
-            e.rev = entry_fields["rev"]
-            e.state = entry_fields["state"]
-            e.provider_id = entry_fields["provider_id"]
-            e.external_id = entry_fields["external_id"]
-            e.content_hash = entry_fields["content_hash"]
+            e = self.entries[revision.id] = Entry(id=revision.id)
+        if revision.rev >= e.rev:
+            e.rev = revision.rev
+            e.state = revision.state
+            e.provider_id = revision.provider_id
+            e.external_id = revision.external_id
+            e.content_hash = revision.content_hash
         return e
+
+    def apply_event(self, event: Event, at: Position | None = None) -> None:
+        """A change the catalog announced, as its own write raised it (``at`` None) or from its record on the topic
+        (``at``: any record moves the change feed, a publication or withdrawal also the resource)."""
+        if isinstance(event, ResourcePublished):
+            self.apply_published(event.resource.model_dump(mode="json"), event.cursor, at=at)
+        elif isinstance(event, ResourceWithdrawn):
+            self.apply_withdrawn(event.resource_id, event.version, event.cursor, at=at)
+        elif at is not None:
+            self.feed.passed(*at)
 
     def apply_published(
         self, snapshot: dict[str, Any], cursor: str, index: bool = True, at: Position | None = None
@@ -131,14 +109,11 @@ class ReadModel:
             self.feed.record(rid, *at)
         if cursor <= e.cursor:
             return False  # a redelivery or an older change (cursors are unique and time-ordered per change)
-        old = orjson.loads(e.public) if e.public else None
+        self._leave_lesson(e)
         e.public = orjson.dumps(snapshot)
         e.public_version = snapshot["version"]
         e.cursor = cursor
-        if old and old.get("lesson"):
-            self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
-        if snapshot.get("lesson"):
-            self.lesson_resources.setdefault(snapshot["lesson"]["lesson_id"], {})[rid] = snapshot["lesson"]["position"]
+        self._enter_lesson(rid, snapshot)
         if index:
             self.index.upsert([snapshot], self.popularity)
         return True
@@ -157,10 +132,7 @@ class ReadModel:
                 self.feed.record(rid, *change.at)
             if change.cursor <= e.cursor:
                 continue
-            if e.public:
-                old = orjson.loads(e.public)
-                if old.get("lesson"):
-                    self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
+            self._leave_lesson(e)
             e.cursor = change.cursor
             snapshot = change.resource
             if snapshot is None:
@@ -173,9 +145,7 @@ class ReadModel:
                 e.provider_id, e.external_id = snapshot["provider_id"], snapshot["external_id"]
             e.public = orjson.dumps(snapshot)
             e.public_version = change.version
-            if snapshot.get("lesson"):
-                lesson = snapshot["lesson"]
-                self.lesson_resources.setdefault(lesson["lesson_id"], {})[rid] = lesson["position"]
+            self._enter_lesson(rid, snapshot)
             indexed.append(snapshot)
         return indexed
 
@@ -185,15 +155,24 @@ class ReadModel:
             self.feed.record(rid, *at)
         if cursor <= e.cursor:
             return False
-        if e.public:
-            old = orjson.loads(e.public)
-            if old.get("lesson"):
-                self.lesson_resources.get(old["lesson"]["lesson_id"], {}).pop(rid, None)
+        self._leave_lesson(e)
         e.public = None
         e.withdrawn_version = version
         e.cursor = cursor
         self.index.delete([rid])
         return True
+
+    def _leave_lesson(self, e: Entry) -> None:
+        """Take a resource out of the lesson its held public snapshot sits in (before that snapshot changes)."""
+        if e.public:
+            lesson = orjson.loads(e.public).get("lesson")
+            if lesson:
+                self.lesson_resources.get(lesson["lesson_id"], {}).pop(e.id, None)
+
+    def _enter_lesson(self, rid: str, snapshot: dict[str, Any]) -> None:
+        lesson = snapshot.get("lesson")
+        if lesson:
+            self.lesson_resources.setdefault(lesson["lesson_id"], {})[rid] = lesson["position"]
 
     def set_popularity(self, scores: dict[str, float]) -> None:
         changed = []

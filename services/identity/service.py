@@ -24,6 +24,7 @@ from common.contracts.identity import (
     UserRegistered,
     UserUpdated,
 )
+from common.errors import invalid_input
 from common.problems import Problem
 from identity.domain import authz, crypto, oidc, orgs, teachers, tokens
 from identity.domain.accounts import (
@@ -149,16 +150,10 @@ class IdentityService:
     # --- accounts -------------------------------------------------------------------------------------------
     def _identifier(self, raw: str) -> tuple[str, str]:
         """(method, normalised) of a phone number or an e-mail address."""
-        try:
+        with invalid_input("body.identifier", code="identifier"):
             if "@" in raw:
                 return "email", crypto.normalise_email(raw)
             return "phone", crypto.normalise_phone(raw)
-        except ValueError as exc:
-            raise Problem(
-                422,
-                "Invalid identifier",
-                errors=[{"field": "body.identifier", "message": str(exc), "code": "identifier"}],
-            ) from None
 
     def _login_key(self, method: str, value: str) -> str:
         return login_id(method, self.vault.lookup_hash(method, value))
@@ -578,12 +573,8 @@ class IdentityService:
         if node is None:
             raise Problem(404, "Organisation not found", code="org_not_found")
         who.require(*orgs.ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=parent)
-        try:
+        with invalid_input("body.code", code="org_code"):
             path = orgs.child_path(node, code, level)
-        except ValueError as exc:
-            raise Problem(
-                422, "Invalid organisation", errors=[{"field": "body.code", "message": str(exc), "code": "org_code"}]
-            ) from None
         child = orgs.OrgNode(path, crypto.nfc(name))
         taken = Problem(409, "Organisation code taken", "This code is in use already.", code="duplicate_org_code")
         if level is orgs.Level.SCHOOL and await self.store.claim_school_code(code, path) != path:
@@ -605,14 +596,8 @@ class IdentityService:
         account = await self.me(who)
         if account.kind != "teacher":
             raise Problem(403, "Only teacher accounts are verified", code="not_a_teacher")
-        try:
+        with invalid_input("body.national_id", code="national_id"):
             nid = crypto.normalise_national_id(national_id)
-        except ValueError as exc:
-            raise Problem(
-                422,
-                "Invalid ID number",
-                errors=[{"field": "body.national_id", "message": str(exc), "code": "national_id"}],
-            ) from None
         name = self.vault.decrypt(account.name_enc, field="name", owner=account.id)
         # The registry answers first; the ID number is claimed only once it confirmed that it is this person's.
         # A rejection or an unreachable registry claims nothing, so nobody can squat a teacher's ID by trying it.

@@ -15,9 +15,10 @@ keeps inside the document until they are on Kafka.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,7 +42,7 @@ from common.contracts.catalog import (
     ResourceReviewTransitioned,
     ResourceWithdrawn,
 )
-from common.problems import Problem
+from common.errors import Conflict, Forbidden, Invalid
 
 State = Literal["draft", "in_review", "published", "rejected", "withdrawn"]
 
@@ -193,18 +194,17 @@ def change_cursor(at: datetime, resource_id: str) -> str:
     return f"{int(at.timestamp() * 1_000_000):017d}-{resource_id}"
 
 
-def conflict(state: str, action: str) -> Problem:
-    return Problem(
-        409,
-        "Illegal transition",
-        f"cannot {action} a resource in state {state!r}",
-        code="illegal-transition",
-        current_state=state,
-    )
+def resource_id(provider_id: str, external_id: str) -> str:
+    """Deterministic: the same external id of the same provider is always the same resource."""
+    return "r" + hashlib.blake2b(f"{provider_id}\x00{external_id}".encode(), digest_size=10).hexdigest()
 
 
-def forbidden(detail: str) -> Problem:
-    return Problem(403, "Forbidden", detail, code="forbidden")
+def conflict(state: str, action: str) -> Conflict:
+    return Conflict(f"cannot {action} a resource in state {state!r}", code="illegal-transition", current_state=state)
+
+
+def forbidden(detail: str) -> Forbidden:
+    return Forbidden(detail, code="forbidden")
 
 
 class Resource(BaseModel):
@@ -422,33 +422,19 @@ class Resource(BaseModel):
 def _check_reference(content: ResourceContent) -> None:
     errors = content.reference_errors()
     if errors:
-        raise Problem(
-            422, "Invalid resource", f"{len(errors)} field(s) are invalid", errors=errors, code="validation-failed"
-        )
+        raise Invalid(f"{len(errors)} field(s) are invalid", code="validation-failed", errors=errors)
 
 
 def _check_complete(content: ResourceContent) -> None:
     missing = missing_for_publication(content)
     if missing:
-        raise Problem(
-            422,
-            "Resource incomplete",
-            f"{len(missing)} field(s) are missing for publication",
-            errors=missing,
-            code="incomplete",
-        )
+        raise Invalid(f"{len(missing)} field(s) are missing for publication", code="incomplete", errors=missing)
 
 
 def _check_reason(reason: str) -> None:
     if not reason or not reason.strip():
-        raise Problem(
-            422,
-            "Reason required",
-            errors=[{"field": "reason", "message": "a reason is required"}],
+        raise Invalid(
+            "a reason is required",
             code="validation-failed",
+            errors=[{"field": "reason", "message": "a reason is required"}],
         )
-
-
-def dump_events(events: list[Event]) -> list[dict[str, Any]]:
-    """Events as they wait inside the resource document until they are on Kafka."""
-    return [{"type": e.TYPE, "data": e.model_dump(mode="json")} for e in events]

@@ -8,19 +8,20 @@ their path (``tv.pep.primary.math/g5b/u4/l2``) so that a node and its ancestors 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from catalog.domain.reference import GRADE_NAMES, STAGE_GRADES, STAGES, SUBJECTS
+from catalog.domain.reference import STAGE_GRADES, STAGES, SUBJECTS
 
 NodeType = Literal["textbook_version", "volume", "unit", "lesson"]
 
 
 class TreeNode(BaseModel):
-    """One node of the textbook tree. ``parent_id`` is None for textbook versions."""
+    """One node of the textbook tree. ``parent_id`` is None for textbook versions; ``children`` are the ids of the
+    nodes under it in their order, as a replica links them (not stored, not part of the node's public form)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
     type: NodeType
@@ -31,6 +32,10 @@ class TreeNode(BaseModel):
     subject: str
     grade: int | None = Field(None, description="Volumes, units and lessons belong to one grade.")
     edition: str | None = Field(None, description="Edition name of a textbook version, e.g. 人教版.")
+    children: list[str] = Field(default_factory=list, exclude=True)
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump()
 
     def validate_reference(self) -> list[dict[str, str]]:
         """Field errors against the reference data (stage, subject, grade of the stage)."""
@@ -49,15 +54,3 @@ class TreeNode(BaseModel):
         if self.type != "textbook_version" and self.grade is None:
             errors.append({"field": "grade", "message": f"a {self.type} belongs to a grade"})
         return errors
-
-
-PARENT_TYPE: dict[str, str | None] = {
-    "textbook_version": None,
-    "volume": "textbook_version",
-    "unit": "volume",
-    "lesson": "unit",
-}
-
-
-def grade_label(grade: int) -> str:
-    return GRADE_NAMES[grade]

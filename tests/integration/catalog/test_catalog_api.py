@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from catalog.demo import generate
-from catalog.service import resource_id
+from catalog.domain.resource import resource_id
 from common.contracts.catalog import ResourcePublished, ResourcePublishedV1, ResourceWithdrawn
 from common.messaging import kafka_client_options
+from deploy.local.demo_catalog import generate
 from tests.integration.common.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -260,6 +260,7 @@ async def test_a_plain_kafka_consumer_rebuilds_the_catalog_from_the_topic(catalo
 
 async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catalog, tokens, run_id):
     from catalog.domain.resource import Actor
+    from catalog.store import to_doc
     from tests.integration.catalog.conftest import start, stop
 
     # A crash between the store write and the Kafka publish: the revision is stored with its events and its
@@ -276,11 +277,11 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
     victim = (await catalog.client.post("/v1/resources", json=body, headers=ed)).json()["id"]
     await catalog.client.post(f"/v1/resources/{victim}/submit", headers=ed)
     assert (await catalog.client.post(f"/v1/resources/{victim}/publish", headers=rev)).status_code == 200
-    resource, revision = await service.load(victim)
+    resource, revision = await service.editorial.load(victim)
     events = resource.withdraw(Actor("u-admin", frozenset({("ministry_admin", None)})), "崩溃测试", datetime.now(UTC))
     await service.outbox.relay.stop()
-    doc = service.to_doc(resource, revision + 1)
-    change = service.change([(doc, events)])
+    doc = to_doc(resource, revision + 1)
+    change = service.store.change([(doc, events)])
     doc["events"] = change.entries(doc["_id"])
     await change.announce()
     await service.store.revisions.insert_one(doc)  # and the process dies here, before the relay got the events
@@ -290,8 +291,8 @@ async def test_a_new_replica_rebuilds_from_the_store_and_follows_the_topic(catal
     try:
         # b served reads from the topic at once; what only the store knows loads after (writes wait for it)
         assert other.app.state.rebuild_stats["public"] > 0
-        await asyncio.wait_for(other.app.state.catalog.heads_ready.wait(), 300)
-        assert other.app.state.catalog.heads_stats["relayed_at_start"] == 1
+        await asyncio.wait_for(other.app.state.catalog.replica.heads_ready.wait(), 300)
+        assert other.app.state.catalog.replica.heads_stats["relayed_at_start"] == 1
         assert (await other.client.get(f"/v1/resources/{victim}")).status_code == 404
 
         async def replica_a_heard_it():  # through the topic, re-published by b's start-up relay
@@ -343,7 +344,7 @@ async def test_writes_wait_for_the_editorial_heads_while_reads_are_served(catalo
     published = (await catalog.client.get("/v1/resources", params={"limit": 1})).json()["items"][0]["id"]
     other = await start(run_id, "c", tokens, prepare=hold_the_store_scan)
     try:
-        service = other.app.state.catalog
+        service = other.app.state.catalog.replica
         assert not service.heads_ready.is_set()
         assert (await other.client.get("/readyz")).status_code == 200
         assert (await other.client.get(f"/v1/resources/{published}")).status_code == 200

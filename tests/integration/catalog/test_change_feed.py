@@ -9,7 +9,7 @@ import uuid
 import orjson
 import pytest
 
-from catalog.service import resource_id
+from catalog.domain.resource import resource_id
 from tests.integration.catalog.test_catalog_api import ADMIN, content, publish_new
 from tests.integration.common.helpers import eventually
 
@@ -68,7 +68,7 @@ async def test_a_subscriber_polling_during_an_import_and_writes_on_two_replicas_
     run = f"{run_id}-{uuid.uuid4().hex[:4]}"
     other = await start(run_id, "feed-b", tokens)
     try:
-        await asyncio.wait_for(other.app.state.catalog.heads_ready.wait(), 300)
+        await asyncio.wait_for(other.app.state.catalog.replica.heads_ready.wait(), 300)
         subscriber = Subscriber([catalog.client, other.client])
         while await subscriber.poll():  # the shared topic's earlier changes: not this test's business
             pass

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from catalog.service import resource_id
+from catalog.domain.resource import resource_id
 from tests.conftest import ROOT, free_port
 from tests.integration.catalog.conftest import AUD, ISS, start, stop
 from tests.integration.catalog.test_catalog_api import ADMIN, demo_subset, publish_new
@@ -106,7 +106,7 @@ async def test_editors_are_answered_while_kafka_is_down_and_every_event_arrives_
     assert pid is not None
     try:
         service, c = replica.app.state.catalog, replica.client
-        await asyncio.wait_for(service.heads_ready.wait(), 120)
+        await asyncio.wait_for(service.replica.heads_ready.wait(), 120)
         starts = await offsets(kafka_bootstrap)
         failed_before = relay_failures()
         rids = set()

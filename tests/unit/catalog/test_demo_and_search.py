@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from catalog.demo import generate, write_jsonl
 from catalog.domain.resource import ResourceContent, missing_for_publication
 from catalog.domain.tree import TreeNode
 from catalog.search import SearchIndex, analyze, query_terms
+from deploy.local.demo_catalog import generate, write_jsonl
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from catalog.domain.resource import (
     missing_for_publication,
 )
 from common.contracts.catalog import ResourcePublished, ResourceReviewTransitioned, ResourceWithdrawn
-from common.problems import Problem
+from common.errors import DomainError
 
 pytestmark = pytest.mark.unit
 
@@ -98,7 +98,7 @@ def test_published_resource_changes_only_through_a_new_reviewed_version():
 def test_rejection_needs_a_reason_and_returns_to_the_editor():
     r = new()
     r.submit(EDITOR_HN, T0)
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         r.reject(REVIEWER_HN, "  ", T0)
     assert exc.value.status == 422
     r.reject(REVIEWER_HN, "画面不清晰", T0)
@@ -131,26 +131,26 @@ def test_illegal_transitions_are_409_naming_the_current_state(prepare, action):
         "submit": lambda: r.submit(EDITOR_HN, T0),
         "edit": lambda: r.edit(content(), EDITOR_HN, T0),
     }
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         calls[action]()
     assert exc.value.status == 409
-    assert exc.value.extensions["current_state"] == state
-    assert state in exc.value.detail
+    assert exc.value.details["current_state"] == state
+    assert state in exc.value.message
 
 
 def test_editors_work_only_within_their_provider_and_only_reviewers_publish():
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         new(actor=EDITOR_GX)
     assert exc.value.status == 403
     r = new()
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         r.edit(content(), EDITOR_GX, T0)
     r.submit(EDITOR_HN, T0)
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         r.publish(EDITOR_HN, T0)  # an editor cannot publish even their own resource
     assert exc.value.status == 403
     gx_reviewer = Actor("u-r-gx", frozenset({(REVIEWER, "prov-gx")}))
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         r.publish(gx_reviewer, T0)
     r.publish(ADMIN, T0)
     assert r.state == "published"
@@ -158,7 +158,7 @@ def test_editors_work_only_within_their_provider_and_only_reviewers_publish():
 
 def test_completeness_check_lists_every_missing_field():
     r = new(title="", summary="", license="", media=[])
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         r.submit(EDITOR_HN, T0)
     assert exc.value.status == 422
     assert {e["field"] for e in exc.value.errors} == {"title", "summary", "license", "media"}
@@ -206,7 +206,7 @@ def test_completeness_rules_per_section_and_kind():
 
 
 def test_unknown_reference_codes_are_rejected_even_in_drafts():
-    with pytest.raises(Problem) as exc:
+    with pytest.raises(DomainError) as exc:
         new(section="after_school", column="nope", stages=["college"], local_channel="xx")
     assert exc.value.status == 422
     assert {e["field"] for e in exc.value.errors} == {"column", "stages", "local_channel"}
@@ -238,7 +238,7 @@ def test_training_resource_event_carries_credit_hours():
 
 def test_import_publishes_directly_for_ministry_admins_only():
     r = new()
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         r.import_published(REVIEWER_HN, T0)
     events = r.import_published(ADMIN, T0)
     assert r.state == "published" and isinstance(events[0], ResourcePublished)

@@ -63,3 +63,30 @@ def test_a_malformed_record_on_the_topic_is_skipped_not_fatal_at_start_up() -> N
     assert _cursor(b'{"resource":{"id":"r1"},"cursor":"c-2026"}') == b"c-2026"
     assert _cursor(b'{"resource": "not a resource"}') is None  # what a broken producer once wrote
     assert _cursor(b"not json") is None
+
+
+def test_a_resource_that_moves_leaves_its_old_lesson_whichever_path_moved_it() -> None:
+    read = ReadModel(30_000_000)
+    read.apply_published(snapshot(1, "分数的加法和减法", lesson="l1"), cursor(10, "r1"))
+    read.apply_published(snapshot(1, "分数的加法和减法", version=2, lesson="l2"), cursor(20, "r1"))
+    assert read.lesson_resources == {"l1": {}, "l2": {"r1": 1}}
+    read.load_public({"r1": TopicState(cursor(30, "r1"), snapshot(1, "分数", version=3, lesson="l3"), 3)})
+    assert read.lesson_resources == {"l1": {}, "l2": {}, "l3": {"r1": 1}}
+    read.apply_withdrawn("r1", 3, cursor(40, "r1"))
+    assert read.lesson_resources == {"l1": {}, "l2": {}, "l3": {}}
+
+
+def test_tree_nodes_are_linked_to_their_children_in_order_whatever_order_they_arrive_in() -> None:
+    from catalog.domain.tree import TreeNode
+
+    read = ReadModel(30_000_000)
+    common = {"stage": "primary", "subject": "math", "grade": 5}
+    read.add_node(TreeNode(id="tv/v/u/l2", type="lesson", parent_id="tv/v/u", title="第二课", order=2, **common))
+    read.add_node(TreeNode(id="tv/v/u/l1", type="lesson", parent_id="tv/v/u", title="第一课", order=1, **common))
+    read.add_node(TreeNode(id="tv/v/u", type="unit", parent_id="tv/v", title="第四单元", **common))
+    read.link_orphans()
+    assert read.nodes["tv/v/u"].children == ["tv/v/u/l1", "tv/v/u/l2"]
+    assert "children" not in read.nodes["tv/v/u"].public()  # the public form is the node as imported
+    renamed = TreeNode(id="tv/v/u", type="unit", parent_id="tv/v", title="第四单元 分数", **common)
+    read.add_node(renamed)  # a re-import that renames it keeps its children
+    assert read.nodes["tv/v/u"].children == ["tv/v/u/l1", "tv/v/u/l2"]

@@ -3,7 +3,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from common.errors import Conflict, Invalid, Limited, NotFound
+from common.errors import Conflict, Invalid, Limited, NotFound, invalid_input
 from common.problems import PROBLEM_JSON, Problem, install_problem_handlers
 
 pytestmark = pytest.mark.unit
@@ -33,6 +33,18 @@ def client() -> TestClient:
         if days == 1:
             raise Conflict("the request is already decided", code="leave-decided", state="approved")
         raise Limited("too many requests", code="rate-limited", retry_after=7)
+
+    @app.post("/timetables")
+    async def timetable(starts: int, ends: int, phone: str = "13800000000") -> None:
+        with invalid_input("query.phone", code="phone"):
+            if not phone.isdigit():
+                raise ValueError("not a mainland China mobile number")
+        if ends < starts:
+            errors = [
+                {"field": "query.starts", "message": "after the end"},
+                {"field": "query.ends", "message": "before the start"},
+            ]
+            raise Invalid("2 field(s) are invalid", code="validation-failed", errors=errors)
 
     @app.get("/boom")
     async def boom() -> None:
@@ -81,3 +93,17 @@ def test_domain_errors_become_problems_with_their_status_and_code(days: int, sta
         assert body["state"] == "approved"
     if status == 429:
         assert r.headers["retry-after"] == "7"
+
+
+def test_a_domain_error_lists_every_field_its_rule_checked() -> None:
+    r = client().post("/timetables", params={"starts": 9, "ends": 8})
+    assert r.status_code == 422 and r.json()["code"] == "validation-failed"
+    assert [e["field"] for e in r.json()["errors"]] == ["query.starts", "query.ends"]
+
+
+def test_a_parsers_value_error_becomes_invalid_naming_the_field_it_read() -> None:
+    r = client().post("/timetables", params={"starts": 8, "ends": 9, "phone": "x"})
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM_JSON
+    message = "not a mainland China mobile number"
+    assert r.json()["errors"] == [{"field": "query.phone", "message": message, "code": "phone"}]
+    assert client().post("/timetables", params={"starts": 8, "ends": 9}).status_code == 200

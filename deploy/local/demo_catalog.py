@@ -2,7 +2,8 @@
 versions, 565 volumes, 19,508 lessons, 88,000 resources, with realistic Chinese titles.
 
 Same seed, same bytes. Emitted as JSONL for the bulk import: tree nodes first (``{"type": "node", …}``),
-then resources (``{"type": "resource", …}``). ``python -m catalog.demo --out demo.jsonl``.
+then resources (``{"type": "resource", …}``). ``python deploy/local/demo_catalog.py --out demo.jsonl``
+(demo tooling, not part of the catalog service: ``deploy/local/demo.py`` imports it through the public API).
 """
 
 from __future__ import annotations
@@ -651,7 +652,7 @@ def write_jsonl(out: Any, seed: int = 2024) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m catalog.demo")
+    parser = argparse.ArgumentParser(prog="deploy/local/demo_catalog.py")
     parser.add_argument("--out", default="-")
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args(argv)
