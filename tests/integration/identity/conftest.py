@@ -15,8 +15,9 @@ from pymongo import AsyncMongoClient
 
 from common.messaging import kafka_client_options
 from common.topics import topic
+from deploy.local.teacher_registry.app import fake_registry_app
 from identity.app import create_app
-from identity.registry import TeacherRegistry, fake_registry_app
+from identity.registry import TeacherRegistry
 from identity.settings import IdentitySettings
 
 ISSUER = "http://id.test"
