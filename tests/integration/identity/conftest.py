@@ -64,7 +64,7 @@ class Running:
         """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
         from common.auth import Role
 
-        await self.service.store.update_account(user_id, add_role=Role(name=role, org=org))
+        await self.service.store.accounts.update(user_id, add_role=Role(name=role, org=org))
 
 
 class Events:
