@@ -59,6 +59,17 @@ class Collections:
     async def _get(self, collection: str, _id: str) -> dict[str, Any] | None:
         return await self.db[collection].find_one({"_id": _id})
 
+    async def _fields(self, collection: str, _id: str, *moments: str) -> dict[str, Any] | None:
+        """The document ``_id`` as the fields of its record: without ``_id``, the datetimes named in ``moments``
+        time-zone aware (a store may hand them back naive)."""
+        doc = await self._get(collection, _id)
+        if doc is None:
+            return None
+        doc.pop("_id")
+        for k in moments:
+            doc[k] = aware(doc.get(k))
+        return doc
+
     async def _holder(self, collection: str, doc: dict[str, Any], field: str) -> Any:
         """Claim ``doc``'s ``_id`` for ``doc[field]``; the value of whoever holds it (``doc[field]`` when the claim
         is this one, or was made before with the same value)."""

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from common.contracts.base import Event
 from identity.domain.guardians import GuardianLink
-from identity.store.base import Collections, aware
+from identity.store.base import Collections
 
 
 class LinkStore(Collections):
@@ -26,9 +26,5 @@ class LinkStore(Collections):
         return True
 
     async def link(self, parent_id: str, child_id: str) -> GuardianLink | None:
-        doc = await self._get("glinks", f"glink:{child_id}:{parent_id}")
-        if not doc:
-            return None
-        doc.pop("_id")
-        doc["requested_at"] = aware(doc["requested_at"])
-        return GuardianLink(**doc)
+        doc = await self._fields("glinks", f"glink:{child_id}:{parent_id}", "requested_at")
+        return GuardianLink(**doc) if doc else None

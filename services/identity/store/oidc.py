@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from identity.domain.oidc import AuthorizationCode, Client
-from identity.store.base import Collections, aware
+from identity.store.base import Collections
 
 
 class OidcStore(Collections):
@@ -16,12 +16,8 @@ class OidcStore(Collections):
         await self.db["clients"].insert_one({"_id": f"client:{client.client_id}", **asdict(client)})
 
     async def client(self, client_id: str) -> Client | None:
-        doc = await self._get("clients", f"client:{client_id}")
-        if not doc:
-            return None
-        doc.pop("_id")
-        doc["allowed_scopes"] = tuple(doc["allowed_scopes"])
-        return Client(**doc)
+        doc = await self._fields("clients", f"client:{client_id}")
+        return Client(**{**doc, "allowed_scopes": tuple(doc["allowed_scopes"])}) if doc else None
 
     async def set_client_active(self, client_id: str, active: bool) -> bool:
         result = await self.db["clients"].update_one({"_id": f"client:{client_id}"}, {"$set": {"active": active}})
@@ -33,12 +29,9 @@ class OidcStore(Collections):
 
     async def take_code(self, digest: str) -> AuthorizationCode | None:
         """The code, once: the insert of its use marker is the atomic claim."""
-        doc = await self._get("codes", f"code:{digest}")
+        doc = await self._fields("codes", f"code:{digest}", "auth_time", "expires_at")
         if not doc or not await self._insert("codes", {"_id": f"code-used:{digest}"}):
             return None
-        doc.pop("_id")
-        for k in ("auth_time", "expires_at"):
-            doc[k] = aware(doc[k])
         return AuthorizationCode(**doc)
 
     # --- consents ----------------------------------------------------------------------------------------------

@@ -16,13 +16,8 @@ class SessionStore(Collections):
         await self.db["refresh"].insert_one({"_id": f"rt:{token.digest}", **asdict(token)})
 
     async def refresh(self, digest: str) -> RefreshToken | None:
-        doc = await self._get("refresh", f"rt:{digest}")
-        if not doc:
-            return None
-        doc.pop("_id")
-        for k in ("issued_at", "expires_at", "auth_time"):
-            doc[k] = aware(doc[k])
-        return RefreshToken(**doc)
+        doc = await self._fields("refresh", f"rt:{digest}", "issued_at", "expires_at", "auth_time")
+        return RefreshToken(**doc) if doc else None
 
     async def mark_refresh_used(self, digest: str) -> bool:
         """True when this call used it; False when it had been used before (reuse)."""
