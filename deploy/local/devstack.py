@@ -34,6 +34,8 @@ STATE = Path(os.environ.get("SMARTEDU_STATE", ROOT / ".cache" / "state"))
 PIDS = STATE / "services.json"
 SUPERVISOR = STATE / "devstack.pid"  # `make stop` asks the running supervisor to stop, so no death is reported
 PYTHON = sys.executable
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # the dev tooling's own apps (the fake teacher registry) are imported from here
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ PROCESSES = [
     Process("viewstats-collector", "viewstats.collector_app:create_app", 8113),
     Process("recommender", "recommender.app:create_app", 8104),
     Process("classgroups", "classgroups.app:create_app", 8105),
-    Process("teacher-registry (fake)", "identity.registry:fake_registry_app", 8199),
+    Process("teacher-registry (fake)", "deploy.local.teacher_registry.app:fake_registry_app", 8199),
 ]
 URL = {p.name: p.url for p in PROCESSES}
 

@@ -120,6 +120,10 @@ class Principal(BaseModel):
     """OIDC client the token was issued to (``azp``/``client_id``); None for the platform's own apps."""
     scope: str | None = None
     """OAuth scopes granted to that client (space-separated); None for the platform's own apps."""
+    session: str | None = None
+    """The login session the token belongs to (``sid``: identity's refresh token family), when it names one."""
+    issued_at: datetime | None = None
+    """When the token was issued (``iat``), when it says."""
 
     def has_role(self, *names: str, org: str | None = None, any_scope: bool = False) -> bool:
         """Whether one of ``names`` is held with a scope covering ``org`` (``any_scope``: held anywhere)."""
@@ -376,6 +380,10 @@ class TokenVerifier:
             kind=claims.get("kind"),
             client_id=claims.get("client_id"),
             scope=claims.get("scope"),
+            session=sid if isinstance(sid := claims.get("sid"), str) and sid else None,
+            issued_at=datetime.fromtimestamp(int(iat), UTC)
+            if isinstance(iat := claims.get("iat"), int | float)
+            else None,
         )
 
     async def verify(self, token: str) -> Principal:

@@ -11,11 +11,10 @@ from pymongo import IndexModel
 
 from common.auth import install_verifier
 from common.service import ServiceKit
-from identity import api
+from identity.api import routers
+from identity.handlers import Identity
 from identity.registry import TeacherRegistry
-from identity.service import IdentityService
 from identity.settings import IdentitySettings
-from identity.sso import Sso
 from identity.store import IdentityStore, declare_outbox
 
 log = logging.getLogger("identity")
@@ -32,7 +31,7 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     kit.store.declare_indexes("throttle", [IndexModel("c"), IndexModel("s"), IndexModel("exp")])
     kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
-    service = IdentityService(settings, store, registry)
+    service = Identity(settings, store, registry)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_keys_fresh() -> None:
@@ -40,11 +39,11 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
         while True:
             await asyncio.sleep(60)
             try:
-                await service.maybe_rotate()
+                await service.keys.maybe_rotate()
             except Exception:
                 log.exception("signing key refresh failed")
             try:
-                await store.purge_expired()  # failure slots, locks, rate-limit slots, reset codes
+                await store.counters.purge_expired()  # failure slots, locks, rate-limit slots, reset codes
             except Exception:
                 log.exception("purge of expired counters failed")
 
@@ -62,11 +61,10 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
         await registry.close()
 
     app = kit.build_app(
-        routers=[api.router],
+        routers=routers,
         title="Identity (统一身份认证)",
         description="Accounts, roles over the school hierarchy, tokens, SSO, teacher verification.",
     )
     app.state.identity = service
-    app.state.sso = Sso(service)
     install_verifier(app, service.verifier)
     return app

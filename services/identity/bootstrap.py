@@ -24,9 +24,9 @@ import os
 import sys
 
 from common.auth import MINISTRY_ADMIN, Role
-from common.problems import Problem
+from common.errors import DomainError
 from identity.domain import crypto
-from identity.service import IdentityService
+from identity.handlers import Identity
 
 PASSWORD_ENV = "IDENTITY_BOOTSTRAP_PASSWORD"
 REFUSED = 3
@@ -36,17 +36,18 @@ class BootstrapRefused(Exception):
     pass
 
 
-async def bootstrap_ministry_admin(service: IdentityService, *, phone: str, password: str, real_name: str) -> str:
-    """Returns the new ministry admin's account id. Raises :class:`BootstrapRefused` or a :class:`Problem`."""
-    store = service.store
+async def bootstrap_ministry_admin(service: Identity, *, phone: str, password: str, real_name: str) -> str:
+    """Returns the new ministry admin's account id. Raises :class:`BootstrapRefused` or a domain error (a password
+    the policy refuses, a rate limit)."""
+    store = service.store.accounts
     if await store.any_ministry_admin():
         raise BootstrapRefused("a ministry admin exists: grant further admins through the API")
     if not await store.claim_bootstrap():
         raise BootstrapRefused("the bootstrap step ran already")
     try:
-        _, account = await service._account_for(phone)
+        _, account = await service.accounts.account_for(phone)
         if account is None:
-            account = await service.register(
+            account = await service.accounts.register(
                 phone=phone, email=None, password=password, real_name=real_name, kind="staff", birth_date=None
             )
         elif not account.active or not await asyncio.to_thread(
@@ -54,7 +55,7 @@ async def bootstrap_ministry_admin(service: IdentityService, *, phone: str, pass
         ):
             raise BootstrapRefused("the phone is registered and the password given is not its password")
         # the same guarded grant, event and audit as an admin's grant through the API
-        await service._apply_role(account, Role(name=MINISTRY_ADMIN), grant=True, by="bootstrap")
+        await service.roles.apply(account, Role(name=MINISTRY_ADMIN), grant=True, by="bootstrap")
     except BaseException:
         await store.release_bootstrap()  # nothing was granted: the operator may run it again
         raise
@@ -71,7 +72,7 @@ async def _run(phone: str, password: str, real_name: str) -> int:
     kit = ServiceKit("identity", settings)
     declare_outbox(kit.outbox)
     registry = TeacherRegistry(settings.teacher_registry_url)
-    service = IdentityService(settings, IdentityStore(kit.store.db, kit.outbox), registry)
+    service = Identity(settings, IdentityStore(kit.store.db, kit.outbox), registry)
     await kit.broker.connect()
     kit.outbox.relay.start()
     try:
@@ -79,9 +80,8 @@ async def _run(phone: str, password: str, real_name: str) -> int:
     except BootstrapRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return REFUSED
-    except Problem as exc:
-        details = "; ".join(e["message"] for e in exc.errors or []) or exc.detail or exc.title
-        print(f"refused: {details}", file=sys.stderr)
+    except DomainError as exc:
+        print(f"refused: {exc.message}", file=sys.stderr)
         return REFUSED
     finally:
         await kit.outbox.relay.stop(settings.shutdown_grace_seconds / 2)  # publishes what it holds, or leaves it

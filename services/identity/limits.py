@@ -1,6 +1,6 @@
 """Limits on guessing and flooding: failed logins per account and per client IP (locks), and rate limits of
 registrations and password-reset requests. Every count is a set of slot documents claimed by inserts
-(``IdentityStore.claim_slot``): an insert of a unique ``_id`` is atomic on FerretDB as on MongoDB, so parallel
+(``CounterStore.claim_slot``): an insert of a unique ``_id`` is atomic on FerretDB as on MongoDB, so parallel
 requests cannot pass a cap, and the bound holds across replicas (an in-memory limiter would multiply it by the
 replica count, and a load balancer spreads one client over all of them)."""
 
@@ -10,10 +10,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from common.problems import Problem
+from common.errors import Limited
 from identity.domain.accounts import RateLimit, ThrottlePolicy
 from identity.settings import IdentitySettings
-from identity.store import IdentityStore
+from identity.store.counters import CounterStore
 
 # A subject's locks are kept this long after they ended: each lock within it doubles the next one.
 LOCK_MEMORY = timedelta(days=1)
@@ -43,7 +43,7 @@ class LoginAttempt:
 
 
 class Limits:
-    def __init__(self, settings: IdentitySettings, store: IdentityStore) -> None:
+    def __init__(self, settings: IdentitySettings, store: CounterStore) -> None:
         self.store = store
         self.account_policy = ThrottlePolicy(
             max_failures=settings.login_max_failures, lock_seconds=settings.login_lock_seconds
@@ -62,7 +62,7 @@ class Limits:
     # --- failed logins ---------------------------------------------------------------------------------------
     async def begin_login(self, login_key: str, client_ip: str, t: float) -> LoginAttempt:
         """Take a failure slot of the account and of the IP *before* the password is checked, so parallel
-        guesses cannot outrun the lock: at most ``max_failures`` are evaluated per lock generation. A 429 problem
+        guesses cannot outrun the lock: at most ``max_failures`` are evaluated per lock generation. :class:`Limited`
         when either is locked (or all its slots are held by attempts deciding right now)."""
         ip, account = await asyncio.gather(
             self._slot(f"ip:{client_ip}", self.ip_policy, t),
@@ -128,16 +128,8 @@ class Limits:
     async def _take(self, limit: RateLimit, subject: str, t: float) -> None:
         counter = limit.counter(subject, t)
         if await self.store.claim_slot(COLLECTION, counter, limit.max, expires_at=_at(limit.window_end(t))) is None:
-            raise Problem(
-                429,
-                "Too many requests",
-                "Try again later.",
-                code="rate_limited",
-                headers={"Retry-After": str(limit.retry_after(t))},
-            )
+            raise Limited("Try again later.", code="rate_limited", retry_after=limit.retry_after(t))
 
 
-def locked(seconds: float) -> Problem:
-    return Problem(
-        429, "Too many failed logins", "Try again later.", code="locked", headers={"Retry-After": str(int(seconds) + 1)}
-    )
+def locked(seconds: float) -> Limited:
+    return Limited("Too many failed logins. Try again later.", code="locked", retry_after=int(seconds) + 1)

@@ -166,7 +166,7 @@ class Platform:
 
 def registry_app():  # uvicorn --factory tests.adversarial.platform:registry_app
     """The fake national teacher registry with this run's teachers (ADVERSARIAL_TEACHERS: JSON id → record)."""
-    from identity.registry import fake_registry_app
+    from deploy.local.teacher_registry.app import fake_registry_app
 
     return fake_registry_app({k: tuple(v) for k, v in json.loads(os.environ["ADVERSARIAL_TEACHERS"]).items()})
 

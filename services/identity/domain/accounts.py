@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from common.auth import Role
+from identity.domain import crypto
 
 Kind = Literal["student", "teacher", "parent", "staff"]
 TeacherStatus = Literal["unverified", "pending", "verified", "rejected"]
@@ -114,6 +115,28 @@ class RateLimit:
 
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil(self.window_end(now) - now))
+
+
+def registration_identifiers(
+    phone: str | None, email: str | None, password: str
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """A registration's normalised identifiers (method → value) and the problems of its fields, each as
+    ``{field, message, code}``: at least one identifier, each well-formed, a password within the policy."""
+    idents: dict[str, str] = {}
+    problems = []
+    for method, raw, norm in (("phone", phone, crypto.normalise_phone), ("email", email, crypto.normalise_email)):
+        if raw:
+            try:
+                idents[method] = norm(raw)
+            except ValueError as exc:
+                problems.append({"field": f"body.{method}", "message": str(exc), "code": method})
+    if not idents and not problems:
+        problems.append(
+            {"field": "body.phone", "message": "a phone number or an e-mail is required", "code": "required"}
+        )
+    for p in crypto.password_problems(password, personal=tuple(idents.values())):
+        problems.append({"field": "body.password", "message": p, "code": "password_policy"})
+    return idents, problems
 
 
 # --- one-time codes ----------------------------------------------------------------------------------------

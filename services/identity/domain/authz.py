@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.auth import MINISTRY_ADMIN, ORG_ADMIN_ROLES, Role, org_covers
-from common.problems import Problem
+from common.errors import Forbidden
 
 MEMBER = "member"
 """The rank of belonging to a school without a role (``Account.school`` alone), or to no org at all."""
@@ -112,8 +112,8 @@ def needs_consent(actor_roles: Iterable[Role], target_roles: Iterable[Role], tar
 def require_act_on(
     actor_roles: Iterable[Role], target_roles: Iterable[Role], target_school: str | None, *, unaffiliated_ok: bool
 ) -> None:
-    """Raise 403 unless :func:`may_act_on`. ``unaffiliated_ok``: a grant to an account that belongs nowhere
-    is let through here; it becomes an invitation (see :func:`needs_consent`)."""
+    """Raise :class:`Forbidden` unless :func:`may_act_on`. ``unaffiliated_ok``: a grant to an account that belongs
+    nowhere is let through here; it becomes an invitation (see :func:`needs_consent`)."""
     actor_roles, target_roles = list(actor_roles), list(target_roles)
     if (
         unaffiliated_ok
@@ -123,9 +123,7 @@ def require_act_on(
         return
     decision = may_act_on(actor_roles, target_roles, target_school)
     if not decision:
-        raise Problem(
-            403,
-            "Forbidden",
+        raise Forbidden(
             "The account belongs (also) outside your organisation, or holds a role not below yours.",
             code=decision.reason,
             reason=decision.reason,

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from common.auth import MINISTRY_ADMIN, Principal
-from common.problems import Problem
+from common.errors import Conflict, Forbidden, Invalid
 from identity.domain.accounts import Account
 from identity.domain.orgs import ADMIN_ROLE_LEVEL
 
@@ -36,31 +36,25 @@ class GuardianLink:
 
 def check_request(parent: Account, child: Account) -> None:
     if parent.kind != "parent":
-        raise Problem(403, "Only parent accounts can ask for a link", code="not_a_parent")
+        raise Forbidden("Only parent accounts can ask for a link", code="not_a_parent")
     if child.kind != "student" or not child.active:
-        raise Problem(
-            422,
-            "The child must be an active student account",
-            errors=[{"field": "body.child_id", "message": "not an active student", "code": "child"}],
-        )
+        raise Invalid("not an active student", code="child", field="body.child_id")
 
 
 def approver_role(who: Principal, child: Account, link: GuardianLink, *, today: date, self_approval_age: int) -> str:
-    """The capacity in which ``who`` approves, or a 403 problem."""
+    """The capacity in which ``who`` approves; :class:`Forbidden` when none."""
     if who.subject == link.parent_id:
-        raise Problem(403, "A parent cannot approve their own request", code="self_approval")
+        raise Forbidden("A parent cannot approve their own request", code="self_approval")
     if who.subject == child.id:
         age = child.age_on(today)
         if age is not None and age >= self_approval_age:
             return "student"
-        raise Problem(
-            403,
-            "The student is too young to approve",
+        raise Forbidden(
+            f"The student is too young to approve: students approve their own links from age {self_approval_age}.",
             code="too_young",
-            detail=f"Students approve their own links from age {self_approval_age}.",
         )
     if child.school is None:
-        raise Problem(409, "The student belongs to no school yet", code="no_school")
+        raise Conflict("The student belongs to no school yet", code="no_school")
     if who.has_role("head_teacher", org=child.school):
         return "head_teacher"
     if who.has_role(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=child.school):

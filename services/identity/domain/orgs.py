@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from common.auth import MINISTRY_ADMIN, Principal, org_covers
-from common.problems import Problem
+from common.errors import Invalid, NotFound
 from common.reference import ORG_ROOT, PROVINCES
 
 ROOT = ORG_ROOT
@@ -116,48 +116,30 @@ GRANTABLE = (*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, *PROVIDER_ROLES, *MEMBER_ROLES)
 
 
 def check_grant(grantor: Principal, role: str, org: str | None, node: OrgNode | None) -> None:
-    """Who may grant (or revoke) which role where. Raises 403/422 problems.
+    """Who may grant (or revoke) which role where. Raises :class:`Invalid` or :class:`NotFound`, or the 403 of
+    ``Principal.require``.
 
     - ministry admin: anything, including ministry admin itself (unscoped) and provider roles;
     - an X admin: admin roles at nodes strictly below their own scope (a county admin appoints school
       admins, never another county admin), and school membership roles anywhere in their subtree.
     """
     if role not in GRANTABLE:
-        raise Problem(
-            422,
-            "Role cannot be granted",
-            f"'{role}' is not grantable here.",
-            errors=[{"field": "body.role", "message": "unknown or non-grantable role", "code": "role"}],
-        )
+        raise Invalid(f"'{role}' is not grantable here: unknown or non-grantable role", code="role", field="body.role")
     if role == MINISTRY_ADMIN:
         if org is not None:
-            raise Problem(
-                422,
-                "Ministry admin is not scoped",
-                errors=[{"field": "body.org", "message": "must be empty for ministry_admin", "code": "org"}],
-            )
+            raise Invalid("must be empty for ministry_admin", code="org", field="body.org")
         grantor.require(MINISTRY_ADMIN, org=None)
         return
     if node is None:
-        raise Problem(404, "Organisation not found", code="org_not_found")
+        raise NotFound("Organisation not found", code="org_not_found")
     if role in PROVIDER_ROLES:
         if node.level is not Level.PROVIDER:
-            raise Problem(
-                422,
-                "Wrong organisation level",
-                f"{role} is scoped to a provider.",
-                errors=[{"field": "body.org", "message": "must be a provider", "code": "org_level"}],
-            )
+            raise Invalid(f"{role} is scoped to a provider", code="org_level", field="body.org")
         grantor.require(MINISTRY_ADMIN, org=None)
         return
     if role in ADMIN_ROLE_LEVEL:
         if node.level is not ADMIN_ROLE_LEVEL[role]:
-            raise Problem(
-                422,
-                "Wrong organisation level",
-                f"{role} is scoped to a {ADMIN_ROLE_LEVEL[role]}.",
-                errors=[{"field": "body.org", "message": f"must be a {ADMIN_ROLE_LEVEL[role]}", "code": "org_level"}],
-            )
+            raise Invalid(f"{role} is scoped to a {ADMIN_ROLE_LEVEL[role]}", code="org_level", field="body.org")
         strictly_above = [
             s
             for s in grantor.scopes_of(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN)
@@ -168,12 +150,7 @@ def check_grant(grantor: Principal, role: str, org: str | None, node: OrgNode | 
         return
     # membership roles: at a school, by any admin covering it
     if node.level is not Level.SCHOOL:
-        raise Problem(
-            422,
-            "Wrong organisation level",
-            f"{role} is scoped to a school.",
-            errors=[{"field": "body.org", "message": "must be a school", "code": "org_level"}],
-        )
+        raise Invalid(f"{role} is scoped to a school", code="org_level", field="body.org")
     grantor.require(*ADMIN_ROLE_LEVEL, MINISTRY_ADMIN, org=node.path)
 
 

@@ -17,7 +17,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
@@ -253,7 +253,3 @@ def judge_refresh(
     if token.expires_at <= now:
         return RefreshOutcome.EXPIRED
     return RefreshOutcome.OK
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -15,8 +15,9 @@ from pymongo import AsyncMongoClient
 
 from common.messaging import kafka_client_options
 from common.topics import topic
+from deploy.local.teacher_registry.app import fake_registry_app
 from identity.app import create_app
-from identity.registry import TeacherRegistry, fake_registry_app
+from identity.registry import TeacherRegistry
 from identity.settings import IdentitySettings
 
 ISSUER = "http://id.test"
@@ -63,7 +64,7 @@ class Running:
         """Grant a role directly (as a bootstrap would) — tests of the grant API use the API."""
         from common.auth import Role
 
-        await self.service.store.update_account(user_id, add_role=Role(name=role, org=org))
+        await self.service.store.accounts.update(user_id, add_role=Role(name=role, org=org))
 
 
 class Events:

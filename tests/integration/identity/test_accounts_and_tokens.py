@@ -200,11 +200,11 @@ async def test_a_crash_between_claim_and_account_does_not_lock_the_phone_forever
     body = {"password": "Qing-Shan-2026!", "real_name": "赵磊", "kind": "teacher"}
     for age, expected in ((timedelta(seconds=5), 409), (timedelta(minutes=10), 201)):
         phone = f"137{uuid.uuid4().int % 10**8:08d}"
-        key = service._login_key("phone", crypto.normalise_phone(phone))
+        key = service.accounts.login_key("phone", crypto.normalise_phone(phone))
         ghost = f"u_{uuid.uuid4().hex}"
         await service.store.db["logins"].insert_one({"_id": key, "user_id": ghost, "at": datetime.now(UTC) - age})
         r = await identity.client.post("/v1/accounts", json={**body, "phone": phone})
         assert r.status_code == expected, r.text
         if expected == 201:
-            assert await service.store.login_owner(key) == r.json()["user_id"]
+            assert await service.store.accounts.login_owner(key) == r.json()["user_id"]
             assert (await identity.login(phone, password=body["password"]))["access_token"]

@@ -31,9 +31,11 @@ async def test_a_school_admin_cannot_capture_view_or_deactivate_a_ministry_admin
 
     # even when the ministry admin does hold a place in the school (its first scope), the other one counts
     await identity.make(minister_id, "student", SCHOOL)
-    account = await identity.service.store.account(minister_id)
+    account = await identity.service.store.accounts.account(minister_id)
     # student@school first: what the old check looked at
-    await identity.service.store.update_account(minister_id, fields={"roles": [r.claim() for r in account.roles[::-1]]})
+    await identity.service.store.accounts.update(
+        minister_id, fields={"roles": [r.claim() for r in account.roles[::-1]]}
+    )
     seen = await identity.client.get(f"/v1/accounts/{minister_id}", headers=school_admin)
     assert seen.status_code == 403 and "real_name" not in seen.text
     gone = await identity.client.post(f"/v1/accounts/{minister_id}/deactivate", headers=school_admin)
@@ -90,7 +92,7 @@ async def test_an_account_that_belongs_nowhere_joins_only_by_accepting(identity,
         json={"role": "student", "org": SCHOOL},
     )
     assert declined.status_code == 204
-    assert (await identity.service.store.account(other_id)).roles == []
+    assert (await identity.service.store.accounts.account(other_id)).roles == []
 
 
 async def test_an_account_of_another_subtree_cannot_be_pulled_in(identity):
@@ -102,7 +104,7 @@ async def test_an_account_of_another_subtree_cannot_be_pulled_in(identity):
         "/v1/role-grants", headers=school_admin, json={"user_id": pupil_id, "role": "student", "org": SCHOOL}
     )
     assert pulled.status_code == 403 and pulled.json()["code"] == "out_of_scope"
-    assert (await identity.service.store.invitations(pupil_id)) == []
+    assert (await identity.service.store.accounts.invitations(pupil_id)) == []
     # its own county's admin still manages it
     assert (await identity.client.get(f"/v1/accounts/{pupil_id}", headers=other_admin)).status_code == 200
 
@@ -147,7 +149,7 @@ async def test_a_rejected_verification_claims_no_national_id(identity):
         json={"national_id": REAL_TEACHER_NID},
     )
     assert mine.status_code == 200 and mine.json() == {"outcome": "verified"}
-    squatter = await identity.service.store.account(squatter_id)
+    squatter = await identity.service.store.accounts.account(squatter_id)
     assert squatter.national_id_enc is None and squatter.roles == []
 
 

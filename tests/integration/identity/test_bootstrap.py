@@ -86,7 +86,10 @@ async def test_the_operator_step_makes_one_first_admin_and_a_revocation_sticks(i
     # once a ministry admin exists, the step refuses, also for a new phone
     status, out = await bootstrap(identity, "13987654321", PASSWORD)
     assert status == 3 and "ministry admin exists" in out
-    assert await identity.service.store.login_owner(identity.service._login_key("phone", "13987654321")) is None
+    assert (
+        await identity.service.store.accounts.login_owner(identity.service.accounts.login_key("phone", "13987654321"))
+        is None
+    )
 
     # a second admin, granted through the API, revokes the first: a restart does not give it back
     second_id, second_phone = await identity.register("teacher")

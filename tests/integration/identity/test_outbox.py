@@ -74,7 +74,7 @@ async def every_kind_of_change(identity: Running) -> set[str]:
     child_id, _ = await identity.register("student", birth_date="2016-03-01")
     parent_id, parent_phone = await identity.register("parent")
     await identity.make(child_id, "student", SCHOOL)
-    await identity.service.store.update_account(child_id, fields={"school": SCHOOL})
+    await identity.service.store.accounts.update(child_id, fields={"school": SCHOOL})
 
     grant = {"user_id": teacher_id, "role": "school_admin", "org": SCHOOL}
     assert (await c.post("/v1/role-grants", headers=admin, json=grant)).json()["status"] == "granted"

@@ -310,7 +310,7 @@ async def test_grants_revocations_and_a_password_change_racing_all_survive(ident
     )
     assert [r.status_code for r in answers] == [200] * len(provinces) + [204]
     assert all(r.json()["changed"] is True for r in answers[:-1])
-    account = await identity.service.store.account(target_id)
+    account = await identity.service.store.accounts.account(target_id)
     assert sorted(r.org for r in account.roles) == granted  # every grant and every revocation took effect
     audit = await identity.service.store.db["audit"].find({"target": target_id}).to_list(None)
     assert sorted((a["action"], a["org"]) for a in audit) == sorted(
@@ -339,7 +339,7 @@ async def test_a_grant_racing_its_revocation_is_audited_as_it_took_effect(identi
     # effective changes alternate (a grant changes only an account without the role, a revocation only one with
     # it), starting from none: one more grant than revocations leaves the role, as many leave none
     assert grants - revocations in (0, 1)
-    account = await identity.service.store.account(target_id)
+    account = await identity.service.store.accounts.account(target_id)
     assert any(r.org == org for r in account.roles) == (grants - revocations == 1)
     audit = await identity.service.store.db["audit"].find({"target": target_id}).to_list(None)
     assert sorted(a["action"] for a in audit) == ["grant"] * grants + ["revoke"] * revocations
@@ -369,7 +369,7 @@ async def test_parallel_link_approvals_publish_once(identity, events):
     head_id, head_phone = await identity.register("teacher")
     admin_id, admin_phone = await identity.register("teacher")
     await identity.make(child_id, "student", SCHOOL)
-    await identity.service.store.update_account(child_id, fields={"school": SCHOOL})
+    await identity.service.store.accounts.update(child_id, fields={"school": SCHOOL})
     await identity.make(head_id, "head_teacher", SCHOOL)
     await identity.make(admin_id, "school_admin", SCHOOL)
     r = await identity.client.post(
@@ -390,7 +390,7 @@ async def test_parallel_link_approvals_publish_once(identity, events):
     assert len(linked) == 1
     winner = answers[statuses.index(200)].json()
     assert linked[0]["approver_role"] == winner["approver_role"]
-    stored = await identity.service.store.link(parent_id, child_id)
+    stored = await identity.service.store.links.link(parent_id, child_id)
     assert stored.status == "approved" and stored.approver_role == winner["approver_role"]
 
 
@@ -399,19 +399,16 @@ async def test_store_updates_of_one_account_are_not_lost_on_ferretdb(identity):
     conditional transitions exactly one reports the change (FerretDB alone lets several "win", see README)."""
     from common.auth import Role
 
-    store = identity.service.store
+    store = identity.service.store.accounts
     user_id, _ = await identity.register("teacher")
     adds = await asyncio.gather(
-        *[
-            store.update_account(user_id, add_role=Role(name="catalog_editor", org=f"provider/p{i}"))
-            for i in range(PARALLEL)
-        ]
+        *[store.update(user_id, add_role=Role(name="catalog_editor", org=f"provider/p{i}")) for i in range(PARALLEL)]
     )
     assert all(adds)
     assert len((await store.account(user_id)).roles) == PARALLEL
     transitions = await asyncio.gather(
         *[
-            store.update_account(user_id, fields={"teacher_status": "pending"}, where={"teacher_status": "unverified"})
+            store.update(user_id, fields={"teacher_status": "pending"}, where={"teacher_status": "unverified"})
             for i in range(PARALLEL)
         ]
     )
@@ -421,7 +418,7 @@ async def test_store_updates_of_one_account_are_not_lost_on_ferretdb(identity):
 async def test_expired_slots_and_locks_are_purged_and_live_ones_kept(identity):
     from datetime import UTC, datetime, timedelta
 
-    store = identity.service.store
+    store = identity.service.store.counters
     past, future = datetime.now(UTC) - timedelta(seconds=1), datetime.now(UTC) + timedelta(hours=1)
     counter = f"rl:test:{uuid.uuid4().hex}:0"
     subject = f"ip:{uuid.uuid4().hex}"

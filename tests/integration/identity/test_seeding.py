@@ -30,7 +30,7 @@ async def test_the_divisions_are_seeded_without_the_demo_subtree_unless_asked(mo
                 assert len([n for n in tree.nodes if n.count("/") == 1 and n.startswith("cn/")]) == 34
                 demo = {path for path, _ in orgs.DEMO_SUBTREE}
                 assert (demo <= set(tree.nodes)) is seed_demo
-                stored = await app.state.identity.store.orgs()
+                stored = await app.state.identity.store.orgs.all()
                 assert len(stored) == len({n.path for n in stored}) == len(orgs.seed_nodes(demo=seed_demo))
     finally:
         client = AsyncMongoClient(mongodb_url, timeoutMS=30_000)

@@ -209,7 +209,7 @@ async def test_guardian_link_approved_by_head_teacher(identity, events):
     parent_id, parent_phone = await identity.register("parent")
     head_id, head_phone = await identity.register("teacher")
     await identity.make(child_id, "student", SCHOOL)
-    await identity.service.store.update_account(child_id, fields={"school": SCHOOL})
+    await identity.service.store.accounts.update(child_id, fields={"school": SCHOOL})
     await identity.make(head_id, "head_teacher", SCHOOL)
 
     ph = await identity.bearer(parent_phone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -124,6 +125,15 @@ async def test_valid_token_becomes_a_principal():
     p = await verifier.verify(sign(k1, roles=[f"school_admin@{SCHOOL}"], client_id="portal"))
     assert p.subject == "u-1" and p.kind == "teacher" and p.client_id == "portal"
     assert p.roles == (Role(name="school_admin", org=SCHOOL),)
+
+
+async def test_a_principal_carries_its_tokens_session_and_issue_time():
+    k1 = new_key("k1")
+    verifier = verifier_for(FakeIdentity(k1))
+    p = await verifier.verify(sign(k1, sid="family-1", iat=1_700_000_000))
+    assert p.session == "family-1" and p.issued_at == datetime.fromtimestamp(1_700_000_000, UTC)
+    bare = await verifier.verify(sign(k1))
+    assert bare.session is None
 
 
 @pytest.mark.parametrize(

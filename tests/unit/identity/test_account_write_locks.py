@@ -8,13 +8,13 @@ import asyncio
 
 import pytest
 
-from identity.store import _KeyedLocks
+from identity.store.base import KeyedLocks
 
 pytestmark = pytest.mark.unit
 
 
 async def test_writers_of_one_account_take_turns_and_the_map_empties():
-    locks = _KeyedLocks()
+    locks = KeyedLocks()
     inside: list[str] = []
     overlaps: list[tuple[str, ...]] = []
 
@@ -33,7 +33,7 @@ async def test_writers_of_one_account_take_turns_and_the_map_empties():
 
 
 async def test_a_failing_writer_releases_the_lock():
-    locks = _KeyedLocks()
+    locks = KeyedLocks()
     with pytest.raises(RuntimeError):
         async with locks.hold("u_a"):
             raise RuntimeError("store down")

@@ -1,0 +1,30 @@
+"""Guardian links and their one decision (``glinks``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from common.contracts.base import Event
+from identity.domain.guardians import GuardianLink
+from identity.store.base import Collections
+
+
+class LinkStore(Collections):
+    async def request(self, link: GuardianLink) -> bool:
+        """False when the link was requested before."""
+        return await self._insert("glinks", {"_id": link.id, **asdict(link)})
+
+    async def decide(self, link: GuardianLink, *events: Event) -> bool:
+        """Record ``link``'s decision once: the insert of ``glink-decision:…`` is the transition (a conditional
+        update is not atomic on FerretDB), so of parallel approvals exactly one gets True, and the ``events``
+        inserted with it."""
+        decision = {"status": link.status, "decided_by": link.decided_by, "approver_role": link.approver_role}
+        decision_id = link.id.replace("glink:", "glink-decision:", 1)
+        if not await self._insert_announced("glinks", {"_id": decision_id, **decision}, events):
+            return False
+        await self.db["glinks"].update_one({"_id": link.id}, {"$set": decision})  # only the winner writes
+        return True
+
+    async def link(self, parent_id: str, child_id: str) -> GuardianLink | None:
+        doc = await self._fields("glinks", f"glink:{child_id}:{parent_id}", "requested_at")
+        return GuardianLink(**doc) if doc else None
