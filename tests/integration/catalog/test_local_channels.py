@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from catalog.domain.resource import change_cursor
-from catalog.store import MIGRATIONS, CatalogStore
+from catalog.store import MIGRATIONS
 from common.contracts.catalog import ResourcePublished, ResourcePublishedV1
 from common.messaging import kafka_client_options
 from common.topics import topic
@@ -117,11 +117,12 @@ async def test_a_catalog_holding_former_letters_serves_stores_and_publishes_gbt2
             served = (await second.client.get(f"/v1/resources/{rid}")).json()
             assert (served["title"], served["local_channel"]) == ("湖南地方频道 旧记录", "43")
             # The migration ran before the editorial heads were loaded: every revision carries the code now.
-            await asyncio.wait_for(second.app.state.catalog.heads_ready.wait(), 120)
+            await asyncio.wait_for(second.app.state.catalog.replica.heads_ready.wait(), 120)
             stored = [d async for d in db.revisions.find({}) if d["id"] == rid]
             assert {d["content"]["local_channel"] for d in stored} == {"43"}
             assert all(d["published"].get("local_channel", "43") == "43" for d in stored if d.get("published"))
-            assert await CatalogStore(db).migrate_local_channels() is None  # done once: the next start skips it
+            catalog = second.app.state.catalog
+            assert await catalog.store.migrate_local_channels() is None  # done once: the next start skips it
             # A v1 record arriving live reads as the code too.
             await _publish_v1(
                 {**snapshot, "local_channel": "hn", "title": "湖南地方频道 又一条旧记录"},
@@ -134,7 +135,7 @@ async def test_a_catalog_holding_former_letters_serves_stores_and_publishes_gbt2
 
             await eventually(live_applied)
             # The editorial state of the migrated resource reads as the code.
-            resource, _ = await second.app.state.catalog.load(rid)
+            resource, _ = await catalog.editorial.load(rid)
             assert resource.content.local_channel == "43"
         finally:
             await stop(second)
