@@ -146,7 +146,7 @@ def main() -> None:
     env = collector_env("collector")
     cport, bport = free_port(), free_port()
     servers = [
-        serve("viewstats.collector_app:create_app", cport, env, args.workers),
+        serve("viewstats.collector.app:create_app", cport, env, args.workers),
         serve("bench.viewstats.trivial_app:create_app", bport, env, args.workers),
     ]
     single, batch = body(1), body(1000)

@@ -20,7 +20,7 @@ from tests.integration.common.helpers import eventually, published
 from tests.integration.viewstats.conftest import caught_up, end_offsets, records_since
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
 from viewstats.app import create_app as create_viewstats
-from viewstats.collector_app import create_app as create_collector
+from viewstats.collector.app import create_app as create_collector
 from viewstats.domain.learning import BEIJING, Beat, certificate_id
 from viewstats.learning import Ledger, declare_outbox
 from viewstats.store import LearningStore

@@ -21,7 +21,7 @@ from tests.integration.viewstats.conftest import settings_for as scratch_setting
 from tests.integration.viewstats.test_pipeline import beacon
 from viewstats.api import build_router
 from viewstats.app import create_app as create_viewstats
-from viewstats.collector_app import create_app as create_collector
+from viewstats.collector.app import create_app as create_collector
 from viewstats.domain.beacon import parse_beacon
 from viewstats.domain.geo import ProvinceTable
 from viewstats.domain.learning import Beat
