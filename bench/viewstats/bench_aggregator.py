@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import get_args
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
@@ -38,9 +38,9 @@ from pymongo import AsyncMongoClient  # noqa: E402
 from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from common.store import insert_new  # noqa: E402
+from deploy.local.traffic import TrafficGenerator  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
 from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
-from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
 from viewstats.store import ViewStore  # noqa: E402
 from viewstats.wire import compression_type, view_record  # noqa: E402

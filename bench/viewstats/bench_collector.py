@@ -28,13 +28,13 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
 from common.messaging import kafka_client_options  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
-from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
+from deploy.local.traffic import TrafficGenerator  # noqa: E402
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 

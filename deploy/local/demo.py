@@ -24,9 +24,9 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import orjson
+from traffic import TrafficGenerator  # deploy/local/traffic.py, beside this script
 
 from catalog.demo import write_jsonl
-from viewstats.domain.traffic import TrafficGenerator
 
 ADMIN_PHONE = "13800000000"
 DEMO_PASSWORD = "Zhihui-Jiaoyu-2026"  # demo accounts only; printed by `make run`
