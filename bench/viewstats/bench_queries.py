@@ -66,7 +66,7 @@ from joserfc import jwt  # noqa: E402
 from joserfc.jwk import OKPKey  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from common.messaging import kafka_client_options  # noqa: E402
+from common.kafka import kafka_admin  # noqa: E402
 from deploy.local.traffic import TrafficGenerator  # noqa: E402
 from viewstats.domain.beacon import View  # noqa: E402
 from viewstats.domain.counters import NO_PROVINCE, local_minute, minute_label  # noqa: E402
@@ -478,7 +478,7 @@ async def main() -> None:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.views_topic
     out(phase="setup", topic=topic, database=settings.database_name(), kafka=bootstrap)
 
-    admin = AIOKafkaAdminClient(**kafka_client_options())
+    admin = kafka_admin()
     await admin.start()
     await admin.create_topics([NewTopic(topic, args.partitions, 1)])
     signer = Signer()

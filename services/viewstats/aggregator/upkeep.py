@@ -22,25 +22,32 @@ log = logging.getLogger("viewstats.aggregator")
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 
 
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+class _Background:
+    """A loop that runs while the aggregator does."""
+
+    name = ""
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
 
 
-class Popularity:
+class Popularity(_Background):
+    name = "viewstats-popularity"
+
     def __init__(self, states: dict[int, PartitionState], publish: Publish, interval_seconds: float) -> None:
         self.states = states
         self.send = publish
         self.interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="viewstats-popularity")
-
-    async def stop(self) -> None:
-        await _cancel(self._task)
 
     async def _loop(self) -> None:
         while True:
@@ -74,7 +81,9 @@ class Popularity:
         return sent
 
 
-class Retention:
+class Retention(_Background):
+    name = "viewstats-retention"
+
     def __init__(
         self, settings: ViewstatsSettings, store: ViewStore, states: dict[int, PartitionState], lock: asyncio.Lock
     ) -> None:
@@ -83,13 +92,6 @@ class Retention:
         self.store = store
         self.states = states
         self.lock = lock
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="viewstats-retention")
-
-    async def stop(self) -> None:
-        await _cancel(self._task)
 
     async def _loop(self) -> None:
         """Hourly, drop the minute shards older than ``minute_retention_days`` (every instance may: dropping a
