@@ -24,7 +24,7 @@ from bench.viewstats.bench_collector import body, collector_env, free_port, serv
 def collector_without_body_limit():
     """The collector's app factory, less the body-limit middleware (Starlette builds its stack on first call)."""
     from common.bodylimit import BodyLimitMiddleware
-    from viewstats.collector_app import create_app
+    from viewstats.collector.app import create_app
 
     app = create_app()
     app.user_middleware = [m for m in app.user_middleware if m.cls is not BodyLimitMiddleware]
@@ -84,7 +84,7 @@ def main() -> None:
     env = collector_env("bodylimit")
     ports = {"with_limit": free_port(), "without_limit": free_port()}
     servers = [
-        serve("viewstats.collector_app:create_app", ports["with_limit"], env, 1),
+        serve("viewstats.collector.app:create_app", ports["with_limit"], env, 1),
         serve("bench.common.bench_body_limit:collector_without_body_limit", ports["without_limit"], env, 1),
     ]
     single = body(1)

@@ -28,19 +28,19 @@ from pathlib import Path
 from typing import get_args
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import NewTopic  # noqa: E402
 from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from common.messaging import kafka_client_options  # noqa: E402
+from common.kafka import kafka_admin, kafka_client_options, kafka_consumer, kafka_producer  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
 from common.store import insert_new  # noqa: E402
+from deploy.local.traffic import TrafficGenerator  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
 from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
-from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
 from viewstats.store import ViewStore  # noqa: E402
 from viewstats.wire import compression_type, view_record  # noqa: E402
@@ -67,8 +67,7 @@ async def produce(topic: str, n: int, whole_day: bool, compression: str) -> int:
 
 async def produce_views(topic: str, views: Iterable[View], compression: str) -> int:
     """Write ``views`` as the collector's records (its codec), in per-partition batches; returns how many."""
-    producer = AIOKafkaProducer(
-        **kafka_client_options(),
+    producer = kafka_producer(
         max_batch_size=512 * 1024,
         enable_idempotence=True,
         compression_type=compression_type(compression),
@@ -166,9 +165,8 @@ def consumer_performance(topic: str, n: int) -> dict:
 async def bare_aiokafka(topic: str, n_records: int) -> float:
     """Records/s of a bare aiokafka consumer (the aggregator's fetch settings, no processing) reading the topic:
     the ceiling of any Python consumer built on aiokafka, a second baseline beside Kafka's Java one."""
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_consumer(
         topic,
-        **kafka_client_options(),
         group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -262,8 +260,8 @@ class GroupWatch:
     def __init__(self, group: str, topic: str, partitions: int) -> None:
         self.group, self.tps = group, [TopicPartition(topic, p) for p in range(partitions)]
         self.admin, self.consumer = (
-            AIOKafkaAdminClient(**kafka_client_options()),
-            AIOKafkaConsumer(**kafka_client_options()),
+            kafka_admin(),
+            kafka_consumer(),
         )
         self.ends: dict[TopicPartition, int] = {}
         self.total = 0  # records up to the end offsets read at start
@@ -371,7 +369,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
 
 
 async def topic_records(topic: str, partitions: int) -> int:
-    consumer = AIOKafkaConsumer(**kafka_client_options())
+    consumer = kafka_consumer()
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -408,7 +406,7 @@ async def main() -> None:
     )
     args = ap.parse_args()
     topic = args.topic or f"bench.viewstats.views.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(**kafka_client_options())
+    admin = kafka_admin()
     await admin.start()
     if args.topic:
         n = await topic_records(topic, args.partitions)
@@ -443,7 +441,7 @@ async def main() -> None:
                 {
                     "median_records_per_s": statistics.median(r["records_per_s"] for r in rows),
                     "median_kafka_msgs_per_s": statistics.median(r["kafka_consumer_perf_msgs_per_s"] for r in rows),
-                    "median_ratio": statistics.median(r["ratio"] for r in rows),
+                    "median_ratio": median(r["ratio"] for r in rows),  # None: ConsumerPerformance failed
                     "median_bare_aiokafka_msgs_per_s": median(r["bare_aiokafka_msgs_per_s"] for r in rows),
                     "median_ratio_to_bare_aiokafka": median(r["ratio_to_bare_aiokafka"] for r in rows),
                 }

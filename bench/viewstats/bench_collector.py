@@ -28,13 +28,13 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka.admin import NewTopic  # noqa: E402
 
-from common.messaging import kafka_client_options  # noqa: E402
+from common.kafka import kafka_admin  # noqa: E402
 from common.settings import ServiceSettings  # noqa: E402
-from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
+from deploy.local.traffic import TrafficGenerator  # noqa: E402
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap_servers  # KAFKA_BOOTSTRAP_SERVERS, else the local default
 
@@ -109,7 +109,7 @@ def median_of(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def create_topic(topic: str) -> None:
-    admin = AIOKafkaAdminClient(**kafka_client_options())
+    admin = kafka_admin()
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 12, 1)])
@@ -146,7 +146,7 @@ def main() -> None:
     env = collector_env("collector")
     cport, bport = free_port(), free_port()
     servers = [
-        serve("viewstats.collector_app:create_app", cport, env, args.workers),
+        serve("viewstats.collector.app:create_app", cport, env, args.workers),
         serve("bench.viewstats.trivial_app:create_app", bport, env, args.workers),
     ]
     single, batch = body(1), body(1000)

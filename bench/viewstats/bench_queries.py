@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
 import httpx  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
@@ -66,11 +66,11 @@ from joserfc import jwt  # noqa: E402
 from joserfc.jwk import OKPKey  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from common.messaging import kafka_client_options  # noqa: E402
+from common.kafka import kafka_admin  # noqa: E402
 from common.reference import BEIJING_OFFSET_MS  # noqa: E402
+from deploy.local.traffic import TrafficGenerator  # noqa: E402
 from viewstats.domain.beacon import View  # noqa: E402
 from viewstats.domain.counters import NO_PROVINCE, local_minute, minute_label  # noqa: E402
-from viewstats.domain.traffic import TrafficGenerator  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
 
 PYTHON = ROOT / ".cache/pyenv/bin/python"
@@ -479,7 +479,7 @@ async def main() -> None:
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.views_topic
     out(phase="setup", topic=topic, database=settings.database_name(), kafka=bootstrap)
 
-    admin = AIOKafkaAdminClient(**kafka_client_options())
+    admin = kafka_admin()
     await admin.start()
     await admin.create_topics([NewTopic(topic, args.partitions, 1)])
     signer = Signer()

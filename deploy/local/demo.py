@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 import httpx
 import orjson
 from demo_catalog import write_jsonl  # this directory: demo.py runs as a script
+from traffic import TrafficGenerator  # deploy/local/traffic.py, beside this script
 
 from common.reference import BEIJING
-from viewstats.domain.traffic import TrafficGenerator
 
 ADMIN_PHONE = "13800000000"
 DEMO_PASSWORD = "Zhihui-Jiaoyu-2026"  # demo accounts only; printed by `make run`

@@ -57,7 +57,7 @@ PROCESSES = [
     Process("identity", "identity.app:create_app", 8102),
     Process("catalog", "catalog.app:create_app", 8101, nice=0),
     Process("viewstats", "viewstats.app:create_app", 8103),
-    Process("viewstats-collector", "viewstats.collector_app:create_app", 8113),
+    Process("viewstats-collector", "viewstats.collector.app:create_app", 8113),
     Process("recommender", "recommender.app:create_app", 8104),
     Process("classgroups", "classgroups.app:create_app", 8105),
     Process("teacher-registry (fake)", "deploy.local.teacher_registry.app:fake_registry_app", 8199),

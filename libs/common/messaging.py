@@ -1,8 +1,9 @@
-"""Kafka wiring: CloudEvents on the wire, a publisher, and consumers that lose nothing.
+"""Events on Kafka: the envelope, a publisher, and consumers that lose nothing.
 
-On the wire (CloudEvents 1.0, Kafka protocol binding, binary mode): the record value is the event's JSON,
-the ``content-type`` header is ``application/json``, every other attribute is a ``ce_<name>`` header, the
-record key is the aggregate id, and the W3C ``traceparent`` header carries the trace.
+On the wire (CloudEvents 1.0, Kafka protocol binding, binary mode, built and read by ``common.kafka``, which also
+builds every Kafka client): the record value is the event's JSON, the ``content-type`` header is
+``application/json``, every other attribute is a ``ce_<name>`` header, the record key is the aggregate id, and the
+W3C ``traceparent`` header carries the trace.
 
 Consumers (``ServiceKit.consumer``) give at-least-once delivery with these rules:
 - the offset is committed only after the handler returned (FastStream ``AckPolicy.NACK_ON_ERROR``: an error
@@ -31,12 +32,20 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError
 from faststream.kafka import KafkaBroker
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 from pydantic import ValidationError
 
 from common.contracts import EVENT_TYPES, Event
+from common.kafka import (  # noqa: F401 - the clients' builders are re-exported for the services' imports
+    MalformedMessage,
+    ce_attributes,
+    ce_headers,
+    ce_time,
+    kafka_broker,
+    kafka_client_options,
+    text_headers,
+)
 from common.observability import (
     EVENTS_PUBLISHED,
     MESSAGES_CONSUMED,
@@ -47,64 +56,11 @@ from common.observability import (
     header_items,
     inject_trace_headers,
 )
-from common.settings import ServiceSettings
 from common.store import STORE_UNAVAILABLE
 
 log = logging.getLogger("common.messaging")
 
-CONTENT_TYPE = "application/json"
-SPEC_VERSION = "1.0"
 INFRA_UNAVAILABLE = (*STORE_UNAVAILABLE, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
-
-
-# --- clients ---------------------------------------------------------------------------------------------
-# Every Kafka client of the platform (FastStream brokers, the hand-rolled aiokafka consumers and producers of the
-# hot paths, admin clients, tests and benchmarks) is configured here, so that none of them can connect without
-# the process's credentials.
-_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
-
-
-def _ssl_context(settings: ServiceSettings) -> Any:
-    if settings.kafka_security_protocol != "SASL_SSL":
-        return None
-    from aiokafka.helpers import create_ssl_context
-
-    return create_ssl_context(cafile=settings.kafka_ssl_cafile)
-
-
-def kafka_client_options(settings: ServiceSettings | None = None) -> dict[str, Any]:
-    """Keyword arguments of an aiokafka client (consumer, producer, admin): bootstrap servers and the login.
-    Without ``settings``, the environment's (tests, benchmarks, tools)."""
-    settings = settings or ServiceSettings()
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers}
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return options
-    if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
-        raise ValueError(
-            f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
-            "KAFKA_SASL_PASSWORD"
-        )
-    return options | {
-        "security_protocol": settings.kafka_security_protocol,
-        "sasl_mechanism": settings.kafka_sasl_mechanism,
-        "sasl_plain_username": settings.kafka_sasl_username,
-        "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
-        "ssl_context": _ssl_context(settings),
-    }
-
-
-def kafka_broker(settings: ServiceSettings, **options: Any) -> KafkaBroker:
-    """A FastStream broker logged in as the process's principal (same settings as :func:`kafka_client_options`)."""
-    client = kafka_client_options(settings)
-    security: BaseSecurity | None = None
-    if "sasl_mechanism" in client:
-        security = _SASL[client["sasl_mechanism"]](
-            client["sasl_plain_username"],
-            client["sasl_plain_password"],
-            ssl_context=client["ssl_context"],
-            use_ssl=client["security_protocol"] == "SASL_SSL",
-        )
-    return KafkaBroker(client["bootstrap_servers"], security=security, **options)
 
 
 # --- the envelope ----------------------------------------------------------------------------------------
@@ -116,26 +72,12 @@ def encode(
     time: datetime | None = None,
     extra_headers: dict[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The record value and headers of one event in CloudEvents binary mode."""
-    headers = {
-        "ce_specversion": SPEC_VERSION,
-        "ce_id": event_id or str(uuid.uuid4()),
-        "ce_source": source,
-        "ce_type": event.TYPE,
-        "ce_time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-        "content-type": CONTENT_TYPE,
-    }
-    subject = event.subject()
-    if subject:
-        headers["ce_subject"] = subject
+    """The record value and headers of one event in CloudEvents binary mode (``common.kafka.ce_headers``)."""
+    headers = ce_headers(event.TYPE, source, event_id or str(uuid.uuid4()), ce_time(time), event.subject())
     if extra_headers:
         headers.update(extra_headers)
     inject_trace_headers(headers)
     return event.model_dump_json().encode(), headers
-
-
-class MalformedMessage(ValueError):
-    """The record is not a CloudEvent of a type this platform declares, or its body does not fit the type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +98,8 @@ class Envelope:
 
 
 def strict_headers(record: ConsumerRecord) -> dict[str, str]:
-    """The record's headers as text; a value that is not UTF-8 makes the record malformed (CloudEvents attributes
-    are UTF-8), instead of an error outside the dead-letter path that would block the partition."""
-    try:
-        return {k: v.decode() for k, v in record.headers or () if v is not None}
-    except UnicodeDecodeError as exc:
-        raise MalformedMessage(f"a header value is not UTF-8: {exc}") from None
+    """The record's headers as text (``common.kafka.text_headers``)."""
+    return text_headers(record.headers)
 
 
 def record_key(record: ConsumerRecord) -> str | None:
@@ -178,14 +116,10 @@ def decode(record: ConsumerRecord) -> Envelope:
     """The record as an envelope, or :class:`MalformedMessage` for anything that is not one (the only exception
     it raises: whatever the bytes, the caller dead-letters the record and the partition moves on)."""
     headers = strict_headers(record)
-    missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if not headers.get(h)]
-    if missing:
-        raise MalformedMessage(f"missing CloudEvents header(s): {', '.join(missing)}")
-    if headers["ce_specversion"] != SPEC_VERSION:
-        raise MalformedMessage(f"unsupported ce_specversion {headers['ce_specversion']!r}")
-    model = EVENT_TYPES.get(headers["ce_type"])
+    attributes = ce_attributes(headers)
+    model = EVENT_TYPES.get(attributes.type)
     if model is None:
-        raise MalformedMessage(f"unknown event type {headers['ce_type']!r}")
+        raise MalformedMessage(f"unknown event type {attributes.type!r}")
     if record.value is None:
         raise MalformedMessage("empty body")
     key = record_key(record)
@@ -194,17 +128,13 @@ def decode(record: ConsumerRecord) -> Envelope:
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
         raise MalformedMessage(f"body does not match {model.TYPE}: {detail}") from None
-    try:
-        time = datetime.fromisoformat(headers["ce_time"]) if headers.get("ce_time") else datetime.now(UTC)
-    except ValueError:
-        raise MalformedMessage(f"ce_time is not RFC 3339: {headers['ce_time']!r}") from None
     return Envelope(
         event=event,
-        id=headers["ce_id"],
-        type=headers["ce_type"],
-        source=headers["ce_source"],
-        time=time,
-        subject=headers.get("ce_subject"),
+        id=attributes.id,
+        type=attributes.type,
+        source=attributes.source,
+        time=attributes.time or datetime.now(UTC),
+        subject=attributes.subject,
         key=key,
         topic=record.topic,
         partition=record.partition,

@@ -165,7 +165,7 @@ PRINCIPALS: list[Principal] = [
     ),
     Principal(
         "viewstats-collector",
-        "viewstats.collector_app:create_app",
+        "viewstats.collector.app:create_app",
         (VIEWSTATS_VIEWS, VIEWSTATS_HEARTBEATS),
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
@@ -254,12 +254,14 @@ async def create_topics(
     kafka: dict[str, Any], topics: list[Topic] | None = None, *, with_acls: bool = False, group_prefix: str = ""
 ) -> list[str]:
     """Create the declared topics that do not exist yet (and, ``with_acls``, the principals' ACLs); returns the
-    names created. ``kafka``: the admin principal's client options (``common.messaging.kafka_client_options``).
+    names created. ``kafka``: the admin principal's settings or client options (``common.kafka.kafka_client_options``).
     Existing topics are left alone (changing partitions or configs of a live topic is an operator's decision)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
+
+    from common.kafka import kafka_admin
 
     topics = topics if topics is not None else all_topics()
-    admin = AIOKafkaAdminClient(**kafka)
+    admin = kafka_admin(kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -379,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("principals", help="print the Kafka principals (deploy/local/infra.sh makes their SCRAM users)")
     args = parser.parse_args(argv)
     if args.command == "create":
-        from common.messaging import kafka_client_options
+        from common.kafka import kafka_client_options
         from common.settings import ServiceSettings
 
         settings = ServiceSettings()

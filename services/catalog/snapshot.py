@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from common.contracts.catalog import ResourcePublished, ResourcePublishedV1, ResourceWithdrawn
+from common.kafka import ce_type_of, kafka_consumer
 from common.reference import province_code
 from common.topics import topic
 
 log = logging.getLogger("catalog.snapshot")
 
 TOPIC = ResourcePublished.TOPIC
-_PUBLISHED = ResourcePublished.TYPE.encode()
-_PUBLISHED_V1 = ResourcePublishedV1.TYPE.encode()  # local_channel in letters (hn): read as the GB/T 2260 code
-_WITHDRAWN = ResourceWithdrawn.TYPE.encode()
+_PUBLISHED = ResourcePublished.TYPE
+_PUBLISHED_V1 = ResourcePublishedV1.TYPE  # local_channel in letters (hn): read as the GB/T 2260 code
+_WITHDRAWN = ResourceWithdrawn.TYPE
 
 
 @dataclass(slots=True)
@@ -61,9 +62,9 @@ async def read_public_catalog(
     kafka: dict[str, Any], *, group_id: str | None = None, client_id: str = "catalog-snapshot"
 ) -> tuple[dict[str, TopicState], int, dict[int, int]]:
     """(resource id → last change, records read, partition → end offset read up to); ``kafka``: the client
-    options (common.messaging)."""
-    consumer = AIOKafkaConsumer(
-        **kafka,
+    options (common.kafka)."""
+    consumer = kafka_consumer(
+        login=kafka,
         client_id=client_id,
         group_id=group_id,
         enable_auto_commit=False,
@@ -72,7 +73,7 @@ async def read_public_catalog(
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()
-    latest: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # key → (cursor, ce_type, value), decoded at the end
+    latest: dict[bytes, tuple[bytes, str, bytes]] = {}  # key → (cursor, ce_type, value), decoded at the end
     newest: dict[bytes, tuple[int, int]] = {}  # key → (partition, offset) of its last record, cursor or not
     ends: dict[TopicPartition, int] = {}
     records = malformed = 0
@@ -90,7 +91,7 @@ async def read_public_catalog(
                     if rec.key is None or rec.value is None:
                         continue
                     records += 1
-                    ce_type = next((v for k, v in rec.headers if k == "ce_type"), b"")
+                    ce_type = ce_type_of(rec.headers)
                     if ce_type not in (_PUBLISHED, _PUBLISHED_V1, _WITHDRAWN):
                         continue
                     cursor = _cursor(rec.value)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
 from common.contracts.viewstats import HeartbeatRecorded, LearningCredited
@@ -42,12 +41,16 @@ from common.outbox import Outbox
 from viewstats.domain.learning import (
     MAX_HEARTBEAT_SECONDS,
     Beat,
+    Certificate,
+    Course,
+    CourseChange,
+    Credit,
+    Progress,
     beats_to_count,
     certificate_id,
     credit_id,
     credit_year,
     credited_seconds,
-    field_key,
     finishing_time,
     required_seconds,
 )
@@ -67,23 +70,21 @@ class Ledger:
         self.outbox = outbox
         self.key = certificate_key
         self.course_cache_seconds = course_cache_seconds
-        self._courses: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._courses: dict[str, tuple[float, Course | None]] = {}
 
     # --- courses (viewstats-catalog) ---------------------------------------------------------------------
     async def on_catalog(self, envelopes: list[Envelope]) -> None:
-        changes: dict[str, dict[str, Any]] = {}
+        changes: dict[str, CourseChange] = {}
         for env in envelopes:
             event = env.event
             if isinstance(event, ResourcePublished):
-                hours = event.resource.credit_hours or event.credit_hours
-                changes[event.resource.id] = {
-                    "h": hours,
-                    "t": event.resource.title,
-                    "v": event.resource.version,
-                    "withdrawn": False,
-                }
+                changes[event.resource.id] = CourseChange(
+                    event.resource.version,
+                    credit_hours=event.resource.credit_hours or event.credit_hours,
+                    title=event.resource.title,
+                )
             elif isinstance(event, ResourceWithdrawn):
-                changes[event.resource_id] = {"withdrawn": True, "v": event.version}
+                changes[event.resource_id] = CourseChange(event.version, withdrawn=True)
         await self.store.set_courses(changes)
         # Every published resource, course or not: the aggregator counts views per resource only for these.
         listed = [e.event.resource.id for e in envelopes if isinstance(e.event, ResourcePublished)]
@@ -91,7 +92,8 @@ class Ledger:
         for rid in changes:
             self._courses.pop(rid, None)  # this replica reads the new state at once; others within the TTL
 
-    async def courses(self, resource_ids: set[str]) -> dict[str, dict[str, Any]]:
+    async def courses(self, resource_ids: set[str]) -> dict[str, Course]:
+        """The courses among ``resource_ids`` that credit hours now (cached ``course_cache_seconds``)."""
         now = time.monotonic()
         fresh = {r: c for r, (t, c) in ((r, self._courses.get(r, (0.0, None))) for r in resource_ids) if t > now}
         missing = resource_ids - fresh.keys()
@@ -102,7 +104,7 @@ class Ledger:
                 self._courses[r] = (now + self.course_cache_seconds, fresh[r])
             if len(self._courses) > 100_000:
                 self._courses.clear()
-        return {r: c for r, c in fresh.items() if c and c.get("h") and not c.get("withdrawn")}
+        return {r: c for r, c in fresh.items() if c is not None and c.credits}
 
     # --- heartbeats (viewstats-learning) -----------------------------------------------------------------
     async def on_heartbeats(self, envelopes: list[Envelope]) -> None:
@@ -128,24 +130,21 @@ class Ledger:
         if failed:
             claims = await self.store.claims(beats[i].claim_id for i in failed)
             for i in failed:
-                c = claims.get(beats[i].claim_id)
-                claimed_by[i] = (c["p"], c["o"]) if c else (-1, -1)
+                claimed_by[i] = claims.get(beats[i].claim_id, (-1, -1))
         # The stored state of every touched progress: its applied offset, and the time of its last accepted
         # heartbeat, which bounds what the next ones may credit (one writer per user: nobody moves it meanwhile).
         found = await self.store.progress({b.progress_id for b in beats})
-        applied = {pid: d.get("o", -1) for pid, d in found.items()}
+        applied = {pid: p.applied for pid, p in found.items()}
         plan = beats_to_count(beats, claimed_by, applied)
-        docs: dict[str, dict[str, Any]] = {}
+        progress: dict[str, Progress] = {}
         credits: dict[str, list[int]] = {}
 
         async def add(pid: str, counted: list[Beat]) -> None:
             first = counted[0]
-            last = found.get(pid, {}).get("t")
-            if last is not None and last.tzinfo is None:
-                last = last.replace(tzinfo=UTC)
+            last = found[pid].last_at if pid in found else None
             credits[pid], last = credited_seconds(counted, last)
             offset = max(b.offset for b in counted)
-            docs[pid] = await self.store.add_seconds(
+            progress[pid] = await self.store.add_seconds(
                 pid, first.user_id, first.resource_id, sum(credits[pid]), offset, last
             )
 
@@ -153,62 +152,68 @@ class Ledger:
         courses = await self.courses({b.resource_id for b in beats})
         # Documents touched by nothing new may still lack their credit (a delivery that died mid-credit).
         for b in beats:
-            if b.progress_id not in docs and b.resource_id in courses and b.progress_id in found:
-                docs[b.progress_id] = found[b.progress_id]
+            if b.progress_id not in progress and b.resource_id in courses and b.progress_id in found:
+                progress[b.progress_id] = found[b.progress_id]
         last_at: dict[str, datetime] = {}
         for b in beats:
             last_at[b.progress_id] = max(b.at, last_at.get(b.progress_id, b.at))
         due = []
-        for pid, doc in docs.items():
-            course = courses.get(doc["r"])
-            if course is None or doc.get("credited"):
+        for pid, p in progress.items():
+            course = courses.get(p.resource_id)
+            if course is None or p.certificate_id:
                 continue
-            need = required_seconds(course["h"])
-            if doc["s"] < need:
+            need = required_seconds(course.credit_hours)
+            if p.seconds < need:
                 continue
             counted, credited = plan.get(pid, []), credits.get(pid, [])
-            before = doc["s"] - sum(credited)
+            before = p.seconds - sum(credited)
             at = finishing_time(before, [(c, b.at) for c, b in zip(credited, counted, strict=True)], need)
-            due.append((pid, doc, course, at or last_at[pid]))
+            due.append((p, course, at or last_at[pid]))
         if due:
             await self.credit(due)
 
-    async def credit(self, due: list[tuple[str, dict[str, Any], dict[str, Any], datetime]]) -> None:
-        new = []
-        for _pid, doc, course, at in due:
-            number = certificate_id(self.key, doc["u"], doc["r"])
-            new.append(
-                {"_id": number, "u": doc["u"], "r": doc["r"], "h": float(course["h"]), "y": credit_year(at), "at": at}
-                | {"t": course.get("t")}
+    async def credit(self, due: list[tuple[Progress, Course, datetime]]) -> None:
+        new = [
+            Certificate(
+                certificate_id(self.key, p.user_id, p.resource_id),
+                p.user_id,
+                p.resource_id,
+                float(course.credit_hours),
+                credit_year(at),
+                at,
+                course.title,
             )
+            for p, course, at in due
+        ]
         change = self.outbox.change(
             CERTIFICATES,
-            {c["_id"]: [_credited(c)] for c in new},
-            ids={c["_id"]: [c["_id"]] for c in new},  # the certificate number is the CloudEvents id
+            {c.id: [_credited(c)] for c in new},
+            ids={c.id: [c.id] for c in new},  # the certificate number is the CloudEvents id
         )
         await change.announce()
-        docs = [c | {"outbox": change.entries(c["_id"])} for c in new]
-        certs = await asyncio.gather(*(self.store.insert_certificate(d) for d in docs))
+        stored = await asyncio.gather(*(self.store.insert_certificate(c, change.entries(c.id)) for c in new))
         # A certificate already stored (a replay) holds its own event, whose pointer stays until it is published.
-        change.commit(unwritten=[d["_id"] for d, stored in zip(docs, certs, strict=True) if stored is not d])
+        change.commit(unwritten=[c.id for c, inserted in stored if not inserted])
+        certs = [c for c, _ in stored]
 
-        async def record(cert: dict[str, Any]) -> None:
-            entry = {"r": cert["r"], "h": cert["h"], "y": cert["y"], "c": cert["_id"]}
-            await self.store.record_teacher_credit(cert["u"], field_key(cert["r"]), entry)
+        async def record(cert: Certificate) -> None:
+            await self.store.record_teacher_credit(
+                cert.user_id, Credit(cert.resource_id, cert.hours, cert.year, cert.id)
+            )
 
         await asyncio.gather(*(record(cert) for cert in certs))
         await asyncio.gather(
-            *(self.store.mark_credited(pid, cert["_id"]) for (pid, *_), cert in zip(due, certs, strict=True))
+            *(self.store.mark_credited(p.id, cert.id) for (p, *_), cert in zip(due, certs, strict=True))
         )
 
 
-def _credited(cert: dict[str, Any]) -> LearningCredited:
+def _credited(cert: Certificate) -> LearningCredited:
     return LearningCredited(
-        credit_id=credit_id(cert["u"], cert["r"]),
-        user_id=cert["u"],
-        resource_id=cert["r"],
-        hours=cert["h"],
-        year=cert["y"],
-        certificate_id=cert["_id"],
-        credited_at=cert["at"] if cert["at"].tzinfo else cert["at"].replace(tzinfo=UTC),
+        credit_id=credit_id(cert.user_id, cert.resource_id),
+        user_id=cert.user_id,
+        resource_id=cert.resource_id,
+        hours=cert.hours,
+        year=cert.year,
+        certificate_id=cert.id,
+        credited_at=cert.at if cert.at.tzinfo else cert.at.replace(tzinfo=UTC),
     )

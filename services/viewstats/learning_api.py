@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
@@ -26,6 +25,7 @@ from viewstats.domain.learning import (
     BEIJING,
     CERTIFICATE_ID_PATTERN,
     CYCLE_YEARS,
+    Progress,
     credit_year,
     cycle_status,
     progress_id,
@@ -94,35 +94,34 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
     @access.public()
     async def course(resource_id: str = RESOURCE_ID) -> CourseOut:
         found = (await store.courses([resource_id])).get(resource_id)
-        if not found or not found.get("h") or found.get("withdrawn"):
+        if found is None or not found.credits:
             raise Problem(404, "Not a course", "No published course with credit hours has this id.", code="no-course")
         return CourseOut(
             resource_id=resource_id,
-            title=found.get("t"),
-            credit_hours=found["h"],
-            required_seconds=required_seconds(found["h"]),
+            title=found.title,
+            credit_hours=found.credit_hours,
+            required_seconds=required_seconds(found.credit_hours),
         )
 
     @router.get("/v1/learning/me/courses/{resource_id}", summary="The caller's watch time on a course")
     @access.signed_in()
     async def my_progress(resource_id: str = RESOURCE_ID, who: Principal = Depends(require_principal)) -> ProgressOut:
         pid = progress_id(who.subject, resource_id)
-        doc = (await store.progress([pid])).get(pid, {})
-        found = (await store.courses([resource_id])).get(resource_id) or {}
+        progress = (await store.progress([pid])).get(pid) or Progress(pid, who.subject, resource_id)
+        found = (await store.courses([resource_id])).get(resource_id)
         return ProgressOut(
             resource_id=resource_id,
-            watched_seconds=doc.get("s", 0),
-            required_seconds=required_seconds(found["h"]) if found.get("h") else None,
-            credited=bool(doc.get("credited")),
-            certificate_id=doc.get("credited"),
+            watched_seconds=progress.seconds,
+            required_seconds=required_seconds(found.credit_hours) if found and found.credit_hours else None,
+            credited=bool(progress.certificate_id),
+            certificate_id=progress.certificate_id,
         )
 
     async def hours_of(user_id: str) -> HoursOut:
-        doc = await store.teacher(user_id) or {}
         credits = sorted(
             (
-                CreditOut(resource_id=e["r"], hours=e["h"], year=e["y"], certificate_id=e["c"])
-                for e in doc.get("k", {}).values()
+                CreditOut(resource_id=c.resource_id, hours=c.hours, year=c.year, certificate_id=c.certificate_id)
+                for c in await store.credits(user_id)
             ),
             key=lambda c: (c.year, c.certificate_id),
         )
@@ -168,17 +167,17 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         certificate_id: str = CERTIFICATE_ID, who: Principal = Depends(require_principal)
     ) -> Response:
         cert = await store.certificate(certificate_id)
-        if cert is None or cert["u"] != who.subject:  # another teacher's number: as if it did not exist
+        if cert is None or cert.user_id != who.subject:  # another teacher's number: as if it did not exist
             raise Problem(
                 404, "No such certificate", "You hold no certificate with this number.", code="no-certificate"
             )
         pdf = certificate_pdf(
             certificate_id,
-            cert["u"],
-            cert["r"],
-            cert["h"],
-            _issued_on(cert["at"]),
-            title=cert.get("t"),
+            cert.user_id,
+            cert.resource_id,
+            cert.hours,
+            _issued_on(cert.at),
+            title=cert.title,
             verify_url=f"{settings.public_base_url.rstrip('/')}/v1/certificates/",
         )
         return Response(
@@ -196,15 +195,15 @@ def build_router(settings: ViewstatsSettings, store: LearningStore) -> APIRouter
         return VerificationOut(
             certificate_id=certificate_id,
             valid=True,
-            course_id=cert["r"],
-            course_title=cert.get("t"),
-            hours=cert["h"],
-            year=cert["y"],
-            issued_on=_issued_on(cert["at"]),
+            course_id=cert.resource_id,
+            course_title=cert.title,
+            hours=cert.hours,
+            year=cert.year,
+            issued_on=_issued_on(cert.at),
         )
 
     return router
 
 
-def _issued_on(at: Any) -> date:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(BEIJING).date()
+def _issued_on(at: datetime) -> date:
+    return at.astimezone(BEIJING).date()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
@@ -27,7 +27,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
 from common.store import bulk_write, insert_new
-from viewstats.domain.counters import OTHER_RESOURCES, SUB_BUCKETS, DocCounts, shard_id
+from viewstats.domain.counters import OTHER_RESOURCES, SUB_BUCKETS, TOTAL, DocCounts, shard_id
+from viewstats.domain.learning import Certificate, Course, CourseChange, Credit, Progress, field_key
 
 
 def collection_of(key: str) -> str:
@@ -143,10 +144,36 @@ def _small_maps(doc: dict[str, Any]) -> dict[str, Any]:
     return _decode_map(doc["cb"]) if "cb" in doc else doc.get("c", {})
 
 
+ABSENT = -2  # the applied offset of a shard the store does not have (below any record's offset)
+
+
+def _above_watermark(shard: str, minutes_above: str) -> bool:
+    """Whether a counter shard cannot exist under a partition's minute watermark: minute shards above it, and the hour
+    and day shards of later hours and days (they are written with their minutes). Never the all-time totals."""
+    key = shard.rsplit(":", 1)[0]
+    match key[0]:
+        case "m":
+            return key[2:] > minutes_above
+        case "h":
+            return key[2:] > minutes_above[:13]
+        case "d":
+            return not key.startswith(TOTAL) and key[2:] > minutes_above[:10]
+    return False
+
+
 class ViewStore:
+    """Counter shards, sketches and the minute watermark of each partition. The watermark is what the store knows of
+    which shards exist without reading them: ``apply`` raises it before writing minutes above it, so no minute shard
+    (nor hour or day shard, written with their minutes) above a partition's mark exists, and
+    :meth:`known_shard_states` answers those absent without a read (on FerretDB every read of many ids scans the
+    collection: a catch-up spent two thirds of its time learning that the minutes it was about to create did not
+    exist yet). The marks are held in memory for the partitions this process writes (``load_watermarks``)."""
+
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
         self._coalesced = Coalesced()
+        # partition → its watermark as last read or raised here; None or missing: unknown, every shard is read
+        self._minutes_above: dict[int, str | None] = {}
 
     async def _shards(self, ids: Iterable[str], projection: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
         """The existing shards among ``ids``, read collection by collection (:func:`by_ids` in each)."""
@@ -175,6 +202,27 @@ class ViewStore:
             else:
                 out[i] = (doc.get("o", -1), Counter(_decode_map(doc["r"])) if "r" in doc else None)
         return out
+
+    async def known_shard_states(self, partition: int, ids: Iterable[str]) -> dict[str, tuple[int, Any]]:
+        """:meth:`shard_states` of every id, ``(ABSENT, None)`` for those that do not exist: the partition's
+        watermark answers for the shards above it, a read for the others."""
+        ids = list(ids)
+        above = self._minutes_above.get(partition)
+        unread = set() if above is None else {i for i in ids if _above_watermark(i, above)}
+        found = await self.shard_states([i for i in ids if i not in unread]) if len(unread) < len(ids) else {}
+        return {i: found.get(i, (ABSENT, None)) for i in ids}
+
+    async def load_watermarks(self, partitions: Iterable[int]) -> None:
+        """Read the watermarks of the partitions this process now writes (one read for all of them)."""
+        self._minutes_above.update(await self.minute_watermarks(partitions))
+
+    def distrust_watermark(self, partition: int) -> None:
+        """After a failed write (a zombie owner may have written shards above the mark): read every shard until the
+        mark is loaded again."""
+        self._minutes_above[partition] = None
+
+    def watermark(self, partition: int) -> str | None:
+        return self._minutes_above.get(partition)
 
     async def drop_minutes_before(self, hour: str) -> list[str]:
         """Drop the minute shards of the hours before ``hour`` (``"2026-10-27T10"``), a whole collection per hour:
@@ -219,7 +267,13 @@ class ViewStore:
         ``absent`` is inserted instead (on FerretDB an insert costs 1–3 ms, an upsert first scans the collection:
         a catch-up creates most of its minute shards); if it exists after all (a zombie owner wrote it), the
         insert fails with a duplicate key and the caller re-reads and retries. ``sketches``: (day, kind) → every
-        sketch of that kind and day (value → bytes), each group replacing its document."""
+        sketch of that kind and day (value → bytes), each group replacing its document. The partition's watermark
+        is raised first when these counts reach minutes above it (:meth:`announce_minutes`)."""
+        above = self._minutes_above.get(partition)
+        newest = max((key[2:] for key in counts if key[0] == "m"), default="")
+        if above is not None and newest > above:
+            await self.announce_minutes(partition, newest)  # before any shard above the old mark
+            self._minutes_above[partition] = newest
         absent = set(absent)
         by_coll: dict[str, list[UpdateOne | InsertOne]] = {}
         for key, dims in counts.items():
@@ -337,29 +391,65 @@ class ViewStore:
 CERTIFICATES = "certificates"
 
 
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _course_of(doc: dict[str, Any]) -> Course:
+    return Course(doc["_id"], doc.get("h"), doc.get("t"), bool(doc.get("withdrawn")))
+
+
+def _course_fields(change: CourseChange) -> dict[str, Any]:
+    """A withdrawal sets only the flag and the version: the hours and title stay as they were published."""
+    if change.withdrawn:
+        return {"withdrawn": True, "v": change.version}
+    return {"h": change.credit_hours, "t": change.title, "v": change.version, "withdrawn": False}
+
+
+def _progress_of(doc: dict[str, Any]) -> Progress:
+    last = doc.get("t")
+    return Progress(
+        doc["_id"],
+        doc.get("u", ""),
+        doc.get("r", ""),
+        doc.get("s", 0),
+        doc.get("o", -1),
+        _utc(last) if last is not None else None,
+        doc.get("credited"),
+    )
+
+
+def _certificate_of(doc: dict[str, Any]) -> Certificate:
+    return Certificate(doc["_id"], doc["u"], doc["r"], doc["h"], doc["y"], _utc(doc["at"]), doc.get("t"))
+
+
 class LearningStore:
     """Learning hours (学时). Heartbeats are keyed by user, so one consumer (the owner of the user's partition)
-    writes all of a user's documents: ``heartbeats`` (insert-only claims, ``_id`` = event id), ``progress``
-    (``<user>|<resource>``: watched seconds ``s``, applied offset ``o``, ``credited``), ``teachers``
-    (``<user>``: the credits by course) and the certificates it inserts (``_id`` = certificate number,
-    insert-only, each with its ``LearningCredited`` event in ``outbox``: an outbox source, ``common.outbox``).
-    ``courses`` (``<resource>``: credit hours) has one writer
-    per resource: the owner of the resource's partition of the catalog topic."""
+    writes all of a user's documents: ``heartbeats`` (insert-only claims, ``_id`` = ``<user>|<event id>``: ``p``
+    partition, ``o`` offset), ``progress`` (``<user>|<resource>``: user ``u``, resource ``r``, watched seconds ``s``,
+    applied offset ``o``, time ``t`` of the last accepted heartbeat, ``credited`` certificate number), ``teachers``
+    (``<user>``: the credits by course in ``k``: ``r``, hours ``h``, year ``y``, certificate ``c``) and the
+    certificates it inserts (``_id`` = certificate number, insert-only: ``u``, ``r``, ``h``, ``y``, ``at``, title
+    ``t``, each with its ``LearningCredited`` event in ``outbox``: an outbox source, ``common.outbox``).
+    ``courses`` (``<resource>``: credit hours ``h``, title ``t``, version ``v``, ``withdrawn``) has one writer per
+    resource: the owner of the resource's partition of the catalog topic. The short field names stay in here: the
+    ledger and the API see :mod:`viewstats.domain.learning`'s types."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
 
     # --- the heartbeats consumer -------------------------------------------------------------------------
     async def claim(self, beats: list[tuple[str, int, int]]) -> list[int]:
-        """Insert one claim ``{_id: claim id, p, o}`` per heartbeat; returns the indexes of those already
+        """Insert one claim ``(claim id, partition, offset)`` per heartbeat; returns the indexes of those already
         claimed (by this very record in an earlier, interrupted delivery, or by a client retry's copy)."""
         return await insert_new(self.db.heartbeats, [{"_id": c, "p": p, "o": o} for c, p, o in beats])
 
-    async def claims(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return await by_ids(self.db.heartbeats, event_ids)
+    async def claims(self, claim_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """claim id → (partition, offset) of the record that holds it."""
+        return {i: (d["p"], d["o"]) for i, d in (await by_ids(self.db.heartbeats, claim_ids)).items()}
 
-    async def progress(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return await by_ids(self.db.progress, ids)
+    async def progress(self, ids: Iterable[str]) -> dict[str, Progress]:
+        return {i: _progress_of(d) for i, d in (await by_ids(self.db.progress, ids)).items()}
 
     async def add_seconds(
         self,
@@ -369,31 +459,38 @@ class LearningStore:
         seconds: int,
         offset: int,
         last_at: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> Progress:
         """``$inc`` the credited seconds, ``$max`` the applied offset and the time ``t`` of the last accepted
         heartbeat, in one single-document update."""
         latest: dict[str, Any] = {"o": offset} | ({"t": last_at} if last_at is not None else {})
-        return await self.db.progress.find_one_and_update(
+        doc = await self.db.progress.find_one_and_update(
             {"_id": progress_id},
             {"$inc": {"s": seconds}, "$max": latest, "$setOnInsert": {"u": user_id, "r": resource_id}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        return _progress_of(doc)
 
     async def mark_credited(self, progress_id: str, certificate_id: str) -> None:
         await self.db.progress.update_one({"_id": progress_id}, {"$set": {"credited": certificate_id}})
 
-    async def insert_certificate(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Insert-only: the first insert wins, a repeat returns the stored certificate unchanged."""
+    async def insert_certificate(self, cert: Certificate, outbox: list[dict[str, Any]]) -> tuple[Certificate, bool]:
+        """Insert-only: the first insert wins (with its outbox entries ``outbox``); a repeat returns the stored
+        certificate unchanged. Returns the stored certificate and whether this call inserted it."""
+        doc = {"_id": cert.id, "u": cert.user_id, "r": cert.resource_id, "h": cert.hours, "y": cert.year}
+        doc |= {"at": cert.at, "t": cert.title, "outbox": outbox}
         try:
             await self.db[CERTIFICATES].insert_one(doc)
-            return doc
+            return cert, True
         except DuplicateKeyError:
-            return await self.db[CERTIFICATES].find_one({"_id": doc["_id"]})
+            return _certificate_of(await self.db[CERTIFICATES].find_one({"_id": cert.id})), False
 
-    async def record_teacher_credit(self, user_id: str, key: str, entry: dict[str, Any]) -> None:
+    async def record_teacher_credit(self, user_id: str, credit: Credit) -> None:
         """``$set`` of the course's entry: idempotent, so a replay writes the same value again."""
-        await self.db.teachers.update_one({"_id": user_id}, {"$set": {f"k.{key}": entry}}, upsert=True)
+        entry = {"r": credit.resource_id, "h": credit.hours, "y": credit.year, "c": credit.certificate_id}
+        await self.db.teachers.update_one(
+            {"_id": user_id}, {"$set": {f"k.{field_key(credit.resource_id)}": entry}}, upsert=True
+        )
 
     # --- the catalog consumer ----------------------------------------------------------------------------
     async def list_resources(self, resource_ids: Iterable[str], at: datetime) -> None:
@@ -403,11 +500,12 @@ class LearningStore:
         if ids:
             await insert_new(self.db.resources, [{"_id": r, "at": at} for r in ids])
 
-    async def set_courses(self, courses: dict[str, dict[str, Any]]) -> None:
-        """Courses are created only by a record that carries credit hours; other records update a course
+    async def set_courses(self, changes: dict[str, CourseChange]) -> None:
+        """Courses are created only by a publication that carries credit hours; other changes update a course
         already known (a new version without hours, a withdrawal) and are no-ops for other resources."""
-        if not courses:
+        if not changes:
             return
+        courses = {r: _course_fields(c) for r, c in changes.items()}
         # Every catalog resource passes by, few are courses. On FerretDB an update by _id scans the collection
         # while an insert does not: learn which are known in one pass, insert the new courses, update the known
         # ones, and write nothing for the rest. (One consumer owns each resource's partition: no race.)
@@ -419,12 +517,15 @@ class LearningStore:
         if updates:
             await bulk_write(self.db.courses, updates)
 
-    async def courses(self, resource_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return await by_ids(self.db.courses, resource_ids)
+    async def courses(self, resource_ids: Iterable[str]) -> dict[str, Course]:
+        return {r: _course_of(d) for r, d in (await by_ids(self.db.courses, resource_ids)).items()}
 
     # --- queries -----------------------------------------------------------------------------------------
-    async def teacher(self, user_id: str) -> dict[str, Any] | None:
-        return await self.db.teachers.find_one({"_id": user_id})
+    async def credits(self, user_id: str) -> list[Credit]:
+        """The teacher's finished courses."""
+        doc = await self.db.teachers.find_one({"_id": user_id}) or {}
+        return [Credit(e["r"], e["h"], e["y"], e["c"]) for e in doc.get("k", {}).values()]
 
-    async def certificate(self, certificate_id: str) -> dict[str, Any] | None:
-        return await self.db.certificates.find_one({"_id": certificate_id})
+    async def certificate(self, certificate_id: str) -> Certificate | None:
+        doc = await self.db.certificates.find_one({"_id": certificate_id})
+        return _certificate_of(doc) if doc is not None else None

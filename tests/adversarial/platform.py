@@ -238,7 +238,7 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         spawn("viewstats", "viewstats.app:create_app", **auth),
         spawn(
             "collector",
-            "viewstats.collector_app:create_app",
+            "viewstats.collector.app:create_app",
             # the tier fuzzes /v1/views from this one address (every request costs a token): the limiter still
             # runs, but must not refuse the sweep's canary beacon afterwards
             VIEWSTATS_COLLECTOR_IP_RATE_PER_SECOND="1000000",
@@ -311,7 +311,7 @@ FACTORIES = {
     "identity": "identity.app",
     "catalog": "catalog.app",
     "viewstats": "viewstats.app",
-    "collector": "viewstats.collector_app",
+    "collector": "viewstats.collector.app",
     "recommender": "recommender.app",
     "classgroups": "classgroups.app",
 }

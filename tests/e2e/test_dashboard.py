@@ -127,7 +127,7 @@ async def test_dashboard_shows_the_apis_figures(service_process, kafka_bootstrap
     }
     # A views topic of its own, which no service principal may read: the processes log in as admin.
     stats = service_process("viewstats.app:create_app", free_port(), kafka_principal="admin", **env)
-    collector = service_process("viewstats.collector_app:create_app", free_port(), kafka_principal="admin", **env)
+    collector = service_process("viewstats.collector.app:create_app", free_port(), kafka_principal="admin", **env)
     try:
         stats.start()
         collector.start()

@@ -157,3 +157,65 @@ def cycle_status(hours_by_year: dict[int, float], current_year: int) -> CycleSta
     years = {y: round(hours_by_year.get(y, 0.0), 2) for y in range(current_year - CYCLE_YEARS + 1, current_year + 1)}
     total = round(sum(years.values()), 2)
     return CycleStatus(years, total, CYCLE_HOURS, total >= CYCLE_HOURS, round(max(0.0, CYCLE_HOURS - total), 2))
+
+
+# --- what the ledger keeps (the store maps these to its documents) ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Course:
+    """A resource as the catalog last published it, as far as learning hours are concerned."""
+
+    resource_id: str
+    credit_hours: float | None
+    title: str | None = None
+    withdrawn: bool = False
+
+    @property
+    def credits(self) -> bool:
+        """A course that credits hours now: it has credit hours and is not withdrawn."""
+        return bool(self.credit_hours) and not self.withdrawn
+
+
+@dataclass(frozen=True, slots=True)
+class CourseChange:
+    """What a catalog event changes of a resource: a publication (``credit_hours`` and ``title`` as published) or a
+    withdrawal; ``version`` of the resource either way."""
+
+    version: int
+    withdrawn: bool = False
+    credit_hours: float | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A teacher's watch time on one resource: ``seconds`` credited, the heartbeats' offset ``applied`` up to, the
+    collector time ``last_at`` of the last accepted heartbeat, and the certificate once credited."""
+
+    id: str
+    user_id: str
+    resource_id: str
+    seconds: int = 0
+    applied: int = -1
+    last_at: datetime | None = None
+    certificate_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    id: str  # the certificate number (certificate_id): one per course per teacher
+    user_id: str
+    resource_id: str
+    hours: float
+    year: int
+    at: datetime
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One finished course in a teacher's record."""
+
+    resource_id: str
+    hours: float
+    year: int
+    certificate_id: str

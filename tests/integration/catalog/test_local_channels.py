@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from pymongo import AsyncMongoClient
 
 from catalog.domain.resource import change_cursor
 from catalog.store import MIGRATIONS
 from common.contracts.catalog import ResourcePublished, ResourcePublishedV1
-from common.messaging import kafka_client_options
+from common.kafka import as_record_headers, ce_headers, ce_time, kafka_consumer, kafka_producer
 from common.topics import topic
 from tests.integration.catalog.conftest import start, stop
 from tests.integration.catalog.test_catalog_api import publish_new
@@ -27,7 +27,7 @@ TOPIC = ResourcePublished.TOPIC
 
 
 async def _topic_ends() -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False, group_id=None)
+    consumer = kafka_consumer(enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         return await consumer.end_offsets([TopicPartition(TOPIC, p) for p in range(topic(TOPIC).partitions)])
@@ -37,7 +37,7 @@ async def _topic_ends() -> dict[TopicPartition, int]:
 
 async def _records_of(key: str, since: dict[TopicPartition, int]) -> list[tuple[str, dict]]:
     """(ce_type, body) of the records of ``key`` written after ``since``."""
-    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False, group_id=None)
+    consumer = kafka_consumer(enable_auto_commit=False, group_id=None)
     await consumer.start()
     found: list[tuple[str, dict]] = []
     try:
@@ -63,20 +63,11 @@ async def _records_of(key: str, since: dict[TopicPartition, int]) -> list[tuple[
 async def _publish_v1(snapshot: dict, cursor: str) -> None:
     """A record as the catalog wrote it before GB/T 2260: type v1, local channel in letters."""
     body = orjson.dumps({"resource": snapshot, "cursor": cursor, "credit_hours": None})
-    headers = {
-        "ce_specversion": "1.0",
-        "ce_id": uuid.uuid4().hex,
-        "ce_source": "/services/catalog",
-        "ce_type": ResourcePublishedV1.TYPE,
-        "ce_subject": snapshot["id"],
-        "content-type": "application/json",
-    }
-    producer = AIOKafkaProducer(**kafka_client_options())
+    headers = ce_headers(ResourcePublishedV1.TYPE, "/services/catalog", uuid.uuid4().hex, ce_time(), snapshot["id"])
+    producer = kafka_producer()
     await producer.start()
     try:
-        await producer.send_and_wait(
-            TOPIC, body, key=snapshot["id"].encode(), headers=[(k, v.encode()) for k, v in headers.items()]
-        )
+        await producer.send_and_wait(TOPIC, body, key=snapshot["id"].encode(), headers=as_record_headers(headers))
     finally:
         await producer.stop()
 

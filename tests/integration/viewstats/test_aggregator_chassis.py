@@ -188,7 +188,7 @@ async def test_minute_shards_above_the_partition_watermark_are_inserted_without_
 
             await eventually(counted, timeout=60)
             # no flush failed (a failed one, e.g. an insert of a shard that existed, forgets the watermark)
-            assert all(st.minutes_above is not None for st in app.state.aggregator.states.values())
+            assert all(store.watermark(p) is not None for p in app.state.aggregator.states)
         minute_shards = await ViewStore(scratch["db"]).counts("m", [label[2:]], "all", 4)
         assert minute_shards[label[2:]]["all"] == total  # the minute shards themselves, exactly
         return read

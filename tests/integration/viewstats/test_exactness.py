@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from deploy.local.traffic import TrafficGenerator
 from tests.integration.viewstats.conftest import caught_up, list_resources
 from viewstats.domain.beacon import parse_beacon
 from viewstats.domain.counters import local_minute, minute_label
-from viewstats.domain.traffic import TrafficGenerator
 from viewstats.store import ViewStore
 from viewstats.wire import view_record
 
 pytestmark = pytest.mark.integration
+CRASHING = "tests.integration.viewstats.crashing_aggregator"
 
 TODAY = datetime.now(UTC).date()
 
@@ -32,9 +33,10 @@ async def produce(producer, topic, items):
     await asyncio.gather(*futures)
 
 
-def start(scratch, log, **env):
+def start(scratch, log, module="viewstats.aggregator", **env):
+    """A standalone aggregator process; ``module`` "crashing_aggregator" dies at ``CRASH_AT`` (see there)."""
     return subprocess.Popen(
-        [scratch["python"], "-m", "viewstats.aggregator"],
+        [scratch["python"], "-m", module],
         cwd=scratch["root"],
         env={**scratch["env"], **{k: str(v) for k, v in env.items()}},
         stdout=subprocess.DEVNULL,
@@ -158,7 +160,7 @@ async def test_crash_at_each_point_of_a_flush_keeps_counts_exact(scratch, tmp_pa
     log = (tmp_path / "aggregator.log").open("w", buffering=1)
     for k, part in enumerate(slices[:rounds]):
         traffic = asyncio.create_task(steady_traffic(scratch, part))
-        proc = start(scratch, log, **KNOBS, VIEWSTATS_CRASH_AT=f"{point}:{k % 3}")
+        proc = start(scratch, log, CRASHING, **KNOBS, CRASH_AT=f"{point}:{k % 3}")
         await traffic
         proc.wait(timeout=60)  # it kills itself at the crash point
         assert proc.returncode == -signal.SIGKILL

@@ -20,8 +20,8 @@ from tests.integration.common.helpers import eventually, published
 from tests.integration.viewstats.conftest import caught_up, end_offsets, records_since
 from tests.integration.viewstats.conftest import settings_for as scratch_settings
 from viewstats.app import create_app as create_viewstats
-from viewstats.collector_app import create_app as create_collector
-from viewstats.domain.learning import BEIJING, Beat, certificate_id
+from viewstats.collector.app import create_app as create_collector
+from viewstats.domain.learning import BEIJING, Beat, CourseChange, certificate_id
 from viewstats.learning import Ledger, declare_outbox
 from viewstats.store import LearningStore
 
@@ -266,7 +266,12 @@ async def test_a_crash_at_any_write_still_credits_once(scratch):
         crash_at += 1
         for name in ("heartbeats", "progress", "certificates", "teachers", "courses", "outbox"):
             await db.drop_collection(name)
-        await setup.set_courses({"course-1": {"h": 0.25, "t": "A"}, "course-2": {"h": 1.0, "t": "B"}})
+        await setup.set_courses(
+            {
+                "course-1": CourseChange(1, credit_hours=0.25, title="A"),
+                "course-2": CourseChange(1, credit_hours=1.0, title="B"),
+            }
+        )
         state, recorder = {"writes": 0, "crashed": None}, Recorder()
         for batch in deliveries + deliveries:  # and everything once more, as after a rewind
             while True:

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from common.messaging import kafka_client_options
 from tests.integration.viewstats.conftest import list_resources, settings_for
 from viewstats.app import create_app as create_viewstats
-from viewstats.collector_app import create_app as create_collector
+from viewstats.collector.app import create_app as create_collector
 from viewstats.domain.geo import ProvinceTable
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,12 @@ from tests.integration.viewstats.conftest import settings_for as scratch_setting
 from tests.integration.viewstats.test_pipeline import beacon
 from viewstats.api import build_router
 from viewstats.app import create_app as create_viewstats
-from viewstats.collector_app import create_app as create_collector
+from viewstats.collector.app import create_app as create_collector
 from viewstats.domain.beacon import parse_beacon
 from viewstats.domain.geo import ProvinceTable
-from viewstats.domain.learning import Beat
+from viewstats.domain.learning import Beat, CourseChange
 from viewstats.learning import Ledger
+from viewstats.stats import ViewStats
 from viewstats.store import LearningStore, ViewStore
 from viewstats.wire import view_record
 
@@ -46,7 +47,7 @@ class Recorder:
 # --- hole 5: learning hours ------------------------------------------------------------------------------------
 async def test_ninety_heartbeats_in_seconds_do_not_finish_a_ten_hour_course(scratch):
     store, now = LearningStore(scratch["db"]), datetime.now(UTC)
-    await store.set_courses({"c10": {"h": 10.0, "t": "十学时"}})
+    await store.set_courses({"c10": CourseChange(1, credit_hours=10.0, title="十学时")})
     burst = [Beat(f"b{i}", 0, i, "t1", "c10", 300, now + timedelta(seconds=i // 30)) for i in range(90)]
     recorder = Recorder()
     await Ledger(store, recorder, KEY).apply(burst[:45])
@@ -135,7 +136,7 @@ async def stats_api(scratch, tokens):
     app = FastAPI()
     install_problem_handlers(app)
     install_verifier(app, tokens.verifier())
-    app.include_router(build_router(scratch_settings(scratch), store, lambda: 0))
+    app.include_router(build_router(ViewStats(scratch_settings(scratch), store, lambda: 0)))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
 
 

@@ -17,6 +17,7 @@ from common.problems import install_problem_handlers
 from tests.integration.viewstats.conftest import settings_for
 from viewstats.api import build_router
 from viewstats.domain.counters import local_minute, tally
+from viewstats.stats import ViewStats
 from viewstats.store import ViewStore, collection_of
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ async def test_minute_and_hour_series_read_the_coarser_shards_and_fall_back_for_
     )
     await db[collection_of(HOUR)].insert_one({"_id": "h:2026-11-23T11:p03", "c": {"all": {"all": 4}}, "o": 7})
     app = FastAPI()
-    app.include_router(build_router(settings_for(scratch), store, lambda: 0))
+    app.include_router(build_router(ViewStats(settings_for(scratch), store, lambda: 0)))
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
 
     async def minutes(start: str, end: str) -> dict[str, int]:
@@ -136,7 +137,7 @@ async def test_minute_retention_drops_whole_old_hours_and_the_api_says_so(scratc
     app = FastAPI()
     install_problem_handlers(app)
     install_verifier(app, tokens.verifier())
-    app.include_router(build_router(settings_for(scratch, minute_retention_days=3), store, lambda: 0))
+    app.include_router(build_router(ViewStats(settings_for(scratch, minute_retention_days=3), store, lambda: 0)))
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stats")
     admin = tokens.headers("a1", "ministry_admin")
     old = await api.get(

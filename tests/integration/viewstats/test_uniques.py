@@ -124,7 +124,7 @@ async def test_forgotten_days_are_read_again_when_a_late_view_arrives(scratch) -
         deadline = time.monotonic() + 60
         while aggregator.counted < 2_500 or any(old_day in s.uniques.days for s in aggregator.states.values()):
             assert time.monotonic() < deadline, f"counted {aggregator.counted}"
-            await aggregator.forget_old_sketches(today)  # keeps a day whose sketches are not written yet
+            await aggregator.retention.forget_old_sketches(today)  # keeps a day whose sketches are not written yet
             await asyncio.sleep(0.1)
         assert all(today in s.uniques.days for s in aggregator.states.values() if s.uniques.days)
         await produce(scratch["producer"], scratch["topic"], after)

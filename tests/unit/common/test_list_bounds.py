@@ -14,7 +14,7 @@ APPS = [
     "recommender.app",
     "classgroups.app",
     "viewstats.app",
-    "viewstats.collector_app",
+    "viewstats.collector.app",
 ]
 CURSOR_NAMES = {"cursor", "after", "before", "page_token", "next"}
 

@@ -101,7 +101,7 @@ def test_a_service_does_not_start_in_production_with_a_development_key(productio
 
 
 def test_the_collector_needs_no_certificate_key(production):
-    from viewstats.collector_app import create_app
+    from viewstats.collector.app import create_app
 
     assert create_app().state.kit.settings.platform_environment == "production"
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from common.contracts.viewstats import ViewRecorded
+from deploy.local.traffic import TrafficGenerator
 from viewstats.domain.beacon import BeaconError, parse_beacon, views_request_schema
 from viewstats.domain.counters import (
     DedupWindow,
@@ -31,7 +32,6 @@ from viewstats.domain.learning import (
     required_seconds,
 )
 from viewstats.domain.popularity import PopularityWindow, trend
-from viewstats.domain.traffic import TrafficGenerator
 from viewstats.domain.uniques import DailyUniques, merged_estimate
 from viewstats.wire import view_record
 

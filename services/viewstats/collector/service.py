@@ -1,4 +1,4 @@
-"""The collector (浏览采集): its own process, the platform's hottest endpoint.
+"""The collector's work: beacons → records on the views topic.
 
 ``POST /v1/views`` takes one beacon or up to ``collector_max_batch`` of them, maps the client IP to a
 province offline, and produces one record per view to the views topic, keyed by resource id. It answers
@@ -25,30 +25,22 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
-from common import access
-from common.auth import Principal, require_role
 from common.contracts.viewstats import HeartbeatRecorded
-from common.messaging import encode, kafka_client_options
-from common.network import forwarded_client_ip
+from common.kafka import as_record_headers, kafka_producer
+from common.messaging import encode
 from common.problems import Problem
 from common.reference import country_of_province
-from common.service import ServiceKit
-from viewstats.domain.beacon import UUID_RE, BeaconError, parse_beacon, views_request_schema
+from viewstats.domain.beacon import BeaconError, parse_beacon
 from viewstats.domain.geo import ProvinceTable
 from viewstats.domain.ratelimit import RateLimiter, client_key
 from viewstats.settings import ViewstatsSettings
-from viewstats.wire import compression_type, view_record
+from viewstats.wire import SOURCE, compression_type, view_record
 
 SMALL_REQUEST = 50  # below this many views a request's own batches would be too small to be worth it
-TEACHER = "teacher"  # identity grants it only after real-name verification (identity.domain.orgs.TEACHER)
 
 
 class Collector:
@@ -64,8 +56,8 @@ class Collector:
         self.clock = time.time  # the server's clock stamps beacons and heartbeats (tests may drive it)
 
     async def start(self) -> None:
-        self.producer = AIOKafkaProducer(
-            **kafka_client_options(self.settings),
+        self.producer = kafka_producer(
+            self.settings,
             client_id="smartedu-viewstats-collector",
             enable_idempotence=True,  # acks=all: a 202 survives a broker failover
             linger_ms=5,
@@ -78,9 +70,6 @@ class Collector:
     async def stop(self) -> None:
         if self.producer:
             await self.producer.stop()
-
-    def client_ip(self, request: Request) -> str | None:
-        return forwarded_client_ip(request, self.settings.trusted_proxy_hops)
 
     def admit(self, ip: str | None) -> str:
         """The client's rate-limit key, or 429 when its bucket is spent; ``charge`` takes the request's beacons."""
@@ -159,118 +148,20 @@ class Collector:
             futures.append(await self.producer.send_batch(batch, topic, partition=partition))
         return futures
 
-
-class HeartbeatIn(BaseModel):
-    event_id: str = Field(pattern=UUID_RE.pattern.removesuffix(r"\Z"))
-    resource_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    seconds: int = Field(ge=1, le=300)
-
-
-def build_router(collector: Collector) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["collector"])
-
-    @router.post(
-        "/views",
-        status_code=202,
-        summary="Record one view beacon or a batch of up to 1,000",
-        responses={202: {"description": "Accepted; `rejected` lists bad items by index"}},
-        # The body is parsed by hand for speed (domain.beacon); its schema is documented from the same rules.
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": views_request_schema(collector.settings.collector_max_batch)}
-                },
-            }
-        },
-    )
-    @access.public(note="anonymous view beacons")
-    async def post_views(request: Request) -> Response:
-        ip = collector.client_ip(request)
-        client = collector.admit(ip)
-        try:
-            body = orjson.loads(await request.body())  # its size is bounded by the chassis (body_limits)
-        except orjson.JSONDecodeError:
-            raise Problem(400, "Malformed JSON", code="malformed-json") from None
-        items = body.get("views") if isinstance(body, dict) and "views" in body else body
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list) or not items:
-            raise Problem(422, "No beacons", 'Send a beacon object, an array, or {"views": [...]}.', code="no-beacons")
-        if len(items) > collector.settings.collector_max_batch:
-            raise Problem(
-                413,
-                "Batch too large",
-                f"At most {collector.settings.collector_max_batch} beacons per request.",
-                code="batch-too-large",
-            )
-        collector.charge(client, len(items))
-        accepted, rejected = await collector.views(items, ip)
-        if not accepted:
-            raise Problem(
-                422,
-                "No valid beacon",
-                f"All {len(items)} beacons were rejected.",
-                code="validation-failed",
-                errors=[
-                    {"field": f"views.{r['index']}.{r['field']}", "message": r["reason"], "code": "invalid"}
-                    for r in rejected
-                ],
-            )
-        return Response(
-            orjson.dumps({"accepted": accepted, "rejected": rejected}), status_code=202, media_type="application/json"
-        )
-
-    async def limited(request: Request) -> None:
-        collector.charge(collector.admit(collector.client_ip(request)), 1)
-
-    @router.post(
-        "/heartbeats",
-        status_code=202,
-        summary="Record watch time of the signed-in teacher (learning hours, 学时)",
-        dependencies=[Depends(limited)],
-    )
-    @access.role(TEACHER, note="watch time of the signed-in teacher (learning hours are for teachers)")
-    async def post_heartbeat(
-        beat: HeartbeatIn, who: Principal = Depends(require_role(TEACHER, any_scope=True))
-    ) -> dict[str, Any]:
-        assert collector.producer is not None
+    async def heartbeat(self, user_id: str, resource_id: str, seconds: int, event_id: str) -> None:
+        """Put one heartbeat of a signed-in teacher on its topic, stamped with the collector's clock; waits for
+        Kafka's acknowledgement (503 problem otherwise)."""
+        assert self.producer is not None
         event = HeartbeatRecorded(
-            user_id=who.subject,
-            resource_id=beat.resource_id,
-            seconds=beat.seconds,
-            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(collector.clock())),
+            user_id=user_id,
+            resource_id=resource_id,
+            seconds=seconds,
+            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
         )
-        value, headers = encode(event, "/services/viewstats/collector", event_id=beat.event_id.lower())
+        value, headers = encode(event, SOURCE, event_id=event_id)
         try:
-            await collector.producer.send_and_wait(
-                collector.settings.heartbeats_topic,
-                value,
-                key=event.key().encode(),
-                headers=[(k, v.encode()) for k, v in headers.items()],
+            await self.producer.send_and_wait(
+                self.settings.heartbeats_topic, value, key=event.key().encode(), headers=as_record_headers(headers)
             )
         except KafkaError as exc:
             raise Problem(503, "Heartbeat not stored", code="kafka-unavailable") from exc
-        return {"accepted": 1}
-
-    return router
-
-
-class CollectorSettings(ViewstatsSettings):
-    DEV_SECRETS = ()  # derives no certificate numbers: it is not given the certificate key, production needs none
-
-
-def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
-    settings = settings or CollectorSettings()
-    kit = ServiceKit("viewstats-collector", settings)
-    collector = Collector(settings)
-    kit.on_startup(collector.start)
-    kit.on_shutdown(collector.stop)
-    app = kit.build_app(
-        routers=[build_router(collector)],
-        title="View statistics collector",
-        description="Receives view beacons and heartbeats and puts them on Kafka.",
-        body_limits={"/v1/views": settings.collector_max_body_bytes},
-    )
-    app.state.collector = collector
-    return app

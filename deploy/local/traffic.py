@@ -1,4 +1,5 @@
-"""Synthetic traffic of a realistic day, for tests and benchmarks.
+"""Synthetic traffic of a realistic day: the demo's week of views (``demo.py``), the benchmarks' load and the
+exactness tests' traffic. Dev tooling, not part of the service (it only builds beacons as clients send them).
 
 Shape: a diurnal curve of Beijing time (night trough, morning class peak 9-11, afternoon 14-16, evening
 homework peak 19-21), Zipf popularity over resources (a few hot lessons, a long tail), a province mix

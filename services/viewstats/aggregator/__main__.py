@@ -1,0 +1,5 @@
+import asyncio
+
+from viewstats.aggregator.standalone import main
+
+asyncio.run(main())

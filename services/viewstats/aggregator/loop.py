@@ -1,0 +1,340 @@
+"""The aggregator's consumer: partitions taken over and given back, and the loop that reads and queues views.
+
+The loop: ``getmany`` → per partition (``domain.partition.ingest``): skip warm-up records (they only refill the
+de-dup window), drop retried beacons, queue ``(offset, key)``; every ``flush_max_records`` or
+``flush_interval_seconds`` a flush (:mod:`viewstats.aggregator.flush`) writes and commits what is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from datetime import date, timedelta
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter as Metric
+
+from common.kafka import kafka_consumer
+from common.messaging import INFRA_UNAVAILABLE, DeadLetters
+from common.observability import CONSUMER_LAG, MESSAGES_FAILED
+from common.topics import group as declared_group
+from viewstats.aggregator.flush import SERVICE, Flusher
+from viewstats.aggregator.upkeep import Popularity, Publish, Retention
+from viewstats.domain.counters import DedupWindow, local_minute, minute_label
+from viewstats.domain.partition import PartitionState, ingest, park_records
+from viewstats.domain.popularity import DAY_HOURS, hour_labels
+from viewstats.listing import ListedResources
+from viewstats.settings import ViewstatsSettings
+from viewstats.store import ViewStore
+
+log = logging.getLogger("viewstats.aggregator")
+
+DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
+# How the aggregator fetches (the benchmark's bare-consumer baseline fetches the same way).
+FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024, "fetch_max_wait_ms": 100}
+FETCH_RECORDS = 20_000  # records per getmany(): the batch the GC waits for
+
+
+class Aggregator:
+    flusher_type = Flusher  # the crash tests' wrapper dies inside its writes and commits
+
+    def __init__(
+        self,
+        settings: ViewstatsSettings,
+        store: ViewStore,
+        broker: KafkaBroker | None = None,
+        publish: Publish | None = None,
+    ) -> None:
+        """``broker``: where dead letters go (None: they are only logged and counted, for benchmarks);
+        ``publish``: sends popularity events (None: none are sent)."""
+        self.settings = settings
+        self.store = store
+        self.group = settings.aggregator_group
+        self.states: dict[int, PartitionState] = {}
+        self.listed = ListedResources(store, settings.listing_refresh_seconds)
+        dead_letters = (
+            DeadLetters(
+                broker,
+                service=SERVICE,
+                group=self.group,
+                topic=declared_group("viewstats-aggregator").dead_letter_topic,
+            )
+            if broker is not None
+            else None
+        )
+        self.flusher = self.flusher_type(settings, store, self.listed, self.states, dead_letters)
+        self.popularity = Popularity(self.states, publish, settings.popularity_interval_seconds) if publish else None
+        self.retention = Retention(settings, store, self.states, self.flusher.lock)
+        self._preparing: set[asyncio.Task[None]] = set()
+        self._listing: asyncio.Task[None] | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.behind = 0  # records not yet read, summed over the owned partitions (measured at each fetch)
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def freshness_ms(self) -> int:
+        """Time of the last completed flush (answers carry it)."""
+        return self.flusher.freshness_ms
+
+    @property
+    def counted(self) -> int:
+        return self.flusher.counted
+
+    async def flush(self, *, final: bool = False) -> None:
+        await self.flusher.flush(final=final)
+
+    async def publish_popularity(self, now_ms: int | None = None) -> int:
+        assert self.popularity is not None
+        return await self.popularity.publish(now_ms)
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        self.consumer = self.flusher.consumer = kafka_consumer(
+            login=s,
+            group_id=s.kafka_client_prefix + s.aggregator_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **FETCH,
+            group_instance_id=s.instance_id,
+            session_timeout_ms=s.session_timeout_ms,
+        )
+        # The catalog's resource ids are read while the consumer joins its group (a flush needs them).
+        self._listing = asyncio.create_task(self.listed.refresh(), name="viewstats-listing-first-read")
+        self.consumer.subscribe([s.views_topic], listener=_Listener(self))
+        await self.consumer.start()
+        self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
+        self._task.add_done_callback(_log_crash)
+        if self.popularity is not None:
+            self.popularity.start()
+        self.retention.start()
+
+    async def stop(self) -> None:
+        self.flusher.stopping.set()
+        for task in list(self._preparing):
+            task.cancel()
+        await asyncio.gather(*self._preparing, return_exceptions=True)
+        await self.listed.stop()
+        if self._listing is not None:
+            self._listing.cancel()
+            await asyncio.gather(self._listing, return_exceptions=True)
+        if self.popularity is not None:
+            await self.popularity.stop()
+        await self.retention.stop()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.consumer:
+            await self.flush(final=True)
+            self._closing = True  # leaving the group revokes: nothing is pending any more, and a commit
+            await self.consumer.stop()  # from inside the close would wait for the closing coordinator
+
+    # --- assignment -------------------------------------------------------------------------------------
+    async def assigned(self, tps: set[TopicPartition]) -> None:
+        """Take the partitions over: only Kafka calls here. aiokafka sends no heartbeats while this callback
+        runs, so one that reads the store for a dozen partitions outlives the session timeout on a big store,
+        the coordinator drops the member, and the rejoin calls it again, forever. The store reads (sketches,
+        popularity) happen in :meth:`_prepare` with the partitions paused; each resumes once it is ready."""
+        assert self.consumer is not None
+        if not tps:
+            return
+        beginnings = await self.consumer.beginning_offsets(list(tps))
+        fresh: list[PartitionState] = []
+        for tp in sorted(tps):
+            committed = await self.consumer.committed(tp)
+            committed = beginnings[tp] if committed is None else committed
+            start = max(beginnings[tp], committed - self.settings.dedup_window)
+            state = PartitionState(tp.partition, committed, DedupWindow(self.settings.dedup_window))
+            state.committed = committed
+            self.states[tp.partition] = state
+            self.consumer.pause(tp)
+            self.consumer.seek(tp, start)
+            fresh.append(state)
+            log.info("partition %s assigned: committed %s, warm-up from %s", tp.partition, committed, start)
+        task = asyncio.create_task(self._prepare(fresh), name="viewstats-prepare")
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+        task.add_done_callback(_log_crash)
+
+    async def _prepare(self, states: list[PartitionState]) -> None:
+        """Load what the owner of these partitions keeps in memory (one store read each for all of them), then
+        let the loop read them. A store outage delays the partitions, it never resumes one half-loaded; those
+        revoked meanwhile are left alone (an assignment again prepares its own states)."""
+        assert self.consumer is not None
+        started = time.monotonic()
+        today = minute_label(local_minute(int(time.time() * 1000)))[2]
+        delay = 0.2
+        while True:
+            states = [st for st in states if self.states.get(st.partition) is st]
+            if not states:
+                return
+            partitions = [st.partition for st in states]
+            try:
+                if not self.listed.loaded:  # the first read (started with the consumer) failed or is running
+                    if self._listing is None or self._listing.done():
+                        self._listing = asyncio.create_task(self.listed.refresh())
+                    await asyncio.shield(self._listing)
+                sketches = await self.store.load_sketches(partitions, days_around(today))
+                await self.store.load_watermarks(partitions)
+                minute = local_minute(int(time.time() * 1000))
+                hours = (
+                    await self.store.partition_resources("h", hour_labels(minute, DAY_HOURS + 1), partitions)
+                    if self.popularity is not None
+                    else {}
+                )
+                break
+            except Exception:
+                log.exception("loading partitions %s failed; retrying in %.1f s", partitions, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for st in states:
+            if self.states.get(st.partition) is not st:
+                continue
+            for day, scope, blob in sketches[st.partition]:
+                st.uniques.load(day, scope, blob)
+            st.sketch_days.update(days_around(today))
+            if self.popularity is not None:
+                st.popularity.seed(minute, hours[st.partition])
+            st.ready = True
+            self.consumer.resume(TopicPartition(self.settings.views_topic, st.partition))
+        log.info("partitions %s loaded in %.1f s", partitions, time.monotonic() - started)
+
+    async def revoked(self, tps: set[TopicPartition]) -> None:
+        if not self._closing:
+            await self.flush(final=True)  # before another consumer may own these shards
+        for tp in tps:
+            self.states.pop(tp.partition, None)
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Read and tally while the previous flush is being written: the store's latency overlaps the
+        parsing, and one flush carries whatever arrived meanwhile (bigger flushes at higher rates).
+
+        Catching up (``catchup_lag_records`` or more behind: after an outage, a rebalance, a replayed day) it
+        flushes less often: a flush has costs per shard and per partition (the minute and per-resource maps
+        rewritten whole, one bulk write per collection) that bigger flushes share. Freshness is minutes behind
+        anyway then; once caught up, flushes are every ``flush_interval_seconds`` again."""
+        assert self.consumer is not None
+        settings = self.settings
+        last_flush = time.monotonic()
+        pending = 0
+        flushing: asyncio.Task[None] | None = None
+        try:
+            while not self.flusher.stopping.is_set():
+                # The cyclic GC waits until this batch's records are garbage. Collections in the middle of one
+                # found tens of thousands of records alive, promoted them to the oldest generation and so
+                # triggered full collections: nearly a third of the aggregator's time went to the GC.
+                gc.disable()
+                try:
+                    pending += self._ingest_all(await self.consumer.getmany(timeout_ms=100, max_records=FETCH_RECORDS))
+                finally:
+                    gc.enable()
+                    collect_due_garbage()
+                # getmany() returns buffered records without suspending, and a fetch holds hundreds of thousands
+                # of them while catching up (lz4 batches): without a yield here, the consumer's heartbeats, the
+                # flush's store I/O and the next fetch all waited until the buffer was drained (a replayed day
+                # had its heartbeat session expire, and rebalanced).
+                await asyncio.sleep(0)
+                if self.behind >= settings.catchup_lag_records:
+                    most, every = settings.catchup_flush_max_records, settings.catchup_flush_interval_seconds
+                else:
+                    most, every = settings.flush_max_records, settings.flush_interval_seconds
+                due = pending >= most or time.monotonic() - last_flush >= every
+                if flushing is not None and (flushing.done() or pending >= 2 * most):
+                    await flushing  # re-raises a failure; back-pressure when the store falls behind
+                    flushing = None
+                if due and flushing is None:
+                    flushing = asyncio.create_task(self._flush_with_retry())
+                    pending = 0
+                    last_flush = time.monotonic()
+        finally:
+            if flushing is not None:
+                await flushing
+
+    async def _flush_with_retry(self) -> None:
+        """A store or Kafka outage stops counting, never loses a view: retry until the flush succeeds."""
+        delay = 0.2
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception as exc:
+                reason = "unavailable" if isinstance(exc, INFRA_UNAVAILABLE) else "handler_error"
+                MESSAGES_FAILED.labels(SERVICE, self.group, self.settings.views_topic, reason).inc()
+                if self.flusher.stopping.is_set():
+                    raise
+                log.exception("flush failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _ingest_all(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+        queued = 0
+        for tp, records in batches.items():
+            state = self.states.get(tp.partition)
+            if state is None:  # revoked meanwhile
+                continue
+            if state.parking is not None:
+                records, parked = park_records(state, records)
+                if parked:
+                    MESSAGES_FAILED.labels(SERVICE, self.group, tp.topic, "handler_error").inc(parked)
+            n, duplicates, malformed = ingest(state, records)
+            queued += n
+            if duplicates:
+                DUPLICATES.inc(duplicates)
+            if malformed:
+                MESSAGES_FAILED.labels(SERVICE, self.group, tp.topic, "malformed").inc(malformed)
+            if state.malformed:
+                self.flusher.dead_letter(state)
+        if batches:
+            self._measure_lag()
+        return queued
+
+    def _measure_lag(self) -> None:
+        assert self.consumer is not None
+        behind = 0
+        for state in list(self.states.values()):
+            tp = TopicPartition(self.settings.views_topic, state.partition)
+            with contextlib.suppress(Exception):
+                highwater = self.consumer.highwater(tp)
+                if highwater is not None and state.position >= 0:
+                    lag = max(0, highwater - state.position - 1)
+                    CONSUMER_LAG.labels(SERVICE, self.group, tp.topic, str(tp.partition)).set(lag)
+                    behind += lag
+        self.behind = behind
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.aggregator.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.aggregator.assigned(assigned)
+
+
+def collect_due_garbage() -> None:
+    """The collection CPython would have started by itself while it was disabled: the oldest generation
+    whose count is over its threshold (the allocations made meanwhile are counted)."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if counts[generation] > thresholds[generation]:
+            gc.collect(generation)
+            return
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("aggregator loop stopped", exc_info=task.exception())
+
+
+def days_around(today: str) -> list[str]:
+    """Yesterday and today: the days whose sketches an owner holds."""
+    d = date.fromisoformat(today)
+    return [(d - timedelta(days=1)).isoformat(), today]

@@ -1,0 +1,232 @@
+"""One partition of the views topic as its owner counts it: de-duplication, queueing and the shard maps to write.
+Pure (no I/O): the aggregator (``viewstats.aggregator``) reads the records and writes what this computes.
+
+A record's life: :func:`ingest` parses it (orjson on the raw bytes, not a pydantic model per record: ≥ 100k
+views/s on one core), drops a client's retry (the de-dup window), adds the visitor to the day's sketches and queues
+``(offset, key)``; records below ``warm_until`` were committed by a previous owner and only refill the window. A
+flush then tallies the queue (:func:`replayed_counts`: only what a shard does not hold yet, after a crash), merges
+the whole maps its shards carry (:func:`merged_maps`) and, once written, remembers what the store now holds
+(:func:`remember_written`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from common.contracts.viewstats import ViewRecorded
+from common.kafka import ce_id_and_type
+from viewstats.domain.beacon import parse_time_ms
+from viewstats.domain.counters import (
+    TOTAL,
+    DedupWindow,
+    DocCounts,
+    PendingViews,
+    ViewKey,
+    local_minute,
+    merge_capped,
+    minute_label,
+    tally_after,
+    views_in,
+)
+from viewstats.domain.popularity import PopularityWindow, trend
+from viewstats.domain.uniques import DailyUniques, DaySketches
+
+_CANONICAL_TIME = re.compile(r".{19}\.\d{3}Z\Z")
+Popularity = tuple[int, int, str]  # (views last hour, views last day, trend)
+
+
+@dataclass
+class PartitionState:
+    partition: int
+    warm_until: int  # records below this offset were committed before: only refill the de-dup window
+    dedup: DedupWindow
+    uniques: DailyUniques = field(default_factory=DailyUniques)
+    applied: dict[str, int] = field(default_factory=dict)  # shard id → applied offset (cache of the store)
+    resources: dict[str, Counter[str]] = field(default_factory=dict)  # shard id → its stored per-resource map
+    minute_maps: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)  # minute shard id → its small maps
+    sketch_days: set[str] = field(default_factory=set)  # days whose stored sketches are merged into `uniques`
+    sketches_at: tuple[float, int] = (0.0, -1)  # (monotonic time, position) of the last sketch write
+    pending: PendingViews = field(default_factory=PendingViews)
+    position: int = -1  # highest offset read
+    committed: int = 0  # next offset to read after a restart (what was committed last)
+    malformed: list[tuple[Any, str]] = field(default_factory=list)  # (record, error) to dead-letter
+    popularity: PopularityWindow = field(default_factory=PopularityWindow)
+    published: dict[str, Popularity] = field(default_factory=dict)  # resource → last popularity sent
+    ready: bool = False  # sketches and popularity loaded: the partition is resumed
+    failures: int = 0  # flushes in a row whose write of this partition failed for another reason than an outage
+    # Records up to this offset are re-read to go to the dead-letter topic with this error: a write of them failed
+    # in a way no retry can fix (see the aggregator's ``give_up``).
+    parking: tuple[int, str] | None = None
+
+    def forget_shards(self) -> None:
+        """Drop the cached shard states together (a stored map is only valid with its applied offset)."""
+        self.applied.clear()
+        self.resources.clear()
+        self.minute_maps.clear()
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
+    """Parse, de-duplicate and queue one partition's records (aiokafka's ``ConsumerRecord``s); returns how many were
+    queued, dropped as retries, and found malformed (appended to ``state.malformed`` with their error)."""
+    seen, append, warm_until = state.dedup.seen, state.pending.append, state.warm_until
+    days: dict[int, DaySketches] = {}  # minute → its day's sketches
+    minutes: dict[str | None, int] = {}
+    queued = duplicates = malformed = 0
+    for r in records:
+        try:
+            # Inside the try: a header that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
+            event_id, event_type = ce_id_and_type(r.headers)
+            if event_id is None or event_type != ViewRecorded.TYPE:
+                raise ValueError(f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})")
+            d = orjson.loads(r.value)
+            viewed_at = d["viewed_at"]
+            # The collector writes "YYYY-MM-DDTHH:MM:SS.mmmZ": a second seen once in the batch is not parsed
+            # again (the milliseconds cannot change the minute, and are checked to be digits).
+            second = viewed_at[:19] if _CANONICAL_TIME.match(viewed_at) else None
+            minute = minutes.get(second)
+            if minute is None:
+                minute = local_minute(parse_time_ms(viewed_at))
+                if second:
+                    minutes[second] = minute
+            key: ViewKey = (minute, d["resource_id"], d["section"], d["province"] or "none", d["country"])
+            visitor = d["visitor_id"]
+        except Exception as exc:
+            if r.offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
+                malformed += 1
+                state.malformed.append((r, f"malformed view beacon: {type(exc).__name__}: {exc}"))
+            continue
+        duplicate = seen(event_id, r.offset)
+        sketches = days.get(minute)
+        if sketches is None:
+            sketches = days[minute] = state.uniques.day(minute_label(minute)[2])
+        sketches.add(visitor, key[1], d["province"])  # idempotent: warm-up and replays are harmless
+        if r.offset < warm_until:
+            continue
+        if duplicate:
+            duplicates += 1
+            continue
+        append(r.offset, key)
+        queued += 1
+    if records:
+        state.position = records[-1].offset
+    return queued, duplicates, malformed
+
+
+def park_records(state: PartitionState, records: list) -> tuple[list, int]:
+    """The records of a flush that can never be written go to ``state.malformed`` (dead-lettered, committed once
+    parked); returns the records after them, which are counted as usual, and how many were parked."""
+    assert state.parking is not None
+    until, error = state.parking
+    parked = 0
+    for r in records:
+        if r.offset > until:
+            break
+        try:
+            event_id = ce_id_and_type(r.headers)[0]
+        except UnicodeDecodeError:
+            event_id = None
+        if event_id is not None:
+            state.dedup.seen(event_id, r.offset)  # the window decides later records as a restarted owner would
+        parked += 1
+        state.malformed.append((r, error))
+        state.position = r.offset
+    if records and records[-1].offset >= until:
+        state.parking = None
+    return [r for r in records if r.offset > until], parked
+
+
+# --- flushing ------------------------------------------------------------------------------------------------
+def sketches_due(
+    state: PartitionState, position: int, final: bool, now: float, interval: float, window: int
+) -> set[tuple[str, str]]:
+    """The sketch groups to write with this flush. Sketches are idempotent and a restart re-adds the de-dup window
+    before its committed offset to them (warm-up), so they may lag the commit by less than that: they are written
+    every ``interval`` seconds or once the commit would get half a ``window`` ahead."""
+    at, written = state.sketches_at
+    if final or now - at >= interval or position - written >= window // 2:
+        return state.uniques.take_dirty()
+    return set()
+
+
+def remember_shards(state: PartitionState, found: dict[str, tuple[int, Any]]) -> None:
+    """Cache what the store holds of these shards: applied offset, and the whole maps this owner rewrites."""
+    for i, (applied, stored) in found.items():
+        state.applied[i] = applied
+        if i[0] in "hd" and not i.startswith(TOTAL):
+            state.resources[i] = stored or Counter()
+        elif i[0] == "m":
+            state.minute_maps[i] = stored or {}
+
+
+def replaying(state: PartitionState, n: int, ids: dict[str, str]) -> bool:
+    """Whether some shards already hold part of the first ``n`` queued views (a replay after a crash)."""
+    return bool(n) and any(state.applied[i] >= state.pending.first_offset() for i in ids.values())
+
+
+def replayed_counts(state: PartitionState, n: int, ids: dict[str, str]) -> dict[str, DocCounts]:
+    """Shard key → counts of the first ``n`` queued views that each shard does not hold yet (after a crash)."""
+    return tally_after(state.pending.records(n), {key: state.applied[i] for key, i in ids.items()})
+
+
+def merged_maps(
+    state: PartitionState, counts: dict[str, DocCounts], ids: dict[str, str], cap: int
+) -> tuple[dict[str, Counter[str]], dict[str, DocCounts]]:
+    """The whole maps written with these counts: the per-resource map of each hour and day shard (the stored one,
+    which this partition's owner alone writes, plus this flush's, capped at ``cap`` resources), and the small maps
+    of each minute shard (stored plus this flush's)."""
+    resources: dict[str, Counter[str]] = {}
+    minutes: dict[str, DocCounts] = {}
+    for key, dims in counts.items():
+        if key[0] in "hd" and key != TOTAL and dims.get("res"):
+            resources[key] = merge_capped(state.resources[ids[key]], dims["res"], cap)
+        elif key[0] == "m":
+            stored = state.minute_maps[ids[key]]
+            whole = minutes[key] = {d: Counter(c) for d, c in stored.items()}
+            for d, c in dims.items():
+                if d != "res":
+                    whole.setdefault(d, Counter()).update(c)
+    return resources, minutes
+
+
+def remember_written(
+    state: PartitionState,
+    counts: dict[str, DocCounts],
+    ids: dict[str, str],
+    offset: int,
+    resources: dict[str, Counter[str]],
+    minutes: dict[str, DocCounts],
+) -> int:
+    """Record a successful write in the cache; returns the views it counted."""
+    for key in counts:
+        state.applied[ids[key]] = offset
+    state.resources.update({ids[key]: merged for key, merged in resources.items()})
+    state.minute_maps.update({ids[key]: whole for key, whole in minutes.items()})
+    if len(state.applied) > 50_000 or len(state.resources) > 512 or len(state.minute_maps) > 4096:
+        state.forget_shards()  # re-read from the store on the next miss
+    return views_in(counts.get(TOTAL, {}))
+
+
+# --- popularity ----------------------------------------------------------------------------------------------
+def popularity_changes(state: PartitionState, minute: int) -> dict[str, Popularity]:
+    """The partition's resources whose popularity changed since it was last published (a resource that left the
+    windows gets one last all-zero figure)."""
+    current = {
+        r: (hour, day, trend(hour, before)) for r, (hour, before, day) in state.popularity.snapshot(minute).items()
+    }
+    for gone in state.published.keys() - current.keys():
+        current[gone] = (0, 0, "steady")
+    return {r: v for r, v in current.items() if state.published.get(r) != v}
+
+
+def mark_published(state: PartitionState, changed: dict[str, Popularity]) -> None:
+    for r, v in changed.items():
+        if v[:2] == (0, 0):
+            state.published.pop(r, None)
+        else:
+            state.published[r] = v
