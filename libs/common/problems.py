@@ -153,12 +153,14 @@ def document_problems(app: FastAPI) -> None:
 
 
 def problem_of(error: DomainError) -> Problem:
-    """The problem a refused domain command answers with: the field it names, if any, as a field-level error."""
-    errors = [{"field": error.field, "message": error.message, "code": error.code}] if error.field else None
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Limited) and error.retry_after else None
-    return Problem(
-        error.status, error.title, error.message, errors=errors, code=error.code, headers=headers, **error.details
+    """The problem a refused domain command answers with: the field it names, if any, as a field-level error
+    (or every field a rule refused at once, given as ``fields=[{field, message, code}, …]``)."""
+    details = dict(error.details)
+    errors = details.pop("fields", None) or (
+        [{"field": error.field, "message": error.message, "code": error.code}] if error.field else None
     )
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Limited) and error.retry_after else None
+    return Problem(error.status, error.title, error.message, errors=errors, code=error.code, headers=headers, **details)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
