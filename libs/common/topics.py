@@ -76,6 +76,13 @@ TOPICS: list[Topic] = [
     Topic("viewstats.heartbeats.v1", 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
     Topic("viewstats.popularity.v1", 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
     Topic("viewstats.learning.v1", 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+    # --- classgroups ---------------------------------------------------------------------------------------
+    Topic(
+        "classgroups.classes.v1",
+        6,
+        30 * DAY_MS,
+        description="Classes, memberships, announcements and leave requests of class groups; keyed by class id.",
+    ),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -121,6 +128,13 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         ("catalog.resources.v1",),
         "Keeps the recommender's candidate pool of published resources.",
     ),
+    # --- classgroups ---------------------------------------------------------------------------------------
+    ConsumerGroup(
+        "classgroups-identity",
+        "classgroups",
+        ("identity.users.v1",),
+        "Keeps class groups' directory of accounts (kinds, roles, schools, teacher verification, guardian links).",
+    ),
 ]
 
 
@@ -162,7 +176,7 @@ PRINCIPALS: list[Principal] = [
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
     Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
-    Principal("classgroups", "classgroups.app:create_app", (), "The class groups service."),
+    Principal("classgroups", "classgroups.app:create_app", ("classgroups.classes.v1",), "The class groups service."),
 ]
 
 

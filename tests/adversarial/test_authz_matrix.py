@@ -109,6 +109,7 @@ class Probe:
     targets: list[str | None] | None = None  # rule "role": what the role must cover (None: held anywhere)
     account: Target | None = None  # rules account_admin / role_grantor: the account acted on
     grant: tuple[str, str | None] | None = None  # rule role_grantor: (role, org)
+    related: frozenset[str] = frozenset()  # rule relation: the personas standing in the relation to the object
     ok: frozenset[int] = frozenset()  # statuses that still mean "authorized" (e.g. 404 of a random id)
     denied: frozenset[int] = frozenset({403})
     xfail: dict[str, str] = field(default_factory=dict)
@@ -147,6 +148,8 @@ def expected(rule: access.Access, probe: Probe, persona: str) -> str:
             above = any(covers(s, org) and s != org for s, _ in admin_scopes(persona))
             return "allow" if above else "deny"
         return "allow" if administers(persona, Target((org, *probe.account.places), probe.account.level)) else "deny"
+    if rule.kind == "relation":
+        return "allow" if persona in probe.related else "deny"
     raise AssertionError(f"no outcome for rule {rule.kind}")
 
 
@@ -767,12 +770,369 @@ def _viewstats_probes() -> list[Probe]:
 
 
 PROVINCE_OF_A = "cn/43"
+
+
+# --- class groups: object-level rules, inside (class of school A, the personas' class) and outside (school G) ----
+ADMINS_OF_A = frozenset({"school_admin_in", "county_admin_in", "province_admin_in", "ministry_admin"})
+ADMINS_OF_G = frozenset({"school_admin_out", "county_admin_out", "province_admin_out", "ministry_admin"})
+
+
+class Classes:
+    """Classes the class-groups probes act on, built through the public APIs. The service learns accounts from
+    identity's events, so each step waits until it has (polling the API that depends on it)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
+    def _call(self, persona: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        headers = {**kw.pop("headers", {}), **self.ctx.p.personas[persona].headers}
+        return self.ctx.http["classgroups"].request(method, url, headers=headers, **kw)
+
+    def _until(self, attempt: Callable[[], httpx.Response], ok: Callable[[httpx.Response], bool]) -> httpx.Response:
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            r = attempt()
+            if ok(r) or time.monotonic() > deadline:
+                assert ok(r), r.text
+                return r
+            time.sleep(0.3)
+
+    def administrative(self, school: str = SCHOOL_A, year: int = 2026) -> str:
+        body = {"school": school, "school_year": year, "grade": 5, "name": f"{year}级{uuid.uuid4().hex[:4]}班"}
+        r = self._call("ministry_admin", "POST", "/v1/administrative-classes", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def roster(self, class_id: str, account_id: str) -> None:
+        headers = {"Content-Type": "application/x-ndjson"}
+        line = orjson.dumps({"account_id": account_id})
+        self._until(
+            lambda: self._call(
+                "ministry_admin", "POST", f"/v1/classes/{class_id}/roster", content=line, headers=headers
+            ),
+            lambda r: r.status_code == 200 and (r.json()["added"] + r.json()["already"]) == 1,
+        )
+
+    def ours(self) -> str:
+        """Class of school A: the teacher persona its head teacher, the student persona on its roster, the parent
+        persona the student's guardian."""
+
+        def make() -> str:
+            p = self.ctx.p.personas
+            cid = self.administrative(year=2026)
+            self.roster(cid, p["student"].user_id)
+            self._until(
+                lambda: self._call(
+                    "ministry_admin",
+                    "PUT",
+                    f"/v1/classes/{cid}/teachers",
+                    json={"head_teacher_id": p["teacher"].user_id},
+                ),
+                lambda r: r.status_code == 200,
+            )
+            identity = self.ctx.http["identity"]
+            r = identity.post(
+                "/v1/guardian-links", json={"child_id": p["student"].user_id}, headers=p["parent"].headers
+            )
+            assert r.status_code in (201, 409), r.text
+            r = identity.post(
+                f"/v1/guardian-links/{p['student'].user_id}/{p['parent'].user_id}/approve", headers=self.ctx.ministry
+            )
+            assert r.status_code in (200, 409), r.text
+            self._until(
+                lambda: self._call("parent", "GET", f"/v1/students/{p['student'].user_id}/classes"),
+                lambda r: r.status_code == 200 and cid in [c["id"] for c in r.json()],
+            )
+            return cid
+
+        return self.ctx.shared("class-ours", make)
+
+    def theirs(self) -> str:
+        """Class of school G (Guangdong): none of the personas' relations reach it."""
+        return self.ctx.shared("class-theirs", lambda: self.administrative(SCHOOL_G, 2026))
+
+    def online(self, *, approval: bool = False, student: str | None = None) -> str:
+        """A new online class of the teacher persona; ``student``: "invited", "member" or "pending"."""
+        r = self._until(
+            lambda: self._call(
+                "teacher", "POST", "/v1/online-classes", json={"name": "课外阅读", "approval_required": approval}
+            ),
+            lambda r: r.status_code == 201,
+        )
+        cid = r.json()["id"]
+        sid = self.ctx.p.personas["student"].user_id
+        if student in ("invited", "member"):
+            r = self._call("teacher", "POST", f"/v1/classes/{cid}/invitations", json={"account_id": sid})
+            assert r.status_code == 201, r.text
+        if student == "member":
+            assert self._call("student", "POST", f"/v1/classes/{cid}/invitation/accept").status_code == 200
+        if student == "pending":
+            r = self._call("student", "POST", "/v1/joins", json={"code": self.code(cid)})
+            assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+        return cid
+
+    def code(self, class_id: str) -> str:
+        r = self._call("teacher", "POST", f"/v1/classes/{class_id}/codes", json={})
+        assert r.status_code == 201, r.text
+        return r.json()["code"]
+
+
+def _classgroups_probes() -> list[Probe]:
+    def on(path: str, method: str = "GET", body: Any = None, **kw: Any) -> Builder:
+        """``path`` with ``{ours}``/``{theirs}``/``{student}`` filled in when the cell runs."""
+
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Classes(ctx)
+            names = {"student": ctx.p.personas["student"].user_id}
+            if "{ours}" in path:
+                names["ours"] = c.ours()
+            if "{theirs}" in path:
+                names["theirs"] = c.theirs()
+            return Request(method, path.format(**names), json=body, **kw)
+
+        return build
+
+    def fresh(make: Callable[[Classes], tuple[str, Any]], method: str = "POST") -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            url, body = make(Classes(ctx))
+            if isinstance(body, bytes):
+                return Request(method, url, content=body, headers={"Content-Type": "application/x-ndjson"})
+            return Request(method, url, json=body)
+
+        return build
+
+    def student(ctx_classes: Classes) -> str:
+        return ctx_classes.ctx.p.personas["student"].user_id
+
+    teacher, student_p, parent = frozenset({"teacher"}), frozenset({"student"}), frozenset({"parent"})
+    unknown_line = orjson.dumps({"account_id": "u-nobody"})
+    no_teachers = {"head_teacher_id": None, "subject_teachers": []}
+    deny = frozenset({403, 404})
+    return [
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/administrative-classes",
+            _post("/v1/administrative-classes", {"school": SCHOOL_A, "school_year": 2026, "grade": 3, "name": "3班"}),
+            targets=[SCHOOL_A],
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/administrative-classes",
+            _get("/v1/administrative-classes", school=SCHOOL_A),
+            targets=[SCHOOL_A],
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/teachers",
+            fresh(lambda c: (f"/v1/classes/{c.administrative()}/teachers", no_teachers), "PUT"),
+            name="class of A",
+            related=ADMINS_OF_A,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/teachers",
+            fresh(lambda c: (f"/v1/classes/{c.administrative(SCHOOL_G)}/teachers", no_teachers), "PUT"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roster",
+            fresh(lambda c: (f"/v1/classes/{c.administrative()}/roster", unknown_line)),
+            name="class of A",
+            related=ADMINS_OF_A,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roster",
+            fresh(lambda c: (f"/v1/classes/{c.administrative(SCHOOL_G)}/roster", unknown_line)),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/members/{account_id}",
+            # someone not on the roster: an authorized caller learns 409 not_member, and the roster is unchanged
+            on("/v1/classes/{ours}/members/u-nobody", "DELETE"),
+            name="class of A",
+            related=ADMINS_OF_A,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/members/{account_id}",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='member')}/members/{student(c)}", None), "DELETE"),
+            name="online class of the teacher",
+            related=frozenset({"teacher", "ministry_admin"}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}",
+            on("/v1/classes/{ours}"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}",
+            on("/v1/classes/{theirs}"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/members",
+            on("/v1/classes/{ours}/members"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/members",
+            on("/v1/classes/{theirs}/members"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe("classgroups", "GET", "/v1/me/classes", _get("/v1/me/classes")),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/classes",
+            on("/v1/students/{student}/classes"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/online-classes",
+            _post("/v1/online-classes", {"name": "网络班"}),
+            related=teacher,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/codes",
+            fresh(lambda c: (f"/v1/classes/{c.online()}/codes", {})),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/codes/{code}",
+            fresh(lambda c: (f"/v1/classes/{(cid := c.online())}/codes/{c.code(cid)}", None), "DELETE"),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/joins",
+            fresh(lambda c: ("/v1/joins", {"code": c.code(c.online())})),
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitations",
+            fresh(lambda c: (f"/v1/classes/{c.online()}/invitations", {"account_id": student(c)})),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitation/accept",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='invited')}/invitation/accept", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitation/decline",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='invited')}/invitation/decline", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/members/{account_id}/approve",
+            fresh(
+                lambda c: (
+                    f"/v1/classes/{c.online(approval=True, student='pending')}/members/{student(c)}/approve",
+                    None,
+                )
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/members/{account_id}/reject",
+            fresh(
+                lambda c: (
+                    f"/v1/classes/{c.online(approval=True, student='pending')}/members/{student(c)}/reject",
+                    None,
+                )
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leave",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='member')}/leave", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/transfer",
+            # to the owner itself (the tier has one verified teacher): the owner learns 409 same_owner
+            fresh(lambda c: (f"/v1/classes/{c.online()}/transfer", {"to": c.ctx.p.personas["teacher"].user_id})),
+            related=teacher,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+    ]
+
+
 PROBES: list[Probe] = [
     # readiness may say 503 (a consumer rebalancing): not an authorization outcome
     *[Probe(s, "GET", path, _get(path), ok=frozenset({503})) for s in SERVICES for path in OPS],
     *_identity_probes(),
     *_catalog_probes(),
     *_viewstats_probes(),
+    *_classgroups_probes(),
 ]
 
 
