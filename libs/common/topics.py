@@ -83,6 +83,25 @@ TOPICS: list[Topic] = [
         30 * DAY_MS,
         description="Classes, memberships, announcements and leave requests of class groups; keyed by class id.",
     ),
+    Topic(
+        "classgroups.checkins.v1",
+        6,
+        30 * DAY_MS,
+        description="Check-in tasks, submissions, reviews and labour stars (劳动之星); keyed by class id.",
+    ),
+    Topic(
+        "classgroups.course-requests.v1",
+        12,
+        30 * DAY_MS,
+        description="Requests for after-school course places, keyed by course id: a partition's order is the "
+        "arrival order its single writer applies.",
+    ),
+    Topic(
+        "classgroups.courses.v1",
+        6,
+        30 * DAY_MS,
+        description="After-school courses published, places decided (seated, waitlisted, refused), drops.",
+    ),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -135,6 +154,12 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         ("identity.users.v1",),
         "Keeps class groups' directory of accounts (kinds, roles, schools, teacher verification, guardian links).",
     ),
+    ConsumerGroup(
+        "classgroups-courses",
+        "classgroups",
+        ("classgroups.course-requests.v1",),
+        "The single writer of each after-school course: applies its place requests in partition order.",
+    ),
 ]
 
 
@@ -176,7 +201,17 @@ PRINCIPALS: list[Principal] = [
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
     Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
-    Principal("classgroups", "classgroups.app:create_app", ("classgroups.classes.v1",), "The class groups service."),
+    Principal(
+        "classgroups",
+        "classgroups.app:create_app",
+        (
+            "classgroups.classes.v1",
+            "classgroups.checkins.v1",
+            "classgroups.course-requests.v1",
+            "classgroups.courses.v1",
+        ),
+        "The class groups service.",
+    ),
 ]
 
 

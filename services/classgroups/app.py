@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 import classgroups
-from classgroups import api, consumers
+from classgroups import api, consumers, wiring
 from classgroups.access import ClassAccess
 from classgroups.handlers.classes import Classes
 from classgroups.handlers.directory import Directory
@@ -42,6 +42,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         online=OnlineClasses(store, access, settings),
     )
     consumers.register(kit, handlers.directory)
+    checkins, courses = wiring.wire(kit, settings, store, access)  # check-ins, their media, after-school courses
     app = kit.build_app(
         routers=api.routers,
         title="Class groups",
@@ -49,5 +50,6 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         body_limits={},
     )
     app.state.classgroups = handlers
+    app.state.checkins, app.state.courses = checkins, courses
     app.state.settings = settings
     return app

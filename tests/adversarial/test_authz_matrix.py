@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -1126,6 +1126,266 @@ def _classgroups_probes() -> list[Probe]:
     ]
 
 
+# --- class groups: check-ins and after-school courses (the checkins branch) ---------------------------------------
+class Checkins:
+    """Check-in tasks and courses the probes act on, made through the public APIs by the personas themselves."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx, self.classes = ctx, Classes(ctx)
+
+    def _call(self, persona: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        return self.classes._call(persona, method, url, **kw)
+
+    def task(self, name: str = "task") -> str:
+        """A labour task of class A set by its head teacher (the teacher persona), text only."""
+
+        def make() -> str:
+            cid = self.classes.ours()
+            today = date.today()
+            body = {
+                "title": "家务劳动",
+                "schedule": {
+                    "kind": "daily",
+                    "starts_on": str(today - timedelta(30)),
+                    "ends_on": str(today + timedelta(30)),
+                },
+                "evidence": {"text": True, "photos": 0, "video": False},
+                "labour": True,
+            }
+            r = self._call("teacher", "POST", f"/v1/classes/{cid}/checkin-tasks", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["task_id"]
+
+        return self.ctx.shared(f"checkin-{name}", make)
+
+    def submission(self) -> str:
+        """The student persona's check-in of yesterday on a task of its own."""
+
+        def make() -> str:
+            cid, task = self.classes.ours(), self.task("reviewed")
+            body = {"day": str(date.today() - timedelta(1)), "text": "扫地"}
+            r = self._call("student", "POST", f"/v1/classes/{cid}/checkin-tasks/{task}/submissions", json=body)
+            assert r.status_code in (201, 409), r.text
+            return f"{task}:{self.ctx.p.personas['student'].user_id}:{body['day']}:v1"
+
+        return self.ctx.shared("checkin-submission", make)
+
+    def course(self) -> str:
+        def make() -> str:
+            self.classes.ours()  # the student persona in a grade-5 class of school A
+            now = datetime.now(UTC)
+            body = {
+                "school": SCHOOL_A,
+                "term": "2026-autumn",
+                "title": "机器人社团",
+                "capacity": 30,
+                "slots": [{"weekday": 2, "starts": "16:00", "ends": "17:00"}],
+                "grades": [5],
+                "opens_at": (now - timedelta(days=1)).isoformat(),
+                "closes_at": (now + timedelta(days=7)).isoformat(),
+            }
+            r = self._call("ministry_admin", "POST", "/v1/courses", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["course_id"]
+
+        return self.ctx.shared("course", make)
+
+
+def _checkins_probes() -> list[Probe]:
+    readers = ADMINS_OF_A | frozenset({"teacher", "student", "parent"})
+    submitters, teacher = frozenset({"student", "parent"}), frozenset({"teacher"})
+    deny = frozenset({403, 404})
+
+    def on(path: str, method: str = "GET", body: Callable[[Checkins], Any] | None = None) -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Checkins(ctx)
+            names = {"student": ctx.p.personas["student"].user_id, "ours": c.classes.ours()}
+            if "{theirs}" in path:
+                names["theirs"] = c.classes.theirs()
+            if "{task}" in path:
+                names["task"] = c.task()
+            if "{submission}" in path:
+                names["submission"] = c.submission()
+                names["task"] = c.task("reviewed")
+            if "{course}" in path:
+                names["course"] = c.course()
+            return Request(method, path.format(**names), json=body(c) if body else None)
+
+        return build
+
+    week = (date.today() - timedelta(days=21)).isocalendar()
+    past_week = f"{week[0]}-W{week[1]:02d}"
+    task_body = {
+        "title": "阅读打卡",
+        "schedule": {"kind": "weekdays", "starts_on": str(date.today()), "ends_on": str(date.today() + timedelta(9))},
+    }
+    student_body = lambda c: {"student_id": c.ctx.p.personas["student"].user_id}  # noqa: E731
+    base = "/v1/classes/{class_id}/checkin-tasks"
+    return [
+        Probe(
+            "classgroups",
+            "POST",
+            base,
+            on("/v1/classes/{ours}/checkin-tasks", "POST", lambda c: task_body),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base,
+            on("/v1/classes/{theirs}/checkin-tasks", "POST", lambda c: task_body),
+            name="class of G",
+            related=frozenset(),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base,
+            on("/v1/classes/{ours}/checkin-tasks"),
+            name="class of A",
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base,
+            on("/v1/classes/{theirs}/checkin-tasks"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}",
+            on("/v1/classes/{ours}/checkin-tasks/{task}"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/uploads",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/uploads",
+                "POST",
+                lambda c: {**student_body(c), "kind": "photo", "content_type": "image/jpeg", "size": 1000},
+            ),
+            related=submitters,
+            denied=deny,
+        ),
+        # the student and the parent check in for the same child and day: one of them learns 409 (taken)
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/submissions",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/submissions",
+                "POST",
+                lambda c: {**student_body(c), "day": str(date.today()), "text": "读书"},
+            ),
+            related=submitters,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/submissions",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/submissions"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/submissions/{submission_id}/reviews",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/submissions/{submission}/reviews",
+                "POST",
+                lambda c: {"action": "comment", "comment": "很好"},
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/progress/{student_id}",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/progress/{student}"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/leaderboard",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/leaderboard"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/labour-stars/{period}",
+            on("/v1/classes/{ours}/labour-stars/" + past_week, "POST"),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/labour-stars",
+            on("/v1/classes/{ours}/labour-stars"),
+            related=readers,
+            denied=deny,
+        ),
+    ]
+
+
+def _courses_probes() -> list[Probe]:
+    def course_body(ctx: Ctx, persona: str) -> Request:
+        now = datetime.now(UTC)
+        body = {
+            "school": SCHOOL_A,
+            "term": "2026-autumn",
+            "title": "书法",
+            "capacity": 20,
+            "slots": [{"weekday": 4, "starts": "16:00", "ends": "17:30"}],
+            "grades": [3, 4, 5],
+            "opens_at": now.isoformat(),
+            "closes_at": (now + timedelta(days=3)).isoformat(),
+        }
+        return Request("POST", "/v1/courses", json=body)
+
+    def place(kind: str) -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Checkins(ctx)
+            body = {"student_id": ctx.p.personas["student"].user_id}
+            return Request("POST", f"/v1/courses/{c.course()}/{kind}", json=body)
+
+        return build
+
+    def course(suffix: str = "") -> Builder:
+        return lambda ctx, persona: Request("GET", f"/v1/courses/{Checkins(ctx).course()}{suffix}")
+
+    return [
+        Probe("classgroups", "POST", "/v1/courses", course_body, targets=[SCHOOL_A]),
+        Probe("classgroups", "GET", "/v1/courses", _get("/v1/courses", school=SCHOOL_A)),
+        Probe("classgroups", "GET", "/v1/courses/{course_id}", course()),
+        Probe("classgroups", "GET", "/v1/courses/{course_id}/roster", course("/roster"), targets=[SCHOOL_A]),
+        Probe("classgroups", "POST", "/v1/courses/{course_id}/selections", place("selections")),
+        Probe("classgroups", "POST", "/v1/courses/{course_id}/drops", place("drops")),
+        Probe(
+            "classgroups", "GET", "/v1/course-requests/{request_id}", _get(f"/v1/course-requests/{uuid.uuid4().hex}")
+        ),
+    ]
+
+
 PROBES: list[Probe] = [
     # readiness may say 503 (a consumer rebalancing): not an authorization outcome
     *[Probe(s, "GET", path, _get(path), ok=frozenset({503})) for s in SERVICES for path in OPS],
@@ -1133,6 +1393,8 @@ PROBES: list[Probe] = [
     *_catalog_probes(),
     *_viewstats_probes(),
     *_classgroups_probes(),
+    *_checkins_probes(),
+    *_courses_probes(),
 ]
 
 

@@ -47,14 +47,18 @@ class StoredObject:
     head: bytes
 
 
+def _at(field: str, name: str) -> str:
+    return f"{field}.{name}" if field else name
+
+
 def check_upload_request(kind: MediaKind, content_type: str, size: int, limits: MediaLimits, field: str) -> None:
     """Whether a presigned upload may be issued for this kind, type and announced size."""
     if content_type not in CONTENT_TYPES[kind]:
         allowed = ", ".join(sorted(CONTENT_TYPES[kind]))
-        raise Invalid(f"a {kind} must be one of {allowed}", code="media_type_refused", field=f"{field}.content_type")
+        raise Invalid(f"a {kind} must be one of {allowed}", code="media_type_refused", field=_at(field, "content_type"))
     if not 0 < size <= limits.max_bytes(kind):
         raise Invalid(
-            f"a {kind} must be 1..{limits.max_bytes(kind)} bytes", code="media_too_large", field=f"{field}.size"
+            f"a {kind} must be 1..{limits.max_bytes(kind)} bytes", code="media_too_large", field=_at(field, "size")
         )
 
 
