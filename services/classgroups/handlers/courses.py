@@ -49,6 +49,7 @@ def fold(capacity: int, ops: list[dict[str, Any]]) -> CourseState:
 class CourseService:
     def __init__(self, store: CourseStore, classes: ClassGroupsStore, publisher: Publisher) -> None:
         self.store, self.classes, self.publisher = store, classes, publisher
+        self._courses: dict[str, dict[str, Any]] = {}
 
     async def publish(self, who: str, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
         course_id = uuid.uuid4().hex
@@ -99,9 +100,13 @@ class CourseService:
         return doc
 
     async def course(self, course_id: str) -> dict[str, Any]:
-        doc = await self.store.course(course_id)
+        # A published course does not change: kept in memory once read (each lookup is a scan on FerretDB).
+        doc = self._courses.get(course_id) or await self.store.course(course_id)
         if doc is None:
             raise NotFound("no such course", code="course_not_found")
+        if len(self._courses) > 10_000:
+            self._courses.clear()
+        self._courses[course_id] = doc
         return doc
 
     async def request(
@@ -174,8 +179,9 @@ class CourseService:
             await self._apply_course(course_id, batch)
 
     async def _apply_course(self, course_id: str, batch: list[Envelope]) -> None:
-        doc = await self.store.course(course_id)
-        if doc is None:
+        try:
+            doc = await self.course(course_id)
+        except NotFound:
             log.warning("requests for unknown course %s dropped", course_id)
             return
         course = course_of(doc)
