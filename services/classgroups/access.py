@@ -5,7 +5,8 @@ Relations to a class:
 
 - ``admin``: an admin role (school, county, city, province, ministry) whose scope covers the class's school
   (administrative classes; an online class belongs to no school, so only a ministry-wide admin);
-- ``head_teacher``, ``teacher`` (head, subject teacher or owner), ``owner`` (online classes);
+- ``head_teacher``, ``teacher`` (head, subject teacher or owner), ``owner`` (online classes), ``leave_delegate``
+  (the subject teacher the head teacher named to decide leave requests);
 - ``member``: an active student of the class; ``invited``, ``pending``: an open invitation or join request;
 - ``guardian``: a guardian (identity's guardian links) of an active member.
 
@@ -24,6 +25,7 @@ from common.auth import ORG_ADMIN_ROLES, Principal
 from common.errors import Forbidden, NotFound
 
 ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN = "admin", "head_teacher", "teacher", "owner", "member", "guardian"
+DELEGATE = "leave_delegate"
 INVITED, PENDING = "invited", "pending"
 ANYONE_IN = frozenset({ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN})
 STAFF = frozenset({ADMIN, HEAD, TEACHER, OWNER})
@@ -68,6 +70,8 @@ class ClassAccess:
             rel.add(TEACHER)
         if caller.id == cls.owner:
             rel.add(OWNER)
+        if caller.id == cls.leave_delegate:
+            rel.add(DELEGATE)
         membership = await self.store.membership(cls.id, caller.id)
         if membership is not None and membership.status == "active":
             rel.add(MEMBER)

@@ -1,6 +1,6 @@
 """HTTP API of class groups: routes only (every route declares its ``common.access`` rule; object-level access
 is checked by the handlers through :mod:`classgroups.access`)."""
 
-from classgroups.api import classes, online
+from classgroups.api import announcements, classes, leaves, online
 
-routers = [classes.router, online.router]
+routers = [classes.router, online.router, announcements.router, leaves.router]
