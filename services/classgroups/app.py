@@ -12,6 +12,8 @@ from classgroups.access import ClassAccess
 from classgroups.handlers.announcements import Announcements
 from classgroups.handlers.classes import Classes
 from classgroups.handlers.directory import Directory
+from classgroups.handlers.evaluation import Evaluations
+from classgroups.handlers.interaction import Interaction
 from classgroups.handlers.leaves import Leaves
 from classgroups.handlers.online import OnlineClasses
 from classgroups.settings import ClassGroupsSettings
@@ -30,6 +32,8 @@ class Handlers:
     online: OnlineClasses
     announcements: Announcements
     leaves: Leaves
+    evaluations: Evaluations
+    interaction: Interaction
 
 
 def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
@@ -46,6 +50,8 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         online=OnlineClasses(store, access, settings),
         announcements=Announcements(store, access),
         leaves=Leaves(store, access),
+        evaluations=Evaluations(store, access),
+        interaction=Interaction(store, access),
     )
     consumers.register(kit, handlers.directory)
     app = kit.build_app(

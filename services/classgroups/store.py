@@ -13,6 +13,9 @@ Collections (``_id`` scheme):
   announcements ``ann-<uuid>``                  class announcements (outbox source)
   reads        ``<announcement id>:<account>``  read receipts (insert = read, idempotent)
   leaves       ``lv-<uuid>``                    leave requests with their history (outbox source)
+  evaluations  ``ev-<uuid>``                    evaluation records, insert only (outbox source)
+  calls        ``<class>:<round>:<student>``    roll calls (the insert is the call: no repeat in a round)
+  polls        ``poll-<uuid>``                  quick polls; ``votes`` ``<poll>:<voter>`` one ballot each
   transitions  ``<collection>:<id>:<version>``  the one writer of a document's next version (while it writes)
 
 FerretDB applies an update as read–modify–write (``../shared/infra-notes.md``), so every concurrency rule rests on
@@ -35,12 +38,14 @@ from classgroups.domain.announcements import Announcement, Read
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.codes import ClassCode
 from classgroups.domain.directory import Account, Grant
+from classgroups.domain.evaluation import Evaluation, Evidence
+from classgroups.domain.interaction import Poll
 from classgroups.domain.leaves import LeaveRequest, Step
 from common.contracts import Event
 from common.outbox import Outbox
 from common.store import insert_new
 
-OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves")
+OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves", "evaluations")
 TAKEOVER = timedelta(seconds=60)  # a transition claimed this long ago whose update never came: its writer died
 
 
@@ -87,17 +92,20 @@ class ClassGroupsStore:
         col = self.db[collection]
         claim = await self._claim_transition(col, collection, doc_id, version)
         try:
-            await self._prune(col, doc_id)
-            change = self.outbox.change(collection, {doc_id: list(events)})
             update: dict[str, Any] = {"$set": {**fields, "v": version + 1}}
-            if events:
+            change = None
+            if events:  # (a collection that publishes nothing is no outbox source)
+                await self._prune(col, doc_id)
+                change = self.outbox.change(collection, {doc_id: list(events)})
                 update["$push"] = {"outbox": {"$each": change.entries(doc_id)}}
-            await change.announce()
+                await change.announce()
             result = await col.update_one({"_id": doc_id, "v": version}, update)
             if not result.modified_count:
-                await change.abandon()
+                if change is not None:
+                    await change.abandon()
                 raise Stale(doc_id)
-            change.commit()
+            if change is not None:
+                change.commit()
         finally:
             await self.db["transitions"].delete_one({"_id": claim})
 
@@ -281,6 +289,52 @@ class ClassGroupsStore:
             query |= {"first_day": {"$lte": on.isoformat()}, "last_day": {"$gte": on.isoformat()}}
         return [_leave(d) async for d in self.db["leaves"].find(query, {"outbox": 0}).sort("_id", 1)]
 
+    # --- evaluations --------------------------------------------------------------------------------------
+    async def add_evaluation(self, e: Evaluation, events: list[Event]) -> None:
+        evidence = {"kind": e.evidence.kind, "id": e.evidence.id} if e.evidence else None
+        doc = {"_id": e.id, "class_id": e.class_id, "student": e.student, "teacher": e.teacher, "dim": e.dimension}
+        doc |= {"points": e.points, "comment": e.comment, "evidence": evidence, "term": e.term, "at": e.at}
+        await self.insert_announced("evaluations", [doc], {e.id: events})
+
+    async def evaluations(
+        self, *, term: str, class_id: str | None = None, student: str | None = None
+    ) -> list[Evaluation]:
+        query: dict[str, Any] = {"term": term}
+        if class_id:
+            query["class_id"] = class_id
+        if student:
+            query["student"] = student
+        cursor = self.db["evaluations"].find(query, {"outbox": 0}).sort("at", 1)
+        return [_evaluation(d) async for d in cursor]
+
+    # --- classroom interaction ----------------------------------------------------------------------------
+    async def calls(self, class_id: str) -> list[tuple[int, str]]:
+        return [(d["round"], d["student"]) async for d in self.db["calls"].find({"class_id": class_id})]
+
+    async def call(self, class_id: str, round_: int, student: str, by: str, at: datetime) -> bool:
+        """Claim the call of ``student`` in ``round_``; False when someone called them in this round already."""
+        doc = {"_id": f"{class_id}:{round_}:{student}", "class_id": class_id, "round": round_, "student": student}
+        return not await insert_new(self.db["calls"], [{**doc, "by": by, "at": at}])
+
+    async def add_poll(self, poll: Poll) -> None:
+        await insert_new(self.db["polls"], [_poll_doc(poll)])
+
+    async def poll(self, poll_id: str) -> Poll | None:
+        doc = await self.db["polls"].find_one({"_id": poll_id})
+        return _poll(doc) if doc else None
+
+    async def save_poll(self, before: Poll, after: Poll) -> None:
+        await self.update_announced("polls", after.id, before.version, {"open": after.open}, [])
+
+    async def vote(self, poll: Poll, voter: str, choices: list[int], at: datetime) -> bool:
+        """One ballot per voter (a unique insert); False when the voter had voted."""
+        doc = {"_id": f"{poll.id}:{voter}", "poll": poll.id, "voter": voter, "choices": choices, "at": at}
+        return not await insert_new(self.db["votes"], [doc])
+
+    async def votes(self, poll_id: str) -> list[tuple[str, list[int]]]:
+        cursor = self.db["votes"].find({"poll": poll_id}).sort("at", 1)
+        return [(d["voter"], d["choices"]) async for d in cursor]
+
     # --- join codes and their failure limit --------------------------------------------------------------
     async def put_code(self, code: ClassCode) -> bool:
         doc = {"_id": code.code, "class_id": code.class_id, "exp": code.expires_at, "by": code.created_by}
@@ -432,6 +486,54 @@ def _leave(d: dict[str, Any]) -> LeaveRequest:
         d.get("attachment"),
         d["status"],
         history,
+        d["v"],
+    )
+
+
+def _evaluation(d: dict[str, Any]) -> Evaluation:
+    evidence = Evidence(d["evidence"]["kind"], d["evidence"]["id"]) if d.get("evidence") else None
+    return Evaluation(
+        d["_id"],
+        d["class_id"],
+        d["student"],
+        d["teacher"],
+        d["dim"],
+        d["points"],
+        d["comment"],
+        evidence,
+        d["term"],
+        d["at"],
+    )
+
+
+def _poll_doc(p: Poll) -> dict[str, Any]:
+    return {
+        "_id": p.id,
+        "class_id": p.class_id,
+        "author": p.author,
+        "question": p.question,
+        "options": list(p.options),
+        "multiple": p.multiple,
+        "anonymous": p.anonymous,
+        "open": p.open,
+        "at": p.at,
+        "salt": p.salt,
+        "v": p.version,
+    }
+
+
+def _poll(d: dict[str, Any]) -> Poll:
+    return Poll(
+        d["_id"],
+        d["class_id"],
+        d["author"],
+        d["question"],
+        tuple(d["options"]),
+        d["multiple"],
+        d["anonymous"],
+        d["open"],
+        d["at"],
+        d["salt"],
         d["v"],
     )
 

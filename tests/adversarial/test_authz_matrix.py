@@ -891,6 +891,13 @@ class Classes:
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
+    def poll(self) -> str:
+        """A new quick poll of the head teacher in the personas' class."""
+        body = {"question": "喜欢哪种水果？", "options": ["苹果", "橘子"]}
+        r = self._call("teacher", "POST", f"/v1/classes/{self.ours()}/polls", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
     def code(self, class_id: str) -> str:
         r = self._call("teacher", "POST", f"/v1/classes/{class_id}/codes", json={})
         assert r.status_code == 201, r.text
@@ -914,6 +921,8 @@ def _classgroups_probes() -> list[Probe]:
             names = {"student": ctx.p.personas["student"].user_id}
             if "{leave}" in path:
                 names["leave"] = c.leave()
+            if "{poll}" in path:
+                names["poll"] = c.poll()
             if "{ours}" in path:
                 names["ours"] = c.ours()
             if "{theirs}" in path:
@@ -1285,6 +1294,106 @@ def _classgroups_probes() -> list[Probe]:
             "PUT",
             "/v1/classes/{class_id}/leave-delegate",
             on("/v1/classes/{ours}/leave-delegate", "PUT", {"teacher_id": None}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/evaluations",
+            on(
+                "/v1/classes/{ours}/evaluations",
+                "POST",
+                lambda ctx: {
+                    "student_id": ctx.p.personas["student"].user_id,
+                    "dimension": "labour",
+                    "points": 2,
+                    "comment": "值日认真",
+                },
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{ours}/evaluations/summary"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{theirs}/evaluations/summary"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations",
+            on("/v1/students/{student}/evaluations"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations/chart.svg",
+            on("/v1/students/{student}/evaluations/chart.svg"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{ours}/roll-calls", "POST"),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{theirs}/roll-calls", "POST"),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls",
+            on("/v1/classes/{ours}/polls", "POST", {"question": "今天开心吗？", "options": ["开心", "一般"]}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/votes",
+            on("/v1/classes/{ours}/polls/{poll}/votes", "POST", {"choices": [0]}),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/polls/{poll_id}",
+            on("/v1/classes/{ours}/polls/{poll}"),
+            related=teacher | student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/close",
+            on("/v1/classes/{ours}/polls/{poll}/close", "POST"),
             related=teacher,
             denied=deny,
         ),

@@ -128,3 +128,17 @@ class LeaveDecided(_ClassEvent):
     student_id: str
     decision: Literal["approved", "rejected", "cancelled"]
     by: str
+
+
+class EvaluationRecorded(_ClassEvent):
+    """A teacher recorded points in one of the five dimensions of 综合素质评价 (the comment stays in the service)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.evaluation.recorded.v1"
+
+    evaluation_id: str
+    student_id: str
+    teacher_id: str
+    dimension: Literal["moral", "intellectual", "physical", "aesthetic", "labour"]
+    points: int
+    term: str
+    """School term, ``<year>-1`` (September–January) or ``<year>-2`` (February–August)."""

@@ -1,6 +1,13 @@
 """HTTP API of class groups: routes only (every route declares its ``common.access`` rule; object-level access
 is checked by the handlers through :mod:`classgroups.access`)."""
 
-from classgroups.api import announcements, classes, leaves, online
+from classgroups.api import announcements, classes, evaluation, interaction, leaves, online
 
-routers = [classes.router, online.router, announcements.router, leaves.router]
+routers = [
+    classes.router,
+    online.router,
+    announcements.router,
+    leaves.router,
+    evaluation.router,
+    interaction.router,
+]

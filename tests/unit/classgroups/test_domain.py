@@ -122,3 +122,23 @@ def test_administrative_class_teachers_must_be_verified_teachers_of_the_school()
     # a student of another school is not rosterable; a deactivated one neither
     assert classes.check_rosterable(cls, Account("s", "student")) == "not_a_student_of_the_school"
     assert classes.check_rosterable(cls, None) == "unknown_account"
+
+
+def test_terms_follow_the_school_year() -> None:
+    from datetime import date
+
+    from classgroups.domain.evaluation import term_name, term_of
+
+    assert term_of(date(2026, 9, 1)) == "2026-1"
+    assert term_of(date(2027, 1, 20)) == "2026-1"
+    assert term_of(date(2027, 2, 20)) == "2026-2"
+    assert term_name("2026-2") == "2026学年第二学期"
+
+
+def test_term_chart_is_an_svg_with_the_five_dimensions() -> None:
+    from classgroups.domain.charts import term_chart
+
+    svg = term_chart("2026-1", {"moral": 3, "physical": -2, "labour": 7})
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for name in "德智体美劳":
+        assert name in svg
