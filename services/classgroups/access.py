@@ -22,7 +22,7 @@ from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.directory import Account
 from classgroups.store import ClassGroupsStore
 from common.auth import ORG_ADMIN_ROLES, Principal
-from common.errors import Forbidden, NotFound
+from common.errors import Conflict, Forbidden, NotFound
 
 ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN = "admin", "head_teacher", "teacher", "owner", "member", "guardian"
 DELEGATE = "leave_delegate"
@@ -93,6 +93,20 @@ class ClassAccess:
         if standing.relations:
             raise Forbidden("Your place in this class does not allow this.", code="not_allowed")
         raise NotFound("No such class.", code="class_not_found")
+
+    async def require_administrative(
+        self, caller: Caller, class_id: str, allowed: frozenset[str] | set[str]
+    ) -> Standing:
+        """As :meth:`require`, for what only administrative classes have (leave, evaluation, interaction)."""
+        standing = await self.require(caller, class_id, allowed)
+        if not standing.cls.administrative:
+            raise Conflict("Only administrative classes have this.", code="not_administrative")
+        return standing
+
+    async def require_on_roster(self, class_id: str, student: str) -> None:
+        membership = await self.store.membership(class_id, student)
+        if membership is None or membership.status != "active":
+            raise NotFound("The student is not in this class.", code="student_not_found")
 
     async def _guardian_of_member(self, caller: Caller, cls: ClassGroup) -> bool:
         children = await self.store.children_of(caller.id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
 from common.contracts.classgroups import LeaveDecided, LeaveRequested
@@ -136,7 +136,3 @@ def _step(leave: LeaveRequest, status: Status, by: str, note: str | None, at: da
         class_id=leave.class_id, occurred_at=at, leave_id=leave.id, student_id=leave.student, decision=status, by=by
     )
     return after, [event]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

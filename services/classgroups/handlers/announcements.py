@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from classgroups import access as rel
 from classgroups.access import Caller, ClassAccess, Standing
 from classgroups.domain import announcements as domain
 from classgroups.domain.announcements import Announcement, Read
+from classgroups.handlers import now
 from classgroups.store import ClassGroupsStore
 from common.errors import NotFound
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Announcements:

@@ -3,7 +3,6 @@ teacher (and the school's admins) the class summary."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from classgroups import access as rel
@@ -12,12 +11,8 @@ from classgroups.domain import charts
 from classgroups.domain import evaluation as domain
 from classgroups.domain.evaluation import Evaluation, Evidence
 from classgroups.domain.leaves import beijing_today
+from classgroups.handlers import now
 from classgroups.store import ClassGroupsStore
-from common.errors import Conflict, NotFound
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Evaluations:
@@ -35,12 +30,8 @@ class Evaluations:
         comment: str,
         evidence: Evidence | None,
     ) -> Evaluation:
-        standing = await self.access.require(caller, class_id, {rel.TEACHER})
-        if not standing.cls.administrative:
-            raise Conflict("Evaluations are kept for administrative classes.", code="not_administrative")
-        membership = await self.store.membership(class_id, student)
-        if membership is None or membership.status != "active":
-            raise NotFound("The student is not in this class.", code="student_not_found")
+        await self.access.require_administrative(caller, class_id, {rel.TEACHER})
+        await self.access.require_on_roster(class_id, student)
         e, events = domain.record(
             class_id=class_id,
             student=student,
@@ -65,7 +56,7 @@ class Evaluations:
         return charts.term_chart(term, {d: v["points"] for d, v in domain.summary(records).items()})
 
     async def of_class(self, caller: Caller, class_id: str, term: str | None) -> dict[str, Any]:
-        await self.access.require(caller, class_id, {rel.HEAD, rel.ADMIN})
+        await self.access.require_administrative(caller, class_id, {rel.HEAD, rel.ADMIN})
         term = term or domain.term_of(beijing_today(now()))
         students = [m.account_id for m in await self.store.members(class_id)]
         records = await self.store.evaluations(term=term, class_id=class_id)

@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from classgroups import access as rel
-from classgroups.access import Caller, ClassAccess, Standing
+from classgroups.access import Caller, ClassAccess
 from classgroups.domain import interaction as domain
 from classgroups.domain.interaction import Poll
 from classgroups.domain.leaves import beijing_today
-from classgroups.store import ClassGroupsStore, Stale
+from classgroups.handlers import fresh, now
+from classgroups.store import ClassGroupsStore
 from common.errors import Conflict, NotFound
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Interaction:
@@ -24,7 +20,7 @@ class Interaction:
         self.store, self.access = store, access
 
     async def roll_call(self, caller: Caller, class_id: str) -> dict[str, Any]:
-        await self._administrative(caller, class_id, {rel.TEACHER})
+        await self.access.require_administrative(caller, class_id, {rel.TEACHER})
         at = now()
         away = {x.student for x in await self.store.leaves(class_id=class_id, on=beijing_today(at), status="approved")}
         present = [m.account_id for m in await self.store.members(class_id) if m.account_id not in away]
@@ -45,13 +41,13 @@ class Interaction:
     async def open_poll(
         self, caller: Caller, class_id: str, question: str, options: list[str], multiple: bool, anonymous: bool
     ) -> Poll:
-        await self._administrative(caller, class_id, {rel.TEACHER})
+        await self.access.require_administrative(caller, class_id, {rel.TEACHER})
         poll = domain.new_poll(class_id, caller.id, question, options, multiple, anonymous, now())
         await self.store.add_poll(poll)
         return poll
 
     async def vote(self, caller: Caller, class_id: str, poll_id: str, choices: list[int]) -> None:
-        await self._administrative(caller, class_id, {rel.MEMBER})
+        await self.access.require_administrative(caller, class_id, {rel.MEMBER})
         poll = await self._of_class(class_id, poll_id)
         ballot = domain.check_vote(poll, choices)
         if not await self.store.vote(poll, poll.voter_key(caller.id), ballot, now()):
@@ -60,26 +56,18 @@ class Interaction:
     async def results(self, caller: Caller, class_id: str, poll_id: str) -> tuple[Poll, dict[str, Any]]:
         """Live while open: the class's teachers and students see the counts; teachers also see who chose what
         (unless anonymous)."""
-        standing = await self._administrative(caller, class_id, {rel.TEACHER, rel.MEMBER})
+        standing = await self.access.require_administrative(caller, class_id, {rel.TEACHER, rel.MEMBER})
         poll = await self._of_class(class_id, poll_id)
         votes = await self.store.votes(poll_id)
         return poll, domain.results(poll, votes, with_voters=rel.TEACHER in standing.relations)
 
     async def close(self, caller: Caller, class_id: str, poll_id: str) -> Poll:
-        await self._administrative(caller, class_id, {rel.TEACHER})
+        await self.access.require_administrative(caller, class_id, {rel.TEACHER})
         poll = await self._of_class(class_id, poll_id)
         after = domain.close(poll)
-        try:
+        with fresh("poll"):
             await self.store.save_poll(poll, after)
-        except Stale:
-            raise Conflict("The poll changed meanwhile.", code="stale") from None
         return after
-
-    async def _administrative(self, caller: Caller, class_id: str, allowed: set[str]) -> Standing:
-        standing = await self.access.require(caller, class_id, allowed)
-        if not standing.cls.administrative:
-            raise Conflict("Classroom interaction is for administrative classes.", code="not_administrative")
-        return standing
 
     async def _of_class(self, class_id: str, poll_id: str) -> Poll:
         poll = await self.store.poll(poll_id)

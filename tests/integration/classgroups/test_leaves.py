@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from classgroups.domain.leaves import beijing_today, now
+from classgroups.domain.leaves import beijing_today
+from classgroups.handlers import now
 from tests.integration.classgroups.conftest import SCHOOL, Running
 from tests.integration.classgroups.test_classes import ADMIN, admin_class, roster
 from tests.integration.classgroups.test_online import online_class
