@@ -4,39 +4,23 @@ child's class, a revocation takes effect in class groups without a restart."""
 
 from __future__ import annotations
 
-import random
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.e2e.test_identity_catalog_recommender import PASSWORD, identity_with_admin
 from tests.integration.common.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "Jiaoyu-Pingtai-2026"
 SCHOOL = "cn/43/4301/430102/school-430102001"
 
 
 @pytest.fixture
 def platform(service_process):
-    admin_phone = f"139{random.randrange(10**8):08d}"
-    identity = service_process(
-        "identity.app:create_app",
-        free_port(),
-        IDENTITY_ARGON2_TIME_COST="1",
-        IDENTITY_ARGON2_MEMORY_KIB="8192",
-        IDENTITY_SEED_DEMO="true",  # the demo schools
-    ).start()
-    subprocess.run(
-        [sys.executable, "-m", "identity.bootstrap", "--phone", admin_phone],
-        env={**identity.env, "IDENTITY_BOOTSTRAP_PASSWORD": PASSWORD},
-        check=True,
-        capture_output=True,
-    )
+    identity, admin_phone = identity_with_admin(service_process)
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     classgroups = service_process("classgroups.app:create_app", free_port(), **jwks).start(timeout=120)
     return {"identity": identity.url, "classgroups": classgroups.url, "admin": admin_phone}
