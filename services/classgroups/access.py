@@ -5,7 +5,8 @@ Relations to a class:
 
 - ``admin``: an admin role (school, county, city, province, ministry) whose scope covers the class's school
   (administrative classes; an online class belongs to no school, so only a ministry-wide admin);
-- ``head_teacher``, ``teacher`` (head, subject teacher or owner), ``owner`` (online classes);
+- ``head_teacher``, ``teacher`` (head, subject teacher or owner), ``owner`` (online classes), ``leave_delegate``
+  (the subject teacher the head teacher named to decide leave requests);
 - ``member``: an active student of the class; ``invited``, ``pending``: an open invitation or join request;
 - ``guardian``: a guardian (identity's guardian links) of an active member.
 
@@ -21,9 +22,10 @@ from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.directory import Account
 from classgroups.store import ClassGroupsStore
 from common.auth import ORG_ADMIN_ROLES, Principal
-from common.errors import Forbidden, NotFound
+from common.errors import Conflict, Forbidden, NotFound
 
 ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN = "admin", "head_teacher", "teacher", "owner", "member", "guardian"
+DELEGATE = "leave_delegate"
 INVITED, PENDING = "invited", "pending"
 ANYONE_IN = frozenset({ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN})
 STAFF = frozenset({ADMIN, HEAD, TEACHER, OWNER})
@@ -68,6 +70,8 @@ class ClassAccess:
             rel.add(TEACHER)
         if caller.id == cls.owner:
             rel.add(OWNER)
+        if caller.id == cls.leave_delegate:
+            rel.add(DELEGATE)
         membership = await self.store.membership(cls.id, caller.id)
         if membership is not None and membership.status == "active":
             rel.add(MEMBER)
@@ -89,6 +93,20 @@ class ClassAccess:
         if standing.relations:
             raise Forbidden("Your place in this class does not allow this.", code="not_allowed")
         raise NotFound("No such class.", code="class_not_found")
+
+    async def require_administrative(
+        self, caller: Caller, class_id: str, allowed: frozenset[str] | set[str]
+    ) -> Standing:
+        """As :meth:`require`, for what only administrative classes have (leave, evaluation, interaction)."""
+        standing = await self.require(caller, class_id, allowed)
+        if not standing.cls.administrative:
+            raise Conflict("Only administrative classes have this.", code="not_administrative")
+        return standing
+
+    async def require_on_roster(self, class_id: str, student: str) -> None:
+        membership = await self.store.membership(class_id, student)
+        if membership is None or membership.status != "active":
+            raise NotFound("The student is not in this class.", code="student_not_found")
 
     async def _guardian_of_member(self, caller: Caller, cls: ClassGroup) -> bool:
         children = await self.store.children_of(caller.id)

@@ -9,8 +9,12 @@ from fastapi import FastAPI
 import classgroups
 from classgroups import api, consumers, wiring
 from classgroups.access import ClassAccess
+from classgroups.handlers.announcements import Announcements
 from classgroups.handlers.classes import Classes
 from classgroups.handlers.directory import Directory
+from classgroups.handlers.evaluation import Evaluations
+from classgroups.handlers.interaction import Interaction
+from classgroups.handlers.leaves import Leaves
 from classgroups.handlers.online import OnlineClasses
 from classgroups.settings import ClassGroupsSettings
 from classgroups.store import ClassGroupsStore, declare_outbox
@@ -26,6 +30,10 @@ class Handlers:
     directory: Directory
     classes: Classes
     online: OnlineClasses
+    announcements: Announcements
+    leaves: Leaves
+    evaluations: Evaluations
+    interaction: Interaction
 
 
 def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
@@ -40,6 +48,10 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         directory=Directory(store),
         classes=Classes(store, access, settings.roster_max_rows),
         online=OnlineClasses(store, access, settings),
+        announcements=Announcements(store, access),
+        leaves=Leaves(store, access),
+        evaluations=Evaluations(store, access),
+        interaction=Interaction(store, access),
     )
     consumers.register(kit, handlers.directory)
     checkins, courses = wiring.wire(kit, settings, store, access)  # check-ins, their media, after-school courses

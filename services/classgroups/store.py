@@ -12,30 +12,41 @@ Collections (``_id`` scheme):
   throttle     ``<counter>:<n>``                slots of the join-code failure limit
   announcements ``ann-<uuid>``                  class announcements (outbox source)
   reads        ``<announcement id>:<account>``  read receipts (insert = read, idempotent)
+  leaves       ``lv-<uuid>``                    leave requests with their history (outbox source)
+  evaluations  ``ev-<uuid>``                    evaluation records, insert only (outbox source)
+  calls        ``<class>:<round>:<student>``    roll calls (the insert is the call: no repeat in a round)
+  polls        ``poll-<uuid>``                  quick polls; ``votes`` ``<poll>:<voter>`` one ballot each
+  transitions  ``<collection>:<id>:<version>``  the one writer of a document's next version (while it writes)
 
-FerretDB applies an update as read–modify–write (``../shared/infra-notes.md``): a class or a membership is updated
-under a version condition *and* a per-document lock of this process, so one process loses nothing; concurrency
-that matters across replicas (a student's one administrative class, join-code slots) rests on unique inserts.
+FerretDB applies an update as read–modify–write (``../shared/infra-notes.md``), so every concurrency rule rests on
+unique inserts: a class, a membership or a leave request moves from one version to the next only after the
+transition ``transitions/<collection>:<id>:<version>`` was claimed by an insert (one writer per version, across
+replicas); a student's one administrative class per school year is a claim document; join-code failures are
+slots.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from classgroups.domain.announcements import Announcement, Read
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.codes import ClassCode
 from classgroups.domain.directory import Account, Grant
+from classgroups.domain.evaluation import Evaluation, Evidence
+from classgroups.domain.interaction import Poll
+from classgroups.domain.leaves import LeaveRequest, Step
 from common.contracts import Event
 from common.outbox import Outbox
 from common.store import insert_new
 
-OUTBOX_SOURCES = ("classes", "members", "announcements")
+OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves", "evaluations")
+TAKEOVER = timedelta(seconds=60)  # a transition claimed this long ago whose update never came: its writer died
 
 
 def declare_outbox(outbox: Outbox) -> None:
@@ -51,7 +62,6 @@ class ClassGroupsStore:
     def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
-        self._locks: dict[str, asyncio.Lock] = {}
 
     # --- outbox plumbing ---------------------------------------------------------------------------------
     async def insert_announced(self, collection: str, docs: list[dict[str, Any]], events: dict[str, list]) -> set[str]:
@@ -72,22 +82,46 @@ class ClassGroupsStore:
         self, collection: str, doc_id: str, version: int, fields: dict[str, Any], events: Sequence[Event]
     ) -> None:
         """Set ``fields`` (and ``v`` to ``version + 1``) if the document is still at ``version``, pushing ``events``
-        into its outbox in the same update; :class:`Stale` otherwise."""
-        lock = self._locks.setdefault(doc_id, asyncio.Lock())
-        async with lock:
-            col = self.db[collection]
-            await self._prune(col, doc_id)
-            change = self.outbox.change(collection, {doc_id: list(events)})
+        into its outbox in the same update; :class:`Stale` otherwise.
+
+        FerretDB evaluates the ``v`` condition and writes without a transaction, so two concurrent updates from
+        ``version`` could both "win". The transition is therefore claimed first, by a unique insert of
+        ``<collection>:<id>:<version>`` (atomic on both stores): one writer per version, on every replica; the
+        claim is deleted once the update is done (a later writer from the same version then fails the condition).
+        """
+        col = self.db[collection]
+        claim = await self._claim_transition(col, collection, doc_id, version)
+        try:
             update: dict[str, Any] = {"$set": {**fields, "v": version + 1}}
-            if events:
+            change = None
+            if events:  # (a collection that publishes nothing is no outbox source)
+                await self._prune(col, doc_id)
+                change = self.outbox.change(collection, {doc_id: list(events)})
                 update["$push"] = {"outbox": {"$each": change.entries(doc_id)}}
-            await change.announce()
+                await change.announce()
             result = await col.update_one({"_id": doc_id, "v": version}, update)
-            if result.modified_count:
+            if not result.modified_count:
+                if change is not None:
+                    await change.abandon()
+                raise Stale(doc_id)
+            if change is not None:
                 change.commit()
-                return
-            await change.abandon()
-            raise Stale(doc_id)
+        finally:
+            await self.db["transitions"].delete_one({"_id": claim})
+
+    async def _claim_transition(self, col: Any, collection: str, doc_id: str, version: int) -> str:
+        claim = f"{collection}:{doc_id}:{version}"
+        at = datetime.now(UTC)
+        if not await insert_new(self.db["transitions"], [{"_id": claim, "at": at}]):
+            return claim
+        held = await self.db["transitions"].find_one({"_id": claim})
+        doc = await col.find_one({"_id": doc_id}, {"v": 1})
+        if held is not None and doc is not None and doc.get("v") == version and at - _aware(held["at"]) > TAKEOVER:
+            # its writer died between the claim and the update (the document is still at that version): take over
+            await self.db["transitions"].delete_one({"_id": claim, "at": held["at"]})
+            if not await insert_new(self.db["transitions"], [{"_id": claim, "at": at}]):
+                return claim
+        raise Stale(doc_id)
 
     async def _prune(self, col: Any, doc_id: str) -> None:
         """Drop the entries already published from a document updated in place (it would grow with each change);
@@ -200,6 +234,107 @@ class ClassGroupsStore:
     async def release_place(self, cls: ClassGroup, student: str) -> None:
         await self.db["claims"].delete_one({"_id": _claim_id(cls, student), "class_id": cls.id})
 
+    # --- announcements and read receipts -----------------------------------------------------------------
+    async def post_announcement(self, a: Announcement, events: list[Event]) -> None:
+        doc = {"_id": a.id, "class_id": a.class_id, "author": a.author, "title": a.title, "body": a.body}
+        await self.insert_announced("announcements", [{**doc, "at": a.posted_at}], {a.id: events})
+
+    async def announcements(self, class_id: str) -> list[Announcement]:
+        cursor = self.db["announcements"].find({"class_id": class_id}, {"outbox": 0}).sort("at", -1)
+        return [_announcement(d) async for d in cursor]
+
+    async def announcement(self, announcement_id: str) -> Announcement | None:
+        doc = await self.db["announcements"].find_one({"_id": announcement_id}, {"outbox": 0})
+        return _announcement(doc) if doc else None
+
+    async def mark_read(self, read: Read) -> bool:
+        """Record a reading; False when the reader had read it already (the first reading stays)."""
+        doc = {"_id": f"{read.announcement_id}:{read.reader}", "ann": read.announcement_id, "reader": read.reader}
+        return not await insert_new(self.db["reads"], [{**doc, "students": list(read.students), "at": read.at}])
+
+    async def reads(self, announcement_ids: Iterable[str]) -> list[Read]:
+        cursor = self.db["reads"].find({"ann": {"$in": list(announcement_ids)}})
+        return [Read(d["ann"], d["reader"], tuple(d["students"]), d["at"]) async for d in cursor]
+
+    # --- leave requests -----------------------------------------------------------------------------------
+    async def add_leave(self, leave: LeaveRequest, events: list[Event]) -> None:
+        await self.insert_announced("leaves", [_leave_doc(leave)], {leave.id: events})
+
+    async def save_leave(self, before: LeaveRequest, after: LeaveRequest, events: list[Event]) -> None:
+        doc = _leave_doc(after)
+        await self.update_announced(
+            "leaves", after.id, before.version, {k: doc[k] for k in ("status", "history")}, events
+        )
+
+    async def leave(self, leave_id: str) -> LeaveRequest | None:
+        doc = await self.db["leaves"].find_one({"_id": leave_id}, {"outbox": 0})
+        return _leave(doc) if doc else None
+
+    async def leaves(
+        self,
+        *,
+        class_id: str | None = None,
+        student: str | None = None,
+        on: date | None = None,
+        status: str | None = None,
+    ) -> list[LeaveRequest]:
+        query: dict[str, Any] = {}
+        if class_id:
+            query["class_id"] = class_id
+        if student:
+            query["student"] = student
+        if status:
+            query["status"] = status
+        if on is not None:  # ISO dates compare as strings
+            query |= {"first_day": {"$lte": on.isoformat()}, "last_day": {"$gte": on.isoformat()}}
+        return [_leave(d) async for d in self.db["leaves"].find(query, {"outbox": 0}).sort("_id", 1)]
+
+    # --- evaluations --------------------------------------------------------------------------------------
+    async def add_evaluation(self, e: Evaluation, events: list[Event]) -> None:
+        evidence = {"kind": e.evidence.kind, "id": e.evidence.id} if e.evidence else None
+        doc = {"_id": e.id, "class_id": e.class_id, "student": e.student, "teacher": e.teacher, "dim": e.dimension}
+        doc |= {"points": e.points, "comment": e.comment, "evidence": evidence, "term": e.term, "at": e.at}
+        await self.insert_announced("evaluations", [doc], {e.id: events})
+
+    async def evaluations(
+        self, *, term: str, class_id: str | None = None, student: str | None = None
+    ) -> list[Evaluation]:
+        query: dict[str, Any] = {"term": term}
+        if class_id:
+            query["class_id"] = class_id
+        if student:
+            query["student"] = student
+        cursor = self.db["evaluations"].find(query, {"outbox": 0}).sort("at", 1)
+        return [_evaluation(d) async for d in cursor]
+
+    # --- classroom interaction ----------------------------------------------------------------------------
+    async def calls(self, class_id: str) -> list[tuple[int, str]]:
+        return [(d["round"], d["student"]) async for d in self.db["calls"].find({"class_id": class_id})]
+
+    async def call(self, class_id: str, round_: int, student: str, by: str, at: datetime) -> bool:
+        """Claim the call of ``student`` in ``round_``; False when someone called them in this round already."""
+        doc = {"_id": f"{class_id}:{round_}:{student}", "class_id": class_id, "round": round_, "student": student}
+        return not await insert_new(self.db["calls"], [{**doc, "by": by, "at": at}])
+
+    async def add_poll(self, poll: Poll) -> None:
+        await insert_new(self.db["polls"], [_poll_doc(poll)])
+
+    async def poll(self, poll_id: str) -> Poll | None:
+        doc = await self.db["polls"].find_one({"_id": poll_id})
+        return _poll(doc) if doc else None
+
+    async def save_poll(self, before: Poll, after: Poll) -> None:
+        await self.update_announced("polls", after.id, before.version, {"open": after.open}, [])
+
+    async def vote(self, poll: Poll, voter: str, choices: list[int], at: datetime) -> bool:
+        """One ballot per voter (a unique insert); False when the voter had voted."""
+        doc = {"_id": f"{poll.id}:{voter}", "poll": poll.id, "voter": voter, "choices": choices, "at": at}
+        return not await insert_new(self.db["votes"], [doc])
+
+    async def votes(self, poll_id: str) -> list[tuple[str, list[int]]]:
+        cursor = self.db["votes"].find({"poll": poll_id}).sort("at", 1)
+        return [(d["voter"], d["choices"]) async for d in cursor]
+
     # --- join codes and their failure limit --------------------------------------------------------------
     async def put_code(self, code: ClassCode) -> bool:
         doc = {"_id": code.code, "class_id": code.class_id, "exp": code.expires_at, "by": code.created_by}
@@ -224,6 +359,10 @@ class ClassGroupsStore:
 
     async def release_slot(self, counter: str, n: int) -> None:
         await self.db["throttle"].delete_one({"_id": f"{counter}:{n}"})
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _claim_id(cls: ClassGroup, student: str) -> str:
@@ -274,6 +413,7 @@ def _class_doc(c: ClassGroup) -> dict[str, Any]:
         "subject_teachers": [{"teacher": t, "subject": s} for t, s in c.subject_teachers],
         "owner": c.owner,
         "approval": c.approval_required,
+        "leave_delegate": c.leave_delegate,
     }
 
 
@@ -292,6 +432,7 @@ def _class(d: dict[str, Any]) -> ClassGroup:
         tuple((s["teacher"], s["subject"]) for s in d.get("subject_teachers", ())),
         d.get("owner"),
         d.get("approval", False),
+        d.get("leave_delegate"),
     )
 
 
@@ -305,6 +446,96 @@ def _membership_doc(m: Membership) -> dict[str, Any]:
         "since": m.since,
         "v": m.version,
     }
+
+
+def _announcement(d: dict[str, Any]) -> Announcement:
+    return Announcement(d["_id"], d["class_id"], d["author"], d["title"], d["body"], d["at"])
+
+
+def _leave_doc(x: LeaveRequest) -> dict[str, Any]:
+    history = [{"at": h.at, "action": h.action, "by": h.by, "note": h.note} for h in x.history]
+    return {
+        "_id": x.id,
+        "class_id": x.class_id,
+        "student": x.student,
+        "by": x.requested_by,
+        "kind": x.kind,
+        "first_day": x.first_day.isoformat(),
+        "last_day": x.last_day.isoformat(),
+        "periods": list(x.periods),
+        "reason": x.reason,
+        "attachment": x.attachment,
+        "status": x.status,
+        "history": history,
+        "v": x.version,
+    }
+
+
+def _leave(d: dict[str, Any]) -> LeaveRequest:
+    history = tuple(Step(h["at"], h["action"], h["by"], h.get("note")) for h in d["history"])
+    return LeaveRequest(
+        d["_id"],
+        d["class_id"],
+        d["student"],
+        d["by"],
+        d["kind"],
+        date.fromisoformat(d["first_day"]),
+        date.fromisoformat(d["last_day"]),
+        tuple(d["periods"]),
+        d["reason"],
+        d.get("attachment"),
+        d["status"],
+        history,
+        d["v"],
+    )
+
+
+def _evaluation(d: dict[str, Any]) -> Evaluation:
+    evidence = Evidence(d["evidence"]["kind"], d["evidence"]["id"]) if d.get("evidence") else None
+    return Evaluation(
+        d["_id"],
+        d["class_id"],
+        d["student"],
+        d["teacher"],
+        d["dim"],
+        d["points"],
+        d["comment"],
+        evidence,
+        d["term"],
+        d["at"],
+    )
+
+
+def _poll_doc(p: Poll) -> dict[str, Any]:
+    return {
+        "_id": p.id,
+        "class_id": p.class_id,
+        "author": p.author,
+        "question": p.question,
+        "options": list(p.options),
+        "multiple": p.multiple,
+        "anonymous": p.anonymous,
+        "open": p.open,
+        "at": p.at,
+        "salt": p.salt,
+        "v": p.version,
+    }
+
+
+def _poll(d: dict[str, Any]) -> Poll:
+    return Poll(
+        d["_id"],
+        d["class_id"],
+        d["author"],
+        d["question"],
+        tuple(d["options"]),
+        d["multiple"],
+        d["anonymous"],
+        d["open"],
+        d["at"],
+        d["salt"],
+        d["v"],
+    )
 
 
 def _membership(d: dict[str, Any]) -> Membership:

@@ -873,10 +873,43 @@ class Classes:
             assert r.status_code == 200 and r.json()["status"] == "pending", r.text
         return cid
 
+    def announcement(self) -> str:
+        """An announcement of the head teacher (the teacher persona) in the personas' class."""
+        ours = self.ours()  # outside the shared() below: its lock is not re-entrant
+
+        def make() -> str:
+            body = {"title": "家长会", "body": "周五下午三点。"}
+            r = self._call("teacher", "POST", f"/v1/classes/{ours}/announcements", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["id"]
+
+        return self.ctx.shared("announcement", make)
+
+    def leave(self, days_ahead: int = 2) -> str:
+        """A leave request of the student persona in the personas' class, starting ``days_ahead`` days from now."""
+        r = self._call("student", "POST", f"/v1/classes/{self.ours()}/leaves", json=leave_body(self.ctx, days_ahead))
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def poll(self) -> str:
+        """A new quick poll of the head teacher in the personas' class."""
+        body = {"question": "喜欢哪种水果？", "options": ["苹果", "橘子"]}
+        r = self._call("teacher", "POST", f"/v1/classes/{self.ours()}/polls", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
     def code(self, class_id: str) -> str:
         r = self._call("teacher", "POST", f"/v1/classes/{class_id}/codes", json={})
         assert r.status_code == 201, r.text
         return r.json()["code"]
+
+
+def leave_body(ctx: Ctx, days_ahead: int = 2) -> dict[str, Any]:
+    from datetime import timedelta
+
+    day = (date.today() + timedelta(days=days_ahead)).isoformat()
+    student = ctx.p.personas["student"].user_id
+    return {"student_id": student, "kind": "sick", "first_day": day, "last_day": day, "reason": "感冒"}
 
 
 def _classgroups_probes() -> list[Probe]:
@@ -886,11 +919,18 @@ def _classgroups_probes() -> list[Probe]:
         def build(ctx: Ctx, persona: str) -> Request:
             c = Classes(ctx)
             names = {"student": ctx.p.personas["student"].user_id}
+            if "{leave}" in path:
+                names["leave"] = c.leave()
+            if "{poll}" in path:
+                names["poll"] = c.poll()
             if "{ours}" in path:
                 names["ours"] = c.ours()
             if "{theirs}" in path:
                 names["theirs"] = c.theirs()
-            return Request(method, path.format(**names), json=body, **kw)
+            if "{announcement}" in path:
+                names["announcement"] = c.announcement()
+            payload = body(ctx) if callable(body) else body
+            return Request(method, path.format(**names), json=payload, **kw)
 
         return build
 
@@ -1121,6 +1161,240 @@ def _classgroups_probes() -> list[Probe]:
             fresh(lambda c: (f"/v1/classes/{c.online()}/transfer", {"to": c.ctx.p.personas["teacher"].user_id})),
             related=teacher,
             ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{ours}/announcements", "POST", {"title": "通知", "body": "明天升旗。"}),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{theirs}/announcements", "POST", {"title": "通知", "body": "明天升旗。"}),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{ours}/announcements"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{theirs}/announcements"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements/{announcement_id}/read",
+            on("/v1/classes/{ours}/announcements/{announcement}/read", "POST"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements/{announcement_id}/receipts",
+            on("/v1/classes/{ours}/announcements/{announcement}/receipts"),
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{ours}/leaves", "POST", leave_body),
+            name="class of A",
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{theirs}/leaves", "POST", leave_body),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{ours}/leaves"),
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/approve",
+            on("/v1/classes/{ours}/leaves/{leave}/approve", "POST", {}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/reject",
+            on("/v1/classes/{ours}/leaves/{leave}/reject", "POST", {}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/cancel",
+            on("/v1/classes/{ours}/leaves/{leave}/cancel", "POST"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/away-today",
+            on("/v1/classes/{ours}/away-today"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/away-today",
+            on("/v1/classes/{theirs}/away-today"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/leaves",
+            on("/v1/students/{student}/leaves"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/leave-delegate",
+            on("/v1/classes/{ours}/leave-delegate", "PUT", {"teacher_id": None}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/evaluations",
+            on(
+                "/v1/classes/{ours}/evaluations",
+                "POST",
+                lambda ctx: {
+                    "student_id": ctx.p.personas["student"].user_id,
+                    "dimension": "labour",
+                    "points": 2,
+                    "comment": "值日认真",
+                },
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{ours}/evaluations/summary"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{theirs}/evaluations/summary"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations",
+            on("/v1/students/{student}/evaluations"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations/chart.svg",
+            on("/v1/students/{student}/evaluations/chart.svg"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{ours}/roll-calls", "POST"),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{theirs}/roll-calls", "POST"),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls",
+            on("/v1/classes/{ours}/polls", "POST", {"question": "今天开心吗？", "options": ["开心", "一般"]}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/votes",
+            on("/v1/classes/{ours}/polls/{poll}/votes", "POST", {"choices": [0]}),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/polls/{poll_id}",
+            on("/v1/classes/{ours}/polls/{poll}"),
+            related=teacher | student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/close",
+            on("/v1/classes/{ours}/polls/{poll}/close", "POST"),
+            related=teacher,
             denied=deny,
         ),
     ]

@@ -130,6 +130,20 @@ class LeaveDecided(_ClassEvent):
     by: str
 
 
+class EvaluationRecorded(_ClassEvent):
+    """A teacher recorded points in one of the five dimensions of 综合素质评价 (the comment stays in the service)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.evaluation.recorded.v1"
+
+    evaluation_id: str
+    student_id: str
+    teacher_id: str
+    dimension: Literal["moral", "intellectual", "physical", "aesthetic", "labour"]
+    points: int
+    term: str
+    """School term, ``<year>-1`` (September–January) or ``<year>-2`` (February–August)."""
+
+
 # --- check-ins (打卡) and labour stars (劳动之星) ----------------------------------------------------------------
 # Keyed by class id: one class's check-in events stay in order. No text of a submission or a comment travels
 # (children write their names into them); media are object keys, never (signed) URLs.

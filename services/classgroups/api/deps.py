@@ -41,6 +41,7 @@ def class_view(cls: ClassGroup, relations: frozenset[str] | None = None) -> dict
             "grade": cls.grade,
             "head_teacher_id": cls.head_teacher,
             "subject_teachers": [{"teacher_id": t, "subject": s} for t, s in cls.subject_teachers],
+            "leave_delegate_id": cls.leave_delegate,
         }
     else:
         out |= {"owner_id": cls.owner, "approval_required": cls.approval_required}

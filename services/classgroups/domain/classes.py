@@ -55,6 +55,8 @@ class ClassGroup:
     subject_teachers: tuple[tuple[str, str], ...] = ()
     owner: str | None = None
     approval_required: bool = False
+    leave_delegate: str | None = None
+    """A subject teacher the head teacher named to decide leave requests too."""
 
     @property
     def administrative(self) -> bool:
@@ -127,6 +129,13 @@ def assign_teachers(
         assigned_by=by,
     )
     return updated, [event]
+
+
+def delegate_leave(cls: ClassGroup, teacher: str | None) -> ClassGroup:
+    """The head teacher names a subject teacher of the class to decide leave requests (None: nobody)."""
+    if teacher is not None and teacher not in {t for t, _ in cls.subject_teachers}:
+        raise Invalid("The delegate must be a subject teacher of the class.", code="not_a_teacher", field="teacher_id")
+    return replace(cls, leave_delegate=teacher, version=cls.version + 1)
 
 
 def _require_teacher(account: Account | None, school: str | None, field_name: str) -> None:

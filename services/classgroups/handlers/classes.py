@@ -4,7 +4,6 @@ who stands in a relation to a class, a parent's view of their child's classes.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from classgroups import access as rel
@@ -12,12 +11,9 @@ from classgroups.access import Caller, ClassAccess
 from classgroups.domain import classes as domain
 from classgroups.domain import roster
 from classgroups.domain.classes import ClassGroup, Membership
-from classgroups.store import ClassGroupsStore, Stale
+from classgroups.handlers import fresh, now
+from classgroups.store import ClassGroupsStore
 from common.errors import Conflict, Invalid
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -73,10 +69,8 @@ class Classes:
         return after
 
     async def _save(self, before: ClassGroup, after: ClassGroup, events: list[object]) -> None:
-        try:
+        with fresh("class"):
             await self.store.save_class(before, after, events)  # type: ignore[arg-type]
-        except Stale:
-            raise Conflict("The class changed meanwhile; read it again.", code="stale") from None
 
     async def import_roster(self, caller: Caller, class_id: str, body: bytes, content_type: str) -> RosterReport:
         """Put the students of a JSONL or CSV file on an administrative class's roster. Idempotent (a second
@@ -129,10 +123,8 @@ class Classes:
             raise Conflict("The school's admins manage this roster.", code="administrative")
         current = await self.store.membership(cls.id, account_id)
         after = domain.leave(cls, current, caller.id, now())
-        try:
+        with fresh("membership"):
             await self.store.save_membership(current, after)
-        except Stale:
-            raise Conflict("The membership changed meanwhile.", code="stale") from None
         if cls.administrative:
             await self.store.release_place(cls, account_id)
         return after

@@ -13,13 +13,10 @@ from classgroups.domain import classes as domain
 from classgroups.domain import codes
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.codes import ClassCode
+from classgroups.handlers import fresh, now
 from classgroups.settings import ClassGroupsSettings
-from classgroups.store import ClassGroupsStore, Stale
+from classgroups.store import ClassGroupsStore
 from common.errors import Conflict, Limited
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OnlineClasses:
@@ -36,10 +33,8 @@ class OnlineClasses:
     async def transfer(self, caller: Caller, class_id: str, to: str) -> ClassGroup:
         standing = await self.access.require(caller, class_id, {rel.OWNER})
         after, events = domain.transfer(standing.cls, await self.store.account(to), now())
-        try:
+        with fresh("class"):
             await self.store.save_class(standing.cls, after, events)  # type: ignore[arg-type]
-        except Stale:
-            raise Conflict("The class changed meanwhile; read it again.", code="stale") from None
         return after
 
     # --- codes -------------------------------------------------------------------------------------------
@@ -111,8 +106,6 @@ class OnlineClasses:
     ) -> Membership:
         current = await self.store.membership(cls.id, account_id)
         after = step(current)
-        try:
+        with fresh("membership"):
             await self.store.save_membership(current, after)
-        except Stale:
-            raise Conflict("The membership changed meanwhile; try again.", code="stale") from None
         return after

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from asgi_lifespan import LifespanManager
@@ -27,6 +26,7 @@ from common.contracts.classgroups import CLASSES_TOPIC
 from common.contracts.identity import GuardianLinked, RoleGranted, RoleRevoked, TeacherVerified, UserRegistered
 from common.messaging import kafka_client_options
 from common.topics import topic
+from tests.integration.identity.conftest import Events
 
 ISS, AUD = "https://id.test", "smartedu-test"
 SCHOOL = "cn/43/4301/430102/school-430102001"
@@ -140,28 +140,6 @@ async def classgroups(mongodb_url: str, tokens: Tokens) -> AsyncIterator[Running
     mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     await mongo.drop_database(f"test_classgroups_{run}_classgroups")
     await mongo.close()
-
-
-class Events:
-    """The class groups topic from the fixture's start: what the service published."""
-
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
-        self.consumer = consumer
-        self.seen: list[tuple[str, dict]] = []
-
-    async def wait_for(self, ce_type: str, match: Any = lambda e: True, timeout: float = 30) -> dict:  # noqa: ASYNC109
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for t, e in self.seen:
-                if t == ce_type and match(e):
-                    return e
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no {ce_type} event")
-            batch = await self.consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for r in records:
-                    headers = {k: v.decode() for k, v in r.headers}
-                    self.seen.append((headers.get("ce_type", ""), orjson.loads(r.value)))
 
 
 @pytest.fixture(scope="module")
