@@ -101,7 +101,7 @@ class Running:
     def as_(self, uid: str, *roles: str, kind: str | None = None) -> dict[str, str]:
         return self.tokens.headers(uid, *roles, kind=kind)
 
-    async def until(self, check: Any, timeout: float = 30) -> None:  # noqa: ASYNC109 - a polling deadline
+    async def until(self, check: Any, timeout: float = 120) -> None:  # noqa: ASYNC109 - a polling deadline
         deadline = asyncio.get_running_loop().time() + timeout
         while not await check():
             if asyncio.get_running_loop().time() > deadline:

@@ -331,7 +331,7 @@ async def test_labour_stars_are_awarded_once(classgroups: Running, school: Schoo
             timeout=3,
         )
     r = await cg.client.get(f"/v1/classes/{s.a}/labour-stars", headers=cg.as_(s.parent, kind="parent"))
-    assert r.status_code == 200 and r.json()[0]["period"] == week.label
+    assert r.status_code == 200 and week.label in [a["period"] for a in r.json()]
     # the current week is not over: refused
     r = await cg.client.post(
         f"/v1/classes/{s.a}/labour-stars/{Period.containing('week', today()).label}", headers=teacher
