@@ -16,15 +16,12 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from classgroups.store import ClassGroupsStore
 from common.contracts import Event
 from common.outbox import Outbox
-from common.store import Store, insert_new
+from common.store import Store
 
 TASKS, SUBMISSIONS, REVIEWS, STARS = "checkin_tasks", "checkin_submissions", "checkin_reviews", "labour_stars"
-
-
-class _Taken(Exception):
-    """The ``_id`` was there already: nothing written, no event."""
 
 
 def declare(store: Store, outbox: Outbox) -> None:
@@ -40,19 +37,12 @@ def declare(store: Store, outbox: Outbox) -> None:
 class CheckinStore:
     def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
         self.db, self.outbox = db, outbox
+        self.writer = ClassGroupsStore(db, outbox)  # the service's one insert-with-events
 
     async def _insert(self, collection: str, doc: dict[str, Any], events: list[Event]) -> bool:
         """Insert ``doc`` with ``events`` in its outbox field; False (nothing written, no event) when its ``_id``
         was taken."""
-        change = self.outbox.change(collection, {doc["_id"]: events}, abandon_on=(_Taken,))
-        doc["outbox"] = change.entries(doc["_id"])
-        try:
-            async with change:
-                if await insert_new(self.db[collection], [doc]):
-                    raise _Taken
-        except _Taken:
-            return False
-        return True
+        return not await self.writer.insert_announced(collection, [doc], {doc["_id"]: events})
 
     # --- tasks
     async def add_task(self, doc: dict[str, Any], event: Event) -> None:

@@ -11,15 +11,12 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from classgroups.store import ClassGroupsStore
 from common.contracts import Event
 from common.outbox import Outbox
 from common.store import Store, insert_new
 
 COURSES, OPS, CLAIMS = "courses", "course_ops", "course_claims"
-
-
-class _Taken(Exception):
-    pass
 
 
 def declare(store: Store, outbox: Outbox) -> None:
@@ -33,17 +30,12 @@ def declare(store: Store, outbox: Outbox) -> None:
 class CourseStore:
     def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
         self.db, self.outbox = db, outbox
+        self.writer = ClassGroupsStore(db, outbox)  # the service's one insert-with-events
 
     async def _insert(self, collection: str, doc: dict[str, Any], events: list[Event]) -> bool:
-        change = self.outbox.change(collection, {doc["_id"]: events}, abandon_on=(_Taken,))
-        doc["outbox"] = change.entries(doc["_id"])
-        try:
-            async with change:
-                if await insert_new(self.db[collection], [doc]):
-                    raise _Taken
-        except _Taken:
-            return False
-        return True
+        """Insert ``doc`` with ``events`` in its outbox field; False (nothing written, no event) when its ``_id``
+        was taken."""
+        return not await self.writer.insert_announced(collection, [doc], {doc["_id"]: events})
 
     async def add_course(self, doc: dict[str, Any], event: Event) -> None:
         await self._insert(COURSES, doc, [event])

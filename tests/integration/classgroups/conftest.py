@@ -5,6 +5,7 @@ into its directory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -142,11 +143,12 @@ async def classgroups(mongodb_url: str, tokens: Tokens) -> AsyncIterator[Running
     await mongo.close()
 
 
-@pytest.fixture(scope="module")
-async def events() -> AsyncIterator[Events]:
+@contextlib.asynccontextmanager
+async def topic_events(name: str) -> AsyncIterator[Events]:
+    """What the service publishes on topic ``name`` from now on."""
     consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
-    parts = [TopicPartition(CLASSES_TOPIC, p) for p in range(topic(CLASSES_TOPIC).partitions)]
+    parts = [TopicPartition(name, p) for p in range(topic(name).partitions)]
     consumer.assign(parts)
     await consumer.seek_to_end(*parts)
     for tp in parts:
@@ -155,3 +157,9 @@ async def events() -> AsyncIterator[Events]:
         yield Events(consumer)
     finally:
         await consumer.stop()
+
+
+@pytest.fixture(scope="module")
+async def events() -> AsyncIterator[Events]:
+    async with topic_events(CLASSES_TOPIC) as seen:
+        yield seen

@@ -11,13 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from classgroups.domain.checkins import BEIJING, Period
 from common.contracts.classgroups import CHECKINS_TOPIC
-from common.messaging import kafka_client_options
-from common.topics import topic
-from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running
+from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running, topic_events
 from tests.integration.classgroups.media_samples import jpeg, mp4
 
 pytestmark = pytest.mark.integration
@@ -26,17 +23,8 @@ ADMIN = f"school_admin@{SCHOOL}"
 
 @pytest.fixture(scope="module")
 async def checkin_events() -> AsyncIterator[Events]:
-    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
-    await consumer.start()
-    parts = [TopicPartition(CHECKINS_TOPIC, p) for p in range(topic(CHECKINS_TOPIC).partitions)]
-    consumer.assign(parts)
-    await consumer.seek_to_end(*parts)
-    for tp in parts:
-        await consumer.position(tp)
-    try:
-        yield Events(consumer)
-    finally:
-        await consumer.stop()
+    async with topic_events(CHECKINS_TOPIC) as seen:
+        yield seen
 
 
 class School:
