@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything is provisioned into .cache/
-# (git-ignored): a Python environment from uv.lock, Apache Kafka from Maven Central, FerretDB from its Go module.
+# (git-ignored): a Python environment from uv.lock, Apache Kafka from Maven Central, FerretDB and SeaweedFS (the S3
+# object store of class groups' media) from their Go modules.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CACHE := $(CURDIR)/.cache
@@ -25,14 +26,14 @@ $(CACHE)/pyenv/.synced: uv.lock pyproject.toml | $(UV)
 
 python: $(CACHE)/pyenv/.synced
 
-provision: python ## provision Python deps, Kafka and FerretDB (cached)
+provision: python ## provision Python deps, Kafka, FerretDB and SeaweedFS (cached)
 	@$(INFRA) provision
 
 infra-start: provision
 	@$(INFRA) start
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then eval "$$($(INFRA) env admin)"; fi; $(PY) -m common.topics create
 
-infra-stop: ## stop Kafka and FerretDB started by this checkout
+infra-stop: ## stop Kafka, FerretDB and SeaweedFS started by this checkout
 	@$(INFRA) stop
 
 run: provision ## start Kafka, FerretDB and all services with demo data; Ctrl-C stops everything

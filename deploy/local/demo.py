@@ -5,7 +5,9 @@
 2. catalog: the generated national catalog (12 sections, 65 textbook versions, ~19,500 lessons, ~88,000
    resources) imported as JSONL with the admin's token: the same import operators use;
 3. viewstats: a week of synthetic traffic over the catalog's resources, sent to the collector (each view at the
-   start of its hour, see ``beacons``).
+   start of its hour, see ``beacons``);
+4. class groups: a demo school's administrative class with a roster, teachers, a notice, a leave request and
+   evaluations, and an online class with a join code (deploy/local/demo_classgroups.py).
 
 Each step is skipped when its data is already there, so a second `make run` is ready at once.
 """
@@ -22,6 +24,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import demo_classgroups
 import httpx
 import orjson
 from demo_catalog import write_jsonl  # this directory: demo.py runs as a script
@@ -157,6 +160,7 @@ def main() -> int:
     p.add_argument("--catalog", default="http://127.0.0.1:8101")
     p.add_argument("--viewstats", default="http://127.0.0.1:8103")
     p.add_argument("--collector", default="http://127.0.0.1:8113")
+    p.add_argument("--classgroups", default="http://127.0.0.1:8105")
     p.add_argument("--views-per-day", type=int, default=20_000)
     p.add_argument("--days", type=int, default=8)
     a = p.parse_args()
@@ -164,6 +168,7 @@ def main() -> int:
     log(f"identity: ministry admin {ADMIN_PHONE} (password {DEMO_PASSWORD}) and 4 demo accounts")
     load_catalog(a.catalog, token)
     load_views(a.viewstats, a.collector, a.catalog, a.views_per_day, a.days)
+    demo_classgroups.load(a.identity, a.classgroups, token)
     return 0
 
 

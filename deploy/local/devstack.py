@@ -84,6 +84,14 @@ def env(kafka_principal: str | None = "admin") -> dict[str, str]:
             KAFKA_SASL_USERNAME=kafka_principal,
             KAFKA_SASL_PASSWORD=read_credentials(credentials)[kafka_principal],
         )
+    s3 = STATE / "s3-credentials.env"
+    if "S3_ENDPOINT_URL" not in os.environ and s3.exists():  # the object store infra.sh runs (class groups' media)
+        keys = dict(line.partition("=")[::2] for line in s3.read_text().splitlines() if not line.startswith("#"))
+        e.update(
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{os.environ.get('LOCAL_S3_PORT', '8333')}",
+            S3_ACCESS_KEY_ID=keys["S3_ACCESS_KEY_ID"],
+            S3_SECRET_ACCESS_KEY=keys["S3_SECRET_ACCESS_KEY"],
+        )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")])
     e.setdefault("LOG_JSON", "true")
     # the services find each other on loopback: tokens verified against identity's keys, the fake registry

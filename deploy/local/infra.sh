@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Local infrastructure for `make run` and `make test`: Apache Kafka (single-node KRaft, from the
-# official Maven Central artifacts, run with the machine's Java) and FerretDB (MongoDB wire protocol,
-# built from its Go module, SQLite backend by default). Everything lives under $CACHE (git-ignored),
-# binds to 127.0.0.1, and is skipped when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL point elsewhere.
+# official Maven Central artifacts, run with the machine's Java), FerretDB (MongoDB wire protocol,
+# built from its Go module, SQLite backend by default) and SeaweedFS (an S3-compatible object store for
+# class groups' media, built from its Go module; signatures checked against generated credentials).
+# Everything lives under $CACHE (git-ignored), binds to 127.0.0.1, and is skipped when
+# KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL / S3_ENDPOINT_URL point elsewhere.
 # FERRETDB_HANDLER=postgresql without FERRETDB_POSTGRESQL_URL also runs a PostgreSQL cluster of its own
 # (the machine's initdb/pg_ctl, data in $STATE/postgres-data, 127.0.0.1:$LOCAL_PG_PORT, trust auth: local use only).
 #
@@ -11,6 +13,7 @@
 #   infra.sh stop        stop what this script started
 #   infra.sh status
 #   infra.sh env [principal]   the Kafka login of a principal (default admin), for `eval` (docs/SECURITY.md)
+#   infra.sh env s3            the object store's endpoint and credentials, for `eval`
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +32,14 @@ PG_OWN=$([ "$FERRETDB_HANDLER" = postgresql ] && [ -z "${FERRETDB_POSTGRESQL_URL
   && echo 1 || true)                                   # 1: this script runs the PostgreSQL FerretDB uses
 FERRETDB_POSTGRESQL_URL=${FERRETDB_POSTGRESQL_URL:-postgres://ferretdb@127.0.0.1:$PG_PORT/ferretdb}
 KAFKA_HEAP=${LOCAL_KAFKA_HEAP:-768m}
+# SeaweedFS: no releases on the module proxy, only pseudo-versions of its main branch: this one is pinned.
+SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}
+SEAWEEDFS_BIN=$CACHE/seaweedfs/$SEAWEEDFS_VERSION/weed
+S3_PORT=${LOCAL_S3_PORT:-8333}
+# master, volume and filer HTTP ports follow the S3 port; their gRPC ports (and the S3 gateway's) are 4 more
+SEAWEEDFS_PORT=${LOCAL_SEAWEEDFS_PORT:-$((S3_PORT + 1))}
+SEAWEEDFS_GRPC_PORT=${LOCAL_SEAWEEDFS_GRPC_PORT:-$((SEAWEEDFS_PORT + 10000))}
+S3_CREDENTIALS=$STATE/s3-credentials.env             # the local object store's access key and secret
 CREDENTIALS=$STATE/kafka-credentials.env            # SCRAM passwords of the local broker's principals
 
 say() { printf '\033[1m[infra]\033[0m %s\n' "$*"; }
@@ -71,6 +82,71 @@ provision_ferretdb() {
     | awk '{n++; if (n % 40 == 0) print "  compiled " n " packages…"}')
   mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
   rm -rf "$dir/src"
+}
+
+provision_seaweedfs() {
+  if [ -x "$SEAWEEDFS_BIN" ]; then return; fi
+  say "building SeaweedFS $SEAWEEDFS_VERSION from its Go module (first time only, ~4 min)"
+  # `go install …/weed@version` is refused (its go.mod has replace directives): the module is downloaded and
+  # its ./weed built inside it, as the main module, so the replaces apply.
+  local src
+  src=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || { say "could not download github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"; exit 1; }
+  mkdir -p "$(dirname "$SEAWEEDFS_BIN")"
+  (cd "$src" && go build -o "$SEAWEEDFS_BIN.tmp" ./weed 2>&1 | { grep -v '^go: downloading' || true; } | tail -n 20)
+  [ -x "$SEAWEEDFS_BIN.tmp" ] || { say "building SeaweedFS failed"; exit 1; }
+  mv "$SEAWEEDFS_BIN.tmp" "$SEAWEEDFS_BIN"
+}
+
+s3_config() { # one S3 identity with random keys (made once per state dir), so the gateway checks signatures
+  if [ ! -f "$S3_CREDENTIALS" ]; then
+    (
+      umask 077
+      echo "# The local object store's S3 identity, made by deploy/local/infra.sh (not in the repository)."
+      echo "S3_ACCESS_KEY_ID=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Z0-9' | head -c 20)"
+      echo "S3_SECRET_ACCESS_KEY=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)"
+    ) > "$S3_CREDENTIALS"
+  fi
+  # shellcheck disable=SC1090
+  . "$S3_CREDENTIALS"
+  (umask 077 && cat > "$STATE/s3-identities.json" <<JSON
+{"identities": [{"name": "smartedu", "credentials": [{"accessKey": "$S3_ACCESS_KEY_ID",
+  "secretKey": "$S3_SECRET_ACCESS_KEY"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+JSON
+  )
+}
+
+start_seaweedfs() {
+  if [ -n "${S3_ENDPOINT_URL:-}" ]; then say "object store: using S3_ENDPOINT_URL=$S3_ENDPOINT_URL"; return; fi
+  if running seaweedfs; then say "SeaweedFS already running (S3 on 127.0.0.1:$S3_PORT)"; return; fi
+  local p
+  for p in "$S3_PORT" "$SEAWEEDFS_PORT" "$((SEAWEEDFS_PORT + 1))" "$((SEAWEEDFS_PORT + 2))" \
+    "$SEAWEEDFS_GRPC_PORT" "$((SEAWEEDFS_GRPC_PORT + 1))" "$((SEAWEEDFS_GRPC_PORT + 2))" "$((SEAWEEDFS_GRPC_PORT + 3))"; do
+    if port_open "$p"; then say "port $p is taken by a process this script did not start"; exit 1; fi
+  done
+  provision_seaweedfs
+  mkdir -p "$STATE/seaweedfs-data" "$STATE/logs"
+  s3_config
+  local g=$SEAWEEDFS_GRPC_PORT
+  say "starting SeaweedFS on 127.0.0.1 (S3 :$S3_PORT, master/volume/filer :$SEAWEEDFS_PORT-$((SEAWEEDFS_PORT + 2)), log $STATE/logs/seaweedfs.log)"
+  # Small volumes (the default is 30 GB each) and no Iceberg catalog port; every listener on 127.0.0.1.
+  nohup "$SEAWEEDFS_BIN" server -dir="$STATE/seaweedfs-data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$SEAWEEDFS_PORT" -master.port.grpc="$g" -master.volumeSizeLimitMB=64 \
+    -volume.port="$((SEAWEEDFS_PORT + 1))" -volume.port.grpc="$((g + 1))" -volume.max=32 \
+    -filer -filer.port="$((SEAWEEDFS_PORT + 2))" -filer.port.grpc="$((g + 2))" \
+    -s3 -s3.port="$S3_PORT" -s3.port.grpc="$((g + 3))" -s3.port.iceberg=0 -s3.config="$STATE/s3-identities.json" \
+    > "$STATE/logs/seaweedfs.log" 2>&1 &
+  echo $! > "$STATE/seaweedfs.pid"
+  wait_port SeaweedFS "$S3_PORT" 90 "$STATE/logs/seaweedfs.log"
+}
+
+s3_env() { # the object store the services use, as shell exports (`eval "$(infra.sh env s3)"`)
+  [ -f "$S3_CREDENTIALS" ] || { echo "no $S3_CREDENTIALS: start the object store first (infra.sh start)" >&2; exit 1; }
+  # shellcheck disable=SC1090
+  . "$S3_CREDENTIALS"
+  echo "export S3_ENDPOINT_URL=http://127.0.0.1:$S3_PORT S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID" \
+    "S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY"
 }
 
 principals() { # the Kafka principals declared in libs/common/topics.py (stdlib only: any python3 reads it)
@@ -233,11 +309,13 @@ stop_one() { # name [signal]
 }
 
 case "${1:-}" in
-  provision) provision_kafka; provision_ferretdb; say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION" ;;
-  start) mkdir -p "$STATE"; start_postgres; start_ferretdb; start_kafka ;;
-  stop) stop_one ferretdb; stop_one postgres INT; stop_one kafka ;;   # SIGINT: PostgreSQL's fast shutdown
-  env) kafka_env "${2:-admin}" ;;
+  provision)
+    provision_kafka; provision_ferretdb; [ -n "${S3_ENDPOINT_URL:-}" ] || provision_seaweedfs
+    say "provisioned: Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, SeaweedFS $SEAWEEDFS_VERSION" ;;
+  start) mkdir -p "$STATE"; start_postgres; start_ferretdb; start_seaweedfs; start_kafka ;;
+  stop) stop_one ferretdb; stop_one postgres INT; stop_one seaweedfs; stop_one kafka ;;   # SIGINT: PostgreSQL's fast shutdown
+  env) if [ "${2:-}" = s3 ]; then s3_env; else kafka_env "${2:-admin}"; fi ;;
   status)
-    for n in kafka postgres ferretdb; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
+    for n in kafka postgres ferretdb seaweedfs; do if running $n; then echo "$n: running (pid $(cat "$STATE/$n.pid"))"; else echo "$n: stopped"; fi; done ;;
   *) echo "usage: $0 provision|start|stop|status|env [principal]" >&2; exit 2 ;;
 esac

@@ -10,8 +10,9 @@ INFRA=$ROOT/deploy/local/infra.sh
 export SMARTEDU_STATE=${SMARTEDU_STATE:-$ROOT/.cache/test-state}
 export LOCAL_KAFKA_PORT=${LOCAL_KAFKA_PORT:-19092} LOCAL_KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-19093}
 export LOCAL_MONGO_PORT=${LOCAL_MONGO_PORT:-37017} LOCAL_PG_PORT=${LOCAL_PG_PORT:-35432}
+export LOCAL_S3_PORT=${LOCAL_S3_PORT:-18333}
 started=0
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URL:-}" ]; then
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URL:-}" ] || [ -z "${S3_ENDPOINT_URL:-}" ]; then
   if ! "$INFRA" status | grep -q "kafka: running"; then started=1; fi
   "$INFRA" start || exit 1
 fi
@@ -22,6 +23,8 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
 fi
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$LOCAL_KAFKA_PORT}
 export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
+# the object store of class groups' media (S3 API): its endpoint and the identity infra.sh generated
+if [ -z "${S3_ENDPOINT_URL:-}" ]; then eval "$("$INFRA" env s3)" || exit 1; fi
 "$PY" -m common.topics create || exit 1
 # Each test has its own time limit (pyproject: timeout); this one bounds the whole run, so CI always gets a
 # report (SIGINT makes pytest print its summary) instead of being cut off.

@@ -30,7 +30,15 @@ ADMINS = ORG_ADMIN_ROLES
 MINISTRY = MINISTRY_ADMIN
 
 RuleKind = Literal[
-    "public", "signed_in", "account_kind", "role", "account_admin", "role_grantor", "guardian_approver", "oauth_client"
+    "public",
+    "signed_in",
+    "account_kind",
+    "role",
+    "account_admin",
+    "role_grantor",
+    "guardian_approver",
+    "oauth_client",
+    "relation",
 ]
 
 MEANING: dict[str, str] = {
@@ -46,6 +54,9 @@ MEANING: dict[str, str] = {
     "guardian_approver": "The student's head teacher, an admin covering the student's school, or the student "
     "once old enough; never the requesting parent.",
     "oauth_client": "OAuth client authentication (client secret or PKCE); a user's bearer token grants nothing.",
+    "relation": "A signed-in caller who stands in one of `relations` to the object the path names (e.g. a teacher "
+    "of the class, a member, a guardian of the student, an admin covering the class's school), as the service's "
+    "own records say; anyone else learns 403 or 404.",
 }
 
 
@@ -59,6 +70,7 @@ class Access:
     kinds: tuple[str, ...] = ()
     target: str | None = None
     note: str = ""
+    relations: tuple[str, ...] = ()
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"rule": self.kind, "meaning": MEANING[self.kind]}
@@ -66,6 +78,8 @@ class Access:
             doc["roles"] = list(self.roles)
         if self.kinds:
             doc["kinds"] = list(self.kinds)
+        if self.relations:
+            doc["relations"] = list(self.relations)
         if self.target:
             doc["target"] = self.target
         if self.note:
@@ -116,6 +130,14 @@ def guardian_approver(note: str = "") -> Callable[[F], F]:
 
 def oauth_client(note: str = "") -> Callable[[F], F]:
     return _declare(Access("oauth_client", note=note))
+
+
+def relation(*relations: str, target: str | None = None, note: str = "") -> Callable[[F], F]:
+    """Object-level access: the caller must stand in one of ``relations`` to the object (``target`` names where
+    it comes from, e.g. ``path.class_id``)."""
+    if not relations:
+        raise ValueError("access.relation needs at least one relation")
+    return _declare(Access("relation", relations=relations, target=target, note=note))
 
 
 def declare(endpoint: Callable[..., Any], rule: Access) -> None:

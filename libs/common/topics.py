@@ -29,6 +29,10 @@ VIEWSTATS_VIEWS = "viewstats.views.v1"
 VIEWSTATS_HEARTBEATS = "viewstats.heartbeats.v1"
 VIEWSTATS_POPULARITY = "viewstats.popularity.v1"
 VIEWSTATS_LEARNING = "viewstats.learning.v1"
+CLASSGROUPS_CLASSES = "classgroups.classes.v1"
+CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
+CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
+CLASSGROUPS_COURSES = "classgroups.courses.v1"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,32 @@ TOPICS: list[Topic] = [
     Topic(VIEWSTATS_HEARTBEATS, 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
     Topic(VIEWSTATS_POPULARITY, 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
     Topic(VIEWSTATS_LEARNING, 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+    # --- classgroups ---------------------------------------------------------------------------------------
+    Topic(
+        CLASSGROUPS_CLASSES,
+        6,
+        30 * DAY_MS,
+        description="Classes, memberships, announcements and leave requests of class groups; keyed by class id.",
+    ),
+    Topic(
+        CLASSGROUPS_CHECKINS,
+        6,
+        30 * DAY_MS,
+        description="Check-in tasks, submissions, reviews and labour stars (劳动之星); keyed by class id.",
+    ),
+    Topic(
+        CLASSGROUPS_COURSE_REQUESTS,
+        12,
+        30 * DAY_MS,
+        description="Requests for after-school course places, keyed by course id: a partition's order is the "
+        "arrival order its single writer applies.",
+    ),
+    Topic(
+        CLASSGROUPS_COURSES,
+        6,
+        30 * DAY_MS,
+        description="After-school courses published, places decided (seated, waitlisted, refused), drops.",
+    ),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -131,6 +161,19 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         (CATALOG_RESOURCES,),
         "Keeps the recommender's candidate pool of published resources.",
     ),
+    # --- classgroups ---------------------------------------------------------------------------------------
+    ConsumerGroup(
+        "classgroups-identity",
+        "classgroups",
+        ("identity.users.v1",),
+        "Keeps class groups' directory of accounts (kinds, roles, schools, teacher verification, guardian links).",
+    ),
+    ConsumerGroup(
+        "classgroups-courses",
+        "classgroups",
+        (CLASSGROUPS_COURSE_REQUESTS,),
+        "The single writer of each after-school course: applies its place requests in partition order.",
+    ),
 ]
 
 
@@ -170,7 +213,17 @@ PRINCIPALS: list[Principal] = [
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
     Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
-    Principal("classgroups", "classgroups.app:create_app", (), "The class groups service."),
+    Principal(
+        "classgroups",
+        "classgroups.app:create_app",
+        (
+            CLASSGROUPS_CLASSES,
+            CLASSGROUPS_CHECKINS,
+            CLASSGROUPS_COURSE_REQUESTS,
+            CLASSGROUPS_COURSES,
+        ),
+        "The class groups service.",
+    ),
 ]
 
 

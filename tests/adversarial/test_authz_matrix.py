@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -109,6 +109,7 @@ class Probe:
     targets: list[str | None] | None = None  # rule "role": what the role must cover (None: held anywhere)
     account: Target | None = None  # rules account_admin / role_grantor: the account acted on
     grant: tuple[str, str | None] | None = None  # rule role_grantor: (role, org)
+    related: frozenset[str] = frozenset()  # rule relation: the personas standing in the relation to the object
     ok: frozenset[int] = frozenset()  # statuses that still mean "authorized" (e.g. 404 of a random id)
     denied: frozenset[int] = frozenset({403})
     xfail: dict[str, str] = field(default_factory=dict)
@@ -147,6 +148,8 @@ def expected(rule: access.Access, probe: Probe, persona: str) -> str:
             above = any(covers(s, org) and s != org for s, _ in admin_scopes(persona))
             return "allow" if above else "deny"
         return "allow" if administers(persona, Target((org, *probe.account.places), probe.account.level)) else "deny"
+    if rule.kind == "relation":
+        return "allow" if persona in probe.related else "deny"
     raise AssertionError(f"no outcome for rule {rule.kind}")
 
 
@@ -767,12 +770,905 @@ def _viewstats_probes() -> list[Probe]:
 
 
 PROVINCE_OF_A = "cn/43"
+
+
+# --- class groups: object-level rules, inside (class of school A, the personas' class) and outside (school G) ----
+ADMINS_OF_A = frozenset({"school_admin_in", "county_admin_in", "province_admin_in", "ministry_admin"})
+ADMINS_OF_G = frozenset({"school_admin_out", "county_admin_out", "province_admin_out", "ministry_admin"})
+
+
+class Classes:
+    """Classes the class-groups probes act on, built through the public APIs. The service learns accounts from
+    identity's events, so each step waits until it has (polling the API that depends on it)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
+    def _call(self, persona: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        headers = {**kw.pop("headers", {}), **self.ctx.p.personas[persona].headers}
+        return self.ctx.http["classgroups"].request(method, url, headers=headers, **kw)
+
+    def _until(self, attempt: Callable[[], httpx.Response], ok: Callable[[httpx.Response], bool]) -> httpx.Response:
+        import time
+
+        deadline = time.monotonic() + 60
+        while True:
+            r = attempt()
+            if ok(r) or time.monotonic() > deadline:
+                assert ok(r), r.text
+                return r
+            time.sleep(0.3)
+
+    def administrative(self, school: str = SCHOOL_A, year: int = 2026) -> str:
+        body = {"school": school, "school_year": year, "grade": 5, "name": f"{year}级{uuid.uuid4().hex[:4]}班"}
+        r = self._call("ministry_admin", "POST", "/v1/administrative-classes", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def roster(self, class_id: str, account_id: str) -> None:
+        headers = {"Content-Type": "application/x-ndjson"}
+        line = orjson.dumps({"account_id": account_id})
+        self._until(
+            lambda: self._call(
+                "ministry_admin", "POST", f"/v1/classes/{class_id}/roster", content=line, headers=headers
+            ),
+            lambda r: r.status_code == 200 and (r.json()["added"] + r.json()["already"]) == 1,
+        )
+
+    def ours(self) -> str:
+        """Class of school A: the teacher persona its head teacher, the student persona on its roster, the parent
+        persona the student's guardian."""
+
+        def make() -> str:
+            p = self.ctx.p.personas
+            cid = self.administrative(year=2026)
+            self.roster(cid, p["student"].user_id)
+            self._until(
+                lambda: self._call(
+                    "ministry_admin",
+                    "PUT",
+                    f"/v1/classes/{cid}/teachers",
+                    json={"head_teacher_id": p["teacher"].user_id},
+                ),
+                lambda r: r.status_code == 200,
+            )
+            identity = self.ctx.http["identity"]
+            r = identity.post(
+                "/v1/guardian-links", json={"child_id": p["student"].user_id}, headers=p["parent"].headers
+            )
+            assert r.status_code in (201, 409), r.text
+            r = identity.post(
+                f"/v1/guardian-links/{p['student'].user_id}/{p['parent'].user_id}/approve", headers=self.ctx.ministry
+            )
+            assert r.status_code in (200, 409), r.text
+            self._until(
+                lambda: self._call("parent", "GET", f"/v1/students/{p['student'].user_id}/classes"),
+                lambda r: r.status_code == 200 and cid in [c["id"] for c in r.json()],
+            )
+            return cid
+
+        return self.ctx.shared("class-ours", make)
+
+    def theirs(self) -> str:
+        """Class of school G (Guangdong): none of the personas' relations reach it."""
+        return self.ctx.shared("class-theirs", lambda: self.administrative(SCHOOL_G, 2026))
+
+    def online(self, *, approval: bool = False, student: str | None = None) -> str:
+        """A new online class of the teacher persona; ``student``: "invited", "member" or "pending"."""
+        r = self._until(
+            lambda: self._call(
+                "teacher", "POST", "/v1/online-classes", json={"name": "课外阅读", "approval_required": approval}
+            ),
+            lambda r: r.status_code == 201,
+        )
+        cid = r.json()["id"]
+        sid = self.ctx.p.personas["student"].user_id
+        if student in ("invited", "member"):
+            r = self._call("teacher", "POST", f"/v1/classes/{cid}/invitations", json={"account_id": sid})
+            assert r.status_code == 201, r.text
+        if student == "member":
+            assert self._call("student", "POST", f"/v1/classes/{cid}/invitation/accept").status_code == 200
+        if student == "pending":
+            r = self._call("student", "POST", "/v1/joins", json={"code": self.code(cid)})
+            assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+        return cid
+
+    def announcement(self) -> str:
+        """An announcement of the head teacher (the teacher persona) in the personas' class."""
+        ours = self.ours()  # outside the shared() below: its lock is not re-entrant
+
+        def make() -> str:
+            body = {"title": "家长会", "body": "周五下午三点。"}
+            r = self._call("teacher", "POST", f"/v1/classes/{ours}/announcements", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["id"]
+
+        return self.ctx.shared("announcement", make)
+
+    def leave(self, days_ahead: int = 2) -> str:
+        """A leave request of the student persona in the personas' class, starting ``days_ahead`` days from now."""
+        r = self._call("student", "POST", f"/v1/classes/{self.ours()}/leaves", json=leave_body(self.ctx, days_ahead))
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def poll(self) -> str:
+        """A new quick poll of the head teacher in the personas' class."""
+        body = {"question": "喜欢哪种水果？", "options": ["苹果", "橘子"]}
+        r = self._call("teacher", "POST", f"/v1/classes/{self.ours()}/polls", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def code(self, class_id: str) -> str:
+        r = self._call("teacher", "POST", f"/v1/classes/{class_id}/codes", json={})
+        assert r.status_code == 201, r.text
+        return r.json()["code"]
+
+
+def leave_body(ctx: Ctx, days_ahead: int = 2) -> dict[str, Any]:
+    from datetime import timedelta
+
+    day = (date.today() + timedelta(days=days_ahead)).isoformat()
+    student = ctx.p.personas["student"].user_id
+    return {"student_id": student, "kind": "sick", "first_day": day, "last_day": day, "reason": "感冒"}
+
+
+def _classgroups_probes() -> list[Probe]:
+    def on(path: str, method: str = "GET", body: Any = None, **kw: Any) -> Builder:
+        """``path`` with ``{ours}``/``{theirs}``/``{student}`` filled in when the cell runs."""
+
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Classes(ctx)
+            names = {"student": ctx.p.personas["student"].user_id}
+            if "{leave}" in path:
+                names["leave"] = c.leave()
+            if "{poll}" in path:
+                names["poll"] = c.poll()
+            if "{ours}" in path:
+                names["ours"] = c.ours()
+            if "{theirs}" in path:
+                names["theirs"] = c.theirs()
+            if "{announcement}" in path:
+                names["announcement"] = c.announcement()
+            payload = body(ctx) if callable(body) else body
+            return Request(method, path.format(**names), json=payload, **kw)
+
+        return build
+
+    def fresh(make: Callable[[Classes], tuple[str, Any]], method: str = "POST") -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            url, body = make(Classes(ctx))
+            if isinstance(body, bytes):
+                return Request(method, url, content=body, headers={"Content-Type": "application/x-ndjson"})
+            return Request(method, url, json=body)
+
+        return build
+
+    def student(ctx_classes: Classes) -> str:
+        return ctx_classes.ctx.p.personas["student"].user_id
+
+    teacher, student_p, parent = frozenset({"teacher"}), frozenset({"student"}), frozenset({"parent"})
+    unknown_line = orjson.dumps({"account_id": "u-nobody"})
+    no_teachers = {"head_teacher_id": None, "subject_teachers": []}
+    deny = frozenset({403, 404})
+    return [
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/administrative-classes",
+            _post("/v1/administrative-classes", {"school": SCHOOL_A, "school_year": 2026, "grade": 3, "name": "3班"}),
+            targets=[SCHOOL_A],
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/administrative-classes",
+            _get("/v1/administrative-classes", school=SCHOOL_A),
+            targets=[SCHOOL_A],
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/teachers",
+            fresh(lambda c: (f"/v1/classes/{c.administrative()}/teachers", no_teachers), "PUT"),
+            name="class of A",
+            related=ADMINS_OF_A,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/teachers",
+            fresh(lambda c: (f"/v1/classes/{c.administrative(SCHOOL_G)}/teachers", no_teachers), "PUT"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roster",
+            fresh(lambda c: (f"/v1/classes/{c.administrative()}/roster", unknown_line)),
+            name="class of A",
+            related=ADMINS_OF_A,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roster",
+            fresh(lambda c: (f"/v1/classes/{c.administrative(SCHOOL_G)}/roster", unknown_line)),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/members/{account_id}",
+            # someone not on the roster: an authorized caller learns 409 not_member, and the roster is unchanged
+            on("/v1/classes/{ours}/members/u-nobody", "DELETE"),
+            name="class of A",
+            related=ADMINS_OF_A,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/members/{account_id}",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='member')}/members/{student(c)}", None), "DELETE"),
+            name="online class of the teacher",
+            related=frozenset({"teacher", "ministry_admin"}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}",
+            on("/v1/classes/{ours}"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}",
+            on("/v1/classes/{theirs}"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/members",
+            on("/v1/classes/{ours}/members"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/members",
+            on("/v1/classes/{theirs}/members"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe("classgroups", "GET", "/v1/me/classes", _get("/v1/me/classes")),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/classes",
+            on("/v1/students/{student}/classes"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/online-classes",
+            _post("/v1/online-classes", {"name": "网络班"}),
+            related=teacher,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/codes",
+            fresh(lambda c: (f"/v1/classes/{c.online()}/codes", {})),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "DELETE",
+            "/v1/classes/{class_id}/codes/{code}",
+            fresh(lambda c: (f"/v1/classes/{(cid := c.online())}/codes/{c.code(cid)}", None), "DELETE"),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/joins",
+            fresh(lambda c: ("/v1/joins", {"code": c.code(c.online())})),
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitations",
+            fresh(lambda c: (f"/v1/classes/{c.online()}/invitations", {"account_id": student(c)})),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitation/accept",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='invited')}/invitation/accept", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/invitation/decline",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='invited')}/invitation/decline", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/members/{account_id}/approve",
+            fresh(
+                lambda c: (
+                    f"/v1/classes/{c.online(approval=True, student='pending')}/members/{student(c)}/approve",
+                    None,
+                )
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/members/{account_id}/reject",
+            fresh(
+                lambda c: (
+                    f"/v1/classes/{c.online(approval=True, student='pending')}/members/{student(c)}/reject",
+                    None,
+                )
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leave",
+            fresh(lambda c: (f"/v1/classes/{c.online(student='member')}/leave", None)),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/transfer",
+            # to the owner itself (the tier has one verified teacher): the owner learns 409 same_owner
+            fresh(lambda c: (f"/v1/classes/{c.online()}/transfer", {"to": c.ctx.p.personas["teacher"].user_id})),
+            related=teacher,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{ours}/announcements", "POST", {"title": "通知", "body": "明天升旗。"}),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{theirs}/announcements", "POST", {"title": "通知", "body": "明天升旗。"}),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{ours}/announcements"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher | student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements",
+            on("/v1/classes/{theirs}/announcements"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/announcements/{announcement_id}/read",
+            on("/v1/classes/{ours}/announcements/{announcement}/read", "POST"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/announcements/{announcement_id}/receipts",
+            on("/v1/classes/{ours}/announcements/{announcement}/receipts"),
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{ours}/leaves", "POST", leave_body),
+            name="class of A",
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{theirs}/leaves", "POST", leave_body),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/leaves",
+            on("/v1/classes/{ours}/leaves"),
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/approve",
+            on("/v1/classes/{ours}/leaves/{leave}/approve", "POST", {}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/reject",
+            on("/v1/classes/{ours}/leaves/{leave}/reject", "POST", {}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leaves/{leave_id}/cancel",
+            on("/v1/classes/{ours}/leaves/{leave}/cancel", "POST"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/away-today",
+            on("/v1/classes/{ours}/away-today"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/away-today",
+            on("/v1/classes/{theirs}/away-today"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/leaves",
+            on("/v1/students/{student}/leaves"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "PUT",
+            "/v1/classes/{class_id}/leave-delegate",
+            on("/v1/classes/{ours}/leave-delegate", "PUT", {"teacher_id": None}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/evaluations",
+            on(
+                "/v1/classes/{ours}/evaluations",
+                "POST",
+                lambda ctx: {
+                    "student_id": ctx.p.personas["student"].user_id,
+                    "dimension": "labour",
+                    "points": 2,
+                    "comment": "值日认真",
+                },
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{ours}/evaluations/summary"),
+            name="class of A",
+            related=ADMINS_OF_A | teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/evaluations/summary",
+            on("/v1/classes/{theirs}/evaluations/summary"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations",
+            on("/v1/students/{student}/evaluations"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/students/{student_id}/evaluations/chart.svg",
+            on("/v1/students/{student}/evaluations/chart.svg"),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{ours}/roll-calls", "POST"),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/roll-calls",
+            on("/v1/classes/{theirs}/roll-calls", "POST"),
+            name="class of G",
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls",
+            on("/v1/classes/{ours}/polls", "POST", {"question": "今天开心吗？", "options": ["开心", "一般"]}),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/votes",
+            on("/v1/classes/{ours}/polls/{poll}/votes", "POST", {"choices": [0]}),
+            related=student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/polls/{poll_id}",
+            on("/v1/classes/{ours}/polls/{poll}"),
+            related=teacher | student_p,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/polls/{poll_id}/close",
+            on("/v1/classes/{ours}/polls/{poll}/close", "POST"),
+            related=teacher,
+            denied=deny,
+        ),
+    ]
+
+
+# --- class groups: check-ins and after-school courses (the checkins branch) ---------------------------------------
+class Checkins:
+    """Check-in tasks and courses the probes act on, made through the public APIs by the personas themselves."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx, self.classes = ctx, Classes(ctx)
+
+    def _call(self, persona: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        return self.classes._call(persona, method, url, **kw)
+
+    def task(self, name: str = "task") -> str:
+        """A labour task of class A set by its head teacher (the teacher persona), text only."""
+
+        def make() -> str:
+            cid = self.classes.ours()
+            today = date.today()
+            body = {
+                "title": "家务劳动",
+                "schedule": {
+                    "kind": "daily",
+                    "starts_on": str(today - timedelta(30)),
+                    "ends_on": str(today + timedelta(30)),
+                },
+                "evidence": {"text": True, "photos": 0, "video": False},
+                "labour": True,
+            }
+            r = self._call("teacher", "POST", f"/v1/classes/{cid}/checkin-tasks", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["task_id"]
+
+        return self.ctx.shared(f"checkin-{name}", make)
+
+    def submission(self) -> str:
+        """The student persona's check-in of yesterday on a task of its own."""
+
+        def make() -> str:
+            cid, task = self.classes.ours(), self.task("reviewed")
+            body = {"day": str(date.today() - timedelta(1)), "text": "扫地"}
+            r = self._call("student", "POST", f"/v1/classes/{cid}/checkin-tasks/{task}/submissions", json=body)
+            assert r.status_code in (201, 409), r.text
+            return f"{task}:{self.ctx.p.personas['student'].user_id}:{body['day']}:v1"
+
+        return self.ctx.shared("checkin-submission", make)
+
+    def course(self) -> str:
+        def make() -> str:
+            self.classes.ours()  # the student persona in a grade-5 class of school A
+            now = datetime.now(UTC)
+            body = {
+                "school": SCHOOL_A,
+                "term": "2026-autumn",
+                "title": "机器人社团",
+                "capacity": 30,
+                "slots": [{"weekday": 2, "starts": "16:00", "ends": "17:00"}],
+                "grades": [5],
+                "opens_at": (now - timedelta(days=1)).isoformat(),
+                "closes_at": (now + timedelta(days=7)).isoformat(),
+            }
+            r = self._call("ministry_admin", "POST", "/v1/courses", json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["course_id"]
+
+        return self.ctx.shared("course", make)
+
+
+def _checkins_probes() -> list[Probe]:
+    readers = ADMINS_OF_A | frozenset({"teacher", "student", "parent"})
+    submitters, teacher = frozenset({"student", "parent"}), frozenset({"teacher"})
+    deny = frozenset({403, 404})
+
+    def on(path: str, method: str = "GET", body: Callable[[Checkins], Any] | None = None) -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Checkins(ctx)
+            names = {"student": ctx.p.personas["student"].user_id, "ours": c.classes.ours()}
+            if "{theirs}" in path:
+                names["theirs"] = c.classes.theirs()
+            if "{task}" in path:
+                names["task"] = c.task()
+            if "{submission}" in path:
+                names["submission"] = c.submission()
+                names["task"] = c.task("reviewed")
+            if "{course}" in path:
+                names["course"] = c.course()
+            return Request(method, path.format(**names), json=body(c) if body else None)
+
+        return build
+
+    week = (date.today() - timedelta(days=21)).isocalendar()
+    past_week = f"{week[0]}-W{week[1]:02d}"
+    task_body = {
+        "title": "阅读打卡",
+        "schedule": {"kind": "weekdays", "starts_on": str(date.today()), "ends_on": str(date.today() + timedelta(9))},
+    }
+    student_body = lambda c: {"student_id": c.ctx.p.personas["student"].user_id}  # noqa: E731
+    base = "/v1/classes/{class_id}/checkin-tasks"
+    return [
+        Probe(
+            "classgroups",
+            "POST",
+            base,
+            on("/v1/classes/{ours}/checkin-tasks", "POST", lambda c: task_body),
+            name="class of A",
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base,
+            on("/v1/classes/{theirs}/checkin-tasks", "POST", lambda c: task_body),
+            name="class of G",
+            related=frozenset(),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base,
+            on("/v1/classes/{ours}/checkin-tasks"),
+            name="class of A",
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base,
+            on("/v1/classes/{theirs}/checkin-tasks"),
+            name="class of G",
+            related=ADMINS_OF_G,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}",
+            on("/v1/classes/{ours}/checkin-tasks/{task}"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/uploads",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/uploads",
+                "POST",
+                lambda c: {**student_body(c), "kind": "photo", "content_type": "image/jpeg", "size": 1000},
+            ),
+            related=submitters,
+            denied=deny,
+        ),
+        # the student and the parent check in for the same child and day: one of them learns 409 (taken)
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/submissions",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/submissions",
+                "POST",
+                lambda c: {**student_body(c), "day": str(date.today()), "text": "读书"},
+            ),
+            related=submitters,
+            ok=frozenset({409}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/submissions",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/submissions"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/{task_id}/submissions/{submission_id}/reviews",
+            on(
+                "/v1/classes/{ours}/checkin-tasks/{task}/submissions/{submission}/reviews",
+                "POST",
+                lambda c: {"action": "comment", "comment": "很好"},
+            ),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/progress/{student_id}",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/progress/{student}"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            base + "/{task_id}/leaderboard",
+            on("/v1/classes/{ours}/checkin-tasks/{task}/leaderboard"),
+            related=readers,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/labour-stars/{period}",
+            on("/v1/classes/{ours}/labour-stars/" + past_week, "POST"),
+            related=teacher,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/classes/{class_id}/labour-stars",
+            on("/v1/classes/{ours}/labour-stars"),
+            related=readers,
+            denied=deny,
+        ),
+    ]
+
+
+def _courses_probes() -> list[Probe]:
+    def course_body(ctx: Ctx, persona: str) -> Request:
+        now = datetime.now(UTC)
+        body = {
+            "school": SCHOOL_A,
+            "term": "2026-autumn",
+            "title": "书法",
+            "capacity": 20,
+            "slots": [{"weekday": 4, "starts": "16:00", "ends": "17:30"}],
+            "grades": [3, 4, 5],
+            "opens_at": now.isoformat(),
+            "closes_at": (now + timedelta(days=3)).isoformat(),
+        }
+        return Request("POST", "/v1/courses", json=body)
+
+    def place(kind: str) -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            c = Checkins(ctx)
+            body = {"student_id": ctx.p.personas["student"].user_id}
+            return Request("POST", f"/v1/courses/{c.course()}/{kind}", json=body)
+
+        return build
+
+    def course(suffix: str = "") -> Builder:
+        return lambda ctx, persona: Request("GET", f"/v1/courses/{Checkins(ctx).course()}{suffix}")
+
+    return [
+        Probe("classgroups", "POST", "/v1/courses", course_body, targets=[SCHOOL_A]),
+        Probe("classgroups", "GET", "/v1/courses", _get("/v1/courses", school=SCHOOL_A)),
+        Probe("classgroups", "GET", "/v1/courses/{course_id}", course()),
+        Probe("classgroups", "GET", "/v1/courses/{course_id}/roster", course("/roster"), targets=[SCHOOL_A]),
+        Probe("classgroups", "POST", "/v1/courses/{course_id}/selections", place("selections")),
+        Probe("classgroups", "POST", "/v1/courses/{course_id}/drops", place("drops")),
+        Probe(
+            "classgroups", "GET", "/v1/course-requests/{request_id}", _get(f"/v1/course-requests/{uuid.uuid4().hex}")
+        ),
+    ]
+
+
 PROBES: list[Probe] = [
     # readiness may say 503 (a consumer rebalancing): not an authorization outcome
     *[Probe(s, "GET", path, _get(path), ok=frozenset({503})) for s in SERVICES for path in OPS],
     *_identity_probes(),
     *_catalog_probes(),
     *_viewstats_probes(),
+    *_classgroups_probes(),
+    *_checkins_probes(),
+    *_courses_probes(),
 ]
 
 

@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -24,23 +25,29 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Jiaoyu-Pingtai-2026"
 
 
-@pytest.fixture
-def platform(service_process):
+def identity_with_admin(service_process) -> tuple[Any, str]:
+    """Identity as a process with its demo orgs (schools, provider/pep), and the phone of its first ministry admin,
+    made by the operator's one-time step with identity's own environment."""
     admin_phone = f"139{random.randrange(10**8):08d}"
     identity = service_process(
         "identity.app:create_app",
         free_port(),
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
-        IDENTITY_SEED_DEMO="true",  # the provider orgs (provider/pep) are demo data
+        IDENTITY_SEED_DEMO="true",
     ).start()
-    # the first ministry admin: the operator's one-time step, with identity's own environment
     subprocess.run(
         [sys.executable, "-m", "identity.bootstrap", "--phone", admin_phone],
         env={**identity.env, "IDENTITY_BOOTSTRAP_PASSWORD": PASSWORD},
         check=True,
         capture_output=True,
     )
+    return identity, admin_phone
+
+
+@pytest.fixture
+def platform(service_process):
+    identity, admin_phone = identity_with_admin(service_process)
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     catalog = service_process("catalog.app:create_app", free_port(), **jwks).start(timeout=120)
     recommender = service_process("recommender.app:create_app", free_port(), **jwks).start()

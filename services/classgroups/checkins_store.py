@@ -1,0 +1,99 @@
+"""All of the check-ins' queries (tasks, submissions, reviews, labour stars).
+
+Every write is an insert with a chosen ``_id`` (``common.store.insert_new``), the project's concurrency primitive
+on FerretDB, where updates are read–modify–write and two concurrent ones can lose one: a submission's versions
+(``<task>:<student>:<day>:v<n>``: two concurrent first submissions, or two answers to one redo, cannot both land),
+one like per teacher (``<submission>:like:<teacher>``), one verdict per version (``<submission>:verdict``), one
+award of labour stars per class and period (``<class>:<period>``), however many replicas compute it. Nothing is
+updated in place. Each document carries its events (``common.outbox``) in the same insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from classgroups.store import ClassGroupsStore
+from common.contracts import Event
+from common.outbox import Outbox
+from common.store import Store
+
+TASKS, SUBMISSIONS, REVIEWS, STARS = "checkin_tasks", "checkin_submissions", "checkin_reviews", "labour_stars"
+
+
+def declare(store: Store, outbox: Outbox) -> None:
+    store.declare_indexes(TASKS, [IndexModel([("class_id", ASCENDING)])])
+    store.declare_indexes(SUBMISSIONS, [IndexModel([("task_id", ASCENDING), ("student_id", ASCENDING)])])
+    store.declare_indexes(REVIEWS, [IndexModel([("task_id", ASCENDING)])])
+    store.declare_indexes(STARS, [IndexModel([("class_id", ASCENDING)])])
+    for collection in (TASKS, SUBMISSIONS, REVIEWS, STARS):
+        # a sweep reads only the entries: submissions and comments hold children's text
+        outbox.source(collection, projection=())
+
+
+class CheckinStore:
+    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
+        self.db, self.outbox = db, outbox
+        self.writer = ClassGroupsStore(db, outbox)  # the service's one insert-with-events
+
+    async def _insert(self, collection: str, doc: dict[str, Any], events: list[Event]) -> bool:
+        """Insert ``doc`` with ``events`` in its outbox field; False (nothing written, no event) when its ``_id``
+        was taken."""
+        return not await self.writer.insert_announced(collection, [doc], {doc["_id"]: events})
+
+    # --- tasks
+    async def add_task(self, doc: dict[str, Any], event: Event) -> None:
+        await self._insert(TASKS, doc, [event])
+
+    async def task(self, task_id: str) -> dict[str, Any] | None:
+        return await self.db[TASKS].find_one({"_id": task_id}, {"outbox": 0})
+
+    async def tasks_of(self, class_id: str) -> list[dict[str, Any]]:
+        return [d async for d in self.db[TASKS].find({"class_id": class_id}, {"outbox": 0}).sort("created_at", 1)]
+
+    # --- submissions
+    async def add_submission(self, doc: dict[str, Any], event: Event) -> bool:
+        return await self._insert(SUBMISSIONS, doc, [event])
+
+    async def submission(self, submission_id: str) -> dict[str, Any] | None:
+        return await self.db[SUBMISSIONS].find_one({"_id": submission_id}, {"outbox": 0})
+
+    async def submissions(
+        self, task_ids: Iterable[str], *, student_id: str | None = None, day: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every version of the tasks' submissions (of one student, of one day), oldest first."""
+        query: dict[str, Any] = {"task_id": {"$in": list(task_ids)}}
+        if student_id is not None:
+            query["student_id"] = student_id
+        if day is not None:
+            query["day"] = day
+        found = [d async for d in self.db[SUBMISSIONS].find(query, {"outbox": 0})]
+        return sorted(found, key=lambda d: (d["day"], d["student_id"], d["version"]))
+
+    # --- reviews
+    async def add_review(self, doc: dict[str, Any], event: Event) -> bool:
+        return await self._insert(REVIEWS, doc, [event])
+
+    async def reviews(self, task_ids: Iterable[str]) -> list[dict[str, Any]]:
+        found = [d async for d in self.db[REVIEWS].find({"task_id": {"$in": list(task_ids)}}, {"outbox": 0})]
+        return sorted(found, key=lambda d: d["at"])
+
+    # --- labour stars
+    async def award(self, doc: dict[str, Any], events: list[Event]) -> bool:
+        """The class's stars for a period, once: False when they were awarded already (by another request or
+        replica)."""
+        return await self._insert(STARS, doc, events)
+
+    async def awards(self, class_id: str) -> list[dict[str, Any]]:
+        found = [d async for d in self.db[STARS].find({"class_id": class_id}, {"outbox": 0})]
+        return sorted(found, key=lambda d: d["awarded_at"], reverse=True)
+
+    async def award_of(self, class_id: str, period: str) -> dict[str, Any] | None:
+        return await self.db[STARS].find_one({"_id": f"{class_id}:{period}"}, {"outbox": 0})
+
+    async def labour_classes(self) -> list[str]:
+        """Classes with a labour-education task (the periodic award looks at these)."""
+        return sorted({d["class_id"] async for d in self.db[TASKS].find({"labour": True}, {"class_id": 1})})

@@ -1,0 +1,105 @@
+"""Handlers of leave requests (请假), administrative classes only (see :mod:`classgroups.domain.leaves`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from classgroups import access as rel
+from classgroups.access import Caller, ClassAccess
+from classgroups.domain import classes as class_rules
+from classgroups.domain import leaves as domain
+from classgroups.domain.classes import ClassGroup
+from classgroups.domain.leaves import LeaveRequest
+from classgroups.handlers import fresh, now
+from classgroups.store import ClassGroupsStore
+from common.errors import Forbidden, NotFound
+
+APPROVERS = frozenset({rel.HEAD, rel.DELEGATE})
+
+
+class Leaves:
+    def __init__(self, store: ClassGroupsStore, access: ClassAccess) -> None:
+        self.store, self.access = store, access
+
+    async def submit(
+        self,
+        caller: Caller,
+        class_id: str,
+        *,
+        student: str,
+        kind: domain.Kind,
+        first_day: date,
+        last_day: date,
+        periods: list[int],
+        reason: str,
+        attachment: str | None,
+    ) -> LeaveRequest:
+        """By the student, or a guardian of the student; the student must be on the class's roster."""
+        standing = await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
+        if student != caller.id and not await self.store.is_guardian(caller.id, student):
+            raise Forbidden("Only the student or a guardian asks for the student's leave.", code="not_guardian")
+        await self.access.require_on_roster(standing.cls.id, student)
+        leave, events = domain.request(
+            class_id=class_id,
+            student=student,
+            by=caller.id,
+            kind=kind,
+            first_day=first_day,
+            last_day=last_day,
+            periods=periods,
+            reason=reason,
+            attachment=attachment,
+            at=now(),
+        )
+        await self.store.add_leave(leave, events)  # type: ignore[arg-type]
+        return leave
+
+    async def decide(
+        self, caller: Caller, class_id: str, leave_id: str, approve: bool, note: str | None
+    ) -> LeaveRequest:
+        await self.access.require_administrative(caller, class_id, APPROVERS)
+        leave = await self._of_class(class_id, leave_id)
+        after, events = domain.decide(leave, approve, caller.id, note, now())
+        return await self._save(leave, after, events)
+
+    async def cancel(self, caller: Caller, class_id: str, leave_id: str) -> LeaveRequest:
+        """By whoever asked, the student, or a guardian of the student, until the leave starts."""
+        await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
+        leave = await self._of_class(class_id, leave_id)
+        mine = caller.id in (leave.requested_by, leave.student)
+        if not mine and not await self.store.is_guardian(caller.id, leave.student):
+            raise NotFound("No such leave request among yours.", code="leave_not_found")
+        after, events = domain.cancel(leave, caller.id, now())
+        return await self._save(leave, after, events)
+
+    async def of_class(self, caller: Caller, class_id: str, status: str | None) -> list[LeaveRequest]:
+        await self.access.require_administrative(caller, class_id, APPROVERS | {rel.ADMIN})
+        return await self.store.leaves(class_id=class_id, status=status)
+
+    async def away_today(self, caller: Caller, class_id: str) -> tuple[date, list[LeaveRequest]]:
+        """Approved leaves covering today (Beijing time): what a subject teacher needs at roll call."""
+        await self.access.require_administrative(caller, class_id, {rel.TEACHER, rel.ADMIN})
+        today = domain.beijing_today(now())
+        return today, await self.store.leaves(class_id=class_id, on=today, status="approved")
+
+    async def of_student(self, caller: Caller, student: str) -> list[LeaveRequest]:
+        await self.access.require_student_view(caller, student)
+        return await self.store.leaves(student=student)
+
+    async def delegate(self, caller: Caller, class_id: str, teacher: str | None) -> ClassGroup:
+        standing = await self.access.require_administrative(caller, class_id, {rel.HEAD})
+        after = class_rules.delegate_leave(standing.cls, teacher)
+        with fresh("class"):
+            await self.store.save_class(standing.cls, after, [])
+        return after
+
+    async def _of_class(self, class_id: str, leave_id: str) -> LeaveRequest:
+        leave = await self.store.leave(leave_id)
+        if leave is None or leave.class_id != class_id:
+            raise NotFound("No such leave request in this class.", code="leave_not_found")
+        return leave
+
+    async def _save(self, before: LeaveRequest, after: LeaveRequest, events: list[object]) -> LeaveRequest:
+        with fresh("leave request"):
+            await self.store.save_leave(before, after, events)  # type: ignore[arg-type]
+        return after

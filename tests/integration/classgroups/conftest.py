@@ -1,0 +1,165 @@
+"""Class groups in-process on real Kafka and FerretDB. Accounts come the way they come in production: as identity's
+events on ``identity.users.v1`` (published here with identity's contracts), which the service's consumer turns
+into its directory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from asgi_lifespan import LifespanManager
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+from pymongo import AsyncMongoClient
+
+from classgroups.app import create_app
+from classgroups.settings import ClassGroupsSettings
+from common.auth import JwksCache, TokenVerifier, install_verifier
+from common.contracts.classgroups import CLASSES_TOPIC
+from common.contracts.identity import GuardianLinked, RoleGranted, RoleRevoked, TeacherVerified, UserRegistered
+from common.messaging import kafka_client_options
+from common.topics import topic
+from tests.integration.identity.conftest import Events
+
+ISS, AUD = "https://id.test", "smartedu-test"
+SCHOOL = "cn/43/4301/430102/school-430102001"
+OTHER_SCHOOL = "cn/44/4401/440106/school-440106001"
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
+
+    def verifier(self) -> TokenVerifier:
+        transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]}))
+        cache = JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport))
+        return TokenVerifier(cache, issuer=ISS, audience=AUD)
+
+    def headers(self, sub: str, *roles: str, kind: str | None = None) -> dict[str, str]:
+        now = int(time.time())
+        body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now}
+        body |= {"exp": now + 600, "roles": list(roles)}
+        if kind:
+            body["kind"] = kind
+        token = jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, body, self.key, algorithms=["Ed25519"])
+        return {"Authorization": f"Bearer {token}"}
+
+
+class Running:
+    """The service, a client, and identity's side: accounts made by publishing identity's events."""
+
+    def __init__(self, app: Any, client: httpx.AsyncClient, tokens: Tokens) -> None:
+        self.app, self.client, self.tokens = app, client, tokens
+
+    @property
+    def handlers(self) -> Any:
+        return self.app.state.classgroups
+
+    async def publish(self, *events: Any) -> None:
+        await self.app.state.kit.publisher.publish_many(list(events))
+
+    async def account(self, kind: str, *roles: str, verified_school: str | None = None) -> str:
+        """An account identity registered (with roles, and a verification), once the directory has it."""
+        uid = f"u-{uuid.uuid4().hex[:12]}"
+        t = datetime.now(UTC)
+        events: list[Any] = [UserRegistered(user_id=uid, occurred_at=t, kind=kind, login_methods=("phone",))]
+        for claim in roles:
+            role, _, org = claim.partition("@")
+            events.append(RoleGranted(user_id=uid, occurred_at=t, role=role, org=org or None, granted_by="admin"))
+        if verified_school:
+            events.append(TeacherVerified(user_id=uid, occurred_at=t, outcome="verified", school=verified_school))
+        await self.publish(*events)
+        await self.until(lambda: self._has(uid, len(events)))
+        return uid
+
+    async def _has(self, uid: str, n: int) -> bool:
+        account = await self.handlers.store.account(uid)
+        return account is not None and len(account.seen) >= n
+
+    async def revoke(self, uid: str, claim: str) -> None:
+        role, _, org = claim.partition("@")
+        before = len((await self.handlers.store.account(uid)).seen)
+        t = datetime.now(UTC)
+        await self.publish(RoleRevoked(user_id=uid, occurred_at=t, role=role, org=org or None, revoked_by="admin"))
+        await self.until(lambda: self._has(uid, before + 1))
+
+    async def link(self, child: str, guardian: str) -> None:
+        t = datetime.now(UTC)
+        event = GuardianLinked(
+            user_id=child, occurred_at=t, guardian_id=guardian, approved_by="x", approver_role="school_admin"
+        )
+        await self.publish(event)
+        await self.until(lambda: self.handlers.store.is_guardian(guardian, child))
+
+    def as_(self, uid: str, *roles: str, kind: str | None = None) -> dict[str, str]:
+        return self.tokens.headers(uid, *roles, kind=kind)
+
+    async def until(self, check: Any, timeout: float = 120) -> None:  # noqa: ASYNC109 - a polling deadline
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await check():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.1)
+
+    async def relayed(self) -> None:
+        relay = self.app.state.kit.outbox.relay
+        await self.until(lambda: _true(not relay.queue))
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+@pytest.fixture(scope="session")
+def tokens() -> Tokens:
+    return Tokens()
+
+
+@pytest.fixture(scope="module")
+async def classgroups(mongodb_url: str, tokens: Tokens) -> AsyncIterator[Running]:
+    run = uuid.uuid4().hex[:8]
+    settings = ClassGroupsSettings(
+        mongodb_database_prefix=f"test_classgroups_{run}_",
+        kafka_client_prefix=f"test-{run}-",
+        code_max_failures=5,
+    )
+    app = create_app(settings)
+    install_verifier(app, tokens.verifier())
+    async with (
+        LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://classgroups") as client,
+    ):
+        yield Running(app, client, tokens)
+    mongo = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
+    await mongo.drop_database(f"test_classgroups_{run}_classgroups")
+    await mongo.close()
+
+
+@contextlib.asynccontextmanager
+async def topic_events(name: str) -> AsyncIterator[Events]:
+    """What the service publishes on topic ``name`` from now on."""
+    consumer = AIOKafkaConsumer(**kafka_client_options(), enable_auto_commit=False)
+    await consumer.start()
+    parts = [TopicPartition(name, p) for p in range(topic(name).partitions)]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    for tp in parts:
+        await consumer.position(tp)
+    try:
+        yield Events(consumer)
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture(scope="module")
+async def events() -> AsyncIterator[Events]:
+    async with topic_events(CLASSES_TOPIC) as seen:
+        yield seen
