@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI
 
 from catalog import api, consumers
+from catalog.migration import load_heads_after_migrations
 from catalog.readmodel import ReadModel
 from catalog.service import Catalog
 from catalog.settings import CatalogSettings
@@ -35,19 +36,9 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         stats = await service.replica.start(kafka_client_options(settings), group_id=index_group)
         log.info("catalog read model loaded from the topic: %s", stats)
         app.state.rebuild_stats = stats
-        background.append(asyncio.create_task(migrate_then_load_heads(), name="catalog-heads"))
-
-    async def migrate_then_load_heads() -> None:
-        # At every start, in the background: cheap once done (one small read), and no deploy step to forget.
-        # Reads already map the former spellings, so serving does not wait for it; the heads scan after it
-        # reads the migrated revisions.
-        try:
-            migrated = await service.store.migrate_local_channels()
-            if migrated is not None:
-                log.info("local channels of %d revisions migrated to GB/T 2260 codes", migrated)
-        except Exception:  # the store is down: the next start migrates (reads map the letters meanwhile)
-            log.exception("migrating local channels to GB/T 2260 codes failed; the next start retries")
-        await service.replica.load_heads_in_background()
+        # With the data migrations first: at every start until done, so no environment misses them; nothing
+        # waits for them (reads map the former spellings).
+        background.append(asyncio.create_task(load_heads_after_migrations(service), name="catalog-heads"))
 
     @kit.on_shutdown
     async def cancel_background() -> None:

@@ -87,6 +87,15 @@ class Editorial:
     async def withdraw(self, actor: Actor, rid: str, reason: str) -> tuple[Resource, int]:
         return await self._change(rid, lambda r, at: r.withdraw(actor, reason, at))
 
+    async def announce_again(self, rid: str) -> bool:
+        """Publish a public resource's snapshot once more (:meth:`Resource.announce_again`) as a new revision that
+        changes nothing else; False when there was nothing public to announce (no revision is written then)."""
+        entry = self.read.entries.get(rid)
+        if entry is None or entry.public is None:
+            return False
+        resource, _ = await self._change(rid, lambda r, at: r.announce_again(at))
+        return resource.is_public
+
     async def _change(self, rid: str, command: Command) -> tuple[Resource, int]:
         """Run ``command`` on the newest revision and append the result (retried when another replica appended
         first); the resource as changed and its revision number."""

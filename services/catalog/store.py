@@ -250,33 +250,44 @@ class CatalogStore:
         async for doc in self.tree.find({}, batch_size=10000):
             yield node_of(doc)
 
-    async def migrate_local_channels(self) -> int | None:
+    async def migrate_local_channels(self) -> list[str] | None:
         """Rewrite the local channels stored in ISO 3166-2:CN letters (``hn``) as GB/T 2260 codes (``43``), in
-        the working copies and the stored public snapshots of every revision; the number of revisions changed,
-        None when a previous start finished it already.
+        the working copies and the stored public snapshots of every revision. Returns the resources whose public
+        snapshot carried letters, to be published again (:mod:`catalog.migration`), until
+        :meth:`local_channels_republished` says that is done; None once it is.
 
         The one in-place update of revisions, safe because nothing else updates them (they are insert-only)
-        and because it is idempotent: a second run, or two replicas at once, set the same values. A revision an
-        older replica appends during a rolling deploy may still carry letters: reads map them
-        (``ResourceContent``, ``PublishedResource``), so nothing depends on the rewrite being complete. Its cost
-        on FerretDB, where every query scans: one filtered pass per field, one ``update_many`` per letter found;
-        the next start reads only the small ``migrations`` document. ``content_hash`` is left as computed from
-        the letters: the next import of such a resource is a new published version, now carrying the code."""
+        and because it is idempotent: a second run, or two replicas at once, set the same values. The resources
+        to republish are recorded in ``migrations`` before anything is rewritten, so a crash between the two steps
+        loses none. A revision an older replica appends during a rolling deploy may still carry letters: reads map
+        them (``ResourceContent``, ``PublishedResource``). Cost on FerretDB, where every query scans: one filtered
+        pass per field, one ``update_many`` per letter found; later starts read only the ``migrations`` document.
+        ``content_hash`` is left as computed from the letters: the next import of such a resource is a new
+        published version (it carries the code, as every version now does)."""
         migrations = self.db[MIGRATIONS]
-        if await migrations.find_one({"_id": LOCAL_CHANNELS_GBT2260}) is not None:
+        marker = await migrations.find_one({"_id": LOCAL_CHANNELS_GBT2260})
+        if marker is not None and marker.get("republished"):
             return None
         letters = {p.abbr: p.code for p in PROVINCES.values()}
-        changed = 0
+        found: dict[str, set[str]] = {}
+        resources: set[str] = set()
         for part in ("content", "published"):
             field = f"{part}.local_channel"
-            found = set()
-            async for doc in self.revisions.find({field: {"$in": sorted(letters)}}, {field: 1}):
-                found.add(doc[part]["local_channel"])
-            for letter in sorted(found):
-                result = await self.revisions.update_many({field: letter}, {"$set": {field: letters[letter]}})
-                changed += result.modified_count
-        await insert_new(migrations, [{"_id": LOCAL_CHANNELS_GBT2260, "revisions": changed}])
-        return changed
+            found[field] = set()
+            async for doc in self.revisions.find({field: {"$in": sorted(letters)}}, {field: 1, "id": 1}):
+                found[field].add(doc[part]["local_channel"])
+                resources.add(doc["id"])  # the public ones among them are published again
+        if marker is None:
+            await insert_new(migrations, [{"_id": LOCAL_CHANNELS_GBT2260, "resources": sorted(resources)}])
+            marker = await migrations.find_one({"_id": LOCAL_CHANNELS_GBT2260})  # ours, or a replica's at once
+            assert marker is not None
+        for field, present in found.items():
+            for letter in sorted(present):
+                await self.revisions.update_many({field: letter}, {"$set": {field: letters[letter]}})
+        return sorted(set(marker["resources"]) | resources)
+
+    async def local_channels_republished(self) -> None:
+        await self.db[MIGRATIONS].update_one({"_id": LOCAL_CHANNELS_GBT2260}, {"$set": {"republished": True}})
 
 
 async def _insert_ignoring_duplicates(collection: Any, docs: list[dict[str, Any]]) -> set[str]:

@@ -21,9 +21,10 @@ Versions of ``ResourcePublished`` (one topic, one key per resource, so a subscri
   ``local_channel`` is the province's GB/T 2260 code (``"43"``), the key of provinces everywhere on the platform
   (identity's org paths ``cn/43/...``, viewstats' province figures, :mod:`common.reference`). Nothing else changed.
 - ``...resource.published.v1`` (class ``ResourcePublishedV1``, no longer published): ``local_channel`` was the
-  province's ISO 3166-2:CN letters (``"hn"``). Records written before the change stay on the compacted topic until
-  their resource is published again; decoding one with these models gives the code (``"43"``), so a subscriber
-  handles both as ``ResourcePublished``. A subscriber decoding the JSON itself maps the letters with
+  province's ISO 3166-2:CN letters (``"hn"``). The catalog's start-up migration publishes every public
+  local-channel resource again as v2; v1 records of other resources (no local channel: the same in both versions)
+  stay until their resource is published again. Decoding a v1 record with these models gives the code (``"43"``),
+  so a subscriber handles both as ``ResourcePublished``. A subscriber decoding the JSON itself maps the letters with
   :func:`common.reference.province_code`. Dual publishing was not an option: on a compacted topic only the last
   record per key survives, so a v1 copy would hide the v2 record (or the reverse) from a subscriber that replays.
 """

@@ -351,6 +351,18 @@ class Resource(BaseModel):
             )
         ]
 
+    def announce_again(self, now: datetime) -> list[Event]:
+        """The public snapshot published once more, unchanged but with a new cursor, so that every subscriber
+        replaces the record it holds (used when the wire form of a snapshot changed: ``catalog.migration``).
+        Nothing to announce for a draft or a withdrawn resource."""
+        if not self.is_public or self.published is None:
+            return []
+        return [
+            ResourcePublished(
+                resource=self.published, cursor=change_cursor(now, self.id), credit_hours=self.published.credit_hours
+            )
+        ]
+
     # --- internals -------------------------------------------------------------------------------------
     def snapshot(self, now: datetime) -> PublishedResource:
         c = self.content

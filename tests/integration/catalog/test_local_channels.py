@@ -3,7 +3,6 @@ ISO 3166-2:CN letters (hn) serves, stores and publishes codes (43) after it star
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -13,7 +12,7 @@ from aiokafka import TopicPartition
 from pymongo import AsyncMongoClient
 
 from catalog.domain.resource import change_cursor
-from catalog.store import MIGRATIONS
+from catalog.store import LOCAL_CHANNELS_GBT2260, MIGRATIONS
 from common.contracts.catalog import ResourcePublished, ResourcePublishedV1
 from common.kafka import as_record_headers, ce_headers, ce_time, kafka_consumer, kafka_producer
 from common.topics import topic
@@ -85,7 +84,7 @@ async def test_a_catalog_holding_former_letters_serves_stores_and_publishes_gbt2
     published = await eventually(lambda: _records_of(rid, ends))
     assert [(t, body["resource"]["local_channel"]) for t, body in published] == [(ResourcePublished.TYPE, "43")]
 
-    # What the catalog stored and published before the change: letters in every revision, a v1 record.
+    # What the catalog stored and published before the change: letters in every revision, a v1 record last.
     mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
     db = mongo[f"test_catalog_{run_id}_catalog"]
     try:
@@ -97,38 +96,54 @@ async def test_a_catalog_holding_former_letters_serves_stores_and_publishes_gbt2
                 legacy["published.local_channel"] = "hn"
             await db.revisions.update_one({"_id": doc["_id"]}, {"$set": legacy})
         await db[MIGRATIONS].delete_many({})
-        await _publish_v1(
-            {**snapshot, "local_channel": "hn", "title": "湖南地方频道 旧记录"},
-            change_cursor(datetime.now(UTC), rid),
-        )
+        legacy_cursor = change_cursor(datetime.now(UTC), rid)
+        await _publish_v1({**snapshot, "local_channel": "hn"}, legacy_cursor)
+        ends = await _topic_ends()
 
         second = await start(run_id, "lc-b", tokens)
         try:
-            # The start-up read of the topic maps the v1 record's letters.
-            served = (await second.client.get(f"/v1/resources/{rid}")).json()
-            assert (served["title"], served["local_channel"]) == ("湖南地方频道 旧记录", "43")
-            # The migration ran before the editorial heads were loaded: every revision carries the code now.
-            await asyncio.wait_for(second.app.state.catalog.replica.heads_ready.wait(), 120)
+            assert (await second.client.get(f"/v1/resources/{rid}")).json()["local_channel"] == "43"
+
+            async def migrated():
+                marker = await db[MIGRATIONS].find_one({"_id": LOCAL_CHANNELS_GBT2260})
+                return marker is not None and marker.get("republished")
+
+            await eventually(migrated, timeout=120)
+            # The store holds codes only, and the resource was published again: a v2 record, newer than the v1 one.
             stored = [d async for d in db.revisions.find({}) if d["id"] == rid]
-            assert {d["content"]["local_channel"] for d in stored} == {"43"}
+            assert len(stored) == 4 and {d["content"]["local_channel"] for d in stored} == {"43"}
             assert all(d["published"].get("local_channel", "43") == "43" for d in stored if d.get("published"))
+            republished = await eventually(lambda: _records_of(rid, ends))
+            assert [(t, body["resource"]["local_channel"]) for t, body in republished] == [
+                (ResourcePublished.TYPE, "43")
+            ]
+            assert republished[0][1]["cursor"] > legacy_cursor
+            assert republished[0][1]["resource"] | {"local_channel": "hn"} == {**snapshot, "local_channel": "hn"}
             catalog = second.app.state.catalog
-            assert await catalog.store.migrate_local_channels() is None  # done once: the next start skips it
-            # A v1 record arriving live reads as the code too.
-            await _publish_v1(
-                {**snapshot, "local_channel": "hn", "title": "湖南地方频道 又一条旧记录"},
-                change_cursor(datetime.now(UTC), rid),
-            )
+            resource, _ = await catalog.editorial.load(rid)
+            assert resource.content.local_channel == "43"
+            assert await catalog.store.migrate_local_channels() is None  # done: later starts skip it
+        finally:
+            await stop(second)
+
+        # A subscriber still reads v1 records as the code: at start-up (the snapshot) and live.
+        await _publish_v1({**snapshot, "local_channel": "hn", "title": "湖南地方频道 旧记录"}, _cursor(rid))
+        third = await start(run_id, "lc-c", tokens)
+        try:
+            served = (await third.client.get(f"/v1/resources/{rid}")).json()
+            assert (served["title"], served["local_channel"]) == ("湖南地方频道 旧记录", "43")
+            await _publish_v1({**snapshot, "local_channel": "hn", "title": "湖南地方频道 又一条旧记录"}, _cursor(rid))
 
             async def live_applied():
-                r = (await second.client.get(f"/v1/resources/{rid}")).json()
+                r = (await third.client.get(f"/v1/resources/{rid}")).json()
                 return (r["title"], r["local_channel"]) == ("湖南地方频道 又一条旧记录", "43")
 
             await eventually(live_applied)
-            # The editorial state of the migrated resource reads as the code.
-            resource, _ = await catalog.editorial.load(rid)
-            assert resource.content.local_channel == "43"
         finally:
-            await stop(second)
+            await stop(third)
     finally:
         await mongo.close()
+
+
+def _cursor(rid: str) -> str:
+    return change_cursor(datetime.now(UTC), rid)
