@@ -57,6 +57,13 @@ OUTBOX_RELAY_ERRORS = Counter(
     ["service", "reason"],
 )
 
+SERVICE_READY = Gauge(
+    "service_ready",
+    "1 while the process's readiness check passes (store and Kafka reachable, consumers in their groups), 0 while "
+    "it fails; measured every 5 s whether or not a probe asks, so alerts see it outside Kubernetes too",
+    ["service"],
+)
+
 TRACE_ID_KEY = "smartedu.trace_id"
 """Where the request's trace id waits in the ASGI scope for the 500 handler."""
 

@@ -45,7 +45,13 @@ from common.messaging import (
     leave_undecoded,
     parse_any_record,
 )
-from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
+from common.observability import (
+    CONSUMER_LAG,
+    SERVICE_READY,
+    ObservabilityMiddleware,
+    setup_logging,
+    setup_tracing,
+)
 from common.outbox import Outbox, RelayOptions
 from common.problems import document_problems, install_problem_handlers
 from common.settings import ServiceSettings
@@ -196,6 +202,7 @@ class ServiceKit:
         t3 = time.perf_counter()
         await self.broker.start()
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
+        self._background.append(asyncio.create_task(self._measure_readiness(), name=f"{self.name}-ready"))
         self.started = True
         # What start-up loaded (modules, routes, a service's in-memory tables) lives as long as the process:
         # frozen, the cyclic GC stops re-walking it on every full collection of the request path's garbage.
@@ -215,6 +222,7 @@ class ServiceKit:
 
     async def stop(self) -> None:
         self.stopping = True
+        SERVICE_READY.labels(self.name).set(0)
         for task in self._background:
             task.cancel()
         # What the relay holds goes out while the producer is up; what it cannot publish stays in the store.
@@ -251,6 +259,13 @@ class ServiceKit:
                             CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
                                 max(0, highwater - position)
                             )
+            await asyncio.sleep(5)
+
+    async def _measure_readiness(self) -> None:
+        """service_ready for the alert SmartEduNotReady: the probe's own verdict, measured without a prober."""
+        while True:
+            with contextlib.suppress(Exception):
+                SERVICE_READY.labels(self.name).set(1 if (await self.readiness())["ready"] else 0)
             await asyncio.sleep(5)
 
     # --- probes ------------------------------------------------------------------------------------------
