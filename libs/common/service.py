@@ -47,6 +47,8 @@ from common.messaging import (
 )
 from common.observability import (
     CONSUMER_LAG,
+    CONSUMER_PROCESSING,
+    DLQ_DEPTH,
     SERVICE_READY,
     ObservabilityMiddleware,
     setup_logging,
@@ -56,6 +58,7 @@ from common.outbox import Outbox, RelayOptions
 from common.problems import document_problems, install_problem_handlers
 from common.settings import ServiceSettings
 from common.store import Store
+from common.topics import all_topics
 from common.topics import group as declared_group
 
 log = logging.getLogger("common.service")
@@ -182,7 +185,15 @@ class ServiceKit:
             @subscriber
             async def _on_message(message: KafkaMessage) -> None:
                 raw = message.raw_message
-                await runner.handle_records(raw if isinstance(raw, tuple) else (raw,))
+                records = raw if isinstance(raw, tuple) else (raw,)
+                started = time.perf_counter()
+                try:
+                    await runner.handle_records(records)
+                finally:
+                    # A batch may span partitions: each of them waited for the whole delivery.
+                    elapsed = time.perf_counter() - started
+                    for topic_name, partition in {(r.topic, r.partition) for r in records}:
+                        CONSUMER_PROCESSING.labels(self.name, group, topic_name, str(partition)).observe(elapsed)
 
             self.consumers.append(_Consumer(group, group_id, subscriber, listener))
             return handler
@@ -246,11 +257,19 @@ class ServiceKit:
             await self.stop()
 
     async def _measure_lag(self) -> None:
+        partitions = {t.name: t.partitions for t in all_topics()}
         while True:
             for c in self.consumers:
                 consumer = getattr(c.subscriber, "consumer", None)
                 if consumer is None:
                     continue
+                dlq = declared_group(c.group).dead_letter_topic
+                with contextlib.suppress(Exception):  # Kafka away: the gauge keeps its last figure
+                    tps = [TopicPartition(dlq, p) for p in range(partitions.get(dlq, 1))]
+                    ends, starts = await asyncio.wait_for(
+                        asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 2.0
+                    )
+                    DLQ_DEPTH.labels(self.name, c.group, dlq).set(sum(ends[tp] - starts[tp] for tp in tps))
                 for tp in list(c.listener.assigned):
                     with contextlib.suppress(Exception):
                         highwater = consumer.highwater(tp)
