@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -56,13 +57,33 @@ def config(targets: list[Target], interval: str, rule_file: Path) -> dict[str, A
     }
 
 
-def rules() -> dict[str, Any]:
-    """The PrometheusRule's groups as a Prometheus rule file."""
-    return {"groups": yaml.safe_load(RULE.read_text())["spec"]["groups"]}
+_DURATION = re.compile(r"(\[|offset\s+)(\d+)(ms|s|m|h|d)\b")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _scaled(duration: str, speedup: int) -> str:
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration).groups()  # type: ignore[union-attr]
+    if int(number) == 0:
+        return "0s"
+    return f"{max(1, round(int(number) * _SECONDS[unit] * 1000 / speedup))}ms"
+
+
+def rules(speedup: int = 1) -> dict[str, Any]:
+    """The PrometheusRule's groups as a Prometheus rule file. ``speedup`` > 1 runs the same alerts on a faster
+    clock for tests: every ``for``, range window and offset divided by it (thresholds unchanged), so that an alert
+    meant to fire after 15 minutes fires after 15 seconds at 60."""
+    groups = yaml.safe_load(RULE.read_text())["spec"]["groups"]
+    if speedup != 1:
+        for rule in (r for g in groups for r in g["rules"]):
+            rule["expr"] = _DURATION.sub(lambda m: m[1] + _scaled(m[2] + m[3], speedup), rule["expr"])
+            if "for" in rule:
+                rule["for"] = _scaled(rule["for"], speedup)
+    return {"groups": groups}
 
 
 class Prometheus:
-    def __init__(self, port: int, state: Path, targets: list[Target], interval: str = "5s") -> None:
+    def __init__(self, port: int, state: Path, targets: list[Target], interval: str = "5s", speedup: int = 1) -> None:
+        self.speedup = speedup  # see rules()
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.state = state
@@ -75,7 +96,7 @@ class Prometheus:
             raise FileNotFoundError(f"{BINARY}: run `make ops-tools`")
         self.state.mkdir(parents=True, exist_ok=True)
         rule_file = self.state / "rules.yaml"
-        rule_file.write_text(yaml.safe_dump(rules()))
+        rule_file.write_text(yaml.safe_dump(rules(self.speedup)))
         conf = self.state / "prometheus.yml"
         conf.write_text(json.dumps(config(self.targets, self.interval, rule_file), indent=2))  # JSON is YAML
         log = open(self.state / "prometheus.log", "ab")  # noqa: SIM115 - owned by the child
