@@ -270,14 +270,16 @@ class ServiceKit:
                         asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 2.0
                     )
                     DLQ_DEPTH.labels(self.name, c.group, dlq).set(sum(ends[tp] - starts[tp] for tp in tps))
-                for tp in list(c.listener.assigned):
-                    with contextlib.suppress(Exception):
-                        highwater = consumer.highwater(tp)
+                assigned = list(c.listener.assigned)
+                with contextlib.suppress(Exception):
+                    # The partitions' ends asked of the broker, not the fetcher's high-water marks: a consumer whose
+                    # handler is stuck stops fetching, and its high-water marks (so its lag) froze with it.
+                    ends = await asyncio.wait_for(consumer.end_offsets(assigned), 2.0) if assigned else {}
+                    for tp in assigned:
                         position = await asyncio.wait_for(consumer.position(tp), 1.0)
-                        if highwater is not None:
-                            CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
-                                max(0, highwater - position)
-                            )
+                        CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
+                            max(0, ends[tp] - position)
+                        )
             await asyncio.sleep(5)
 
     async def _measure_readiness(self) -> None:
