@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,22 +29,14 @@ from common.messaging import encode, kafka_client_options
 from common.topics import group
 from tests.conftest import ServiceProcess, ensure_group_acls, free_port, isolated_env, kafka_login
 from tests.integration.common.helpers import published
-from tests.ops.tools import ROOT, tool
+from tests.ops.tools import eventually, load_prometheus_local, tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SPEEDUP = 60
 GROUP = "recommender-catalog"
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-prometheus_local = _load("prometheus_local", ROOT / "deploy" / "local" / "prometheus_local.py")
+prometheus_local = load_prometheus_local()
 
 
 class Relay:
@@ -138,17 +127,6 @@ def trouble(tmp_path_factory: pytest.TempPathFactory, mongodb_url: str) -> Itera
             prometheus.stop()
         recommender.kill(15)
         relay.cut()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 90, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last is True:
-            return True
-        time.sleep(every)
-    return last
 
 
 def alert_states(prometheus: Any, name: str) -> dict[str, str]:

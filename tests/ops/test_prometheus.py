@@ -10,14 +10,10 @@ without this file changing.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,21 +24,13 @@ from common.messaging import encode, kafka_client_options
 from common.topics import CONSUMER_GROUPS, PRINCIPALS
 from tests.conftest import ServiceProcess, ensure_group_acls, free_port, isolated_env, kafka_login
 from tests.integration.common.helpers import published
-from tests.ops.tools import ROOT, tool
+from tests.ops.tools import ROOT, eventually, load_prometheus_local, tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 DASHBOARDS = ROOT / "deploy" / "k8s" / "observability" / "dashboards"
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-prometheus_local = _load("prometheus_local", ROOT / "deploy" / "local" / "prometheus_local.py")
+prometheus_local = load_prometheus_local()
 
 
 @dataclass
@@ -82,18 +70,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             prometheus.stop()
         for sp in processes.values():
             sp.kill(15)
-
-
-def eventually(check: Callable[[], Any], timeout: float = 120, every: float = 1.0) -> Any:
-    """Poll until ``check()`` is True; its last value otherwise (what the assertion shows)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last is True:
-            return True
-        time.sleep(every)
-    return last
 
 
 def drive_traffic(stack: Stack) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shlex
 import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +39,25 @@ def tool(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def load_prometheus_local() -> Any:
+    """deploy/local/prometheus_local.py (not a package: make run loads it as a script's neighbour)."""
+    if "prometheus_local" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("prometheus_local", ROOT / "deploy/local/prometheus_local.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["prometheus_local"] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules["prometheus_local"]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 120, every: float = 1.0) -> Any:
+    """Poll until ``check()`` is True; its last value otherwise (what the assertion shows)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last is True:
+            return True
+        time.sleep(every)
+    return last
