@@ -26,7 +26,7 @@ $(CACHE)/pyenv/.synced: uv.lock pyproject.toml | $(UV)
 
 python: $(CACHE)/pyenv/.synced
 
-provision: python ## provision Python deps, Kafka, FerretDB and SeaweedFS (cached)
+provision: python ops-tools ## provision Python deps, Kafka, FerretDB, SeaweedFS and the operators' tools (cached)
 	@$(INFRA) provision
 
 infra-start: provision
@@ -79,3 +79,16 @@ clean: stop ## remove local state (data of Kafka and FerretDB), keep downloads
 
 settings-table: python ## regenerate the README's table of settings
 	@$(PY) deploy/local/settings_table.py --write-readme
+
+# --- operability (issue 18): the operators' tools, each from its registry, into .cache/ --------------------------
+.PHONY: ops-tools k8s-validate dashboards
+ops-tools: ## kustomize, kubernetes-validate with the CRDs' schemas, Prometheus and promtool (cached)
+	@bash deploy/local/ops-tools.sh provision
+
+k8s-validate: ops-tools ## render every overlay with kustomize and validate it offline (Kubernetes + CRD schemas)
+	@eval "$$(deploy/local/ops-tools.sh env)"; for k in deploy/k8s/base deploy/k8s/overlays/*/; do \
+	  echo "== $$k"; "$$SMARTEDU_KUSTOMIZE" build "$$k" | "$$SMARTEDU_KUBEVAL_PYTHON" deploy/local/k8s_validate.py \
+	    --crds "$$SMARTEDU_CRDS" - || exit 1; done
+
+dashboards: python ## regenerate the Grafana dashboards (deploy/k8s/observability/dashboards) from libs/common/topics.py
+	@$(PY) deploy/k8s/observability/dashboards.py --write

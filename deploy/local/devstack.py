@@ -274,6 +274,28 @@ def stop_supervisor(timeout: float = 60) -> None:
                 time.sleep(0.2)
 
 
+PROMETHEUS_PORT = 8190
+
+
+def start_prometheus(procs: list[Process]):  # -> prometheus_local.Prometheus | None
+    """Prometheus scraping every service (deploy/local/prometheus_local.py), with the platform's alert rules; its
+    pid joins the services' so that `make stop` stops it too. Without `make ops-tools` the platform runs without it."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import prometheus_local
+
+    targets = [prometheus_local.Target(p.name, p.url) for p in procs if "fake" not in p.name]
+    prometheus = prometheus_local.Prometheus(PROMETHEUS_PORT, STATE / "prometheus", targets, interval="5s")
+    try:
+        prometheus.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"  prometheus not started: {exc}")
+        return None
+    assert prometheus.proc is not None
+    PIDS.write_text(json.dumps({**json.loads(PIDS.read_text()), "prometheus": prometheus.proc.pid}))
+    print(f"  started {'prometheus':26} pid {prometheus.proc.pid:<7} {prometheus.url}")
+    return prometheus
+
+
 def run(timeout: float, skip_demo: bool) -> int:
     begun = time.monotonic()
     stop_all()  # a previous run killed hard may have left services behind
@@ -290,6 +312,7 @@ def run(timeout: float, skip_demo: bool) -> int:
     started = time.monotonic()
     print("starting services:")
     children = start(procs)
+    prometheus = start_prometheus(procs)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -339,11 +362,16 @@ def run(timeout: float, skip_demo: bool) -> int:
             print(f"  {p.name:26} {p.url}{extra}")
         if any(p.name == "viewstats" for p in procs):
             print(f"  {'dashboard':26} http://127.0.0.1:8103/dashboard")
+        if prometheus is not None:
+            print(f"  {'prometheus':26} {prometheus.url}   (alerts {prometheus.url}/alerts)")
+            print(f"  {'grafana dashboards':26} deploy/k8s/observability/dashboards/*.json (import; data source: it)")
         print(f"\nready in {time.monotonic() - begun:.1f} s. Ctrl-C (or `make stop`) stops everything.", flush=True)
         return supervise(children, lambda: stopping)
     finally:
         print("\nstopping services:")
         stop_all()
+        if prometheus is not None:
+            prometheus.stop()
         SUPERVISOR.unlink(missing_ok=True)
 
 

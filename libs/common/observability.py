@@ -42,6 +42,18 @@ MESSAGES_DEAD_LETTERED = Counter(
     "kafka_messages_dead_lettered_total", "Messages sent to a dead-letter topic", ["service", "group", "topic"]
 )
 CONSUMER_LAG = Gauge("kafka_consumer_lag", "High-water mark minus position", ["service", "group", "topic", "partition"])
+CONSUMER_PROCESSING = Histogram(
+    "kafka_consumer_processing_seconds",
+    "Time a delivery (one record, or a batch) spent in its handler, retries included, by the partitions it came from",
+    ["service", "group", "topic", "partition"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DLQ_DEPTH = Gauge(
+    "kafka_dlq_depth",
+    "Records in a consumer group's dead-letter topic <group>.dlq (end minus start offsets over its partitions; "
+    "every replica of the group reports the same figure)",
+    ["service", "group", "topic"],
+)
 PRODUCER_ERRORS = Counter("kafka_producer_errors_total", "Publish attempts that failed", ["service", "topic"])
 EVENTS_PUBLISHED = Counter("kafka_events_published_total", "Events published", ["service", "topic", "type"])
 OUTBOX_PENDING = Gauge(
@@ -55,6 +67,13 @@ OUTBOX_RELAY_ERRORS = Counter(
     "Outbox relay failures: publish (Kafka), store, orphan (a change whose documents never carried its events), "
     "decode (a stored event that no longer reads back), unknown_source, other",
     ["service", "reason"],
+)
+
+SERVICE_READY = Gauge(
+    "service_ready",
+    "1 while the process's readiness check passes (store and Kafka reachable, consumers in their groups), 0 while "
+    "it fails; measured every 5 s whether or not a probe asks, so alerts see it outside Kubernetes too",
+    ["service"],
 )
 
 TRACE_ID_KEY = "smartedu.trace_id"

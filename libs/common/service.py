@@ -45,11 +45,20 @@ from common.messaging import (
     leave_undecoded,
     parse_any_record,
 )
-from common.observability import CONSUMER_LAG, ObservabilityMiddleware, setup_logging, setup_tracing
+from common.observability import (
+    CONSUMER_LAG,
+    CONSUMER_PROCESSING,
+    DLQ_DEPTH,
+    SERVICE_READY,
+    ObservabilityMiddleware,
+    setup_logging,
+    setup_tracing,
+)
 from common.outbox import Outbox, RelayOptions
 from common.problems import document_problems, install_problem_handlers
 from common.settings import ServiceSettings
 from common.store import Store
+from common.topics import all_topics
 from common.topics import group as declared_group
 
 log = logging.getLogger("common.service")
@@ -176,7 +185,15 @@ class ServiceKit:
             @subscriber
             async def _on_message(message: KafkaMessage) -> None:
                 raw = message.raw_message
-                await runner.handle_records(raw if isinstance(raw, tuple) else (raw,))
+                records = raw if isinstance(raw, tuple) else (raw,)
+                started = time.perf_counter()
+                try:
+                    await runner.handle_records(records)
+                finally:
+                    # A batch may span partitions: each of them waited for the whole delivery.
+                    elapsed = time.perf_counter() - started
+                    for topic_name, partition in {(r.topic, r.partition) for r in records}:
+                        CONSUMER_PROCESSING.labels(self.name, group, topic_name, str(partition)).observe(elapsed)
 
             self.consumers.append(_Consumer(group, group_id, subscriber, listener))
             return handler
@@ -196,6 +213,7 @@ class ServiceKit:
         t3 = time.perf_counter()
         await self.broker.start()
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
+        self._background.append(asyncio.create_task(self._measure_readiness(), name=f"{self.name}-ready"))
         self.started = True
         # What start-up loaded (modules, routes, a service's in-memory tables) lives as long as the process:
         # frozen, the cyclic GC stops re-walking it on every full collection of the request path's garbage.
@@ -215,6 +233,7 @@ class ServiceKit:
 
     async def stop(self) -> None:
         self.stopping = True
+        SERVICE_READY.labels(self.name).set(0)
         for task in self._background:
             task.cancel()
         # What the relay holds goes out while the producer is up; what it cannot publish stays in the store.
@@ -238,19 +257,36 @@ class ServiceKit:
             await self.stop()
 
     async def _measure_lag(self) -> None:
+        partitions = {t.name: t.partitions for t in all_topics()}
         while True:
             for c in self.consumers:
                 consumer = getattr(c.subscriber, "consumer", None)
                 if consumer is None:
                     continue
-                for tp in list(c.listener.assigned):
-                    with contextlib.suppress(Exception):
-                        highwater = consumer.highwater(tp)
+                dlq = declared_group(c.group).dead_letter_topic
+                with contextlib.suppress(Exception):  # Kafka away: the gauge keeps its last figure
+                    tps = [TopicPartition(dlq, p) for p in range(partitions.get(dlq, 1))]
+                    ends, starts = await asyncio.wait_for(
+                        asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 2.0
+                    )
+                    DLQ_DEPTH.labels(self.name, c.group, dlq).set(sum(ends[tp] - starts[tp] for tp in tps))
+                assigned = list(c.listener.assigned)
+                with contextlib.suppress(Exception):
+                    # The partitions' ends asked of the broker, not the fetcher's high-water marks: a consumer whose
+                    # handler is stuck stops fetching, and its high-water marks (so its lag) froze with it.
+                    ends = await asyncio.wait_for(consumer.end_offsets(assigned), 2.0) if assigned else {}
+                    for tp in assigned:
                         position = await asyncio.wait_for(consumer.position(tp), 1.0)
-                        if highwater is not None:
-                            CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
-                                max(0, highwater - position)
-                            )
+                        CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
+                            max(0, ends[tp] - position)
+                        )
+            await asyncio.sleep(5)
+
+    async def _measure_readiness(self) -> None:
+        """service_ready for the alert SmartEduNotReady: the probe's own verdict, measured without a prober."""
+        while True:
+            with contextlib.suppress(Exception):
+                SERVICE_READY.labels(self.name).set(1 if (await self.readiness())["ready"] else 0)
             await asyncio.sleep(5)
 
     # --- probes ------------------------------------------------------------------------------------------

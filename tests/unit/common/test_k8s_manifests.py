@@ -12,8 +12,6 @@ import ast
 import functools
 import importlib
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -561,21 +559,4 @@ def test_the_service_monitor_scrapes_every_process() -> None:
         ), f"{svc['metadata']['name']}: /metrics is not scraped"
 
 
-# --- rendering (only where kubectl is installed) -------------------------------------------------------------
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed")
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=[o.name for o in OVERLAYS])
-def test_overlay_renders(overlay: Path) -> None:
-    out = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
-    configmaps = {d["metadata"]["name"] for d in _of_kind(docs, "ConfigMap")}
-    for w in _of_kind(docs, *WORKLOAD_KINDS):
-        for c in _containers(w):
-            for source in c.get("envFrom", []):
-                name = source.get("configMapRef", {}).get("name")
-                assert name is None or name in configmaps, f"{w['metadata']['name']}: ConfigMap {name} not rendered"
-    partitions = {t.name: t.partitions for t in all_topics()}
-    for so in _of_kind(docs, "ScaledObject"):
-        for t in so["spec"]["triggers"]:
-            if t["type"] == "kafka":
-                assert so["spec"]["maxReplicaCount"] <= partitions[t["metadata"]["topic"]], so["metadata"]["name"]
+# Rendering with kustomize and validating against the Kubernetes and CRD schemas: tests/ops/test_manifests.py.
