@@ -20,9 +20,11 @@ SCHOOL = "cn/43/4301/430102/school-430102001"
 
 @pytest.fixture
 def platform(service_process):
-    identity, admin_phone = identity_with_admin(service_process)
+    # a database of its own: identity's first-admin step runs once per database (the other e2e tests take it)
+    own = {"MONGODB_DATABASE_PREFIX": f"test_e2e_cg_{uuid.uuid4().hex[:8]}_"}
+    identity, admin_phone = identity_with_admin(service_process, **own)
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
-    classgroups = service_process("classgroups.app:create_app", free_port(), **jwks).start(timeout=120)
+    classgroups = service_process("classgroups.app:create_app", free_port(), **jwks, **own).start(timeout=120)
     return {"identity": identity.url, "classgroups": classgroups.url, "admin": admin_phone}
 
 

@@ -25,9 +25,10 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Jiaoyu-Pingtai-2026"
 
 
-def identity_with_admin(service_process) -> tuple[Any, str]:
+def identity_with_admin(service_process, **env: str) -> tuple[Any, str]:
     """Identity as a process with its demo orgs (schools, provider/pep), and the phone of its first ministry admin,
-    made by the operator's one-time step with identity's own environment."""
+    made by the operator's one-time step with identity's own environment. The step runs once per database: a
+    second test of the run passes a ``MONGODB_DATABASE_PREFIX`` of its own in ``env``."""
     admin_phone = f"139{random.randrange(10**8):08d}"
     identity = service_process(
         "identity.app:create_app",
@@ -35,6 +36,7 @@ def identity_with_admin(service_process) -> tuple[Any, str]:
         IDENTITY_ARGON2_TIME_COST="1",
         IDENTITY_ARGON2_MEMORY_KIB="8192",
         IDENTITY_SEED_DEMO="true",
+        **env,
     ).start()
     subprocess.run(
         [sys.executable, "-m", "identity.bootstrap", "--phone", admin_phone],
