@@ -1413,8 +1413,9 @@ class Checkins:
     def task(self, name: str = "task") -> str:
         """A labour task of class A set by its head teacher (the teacher persona), text only."""
 
+        cid = self.classes.ours()  # outside shared(): its lock is not reentrant
+
         def make() -> str:
-            cid = self.classes.ours()
             today = date.today()
             body = {
                 "title": "家务劳动",
@@ -1435,8 +1436,9 @@ class Checkins:
     def submission(self) -> str:
         """The student persona's check-in of yesterday on a task of its own."""
 
+        cid, task = self.classes.ours(), self.task("reviewed")  # outside shared(): its lock is not reentrant
+
         def make() -> str:
-            cid, task = self.classes.ours(), self.task("reviewed")
             body = {"day": str(date.today() - timedelta(1)), "text": "扫地"}
             r = self._call("student", "POST", f"/v1/classes/{cid}/checkin-tasks/{task}/submissions", json=body)
             assert r.status_code in (201, 409), r.text
@@ -1445,8 +1447,9 @@ class Checkins:
         return self.ctx.shared("checkin-submission", make)
 
     def course(self) -> str:
+        self.classes.ours()  # the student persona in a grade-5 class of school A (outside shared(): not reentrant)
+
         def make() -> str:
-            self.classes.ours()  # the student persona in a grade-5 class of school A
             now = datetime.now(UTC)
             body = {
                 "school": SCHOOL_A,

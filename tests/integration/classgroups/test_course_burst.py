@@ -117,7 +117,7 @@ async def test_500_into_30_across_a_crash(service_process, jwks, mongodb_url: st
             r = await http.post(f"/v1/classes/{class_id}/roster", content=lines, headers=headers)
             return r.status_code == 200 and r.json()["added"] + r.json()["already"] == STUDENTS
 
-        await _until(rostered)
+        await _until(rostered, timeout=600)
         now = datetime.now(UTC)
         course = {
             "school": SCHOOL,
