@@ -12,9 +12,11 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import httpx
+
+from common.reference import BEIJING
 
 SCHOOL = "cn/43/4301/430102/school-430102001"  # 芙蓉区 demo school of identity's seed
 CLASS_NAME = "2026级3班"
@@ -105,7 +107,7 @@ def load(identity_url: str, classgroups_url: str, admin_token: str) -> None:
             "the parent's link",
         )
         cg.post(f"/v1/classes/{cid}/announcements/{ann}/read", headers=first)
-        tomorrow = (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=1)).date().isoformat()
+        tomorrow = (datetime.now(BEIJING) + timedelta(days=1)).date().isoformat()
         leave = {"student_id": first_id, "kind": "sick", "first_day": tomorrow, "last_day": tomorrow, "reason": "感冒"}
         lid = cg.post(f"/v1/classes/{cid}/leaves", json=leave, headers=parent).json()["id"]
         cg.post(f"/v1/classes/{cid}/leaves/{lid}/approve", json={"note": "注意休息"}, headers=head)

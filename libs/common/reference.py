@@ -13,7 +13,7 @@ input by :func:`province_code` and never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 # --- time --------------------------------------------------------------------------------------------------
 BEIJING = timezone(timedelta(hours=8))
@@ -23,6 +23,11 @@ the image and is cheaper on hot paths. The platform's day (statistics, certifica
 BEIJING_ZONE_NAME = "Asia/Shanghai"
 """The IANA name of the same zone, for clients and documents."""
 BEIJING_OFFSET_MS = 8 * 3600 * 1000
+
+
+def beijing_date(at: datetime) -> date:
+    """The school day an instant falls on: the calendar date in Beijing (a naive time is taken as UTC)."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(BEIJING).date()
 
 
 # --- provinces ---------------------------------------------------------------------------------------------

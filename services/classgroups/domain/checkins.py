@@ -22,11 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from common.errors import Conflict, Gone, Invalid
-
-BEIJING = ZoneInfo("Asia/Shanghai")
+from common.reference import beijing_date as beijing_day
 
 ScheduleKind = Literal["daily", "weekdays", "dates"]
 Timeliness = Literal["on_time", "late"]
@@ -35,10 +33,6 @@ PeriodKind = Literal["week", "month"]
 
 MAX_RANGE_DAYS = 366
 MAX_PHOTOS = 9
-
-
-def beijing_day(at: datetime) -> date:
-    return at.astimezone(BEIJING).date()
 
 
 @dataclass(frozen=True)

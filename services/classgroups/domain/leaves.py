@@ -13,23 +13,19 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from common.contracts.classgroups import LeaveDecided, LeaveRequested
 from common.errors import Conflict, Invalid
+from common.reference import beijing_date as beijing_today
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 Kind = Literal["sick", "personal", "other"]
 Status = Literal["pending", "approved", "rejected", "cancelled"]
 MAX_DAYS = 30
 BACKDATE_DAYS = 7  # a sick child is often reported after the fact
 MAX_PERIOD = 12
 ATTACHMENT_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
-
-
-def beijing_today(at: datetime) -> date:
-    return at.astimezone(BEIJING).date()
 
 
 @dataclass(frozen=True)
