@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import httpx
 import pytest
 
-from classgroups.domain.checkins import BEIJING, Period
+from classgroups.domain.checkins import Period
 from common.contracts.classgroups import CHECKINS_TOPIC
+from common.reference import BEIJING
 from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running, topic_events
 from tests.integration.classgroups.media_samples import jpeg, mp4
 

@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from classgroups.domain.checkins import (
-    BEIJING,
     DayRecord,
     Evidence,
     Period,
@@ -18,6 +17,7 @@ from classgroups.domain.checkins import (
 )
 from classgroups.domain.media import MediaLimits, StoredObject, check_stored, check_upload_request
 from common.errors import Conflict, Gone, Invalid
+from common.reference import BEIJING
 
 pytestmark = pytest.mark.unit
 
