@@ -63,6 +63,13 @@ TOPICS: list[Topic] = [
         "Full published snapshot of every resource, keyed by resource id (replication feed for provinces).",
     ),
     Topic("catalog.editorial.v1", 6, 30 * DAY_MS, description="Editorial review transitions of resources."),
+    Topic(
+        "catalog.exercises.v1",
+        6,
+        None,
+        "compact",
+        "Exercise items (习题) WITH answer keys, keyed by exercise id: read by the recommender's principal only.",
+    ),
     # --- identity ------------------------------------------------------------------------------------------
     Topic(
         "identity.users.v1",
@@ -76,6 +83,14 @@ TOPICS: list[Topic] = [
     Topic("viewstats.heartbeats.v1", 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
     Topic("viewstats.popularity.v1", 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
     Topic("viewstats.learning.v1", 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+    # --- recommender ---------------------------------------------------------------------------------------
+    Topic(
+        "recommender.learning.v1",
+        6,
+        90 * DAY_MS,
+        description="Graded answers and mastery changes of students, keyed by student id.",
+    ),
+    Topic("recommender.served.v1", 6, 30 * DAY_MS, description="Sampled recommendation pages, keyed by user id."),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -119,7 +134,36 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "recommender-catalog",
         "recommender",
         ("catalog.resources.v1",),
-        "Keeps the recommender's candidate pool of published resources.",
+        "Each recommender replica keeps its candidate pool of published resources.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-exercises",
+        "recommender",
+        ("catalog.exercises.v1",),
+        "Each recommender replica keeps the exercise bank with answer keys (the only reader of that topic).",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-views",
+        "recommender",
+        ("viewstats.views.v1",),
+        "Each recommender replica keeps who viewed what and popularity by province x grade x subject.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-heartbeats",
+        "recommender",
+        ("viewstats.heartbeats.v1",),
+        "Each recommender replica keeps how far users watched, and records finishes.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-people",
+        "recommender",
+        ("identity.users.v1",),
+        "Each recommender replica keeps account kinds and schools (no PII) from identity's events.",
+        per_replica=True,
     ),
 ]
 
@@ -141,7 +185,10 @@ ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks tha
 
 PRINCIPALS: list[Principal] = [
     Principal(
-        "catalog", "catalog.app:create_app", ("catalog.resources.v1", "catalog.editorial.v1"), "The catalog service."
+        "catalog",
+        "catalog.app:create_app",
+        ("catalog.resources.v1", "catalog.editorial.v1", "catalog.exercises.v1"),
+        "The catalog service.",
     ),
     Principal(
         "identity",
@@ -161,7 +208,12 @@ PRINCIPALS: list[Principal] = [
         ("viewstats.views.v1", "viewstats.heartbeats.v1"),
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
-    Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
+    Principal(
+        "recommender",
+        "recommender.app:create_app",
+        ("recommender.learning.v1", "recommender.served.v1"),
+        "The recommender service (the only reader of catalog.exercises.v1, which holds answer keys).",
+    ),
     Principal("classgroups", "classgroups.app:create_app", (), "The class groups service."),
 ]
 
