@@ -16,7 +16,7 @@ school and the collections are this service's own. On MongoDB they are index loo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import IndexModel
@@ -118,4 +118,8 @@ class RecommenderStore:
 
 
 def _answers_of(doc: dict[str, Any]) -> list[GradedAnswer]:
-    return [GradedAnswer(i["a"], i["e"], i["v"], i["s"], tuple(i["k"]), i["c"], i["t"]) for i in doc.get("items", ())]
+    # the driver's UTC is bson's own tzinfo; FSRS accepts only datetime.UTC
+    return [
+        GradedAnswer(i["a"], i["e"], i["v"], i["s"], tuple(i["k"]), i["c"], i["t"].astimezone(UTC))
+        for i in doc.get("items", ())
+    ]
