@@ -182,21 +182,54 @@ async def platform(run_id, mongodb_url):
     async with (
         LifespanManager(catalog, startup_timeout=120, shutdown_timeout=60) as cm,
         LifespanManager(rec, startup_timeout=120, shutdown_timeout=60) as rm,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=cm.app), base_url="http://catalog") as c,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=rm.app), base_url="http://recommender") as r,
     ):
-        async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=cm.app), base_url="http://catalog") as c,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=rm.app), base_url="http://recommender") as r,
-        ):
-            p = Platform(run, tokens, c, r, rec)
-            p.clock = clock
-            imported = await c.post(
-                "/v1/import",
-                content=tree_lines(p.version, p.lessons),
-                headers={**p.ministry, "Content-Type": "application/x-ndjson"},
-            )
-            assert imported.status_code == 200, imported.text
-            yield p
+        p = Platform(run, tokens, c, r, rec)
+        p.clock = clock
+        imported = await c.post(
+            "/v1/import",
+            content=tree_lines(p.version, p.lessons),
+            headers={**p.ministry, "Content-Type": "application/x-ndjson"},
+        )
+        assert imported.status_code == 200, imported.text
+        yield p
     client = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
     for db in ("catalog", "recommender"):
         await client.drop_database(f"test_rec_{run}_{db}")
     await client.close()
+
+
+async def publish_resource(p: Platform, title: str, **content: Any) -> str:
+    """A resource through the catalog's editorial workflow (create, submit, publish as the ministry admin)."""
+    base: dict[str, Any] = {
+        "kind": "video_lesson",
+        "title": title,
+        "summary": f"{title}：名师讲解。",
+        "section": "course_teaching",
+        "column": "synchronous_class",
+        "stages": ["primary"],
+        "grades": [5],
+        "subjects": ["math"],
+        "license": "CC-BY-NC-ND-4.0",
+        "media": [{"url": f"https://r.smartedu.cn/{uuid.uuid4().hex}.mp4", "duration_seconds": 600}],
+    }
+    body = {"external_id": f"{p.run}-{uuid.uuid4().hex[:8]}", "provider_kind": "publisher", "provider_id": "pep"}
+    r = await p.catalog.post("/v1/resources", json={**body, "content": {**base, **content}}, headers=p.ministry)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    for action in ("submit", "publish"):
+        r = await p.catalog.post(f"/v1/resources/{rid}/{action}", headers=p.ministry)
+        assert r.status_code == 200, r.text
+    return rid
+
+
+def lesson_place(p: Platform, i: int, position: int = 0) -> dict[str, Any]:
+    lesson = p.lessons[i]
+    return {
+        "textbook_version_id": p.version,
+        "volume_id": f"{p.version}/g5b",
+        "unit_id": f"{p.version}/g5b/u1",
+        "lesson_id": lesson,
+        "position": position,
+    }

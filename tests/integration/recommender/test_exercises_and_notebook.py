@@ -4,6 +4,7 @@ teacher's figures: through the public APIs, on the real Kafka and store."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import orjson
 import pytest
@@ -73,7 +74,7 @@ async def test_a_wrong_answer_is_filed_similar_exercises_appear_and_spaced_right
     others = [await platform.exercise(kp, difficulty=d) for d in (1, 2, 4, 5)]
     unrelated = await platform.exercise(f"小数-{platform.run}", difficulty=1)
     await platform.known(first, *others, unrelated)
-    student, headers = platform.student()
+    _, headers = platform.student()
 
     r = await answer(platform, headers, (first, "B"))
     assert r.status_code == 200, r.text
@@ -93,7 +94,7 @@ async def test_a_wrong_answer_is_filed_similar_exercises_appear_and_spaced_right
     # right answers on the reviews FSRS schedules: it leaves only after the spaced ones
     reviews = 0
     while kp in points(book):
-        platform.clock.advance_to(__import__("datetime").datetime.fromisoformat(points(book)[kp]["next_review_at"]))
+        platform.clock.advance_to(datetime.fromisoformat(points(book)[kp]["next_review_at"]))
         r = await answer(platform, headers, (first, "A"))
         assert r.json()["results"][0]["correct"] is True
         reviews += 1
