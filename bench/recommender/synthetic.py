@@ -111,6 +111,16 @@ def lesson_id(v: int, i: int, p: Params) -> str:
     return f"{version_id(v)}/g5b/u{i // per_unit + 1}/l{i % per_unit + 1}"
 
 
+def _truth(known: dict[str, bool], last_day: dict[str, float], kp: str, day: float, rng: random.Random, p: Params):
+    """The hidden state of a KP now: drawn at first sight, forgotten with p_forget per day since last seen."""
+    if kp not in known:
+        known[kp] = rng.random() < p.p_init
+    elif known[kp] and rng.random() < 1 - (1 - p.p_forget) ** (day - last_day.get(kp, day)):
+        known[kp] = False
+    last_day[kp] = day
+    return known[kp]
+
+
 def generate(p: Params = Params(), seed: int = 7) -> World:
     rng = random.Random(seed)
     w = World(p)
@@ -145,14 +155,6 @@ def generate(p: Params = Params(), seed: int = 7) -> World:
         lesson = 0
         done_kps: list[str] = []
 
-        def truth(kp: str, day: float) -> bool:
-            if kp not in known:
-                known[kp] = rng.random() < p.p_init
-            elif known[kp] and rng.random() < 1 - (1 - p.p_forget) ** (day - last_day.get(kp, day)):
-                known[kp] = False
-            last_day[kp] = day
-            return known[kp]
-
         for day in range(p.days):
             if rng.random() >= rate or lesson >= p.lessons:
                 continue
@@ -168,7 +170,7 @@ def generate(p: Params = Params(), seed: int = 7) -> World:
                 w.events.append(Event(t, user, "view", rid))
                 if rng.random() < p.p_finish:
                     w.events.append(Event(t + 0.0005, user, "finish", rid))
-            truth(kp, t)
+            _truth(known, last_day, kp, t, rng, p)
             if not known[kp] and rng.random() < p.p_learn_watch:
                 known[kp] = True
             practice = rng.sample(by_kp[kp], p.answers_per_lesson)
@@ -176,7 +178,7 @@ def generate(p: Params = Params(), seed: int = 7) -> World:
                 practice.append(rng.choice(by_kp[rng.choice(done_kps)]))
             for ex in practice:
                 t += 0.001
-                state = truth(ex.kp, t)
+                state = _truth(known, last_day, ex.kp, t, rng, p)
                 guess = p.guess * (1.2 - 0.1 * ex.difficulty)
                 right = rng.random() < (1 - p.slip if state else guess)
                 w.events.append(Event(t, user, "answer", ex.id, right, ex.kp, state))
