@@ -25,7 +25,7 @@ from bench.recommender.replay import published_events
 from bench.recommender.synthetic import Params, generate
 from common.auth import install_verifier
 from common.contracts.base import Event
-from common.contracts.viewstats import HeartbeatRecorded
+from common.contracts.viewstats import HeartbeatRecorded, ViewRecorded
 from common.messaging import encode, kafka_client_options
 from recommender.app import create_app
 from recommender.settings import RecommenderSettings
@@ -38,7 +38,11 @@ async def main(trials: int) -> int:
     version = f"tv.bench{run}.primary.math"
     published = published_events(world, prefix=f"{run}-", version=version)
     tokens = Tokens()
-    app = create_app(RecommenderSettings(mongodb_database_prefix=f"bench_{run}_", kafka_client_prefix=f"bench-{run}-"))
+    app = create_app(
+        RecommenderSettings(
+            log_level="WARNING", mongodb_database_prefix=f"bench_{run}_", kafka_client_prefix=f"bench-{run}-"
+        )
+    )
     install_verifier(app, tokens.verifier())
     producer = AIOKafkaProducer(**kafka_client_options(), enable_idempotence=True)
     await producer.start()
@@ -62,9 +66,20 @@ async def main(trials: int) -> int:
         delays = []
         for _ in range(trials):
             first = (await client.get("/v1/me/recommendations", headers=headers)).json()["items"][0]["resource_id"]
-            beat = HeartbeatRecorded(user_id=student, resource_id=first, seconds=300, at=datetime.now(UTC))
+            now = datetime.now(UTC)
+            beat = HeartbeatRecorded(user_id=student, resource_id=first, seconds=300, at=now)
+            seen = ViewRecorded(
+                resource_id=first,
+                section="course_teaching",
+                visitor_id=student,
+                province="43",
+                country="CN",
+                client="web",
+                viewed_at=now,
+            )
             t0 = time.perf_counter()
-            await send(beat, beat.model_copy(update={"seconds": 300}))
+            # a view finishes a document or courseware, 600 s of heartbeats a 10-minute video
+            await send(seen, beat, beat.model_copy(update={"seconds": 300}))
             while True:
                 items = (await client.get("/v1/me/recommendations", headers=headers)).json()["items"]
                 if first not in [i["resource_id"] for i in items]:
