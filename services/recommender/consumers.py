@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
 from common.contracts.exercises import ExercisePublished, ExerciseWithdrawn
+from common.contracts.identity import UserRegistered
 from common.contracts.viewstats import HeartbeatRecorded, ViewRecorded
 from common.messaging import Envelope
 from common.service import ServiceKit
@@ -18,7 +19,7 @@ def register(kit: ServiceKit, suffix: str, bank: ExerciseBank, people: People, b
     suffix = f".{suffix}"
 
     @kit.consumer(
-        topic="catalog.resources.v1", group="recommender-catalog", batch=True, max_records=2000, group_suffix=suffix
+        topic=ResourcePublished.TOPIC, group="recommender-catalog", batch=True, max_records=2000, group_suffix=suffix
     )
     async def on_catalog_change(envelopes: list[Envelope]) -> None:
         """The candidate pool: published resources in, withdrawn ones out (any unknown event type or version is
@@ -28,7 +29,7 @@ def register(kit: ServiceKit, suffix: str, bank: ExerciseBank, people: People, b
         )
 
     @kit.consumer(
-        topic="catalog.exercises.v1", group="recommender-exercises", batch=True, max_records=2000, group_suffix=suffix
+        topic=ExercisePublished.TOPIC, group="recommender-exercises", batch=True, max_records=2000, group_suffix=suffix
     )
     async def on_exercise(envelopes: list[Envelope]) -> None:
         for e in envelopes:
@@ -36,7 +37,7 @@ def register(kit: ServiceKit, suffix: str, bank: ExerciseBank, people: People, b
                 bank.apply(e.event)
 
     @kit.consumer(
-        topic="identity.users.v1", group="recommender-people", batch=True, max_records=2000, group_suffix=suffix
+        topic=UserRegistered.TOPIC, group="recommender-people", batch=True, max_records=2000, group_suffix=suffix
     )
     async def on_people(envelopes: list[Envelope]) -> None:
         for e in envelopes:
@@ -44,13 +45,13 @@ def register(kit: ServiceKit, suffix: str, bank: ExerciseBank, people: People, b
                 people.apply(e.event)
 
     @kit.consumer(
-        topic="viewstats.views.v1", group="recommender-views", batch=True, max_records=5000, group_suffix=suffix
+        topic=ViewRecorded.TOPIC, group="recommender-views", batch=True, max_records=5000, group_suffix=suffix
     )
     async def on_views(envelopes: list[Envelope]) -> None:
         await behaviour.apply_views([e.event for e in envelopes if isinstance(e.event, ViewRecorded)])
 
     @kit.consumer(
-        topic="viewstats.heartbeats.v1",
+        topic=HeartbeatRecorded.TOPIC,
         group="recommender-heartbeats",
         batch=True,
         max_records=5000,
