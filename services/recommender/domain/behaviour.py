@@ -22,6 +22,18 @@ class Behaviour:
     views_by_province: dict[str, Counter[str]] = field(default_factory=dict)  # "*" is everywhere
     pairs: set[tuple[str, str]] = field(default_factory=set)  # (user, resource) interactions, for item-item CF
     changed: int = 0  # bumps on every new interaction (the CF trainer retrains when it moved)
+    ranking_seconds: float = 1.0  # a province's popularity order is re-sorted at most this often
+    _ranked: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+
+    def ranked(self, province: str, now: float) -> list[str]:
+        """Resources by views in the province ("*": everywhere), most viewed first. Sorting every request cost
+        more than the rest of a page; the order is kept ``ranking_seconds`` (``now``: a monotonic clock)."""
+        at, order = self._ranked.get(province, (float("-inf"), []))
+        if now - at >= self.ranking_seconds:
+            counts = self.views_by_province.get(province, {})
+            order = [rid for rid, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+            self._ranked[province] = (now, order)
+        return order
 
     def view(self, visitor: str, rid: str, province: str | None, at: datetime, pool: Pool) -> bool:
         """Record a view; True when it finished the resource (a resource without a duration, a document or a

@@ -78,6 +78,8 @@ class Pool:
         self.by_kp: dict[str, set[str]] = {}
         self.by_lesson: dict[str, set[str]] = {}
         self._lessons: dict[str, list[Lesson]] | None = None
+        self._index: dict[str, int] = {}
+        self._grade_start: dict[tuple[str, int], int] = {}
 
     def apply(self, event: ResourcePublished | ResourceWithdrawn) -> None:
         if isinstance(event, ResourcePublished):
@@ -124,7 +126,22 @@ class Pool:
                 grouped.setdefault(first.textbook_version_id or "", []).append(
                     Lesson(lesson_id, first.textbook_version_id or "", ordered)
                 )
-            for lessons in grouped.values():
+            self._index, self._grade_start = {}, {}
+            for version, lessons in grouped.items():
                 lessons.sort(key=lambda lesson: natural_key(lesson.lesson_id))
+                for i, lesson in enumerate(lessons):
+                    self._index[lesson.lesson_id] = i
+                    grades = self.resources[lesson.resources[0]].grades
+                    for g in grades[:1]:
+                        self._grade_start.setdefault((version, g), i)
             self._lessons = grouped
         return self._lessons.get(version_id, [])
+
+    def lesson_index(self, lesson_id: str) -> int | None:
+        """Place of a lesson in its textbook version's order (built with :meth:`lessons`)."""
+        return self._index.get(lesson_id)
+
+    def grade_start(self, version_id: str, grade: int) -> int | None:
+        """The first lesson of a grade in a textbook version (cold start)."""
+        self.lessons(version_id)
+        return self._grade_start.get((version_id, grade))

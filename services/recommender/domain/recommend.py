@@ -14,6 +14,7 @@ Never: a finished resource, a resource not in the pool (withdrawn or unknown), a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -63,12 +64,20 @@ class Page:
 
 
 def popular(
-    pool: Pool, behaviour: Behaviour, province: str | None, grades: set[int], subjects: set[str], limit: int = 50
+    pool: Pool,
+    behaviour: Behaviour,
+    province: str | None,
+    grades: set[int],
+    subjects: set[str],
+    limit: int = 50,
+    now: float | None = None,
 ) -> list[str]:
-    """Most viewed resources of these grades and subjects (any, when empty) in the province (else nationally)."""
-    counts = behaviour.views_by_province.get(province or "*") or behaviour.views_by_province.get("*") or {}
+    """Most viewed resources of these grades and subjects (any, when empty) in the province (else nationally).
+    ``now`` (monotonic seconds) lets the province's order be reused for ``behaviour.ranking_seconds``."""
+    now = time.monotonic() if now is None else now
+    where = province if province and province in behaviour.views_by_province else "*"
     out = []
-    for rid, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0])):
+    for rid in behaviour.ranked(where, now):
         c = pool.get(rid)
         if c is None:
             continue
@@ -87,16 +96,21 @@ def next_lessons(pool: Pool, finished: set[str], versions: list[str], grade: int
     out: list[str] = []
     for version in versions:
         ordered = pool.lessons(version)
-        done = [i for i, lesson in enumerate(ordered) if finished & set(lesson.resources)]
+        done = [
+            i
+            for rid in finished
+            if (c := pool.get(rid)) is not None and c.textbook_version_id == version and c.lesson_id
+            if (i := pool.lesson_index(c.lesson_id)) is not None
+        ]
         if done:
-            start = max(done)
             # the furthest finished lesson itself may still have unfinished resources: they come first
-            candidates = ordered[start:]
+            start: int | None = max(done)
         else:
-            at_grade = [i for i, lesson in enumerate(ordered) if grade is None or _grade_of(pool, lesson) == grade]
-            candidates = ordered[at_grade[0] :] if at_grade else []
+            start = pool.grade_start(version, grade) if grade is not None else (0 if ordered else None)
+        if start is None:
+            continue
         taken = 0
-        for lesson in candidates:
+        for lesson in ordered[start:]:
             rest = [r for r in lesson.resources if r not in finished]
             if not rest:
                 continue
@@ -105,11 +119,6 @@ def next_lessons(pool: Pool, finished: set[str], versions: list[str], grade: int
             if taken >= lessons:
                 break
     return out
-
-
-def _grade_of(pool: Pool, lesson) -> int | None:
-    c = pool.get(lesson.resources[0])
-    return c.grades[0] if c and c.grades else None
 
 
 def for_student(
