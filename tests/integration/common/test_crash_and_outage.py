@@ -137,7 +137,7 @@ async def test_store_outage_turns_readyz_red_and_loses_no_message(service_proces
     ferret = start_ferretdb(mongo_port, tmp_path / "data", tmp_path / "ferretdb.log")
     try:
         rec = service_process(
-            "viewstats.app:create_app",
+            "recommender.app:create_app",
             free_port(),
             MONGODB_URL=f"mongodb://127.0.0.1:{mongo_port}",
             CONSUMER_BACKOFF_SECONDS="0.1",

@@ -83,7 +83,7 @@ async def test_a_service_reads_only_the_topics_it_consumes_in_its_own_groups(run
     assert await read(login("recommender"), "catalog.resources.v1", f"{prefix}recommender-catalog") >= 0
     # A topic it does not consume, even in its own group.
     with pytest.raises(TopicAuthorizationFailedError):
-        await read(login("recommender"), "viewstats.heartbeats.v1", f"{prefix}recommender-catalog")
+        await read(login("recommender"), "viewstats.learning.v1", f"{prefix}recommender-catalog")
     with pytest.raises(TopicAuthorizationFailedError):
         await read(login("catalog"), "identity.users.v1", f"{prefix}catalog-index-x")
     # Another service's group on a topic it may read (joining it would steal that service's partitions).
