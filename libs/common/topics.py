@@ -29,6 +29,9 @@ VIEWSTATS_VIEWS = "viewstats.views.v1"
 VIEWSTATS_HEARTBEATS = "viewstats.heartbeats.v1"
 VIEWSTATS_POPULARITY = "viewstats.popularity.v1"
 VIEWSTATS_LEARNING = "viewstats.learning.v1"
+CATALOG_EXERCISES = "catalog.exercises.v1"
+RECOMMENDER_LEARNING = "recommender.learning.v1"
+RECOMMENDER_SERVED = "recommender.served.v1"
 CLASSGROUPS_CLASSES = "classgroups.classes.v1"
 CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
 CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
@@ -77,6 +80,13 @@ TOPICS: list[Topic] = [
         "Full published snapshot of every resource, keyed by resource id (replication feed for provinces).",
     ),
     Topic(CATALOG_EDITORIAL, 6, 30 * DAY_MS, description="Editorial review transitions of resources."),
+    Topic(
+        CATALOG_EXERCISES,
+        6,
+        None,
+        "compact",
+        "Exercise items (习题) WITH answer keys, keyed by exercise id: read by the recommender's principal only.",
+    ),
     # --- identity ------------------------------------------------------------------------------------------
     Topic(
         IDENTITY_USERS,
@@ -90,6 +100,14 @@ TOPICS: list[Topic] = [
     Topic(VIEWSTATS_HEARTBEATS, 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
     Topic(VIEWSTATS_POPULARITY, 6, None, "compact", description="Per-resource popularity, keyed by resource id."),
     Topic(VIEWSTATS_LEARNING, 6, 90 * DAY_MS, description="Learning hours credited to teachers."),
+    # --- recommender ---------------------------------------------------------------------------------------
+    Topic(
+        RECOMMENDER_LEARNING,
+        6,
+        90 * DAY_MS,
+        description="Graded answers and mastery changes of students, keyed by student id.",
+    ),
+    Topic(RECOMMENDER_SERVED, 6, 30 * DAY_MS, description="Sampled recommendation pages, keyed by user id."),
     # --- classgroups ---------------------------------------------------------------------------------------
     Topic(
         CLASSGROUPS_CLASSES,
@@ -159,7 +177,36 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "recommender-catalog",
         "recommender",
         (CATALOG_RESOURCES,),
-        "Keeps the recommender's candidate pool of published resources.",
+        "Each recommender replica keeps its candidate pool of published resources.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-exercises",
+        "recommender",
+        (CATALOG_EXERCISES,),
+        "Each recommender replica keeps the exercise bank with answer keys (the only reader of that topic).",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-views",
+        "recommender",
+        (VIEWSTATS_VIEWS,),
+        "Each recommender replica keeps who viewed what and popularity by province x grade x subject.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-heartbeats",
+        "recommender",
+        (VIEWSTATS_HEARTBEATS,),
+        "Each recommender replica keeps how far users watched, and records finishes.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-people",
+        "recommender",
+        (IDENTITY_USERS,),
+        "Each recommender replica keeps account kinds and schools (no PII) from identity's events.",
+        per_replica=True,
     ),
     # --- classgroups ---------------------------------------------------------------------------------------
     ConsumerGroup(
@@ -193,7 +240,12 @@ class Principal:
 ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
 
 PRINCIPALS: list[Principal] = [
-    Principal("catalog", "catalog.app:create_app", (CATALOG_RESOURCES, CATALOG_EDITORIAL), "The catalog service."),
+    Principal(
+        "catalog",
+        "catalog.app:create_app",
+        (CATALOG_RESOURCES, CATALOG_EDITORIAL, CATALOG_EXERCISES),
+        "The catalog service.",
+    ),
     Principal(
         "identity",
         "identity.app:create_app",
@@ -212,7 +264,12 @@ PRINCIPALS: list[Principal] = [
         (VIEWSTATS_VIEWS, VIEWSTATS_HEARTBEATS),
         "The public beacon and heartbeat collector: writes the raw topics, reads nothing.",
     ),
-    Principal("recommender", "recommender.app:create_app", (), "The recommender service."),
+    Principal(
+        "recommender",
+        "recommender.app:create_app",
+        (RECOMMENDER_LEARNING, RECOMMENDER_SERVED),
+        "The recommender service (the only reader of catalog.exercises.v1, which holds answer keys).",
+    ),
     Principal(
         "classgroups",
         "classgroups.app:create_app",

@@ -7,7 +7,9 @@ import logging
 
 from fastapi import FastAPI
 
-from catalog import api, consumers
+from catalog import api, consumers, exercise_api
+from catalog.exercise_store import ExerciseStore
+from catalog.exercises import ExerciseBank
 from catalog.migration import load_heads_after_migrations
 from catalog.readmodel import ReadModel
 from catalog.service import Catalog
@@ -24,6 +26,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     kit = ServiceKit("catalog", settings)
     read = ReadModel(settings.search_heap_bytes)
     declare_outbox(kit.outbox)
+    ExerciseStore.declare(kit.store, kit.outbox)
     service = Catalog(CatalogStore(kit.store.db, kit.outbox), kit.outbox, read, settings.writes_wait_seconds)
     consumers.register(kit, service, settings.replica_id)
     index_group = next(c.group_id for c in kit.consumers if c.group == "catalog-index")
@@ -47,11 +50,12 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         await asyncio.gather(*background, return_exceptions=True)
 
     app = kit.build_app(
-        routers=[api.router],
+        routers=[api.router, exercise_api.router],
         title="Catalog",
         description="Sections, the textbook tree, editorial review, search and replication.",
         body_limits={"/v1/import": settings.import_max_body_bytes},
     )
     app.state.catalog = service
+    app.state.exercises = ExerciseBank(ExerciseStore(kit.store.db), kit.outbox, read)
     app.state.settings = settings
     return app

@@ -1,41 +1,125 @@
-"""All of the recommender's queries. Documents are keyed by resource id. Writes are bulk, and inserts come first:
-an insert with a unique ``_id`` is atomic and, on FerretDB's SQLite backend, the only write that does not scan
-the collection (its ``_id`` filter is not served by the ``_id`` index, so every update or lookup reads the whole
-table). Replays therefore cost one scan per batch, not one per document."""
+"""All of the recommender's queries and document mapping.
+
+- ``answers``: one document per submission (``_id = "<student>:<submission id>"``: the client's id makes a retry
+  land on the same document, and the unique insert is the idempotency check), with its graded items and, as an
+  outbox source, the events the grading raised (``common.outbox``). Never updated.
+- ``finished``: ``_id = "<user>:<resource>"`` for every resource a user finished (watched to the end). Insert
+  only, so every replica may record the same finish (a duplicate insert is a no-op). Heartbeats stay on Kafka only
+  a week; this keeps "never recommend what was finished" true after they are gone. Loaded whole at start.
+- ``profiles``: a user's learning profile (grade, textbook versions, subjects, province), written only by that
+  user.
+
+On FerretDB every filtered read scans its collection (docs/ARCHITECTURE.md); the reads here are per student or per
+school and the collections are this service's own. On MongoDB they are index lookups (declared below).
+"""
 
 from __future__ import annotations
 
-from pymongo import DeleteOne, ReplaceOne
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.store import bulk_write, insert_new
-from recommender.domain.candidates import Candidate
+from common.outbox import Change, Outbox
+from common.store import Store, insert_new
+from recommender.domain.notebook import GradedAnswer
+from recommender.domain.profile import Profile
+
+ANSWERS, FINISHED, PROFILES = "answers", "finished", "profiles"
 
 
-class CandidateStore:
+class SubmissionTaken(Exception):
+    """A submission with this id exists already (a retry, or another request with the same id)."""
+
+
+def submission_id(student: str, client_id: str) -> str:
+    return f"{student}:{client_id}"
+
+
+class RecommenderStore:
     def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["candidates"]
+        self.answers = db[ANSWERS]
+        self.finished = db[FINISHED]
+        self.profiles = db[PROFILES]
 
-    async def apply(self, upserts: dict[str, Candidate], removals: set[str]) -> None:
-        """Make the pool hold ``upserts`` and lack ``removals``; applying the same change twice is harmless."""
-        if upserts:
-            docs = [{"_id": rid, **c.model_dump(exclude={"resource_id"})} for rid, c in upserts.items()]
-            present = await insert_new(self.collection, docs)
-            if present:
-                await self._replace_changed([docs[i] for i in present])
-        if removals:
-            await bulk_write(self.collection, [DeleteOne({"_id": rid}) for rid in removals])
+    @staticmethod
+    def declare(store: Store, outbox: Outbox) -> None:
+        store.declare_indexes(ANSWERS, [IndexModel([("student", 1)]), IndexModel([("school", 1)])])
+        outbox.source(ANSWERS, field="events", projection=())
 
-    async def _replace_changed(self, docs: list[dict]) -> None:
-        """Documents already present: a replay after a crash (same content, nothing to write) or a new
-        version of a resource (replaced)."""
-        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": [d["_id"] for d in docs]}})}
-        changed = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if stored.get(d["_id"]) != d]
-        if changed:
-            await bulk_write(self.collection, changed)
+    # --- answers -----------------------------------------------------------------------------------------
+    async def add_submission(
+        self,
+        student: str,
+        client_id: str,
+        school: str | None,
+        digest: str,
+        answers: list[GradedAnswer],
+        change: Change,
+    ) -> None:
+        """Insert the graded submission with its events; :class:`SubmissionTaken` if the id is used."""
+        sid = submission_id(student, client_id)
+        doc = {
+            "_id": sid,
+            "student": student,
+            "school": school,
+            "digest": digest,
+            "at": answers[0].at,
+            "items": [
+                {
+                    "a": a.answer_id,
+                    "e": a.exercise_id,
+                    "v": a.exercise_version,
+                    "s": a.subject,
+                    "k": list(a.knowledge_points),
+                    "c": a.correct,
+                    "t": a.at,
+                }
+                for a in answers
+            ],
+            "events": change.entries(sid),
+        }
+        if await insert_new(self.answers, [doc]):
+            raise SubmissionTaken(sid)
 
-    async def get(self, resource_id: str) -> Candidate | None:
-        doc = await self.collection.find_one({"_id": resource_id})
-        if doc is None:
-            return None
-        return Candidate(resource_id=doc.pop("_id"), **doc)
+    async def submission(self, student: str, client_id: str) -> tuple[str, list[GradedAnswer]] | None:
+        doc = await self.answers.find_one({"_id": submission_id(student, client_id)}, {"events": 0})
+        return None if doc is None else (doc["digest"], _answers_of(doc))
+
+    async def answers_of(self, student: str) -> list[GradedAnswer]:
+        return [a async for doc in self.answers.find({"student": student}, {"events": 0}) for a in _answers_of(doc)]
+
+    async def answers_in(self, schools: list[str]) -> tuple[list[GradedAnswer], dict[str, str]]:
+        """Answers of students filed under these schools, and answer id → student id."""
+        answers, students = [], {}
+        async for doc in self.answers.find({"school": {"$in": schools}}, {"events": 0}):
+            for a in _answers_of(doc):
+                answers.append(a)
+                students[a.answer_id] = doc["student"]
+        return answers, students
+
+    # --- finished resources ------------------------------------------------------------------------------
+    async def add_finished(self, pairs: list[tuple[str, str, datetime]]) -> None:
+        await insert_new(self.finished, [{"_id": f"{u}:{r}", "u": u, "r": r, "at": at} for u, r, at in pairs])
+
+    async def scan_finished(self) -> AsyncIterator[tuple[str, str]]:
+        async for doc in self.finished.find({}, {"u": 1, "r": 1}):
+            yield doc["u"], doc["r"]
+
+    # --- profiles ----------------------------------------------------------------------------------------
+    async def profile(self, user: str) -> Profile | None:
+        doc = await self.profiles.find_one({"_id": user})
+        return None if doc is None else Profile.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+    async def save_profile(self, user: str, profile: Profile) -> None:
+        await self.profiles.replace_one({"_id": user}, profile.model_dump(mode="json"), upsert=True)
+
+
+def _answers_of(doc: dict[str, Any]) -> list[GradedAnswer]:
+    # the driver's UTC is bson's own tzinfo; FSRS accepts only datetime.UTC
+    return [
+        GradedAnswer(i["a"], i["e"], i["v"], i["s"], tuple(i["k"]), i["c"], i["t"].astimezone(UTC))
+        for i in doc.get("items", ())
+    ]

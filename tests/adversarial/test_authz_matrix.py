@@ -246,6 +246,71 @@ class Ctx:
             assert r.status_code == 200, r.text
         return rid
 
+    def lesson(self) -> str:
+        """A lesson of the textbook tree (imported once), for exercises."""
+
+        def make() -> str:
+            version = f"tv.adv{uuid.uuid4().hex[:6]}.primary.math"
+            base = {"type": "node", "stage": "primary", "subject": "math"}
+            rows = [
+                {**base, "id": version, "node_type": "textbook_version", "title": "人教版", "edition": "人教版"},
+                {
+                    **base,
+                    "id": f"{version}/g5b",
+                    "node_type": "volume",
+                    "parent_id": version,
+                    "title": "五下",
+                    "grade": 5,
+                },
+                {
+                    **base,
+                    "id": f"{version}/g5b/u1",
+                    "node_type": "unit",
+                    "parent_id": f"{version}/g5b",
+                    "title": "分数",
+                    "grade": 5,
+                },
+                {
+                    **base,
+                    "id": f"{version}/g5b/u1/l1",
+                    "node_type": "lesson",
+                    "parent_id": f"{version}/g5b/u1",
+                    "title": "第1课时",
+                    "grade": 5,
+                },
+            ]
+            r = self.http["catalog"].post(
+                "/v1/import",
+                content=b"\n".join(orjson.dumps(row) for row in rows),
+                headers={**self.ministry, "Content-Type": "application/x-ndjson"},
+            )
+            assert r.status_code == 200, r.text
+            return f"{version}/g5b/u1/l1"
+
+        return self.shared("lesson", make)
+
+    def exercise(self) -> str:
+        r = self.http["catalog"].post("/v1/exercises", json=exercise_body(self.lesson()), headers=self.ministry)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+
+def exercise_content(lesson: str) -> dict[str, Any]:
+    return {
+        "item_type": "single_choice",
+        "stem": "1/4 + 2/4 = ?",
+        "choices": [{"key": "A", "text": "3/4"}, {"key": "B", "text": "3/8"}],
+        "answer_key": ["A"],
+        "explanation": "同分母分数相加，分母不变，分子相加。",
+        "knowledge_points": ["分数的加法"],
+        "difficulty": 2,
+        "lesson_id": lesson,
+    }
+
+
+def exercise_body(lesson: str) -> dict[str, Any]:
+    return {"external_id": f"adv-{uuid.uuid4().hex}", "provider_id": "pep", "content": exercise_content(lesson)}
+
 
 def draft(provider: str = "pep") -> dict[str, Any]:
     return {
@@ -661,6 +726,28 @@ def _catalog_probes() -> list[Probe]:
         Probe(
             "catalog",
             "POST",
+            "/v1/exercises",
+            lambda ctx, persona: Request("POST", "/v1/exercises", json=exercise_body(ctx.lesson())),
+            targets=provider,
+        ),
+        Probe(
+            "catalog",
+            "PUT",
+            "/v1/exercises/{eid}",
+            lambda ctx, persona: Request("PUT", f"/v1/exercises/{ctx.exercise()}", json=exercise_content(ctx.lesson())),
+            targets=provider,
+        ),
+        Probe(
+            "catalog",
+            "POST",
+            "/v1/exercises/{eid}/withdraw",
+            lambda ctx, persona: Request("POST", f"/v1/exercises/{ctx.exercise()}/withdraw", json=why),
+            targets=provider,
+        ),
+        Probe("catalog", "GET", "/v1/exercises/{eid}", _get("/v1/exercises/ex-none"), ok=missing),
+        Probe(
+            "catalog",
+            "POST",
             "/v1/import",
             lambda ctx, persona: Request(
                 "POST", "/v1/import", content=line(), headers={"Content-Type": "application/x-ndjson"}
@@ -766,6 +853,41 @@ def _viewstats_probes() -> list[Probe]:
             ),
         ),
         Probe("recommender", "GET", "/v1/candidates/{resource_id}", _get("/v1/candidates/r-none"), ok=course),
+    ]
+
+
+def _recommender_probes() -> list[Probe]:
+    """A student sees only their own notebook and a teacher only their schools' figures: the routes take no user
+    id (the token's subject is the user), so the matrix checks who may call them at all."""
+    unknown_exercise = frozenset({422})  # a student's answer to an exercise that does not exist: authorized
+    answers = lambda ctx, persona: Request(  # noqa: E731
+        "POST",
+        "/v1/me/answers",
+        json={"submission_id": uuid.uuid4().hex, "answers": [{"exercise_id": "ex-none", "choices": ["A"]}]},
+    )
+    profile = {"grade": 5, "textbook_versions": ["tv.pep.primary.math"], "subjects": ["math"], "province": "43"}
+    return [
+        Probe("recommender", "POST", "/v1/me/answers", answers, ok=unknown_exercise),
+        Probe("recommender", "GET", "/v1/me/notebook", _get("/v1/me/notebook")),
+        Probe(
+            "recommender",
+            "GET",
+            "/v1/teachers/me/missed-knowledge-points",
+            _get("/v1/teachers/me/missed-knowledge-points"),
+        ),
+        Probe("recommender", "GET", "/v1/me/profile", _get("/v1/me/profile")),
+        Probe(
+            "recommender", "PUT", "/v1/me/profile", lambda ctx, persona: Request("PUT", "/v1/me/profile", json=profile)
+        ),
+        Probe("recommender", "GET", "/v1/me/recommendations", _get("/v1/me/recommendations")),
+        Probe(
+            "recommender",
+            "GET",
+            "/v1/resources/{resource_id}/similar",
+            _get("/v1/resources/r-none/similar"),
+            ok=frozenset({404}),
+        ),
+        Probe("recommender", "GET", "/v1/popular", _get("/v1/popular", province="43", grade=5)),
     ]
 
 
@@ -1672,6 +1794,7 @@ PROBES: list[Probe] = [
     *_classgroups_probes(),
     *_checkins_probes(),
     *_courses_probes(),
+    *_recommender_probes(),
 ]
 
 

@@ -38,18 +38,20 @@ async def test_sigkill_mid_batch_loses_nothing(
     service_process, publisher, run_id, mongodb_url, kafka_bootstrap
 ) -> None:
     n = 3000
-    topic, group = "catalog.resources.v1", f"test-{run_id}-kill-recommender-catalog"
+    # The subject: viewstats' catalog consumer, which records every published resource in its store (the
+    # recommender's read models are in memory since issue 16, rebuilt from the topic at each start).
+    topic, group = "catalog.resources.v1", f"test-{run_id}-kill-viewstats-catalog"
     # The consumer's progress is read from Kafka (its committed offsets), not by scanning the store: on FerretDB
     # every non-_id query is a full scan, and polling one would slow the very consumer under test.
     offsets = _Offsets(kafka_bootstrap, topic, group)
     await offsets.start()
     store = AsyncMongoClient(mongodb_url, timeoutMS=30_000)
-    candidates = store[f"test_{run_id}_kill_recommender"]["candidates"]
+    listed = store[f"test_{run_id}_kill_viewstats"]["resources"]
     try:
         # A group and database of its own. It starts at the topic's beginning, so it first replays what the topic
         # holds; this test's events come after that, and the kill must land inside them.
         rec = service_process(
-            "recommender.app:create_app",
+            "viewstats.app:create_app",
             free_port(),
             KAFKA_CLIENT_PREFIX=f"test-{run_id}-kill-",
             MONGODB_DATABASE_PREFIX=f"test_{run_id}_kill_",
@@ -72,7 +74,7 @@ async def test_sigkill_mid_batch_loses_nothing(
         await eventually(lambda: _equals(offsets.committed, after), timeout=300, every=0.5)
 
         # Everything committed is stored: each of this test's resources (read in one pass over the collection).
-        stored = {d["_id"] async for d in candidates.find({}, {"_id": 1})}
+        stored = {d["_id"] async for d in listed.find({}, {"_id": 1})}
         assert [e.resource.id for e in events if e.resource.id not in stored] == []
     finally:
         await offsets.stop()

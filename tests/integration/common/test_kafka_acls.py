@@ -83,7 +83,7 @@ async def test_a_service_reads_only_the_topics_it_consumes_in_its_own_groups(run
     assert await read(login("recommender"), "catalog.resources.v1", f"{prefix}recommender-catalog") >= 0
     # A topic it does not consume, even in its own group.
     with pytest.raises(TopicAuthorizationFailedError):
-        await read(login("recommender"), "viewstats.heartbeats.v1", f"{prefix}recommender-catalog")
+        await read(login("recommender"), "viewstats.learning.v1", f"{prefix}recommender-catalog")
     with pytest.raises(TopicAuthorizationFailedError):
         await read(login("catalog"), "identity.users.v1", f"{prefix}catalog-index-x")
     # Another service's group on a topic it may read (joining it would steal that service's partitions).
@@ -107,3 +107,22 @@ def test_the_acls_grant_writes_only_on_a_principals_own_topics() -> None:
         written = {a.name for a in acls(p) if a.resource_type == "topic" and "Write" in a.operations}
         assert written == set(p.produces) | dlqs, p.name
         assert all(t.split(".")[0] in p.name for t in p.produces), p.name
+
+
+async def test_only_the_recommender_reads_the_exercise_answer_keys(run_id) -> None:
+    """catalog.exercises.v1 carries answer keys: no province feed, no other service may read it, and only the
+    catalog may write it (a forged key would grade every student wrong)."""
+    prefix = f"test-{run_id}-"
+    ensure_group_acls(prefix)
+    assert await read(login("recommender"), "catalog.exercises.v1", f"{prefix}recommender-exercises.x") >= 0
+    for principal, group in [
+        ("catalog", "catalog-index-x"),
+        ("viewstats", "viewstats-catalog"),
+        ("identity", "identity-x"),
+        ("classgroups", "classgroups-x"),
+    ]:
+        with pytest.raises((TopicAuthorizationFailedError, GroupAuthorizationFailedError)):
+            await read(login(principal), "catalog.exercises.v1", f"{prefix}{group}")
+    for principal in ("recommender", "viewstats", "identity", "classgroups"):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(login(principal), "catalog.exercises.v1")
