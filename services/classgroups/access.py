@@ -58,7 +58,7 @@ class ClassAccess:
         self.store = store
 
     async def caller(self, principal: Principal) -> Caller:
-        return Caller(principal, await self.store.account(principal.subject))
+        return Caller(principal, await self.store.directory.account(principal.subject))
 
     async def relations(self, caller: Caller, cls: ClassGroup) -> Standing:
         rel: set[str] = set()
@@ -72,7 +72,7 @@ class ClassAccess:
             rel.add(OWNER)
         if caller.id == cls.leave_delegate:
             rel.add(DELEGATE)
-        membership = await self.store.membership(cls.id, caller.id)
+        membership = await self.store.classes.membership(cls.id, caller.id)
         if membership is not None and membership.status == "active":
             rel.add(MEMBER)
         elif membership is not None and membership.status in (INVITED, PENDING):
@@ -84,7 +84,7 @@ class ClassAccess:
     async def require(self, caller: Caller, class_id: str, allowed: frozenset[str] | set[str]) -> Standing:
         """The class and the caller's standing, if the caller holds one of ``allowed``; 404 when the caller has
         no relation to it at all (or it does not exist), 403 when some other relation."""
-        cls = await self.store.get_class(class_id)
+        cls = await self.store.classes.get_class(class_id)
         if cls is None:
             raise NotFound("No such class.", code="class_not_found")
         standing = await self.relations(caller, cls)
@@ -104,21 +104,21 @@ class ClassAccess:
         return standing
 
     async def require_on_roster(self, class_id: str, student: str) -> None:
-        membership = await self.store.membership(class_id, student)
+        membership = await self.store.classes.membership(class_id, student)
         if membership is None or membership.status != "active":
             raise NotFound("The student is not in this class.", code="student_not_found")
 
     async def _guardian_of_member(self, caller: Caller, cls: ClassGroup) -> bool:
-        children = await self.store.children_of(caller.id)
+        children = await self.store.directory.children_of(caller.id)
         for child in children:
-            m = await self.store.membership(cls.id, child)
+            m = await self.store.classes.membership(cls.id, child)
             if m is not None and m.status == "active":
                 return True
         return False
 
     async def require_student_view(self, caller: Caller, student_id: str) -> None:
         """The caller is the student, or one of the student's guardians (parents see only their own child)."""
-        if caller.id == student_id or await self.store.is_guardian(caller.id, student_id):
+        if caller.id == student_id or await self.store.directory.is_guardian(caller.id, student_id):
             return
         raise NotFound("No such student among yours.", code="student_not_found")
 

@@ -1,24 +1,34 @@
-"""The class groups service: ``create_app()`` wires the chassis, the store, the handlers and the routes."""
+"""The class groups service: ``create_app()`` wires the chassis, the store, the object store, the handlers, the
+consumers, the background tasks and the routes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 
 import classgroups
-from classgroups import api, consumers, wiring
+from classgroups import api, consumers, store
 from classgroups.access import ClassAccess
+from classgroups.domain.media import MediaLimits
 from classgroups.handlers.announcements import Announcements
+from classgroups.handlers.checkins import Checkins, UploadSettings
 from classgroups.handlers.classes import Classes
+from classgroups.handlers.courses import CourseService
 from classgroups.handlers.directory import Directory
 from classgroups.handlers.evaluation import Evaluations
 from classgroups.handlers.interaction import Interaction
 from classgroups.handlers.leaves import Leaves
 from classgroups.handlers.online import OnlineClasses
+from classgroups.media import ObjectStore
 from classgroups.settings import ClassGroupsSettings
-from classgroups.store import ClassGroupsStore, declare_outbox
+from classgroups.store import ClassGroupsStore
 from common.service import ServiceKit
+
+log = logging.getLogger("classgroups.app")
 
 
 @dataclass(frozen=True)
@@ -36,25 +46,74 @@ class Handlers:
     interaction: Interaction
 
 
+def object_store(settings: ClassGroupsSettings) -> ObjectStore:
+    secret = settings.s3_secret_access_key
+    return ObjectStore(
+        endpoint_url=settings.s3_endpoint_url,
+        public_endpoint_url=settings.s3_public_endpoint_url,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        region=settings.s3_region,
+        bucket=settings.media_bucket,
+        create_bucket=settings.media_create_bucket,
+    )
+
+
+async def ensure_bucket(objects: ObjectStore) -> None:
+    # The object store serves only check-in media: the service starts without it, and keeps trying.
+    delay = 0.5
+    while True:
+        try:
+            await objects.ensure_bucket()
+            return
+        except Exception as exc:
+            log.warning("object store not ready (%s); retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
 def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     settings = settings or ClassGroupsSettings()
     kit = ServiceKit("classgroups", settings)
-    declare_outbox(kit.outbox)
-    store = ClassGroupsStore(kit.store.db, kit.outbox)
-    access = ClassAccess(store)
+    store.declare(kit.store, kit.outbox)
+    db = ClassGroupsStore(kit.store.db, kit.outbox)
+    access = ClassAccess(db)
     handlers = Handlers(
-        store=store,
+        store=db,
         access=access,
-        directory=Directory(store),
-        classes=Classes(store, access, settings.roster_max_rows),
-        online=OnlineClasses(store, access, settings),
-        announcements=Announcements(store, access),
-        leaves=Leaves(store, access),
-        evaluations=Evaluations(store, access),
-        interaction=Interaction(store, access),
+        directory=Directory(db),
+        classes=Classes(db, access, settings.roster_max_rows),
+        online=OnlineClasses(db, access, settings),
+        announcements=Announcements(db, access),
+        leaves=Leaves(db, access),
+        evaluations=Evaluations(db, access),
+        interaction=Interaction(db, access),
     )
-    consumers.register(kit, handlers.directory)
-    checkins, courses = wiring.wire(kit, settings, store, access)  # check-ins, their media, after-school courses
+    objects = object_store(settings)
+    uploads = UploadSettings(
+        MediaLimits(settings.media_photo_max_bytes, settings.media_video_max_bytes),
+        settings.media_upload_expires_seconds,
+        settings.media_view_expires_seconds,
+    )
+    checkins = Checkins.build(db.checkins, access, objects, uploads)
+    courses = CourseService(db.courses, db, kit.publisher)
+    consumers.register(kit, handlers.directory, courses)
+
+    background: list[asyncio.Task[None]] = []
+
+    @kit.on_startup
+    async def start() -> None:
+        background.append(asyncio.create_task(ensure_bucket(objects), name="media-bucket"))
+        sweep = checkins.stars.sweep(settings.labour_stars_sweep_seconds)
+        background.append(asyncio.create_task(sweep, name="labour-stars"))
+
+    @kit.on_shutdown
+    async def stop() -> None:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = kit.build_app(
         routers=api.routers,
         title="Class groups",

@@ -1,5 +1,5 @@
 """HTTP routes of check-ins (打卡) and labour stars (劳动之星). HTTP only: the rules are in
-``classgroups.checkins`` (access) and ``classgroups.domain`` (check-ins, media)."""
+``classgroups.handlers.checkins`` (access) and ``classgroups.domain`` (check-ins, media)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classgroups import access as rel
 from classgroups.api.deps import ACCOUNT_ID, CLASS_ID, CallerDep
-from classgroups.handlers.checkins import CheckinService, utcnow
+from classgroups.handlers import checkins as handlers
+from classgroups.handlers.checkins import utcnow
 from common import access
 
 router = APIRouter(prefix="/v1/classes/{class_id}", tags=["check-ins"])
@@ -24,11 +25,11 @@ AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 ResourceId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-def service(request: Request) -> CheckinService:
+def service(request: Request) -> handlers.Checkins:
     return request.app.state.checkins
 
 
-Checkins = Annotated[CheckinService, Depends(service)]
+Checkins = Annotated[handlers.Checkins, Depends(service)]
 
 
 class Strict(BaseModel):
@@ -128,19 +129,19 @@ TARGET = "path.class_id"
 @router.post("/checkin-tasks", status_code=201, response_model=TaskOut, summary="Create a check-in task")
 @access.relation(*TEACHERS, target=TARGET, note=TEACHER)
 async def create_task(class_id: ClassId, body: TaskIn, who: Caller, checkins: Checkins) -> TaskOut:
-    return _task_out(await checkins.create_task(class_id, who, body.model_dump(), utcnow()))
+    return _task_out(await checkins.tasks.create_task(class_id, who, body.model_dump(), utcnow()))
 
 
 @router.get("/checkin-tasks", response_model=list[TaskOut], summary="The class's check-in tasks")
 @access.relation(*READERS, target=TARGET, note=MEMBER)
 async def list_tasks(class_id: ClassId, who: Caller, checkins: Checkins) -> list[TaskOut]:
-    return [_task_out(d) for d in await checkins.tasks(class_id, who)]
+    return [_task_out(d) for d in await checkins.tasks.tasks(class_id, who)]
 
 
 @router.get("/checkin-tasks/{task_id}", response_model=TaskOut, summary="A check-in task")
 @access.relation(*READERS, target=TARGET, note=MEMBER)
 async def get_task(class_id: ClassId, task_id: Id, who: Caller, checkins: Checkins) -> TaskOut:
-    return _task_out(await checkins.task(class_id, task_id, who))
+    return _task_out(await checkins.tasks.task(class_id, task_id, who))
 
 
 @router.post(
@@ -148,14 +149,16 @@ async def get_task(class_id: ClassId, task_id: Id, who: Caller, checkins: Checki
 )
 @access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
 async def presign_upload(class_id: ClassId, task_id: Id, body: UploadIn, who: Caller, checkins: Checkins) -> UploadOut:
-    got = await checkins.presign(class_id, task_id, who, body.student_id, body.kind, body.content_type, body.size)
+    got = await checkins.uploads.presign(
+        class_id, task_id, who, body.student_id, body.kind, body.content_type, body.size
+    )
     return UploadOut(**got)
 
 
 @router.post("/checkin-tasks/{task_id}/submissions", status_code=201, summary="Check in for a day")
 @access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
 async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, checkins: Checkins) -> dict[str, Any]:
-    return _out(await checkins.submit(class_id, task_id, who, body.model_dump(), utcnow()), "submission_id")
+    return _out(await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow()), "submission_id")
 
 
 @router.get("/checkin-tasks/{task_id}/submissions", summary="Submissions (a student's own, a parent's child's)")
@@ -168,7 +171,7 @@ async def list_submissions(
     student_id: Annotated[str | None, Query(max_length=80)] = None,
     day: date | None = None,
 ) -> list[dict[str, Any]]:
-    found = await checkins.submissions(class_id, task_id, who, student_id, day)
+    found = await checkins.submissions.submissions(class_id, task_id, who, student_id, day)
     return [_out(d, "submission_id") for d in found]
 
 
@@ -179,7 +182,7 @@ async def list_submissions(
 async def review(
     class_id: ClassId, task_id: Id, submission_id: Id, body: ReviewIn, who: Caller, checkins: Checkins
 ) -> dict[str, Any]:
-    doc = await checkins.review(class_id, task_id, submission_id, who, body.action, body.comment, utcnow())
+    doc = await checkins.reviews.review(class_id, task_id, submission_id, who, body.action, body.comment, utcnow())
     return _out(doc, "review_id")
 
 
@@ -188,13 +191,13 @@ async def review(
 async def progress(
     class_id: ClassId, task_id: Id, student_id: StudentId, who: Caller, checkins: Checkins
 ) -> dict[str, Any]:
-    return await checkins.progress(class_id, task_id, who, student_id, utcnow())
+    return await checkins.streaks.progress(class_id, task_id, who, student_id, utcnow())
 
 
 @router.get("/checkin-tasks/{task_id}/leaderboard", summary="The class's streak leaderboard for a task")
 @access.relation(*READERS, target=TARGET, note=MEMBER)
 async def get_leaderboard(class_id: ClassId, task_id: Id, who: Caller, checkins: Checkins) -> list[dict[str, Any]]:
-    return await checkins.leaderboard(class_id, task_id, who, utcnow())
+    return await checkins.streaks.leaderboard(class_id, task_id, who, utcnow())
 
 
 @router.post("/labour-stars/{period}", summary="Award the labour stars of a week or month (once)")
@@ -202,10 +205,10 @@ async def get_leaderboard(class_id: ClassId, task_id: Id, who: Caller, checkins:
 async def award_stars(
     class_id: ClassId, period: Annotated[str, Path(pattern=r"^\d{4}-(W\d{2}|\d{2})$")], who: Caller, checkins: Checkins
 ) -> dict[str, Any]:
-    return _out(await checkins.award_stars(class_id, period, utcnow(), who), "award_id")
+    return _out(await checkins.stars.award_stars(class_id, period, utcnow(), who), "award_id")
 
 
 @router.get("/labour-stars", summary="The class's labour stars, newest first")
 @access.relation(*READERS, target=TARGET, note=MEMBER)
 async def list_stars(class_id: ClassId, who: Caller, checkins: Checkins) -> list[dict[str, Any]]:
-    return [_out(d, "award_id") for d in await checkins.stars(class_id, who)]
+    return [_out(d, "award_id") for d in await checkins.stars.stars(class_id, who)]

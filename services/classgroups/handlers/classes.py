@@ -44,19 +44,19 @@ class Classes:
         cls, events = domain.create_administrative(
             school=school, school_year=school_year, grade=grade, name=name, by=caller.id, at=now()
         )
-        await self.store.create_class(cls, events)
+        await self.store.classes.create_class(cls, events)
         return cls
 
     async def school_classes(self, caller: Caller, school: str, school_year: int | None) -> list[ClassGroup]:
         self.access.require_school_admin(caller, school)
-        return await self.store.classes_of_school(school, school_year)
+        return await self.store.classes.classes_of_school(school, school_year)
 
     async def assign_teachers(
         self, caller: Caller, class_id: str, head_teacher: str | None, subject_teachers: list[tuple[str, str]]
     ) -> ClassGroup:
         standing = await self.access.require(caller, class_id, {rel.ADMIN})
         named = [t for t, _ in subject_teachers] + ([head_teacher] if head_teacher else [])
-        accounts = await self.store.accounts(named)
+        accounts = await self.store.directory.accounts(named)
         after, events = domain.assign_teachers(
             standing.cls,
             head_teacher=head_teacher,
@@ -70,7 +70,7 @@ class Classes:
 
     async def _save(self, before: ClassGroup, after: ClassGroup, events: list[object]) -> None:
         with fresh("class"):
-            await self.store.save_class(before, after, events)  # type: ignore[arg-type]
+            await self.store.classes.save_class(before, after, events)  # type: ignore[arg-type]
 
     async def import_roster(self, caller: Caller, class_id: str, body: bytes, content_type: str) -> RosterReport:
         """Put the students of a JSONL or CSV file on an administrative class's roster. Idempotent (a second
@@ -85,7 +85,7 @@ class Classes:
         if len(parsed.rows) > self.roster_max_rows:
             raise Invalid(f"At most {self.roster_max_rows} rows per import.", code="too_many_rows", field="body")
         report = RosterReport(bad=list(parsed.bad), repeated=parsed.repeated)
-        accounts = await self.store.accounts(a for _, a in parsed.rows)
+        accounts = await self.store.directory.accounts(a for _, a in parsed.rows)
         eligible: list[tuple[int, str]] = []
         for line, account_id in parsed.rows:
             reason = domain.check_rosterable(cls, accounts.get(account_id))
@@ -93,7 +93,7 @@ class Classes:
                 report.bad.append(roster.BadRow(line, reason, "account_id"))
             else:
                 eligible.append((line, account_id))
-        held = await self.store.claim_places(cls, [a for _, a in eligible])
+        held = await self.store.classes.claim_places(cls, [a for _, a in eligible])
         placed = []
         for line, account_id in eligible:
             other = held.get(account_id)
@@ -102,14 +102,14 @@ class Classes:
             else:
                 placed.append(account_id)
         at = now()
-        existed = await self.store.add_memberships([domain.rostered(cls, s, caller.id, at) for s in placed])
+        existed = await self.store.classes.add_memberships([domain.rostered(cls, s, caller.id, at) for s in placed])
         for account_id in placed:
             (report.already if account_id in existed else report.added).append(account_id)
         for account_id in existed:  # removed earlier and listed again: back on the roster
-            current = await self.store.membership(cls.id, account_id)
+            current = await self.store.classes.membership(cls.id, account_id)
             if current is not None and current.status != "active":
                 again = domain.rostered(cls, account_id, caller.id, at)
-                await self.store.save_membership(current, _next_of(current, again))
+                await self.store.classes.save_membership(current, _next_of(current, again))
                 report.already.remove(account_id)
                 report.added.append(account_id)
         return report
@@ -121,12 +121,12 @@ class Classes:
         cls = standing.cls
         if cls.administrative and rel.ADMIN not in standing.relations:
             raise Conflict("The school's admins manage this roster.", code="administrative")
-        current = await self.store.membership(cls.id, account_id)
+        current = await self.store.classes.membership(cls.id, account_id)
         after = domain.leave(cls, current, caller.id, now())
         with fresh("membership"):
-            await self.store.save_membership(current, after)
+            await self.store.classes.save_membership(current, after)
         if cls.administrative:
-            await self.store.release_place(cls, account_id)
+            await self.store.classes.release_place(cls, account_id)
         return after
 
     # --- reads -------------------------------------------------------------------------------------------
@@ -139,19 +139,19 @@ class Classes:
         standing = await self.access.require(caller, class_id, rel.STAFF | {rel.MEMBER})
         if not standing.relations & rel.STAFF:
             status = "active"
-        return await self.store.members(class_id, None if status == "all" else status)
+        return await self.store.classes.members(class_id, None if status == "all" else status)
 
     async def mine(self, caller: Caller) -> list[ClassGroup]:
-        ids = [m.class_id for m in await self.store.memberships_of(caller.id)]
-        taught = await self.store.classes_taught_by(caller.id)
-        found = {c.id: c for c in [*taught, *await self.store.classes(ids)]}
+        ids = [m.class_id for m in await self.store.classes.memberships_of(caller.id)]
+        taught = await self.store.classes.classes_taught_by(caller.id)
+        found = {c.id: c for c in [*taught, *await self.store.classes.classes(ids)]}
         return sorted(found.values(), key=lambda c: c.id)
 
     async def of_student(self, caller: Caller, student_id: str) -> list[ClassGroup]:
         """A student's classes, for the student or a guardian (parents see their child's classes)."""
         await self.access.require_student_view(caller, student_id)
-        ids = [m.class_id for m in await self.store.memberships_of(student_id)]
-        return sorted(await self.store.classes(ids), key=lambda c: c.id)
+        ids = [m.class_id for m in await self.store.classes.memberships_of(student_id)]
+        return sorted(await self.store.classes.classes(ids), key=lambda c: c.id)
 
 
 def _next_of(current: Membership, again: Membership) -> Membership:

@@ -11,9 +11,8 @@ from datetime import datetime, time
 from typing import Any, Protocol
 
 from classgroups.access import Caller
-from classgroups.courses_store import CourseStore
 from classgroups.domain.courses import Course, CourseState, Slot
-from classgroups.store import ClassGroupsStore
+from classgroups.store import ClassGroupsStore, CourseStore
 from common.contracts.classgroups import CourseDropped, CoursePublished, CourseSelected, CourseSelectionRequested
 from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.messaging import Envelope
@@ -119,7 +118,7 @@ class CourseService:
         who = caller.id
         if student_id is None:
             student_id = who
-        if student_id != who and not await self.classes.is_guardian(who, student_id):
+        if student_id != who and not await self.classes.directory.is_guardian(who, student_id):
             raise Forbidden("you may choose only for yourself or your own child", code="not_your_child")
         if kind == "select":
             refusal = course.window_refusal(now)
@@ -141,12 +140,12 @@ class CourseService:
         return {"request_id": request_id, "course_id": course_id, "student_id": student_id, "status": "pending"}
 
     async def _eligible(self, course: Course, student_id: str) -> None:
-        account = await self.classes.account(student_id)
+        account = await self.classes.directory.account(student_id)
         if account is None or not account.holds("student", course.school_id):
             raise Forbidden("only students of the course's school choose its courses", code="not_of_school")
         grades = set()
-        for m in await self.classes.memberships_of(student_id):
-            cls = await self.classes.get_class(m.class_id) if m.status == "active" else None
+        for m in await self.classes.classes.memberships_of(student_id):
+            cls = await self.classes.classes.get_class(m.class_id) if m.status == "active" else None
             if cls is not None and cls.administrative and cls.school == course.school_id:
                 grades.add(cls.grade)
         if not grades & set(course.grades):

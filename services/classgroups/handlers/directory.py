@@ -26,14 +26,14 @@ class Directory:
         for env in envelopes:
             event = env.event
             if isinstance(event, GuardianLinked):
-                await self.store.link(event.user_id, event.guardian_id, event.occurred_at)
+                await self.store.directory.link(event.user_id, event.guardian_id, event.occurred_at)
                 changed += 1
                 continue
             user_id = getattr(event, "user_id", None)
             if user_id is None:
                 continue
             if user_id not in accounts:
-                accounts[user_id] = await self.store.account(user_id)
+                accounts[user_id] = await self.store.directory.account(user_id)
             updated = directory.apply(accounts[user_id], user_id, event, env.id)
             if updated is not None:
                 accounts[user_id] = updated
@@ -42,5 +42,5 @@ class Directory:
         for user_id in dirty:
             account = accounts[user_id]
             assert account is not None
-            await self.store.put_account(account)
+            await self.store.directory.put_account(account)
         return changed

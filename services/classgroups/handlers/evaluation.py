@@ -42,14 +42,14 @@ class Evaluations:
             evidence=evidence,
             at=now(),
         )
-        await self.store.add_evaluation(e, events)  # type: ignore[arg-type]
+        await self.store.evaluations.add_evaluation(e, events)  # type: ignore[arg-type]
         return e
 
     async def of_student(self, caller: Caller, student: str, term: str | None) -> tuple[str, list[Evaluation]]:
         """The student's records of the term (default: the current one): the student or a guardian only."""
         await self.access.require_student_view(caller, student)
         term = term or domain.term_of(beijing_today(now()))
-        return term, await self.store.evaluations(term=term, student=student)
+        return term, await self.store.evaluations.evaluations(term=term, student=student)
 
     async def chart(self, caller: Caller, student: str, term: str | None) -> str:
         term, records = await self.of_student(caller, student, term)
@@ -58,6 +58,6 @@ class Evaluations:
     async def of_class(self, caller: Caller, class_id: str, term: str | None) -> dict[str, Any]:
         await self.access.require_administrative(caller, class_id, {rel.HEAD, rel.ADMIN})
         term = term or domain.term_of(beijing_today(now()))
-        students = [m.account_id for m in await self.store.members(class_id)]
-        records = await self.store.evaluations(term=term, class_id=class_id)
+        students = [m.account_id for m in await self.store.classes.members(class_id)]
+        records = await self.store.evaluations.evaluations(term=term, class_id=class_id)
         return {"term": term, "students": domain.class_summary(students, records)}

@@ -36,7 +36,7 @@ class Leaves:
     ) -> LeaveRequest:
         """By the student, or a guardian of the student; the student must be on the class's roster."""
         standing = await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
-        if student != caller.id and not await self.store.is_guardian(caller.id, student):
+        if student != caller.id and not await self.store.directory.is_guardian(caller.id, student):
             raise Forbidden("Only the student or a guardian asks for the student's leave.", code="not_guardian")
         await self.access.require_on_roster(standing.cls.id, student)
         leave, events = domain.request(
@@ -51,7 +51,7 @@ class Leaves:
             attachment=attachment,
             at=now(),
         )
-        await self.store.add_leave(leave, events)  # type: ignore[arg-type]
+        await self.store.leaves.add_leave(leave, events)  # type: ignore[arg-type]
         return leave
 
     async def decide(
@@ -67,39 +67,39 @@ class Leaves:
         await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
         leave = await self._of_class(class_id, leave_id)
         mine = caller.id in (leave.requested_by, leave.student)
-        if not mine and not await self.store.is_guardian(caller.id, leave.student):
+        if not mine and not await self.store.directory.is_guardian(caller.id, leave.student):
             raise NotFound("No such leave request among yours.", code="leave_not_found")
         after, events = domain.cancel(leave, caller.id, now())
         return await self._save(leave, after, events)
 
     async def of_class(self, caller: Caller, class_id: str, status: str | None) -> list[LeaveRequest]:
         await self.access.require_administrative(caller, class_id, APPROVERS | {rel.ADMIN})
-        return await self.store.leaves(class_id=class_id, status=status)
+        return await self.store.leaves.leaves(class_id=class_id, status=status)
 
     async def away_today(self, caller: Caller, class_id: str) -> tuple[date, list[LeaveRequest]]:
         """Approved leaves covering today (Beijing time): what a subject teacher needs at roll call."""
         await self.access.require_administrative(caller, class_id, {rel.TEACHER, rel.ADMIN})
         today = domain.beijing_today(now())
-        return today, await self.store.leaves(class_id=class_id, on=today, status="approved")
+        return today, await self.store.leaves.leaves(class_id=class_id, on=today, status="approved")
 
     async def of_student(self, caller: Caller, student: str) -> list[LeaveRequest]:
         await self.access.require_student_view(caller, student)
-        return await self.store.leaves(student=student)
+        return await self.store.leaves.leaves(student=student)
 
     async def delegate(self, caller: Caller, class_id: str, teacher: str | None) -> ClassGroup:
         standing = await self.access.require_administrative(caller, class_id, {rel.HEAD})
         after = class_rules.delegate_leave(standing.cls, teacher)
         with fresh("class"):
-            await self.store.save_class(standing.cls, after, [])
+            await self.store.classes.save_class(standing.cls, after, [])
         return after
 
     async def _of_class(self, class_id: str, leave_id: str) -> LeaveRequest:
-        leave = await self.store.leave(leave_id)
+        leave = await self.store.leaves.leave(leave_id)
         if leave is None or leave.class_id != class_id:
             raise NotFound("No such leave request in this class.", code="leave_not_found")
         return leave
 
     async def _save(self, before: LeaveRequest, after: LeaveRequest, events: list[object]) -> LeaveRequest:
         with fresh("leave request"):
-            await self.store.save_leave(before, after, events)  # type: ignore[arg-type]
+            await self.store.leaves.save_leave(before, after, events)  # type: ignore[arg-type]
         return after

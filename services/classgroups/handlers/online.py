@@ -27,14 +27,14 @@ class OnlineClasses:
         cls, events = domain.create_online(
             name=name, owner=caller.account, approval_required=approval_required, at=now()
         )
-        await self.store.create_class(cls, events)
+        await self.store.classes.create_class(cls, events)
         return cls
 
     async def transfer(self, caller: Caller, class_id: str, to: str) -> ClassGroup:
         standing = await self.access.require(caller, class_id, {rel.OWNER})
-        after, events = domain.transfer(standing.cls, await self.store.account(to), now())
+        after, events = domain.transfer(standing.cls, await self.store.directory.account(to), now())
         with fresh("class"):
-            await self.store.save_class(standing.cls, after, events)  # type: ignore[arg-type]
+            await self.store.classes.save_class(standing.cls, after, events)  # type: ignore[arg-type]
         return after
 
     # --- codes -------------------------------------------------------------------------------------------
@@ -45,12 +45,12 @@ class OnlineClasses:
         ttl = timedelta(hours=min(ttl_hours or self.settings.code_ttl_hours, self.settings.code_ttl_hours))
         while True:  # a collision with a live code (1 in 10^11 per live code) draws again
             code = ClassCode.issue(class_id, caller.id, now(), ttl)
-            if await self.store.put_code(code):
+            if await self.store.codes.put_code(code):
                 return code
 
     async def revoke_code(self, caller: Caller, class_id: str, code: str) -> None:
         await self.access.require(caller, class_id, {rel.OWNER})
-        if not await self.store.revoke_code(class_id, codes.normalise(code)):
+        if not await self.store.codes.revoke_code(class_id, codes.normalise(code)):
             raise codes.unknown_code()
 
     async def join_by_code(self, caller: Caller, typed: str) -> Membership:
@@ -61,26 +61,26 @@ class OnlineClasses:
         window = self.settings.code_failure_window_seconds
         counter = f"code-fail:{caller.id}:{int(t // window)}"
         expires = datetime.fromtimestamp((int(t // window) + 1) * window, UTC)
-        slot = await self.store.claim_slot(counter, self.settings.code_max_failures, expires)
+        slot = await self.store.codes.claim_slot(counter, self.settings.code_max_failures, expires)
         if slot is None:
             retry = int((int(t // window) + 1) * window - t) + 1
             raise Limited("Too many wrong class codes; try again later.", code="too_many_attempts", retry_after=retry)
         code = codes.normalise(typed)
-        found = await self.store.code(code) if codes.PATTERN.match(code) else None
+        found = await self.store.codes.code(code) if codes.PATTERN.match(code) else None
         if found is None:
             raise codes.unknown_code()
         class_id = found.redeem(now())
-        cls = await self.store.get_class(class_id)
+        cls = await self.store.classes.get_class(class_id)
         if cls is None:
             raise codes.unknown_code()
         membership = await self._move(cls, caller.id, lambda m: domain.join(cls, caller.account, m, "code", now()))
-        await self.store.release_slot(counter, slot)
+        await self.store.codes.release_slot(counter, slot)
         return membership
 
     # --- invitations, approvals, leaving ----------------------------------------------------------------
     async def invite(self, caller: Caller, class_id: str, account_id: str) -> Membership:
         standing = await self.access.require(caller, class_id, {rel.OWNER})
-        student = await self.store.account(account_id)
+        student = await self.store.directory.account(account_id)
         return await self._move(
             standing.cls, account_id, lambda m: domain.invite(standing.cls, student, m, caller.id, now())
         )
@@ -104,8 +104,8 @@ class OnlineClasses:
     async def _move(
         self, cls: ClassGroup, account_id: str, step: Callable[[Membership | None], Membership]
     ) -> Membership:
-        current = await self.store.membership(cls.id, account_id)
+        current = await self.store.classes.membership(cls.id, account_id)
         after = step(current)
         with fresh("membership"):
-            await self.store.save_membership(current, after)
+            await self.store.classes.save_membership(current, after)
         return after

@@ -81,12 +81,12 @@ class Running:
         return uid
 
     async def _has(self, uid: str, n: int) -> bool:
-        account = await self.handlers.store.account(uid)
+        account = await self.handlers.store.directory.account(uid)
         return account is not None and len(account.seen) >= n
 
     async def revoke(self, uid: str, claim: str) -> None:
         role, _, org = claim.partition("@")
-        before = len((await self.handlers.store.account(uid)).seen)
+        before = len((await self.handlers.store.directory.account(uid)).seen)
         t = datetime.now(UTC)
         await self.publish(RoleRevoked(user_id=uid, occurred_at=t, role=role, org=org or None, revoked_by="admin"))
         await self.until(lambda: self._has(uid, before + 1))
@@ -97,7 +97,7 @@ class Running:
             user_id=child, occurred_at=t, guardian_id=guardian, approved_by="x", approver_role="school_admin"
         )
         await self.publish(event)
-        await self.until(lambda: self.handlers.store.is_guardian(guardian, child))
+        await self.until(lambda: self.handlers.store.directory.is_guardian(guardian, child))
 
     def as_(self, uid: str, *roles: str, kind: str | None = None) -> dict[str, str]:
         return self.tokens.headers(uid, *roles, kind=kind)

@@ -298,16 +298,18 @@ async def test_labour_stars_are_awarded_once(classgroups: Running, school: Schoo
     caller2 = await cg.handlers.access.caller(_principal(s.s2, f"student@{SCHOOL}"))
     for offset in range(5):  # s1 every weekday on time; s2 three days, late
         day = week.first + timedelta(offset)
-        await service.submit(s.a, task, caller1, {"day": day, "text": "劳动"}, _at(day, 18))
+        await service.submissions.submit(s.a, task, caller1, {"day": day, "text": "劳动"}, _at(day, 18))
         if offset < 3:
-            await service.submit(s.a, task, caller2, {"day": day, "text": "劳动"}, _at(day + timedelta(1), 8))
+            await service.submissions.submit(
+                s.a, task, caller2, {"day": day, "text": "劳动"}, _at(day + timedelta(1), 8)
+            )
 
     url = f"/v1/classes/{s.a}/labour-stars/{week.label}"
     first, second = await asyncio.gather(cg.client.post(url, headers=teacher), cg.client.post(url, headers=teacher))
     assert first.status_code == second.status_code == 200, first.text
     assert first.json() == second.json()
     assert first.json()["stars"] == [{"student_id": s.s1, "points": 10}, {"student_id": s.s2, "points": 3}]
-    await service.award_due(datetime.now(UTC))  # the periodic award finds it done
+    await service.stars.award_due(datetime.now(UTC))  # the periodic award finds it done
     assert (await cg.client.post(url, headers=cg.as_(s.s1, f"student@{SCHOOL}"))).status_code == 403
     awarded = await checkin_events.wait_for(
         "cn.smartedu.classgroups.labour-stars.awarded.v1", lambda e: e["class_id"] == s.a and e["period"] == week.label

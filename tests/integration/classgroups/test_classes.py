@@ -93,8 +93,8 @@ async def test_a_student_is_in_one_administrative_class_per_school_year(classgro
     added = ra.json()["added"] + rb.json()["added"]
     elsewhere = [x for r in (ra, rb) for x in r.json()["bad"] if x["reason"] == "in_another_class"]
     assert added == len(students) and len(elsewhere) == len(students)
-    in_a = {m.account_id for m in await cg.handlers.store.members(a)}
-    in_b = {m.account_id for m in await cg.handlers.store.members(b)}
+    in_a = {m.account_id for m in await cg.handlers.store.classes.members(a)}
+    in_b = {m.account_id for m in await cg.handlers.store.classes.members(b)}
     assert not in_a & in_b and in_a | in_b == set(students)
     # another school year is another place
     c = await admin_class(cg, admin, "2028级1班", 2028)
@@ -153,10 +153,10 @@ async def test_directory_is_idempotent_by_event_id(classgroups: Running) -> None
     grant = RoleGranted(user_id=uid, occurred_at=datetime.now(UTC), role="student", org=SCHOOL, granted_by="a")
     await cg.app.state.kit.publisher.publish_many([grant, grant], event_ids=["same-id", "same-id"])
     await cg.until(lambda: _seen(cg, uid, "same-id"))
-    account = await cg.handlers.store.account(uid)
+    account = await cg.handlers.store.directory.account(uid)
     assert account.seen.count("same-id") == 1 and account.is_student_of(SCHOOL)
 
 
 async def _seen(cg: Running, uid: str, event_id: str) -> bool:
-    account = await cg.handlers.store.account(uid)
+    account = await cg.handlers.store.directory.account(uid)
     return event_id in account.seen

@@ -146,7 +146,7 @@ async def test_one_decision_wins_under_concurrency(classgroups: Running, events)
     )
     winners = [r for r in answers if r.status_code == 200]
     assert len(winners) == 1 and sorted({r.status_code for r in answers}) == [200, 409], [r.text for r in answers]
-    stored = await cg.handlers.store.membership(cid, student)
+    stored = await cg.handlers.store.classes.membership(cid, student)
     assert stored.status == winners[0].json()["status"] and stored.version == 2
     await cg.relayed()
     decided = (

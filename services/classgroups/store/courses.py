@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.asynchronous.database import AsyncDatabase
 
-from classgroups.store import ClassGroupsStore
+from classgroups.store.base import Collections
 from common.contracts import Event
 from common.outbox import Outbox
 from common.store import Store, insert_new
@@ -27,18 +26,9 @@ def declare(store: Store, outbox: Outbox) -> None:
         outbox.source(collection, projection=())
 
 
-class CourseStore:
-    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
-        self.db, self.outbox = db, outbox
-        self.writer = ClassGroupsStore(db, outbox)  # the service's one insert-with-events
-
-    async def _insert(self, collection: str, doc: dict[str, Any], events: list[Event]) -> bool:
-        """Insert ``doc`` with ``events`` in its outbox field; False (nothing written, no event) when its ``_id``
-        was taken."""
-        return not await self.writer.insert_announced(collection, [doc], {doc["_id"]: events})
-
+class CourseStore(Collections):
     async def add_course(self, doc: dict[str, Any], event: Event) -> None:
-        await self._insert(COURSES, doc, [event])
+        await self.insert_one(COURSES, doc, [event])
 
     async def course(self, course_id: str) -> dict[str, Any] | None:
         return await self.db[COURSES].find_one({"_id": course_id}, {"outbox": 0})
@@ -56,7 +46,7 @@ class CourseStore:
 
     async def add_op(self, doc: dict[str, Any], events: list[Event]) -> bool:
         """False: this request was applied already (a replay, or a zombie writer)."""
-        return await self._insert(OPS, doc, events)
+        return await self.insert_one(OPS, doc, events)
 
     async def op_of_request(self, request_id: str) -> dict[str, Any] | None:
         return await self.db[OPS].find_one({"request_id": request_id}, {"outbox": 0})

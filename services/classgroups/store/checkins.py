@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.asynchronous.database import AsyncDatabase
 
-from classgroups.store import ClassGroupsStore
+from classgroups.store.base import Collections
 from common.contracts import Event
 from common.outbox import Outbox
 from common.store import Store
@@ -34,19 +33,10 @@ def declare(store: Store, outbox: Outbox) -> None:
         outbox.source(collection, projection=())
 
 
-class CheckinStore:
-    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
-        self.db, self.outbox = db, outbox
-        self.writer = ClassGroupsStore(db, outbox)  # the service's one insert-with-events
-
-    async def _insert(self, collection: str, doc: dict[str, Any], events: list[Event]) -> bool:
-        """Insert ``doc`` with ``events`` in its outbox field; False (nothing written, no event) when its ``_id``
-        was taken."""
-        return not await self.writer.insert_announced(collection, [doc], {doc["_id"]: events})
-
+class CheckinStore(Collections):
     # --- tasks
     async def add_task(self, doc: dict[str, Any], event: Event) -> None:
-        await self._insert(TASKS, doc, [event])
+        await self.insert_one(TASKS, doc, [event])
 
     async def task(self, task_id: str) -> dict[str, Any] | None:
         return await self.db[TASKS].find_one({"_id": task_id}, {"outbox": 0})
@@ -56,7 +46,7 @@ class CheckinStore:
 
     # --- submissions
     async def add_submission(self, doc: dict[str, Any], event: Event) -> bool:
-        return await self._insert(SUBMISSIONS, doc, [event])
+        return await self.insert_one(SUBMISSIONS, doc, [event])
 
     async def submission(self, submission_id: str) -> dict[str, Any] | None:
         return await self.db[SUBMISSIONS].find_one({"_id": submission_id}, {"outbox": 0})
@@ -75,7 +65,7 @@ class CheckinStore:
 
     # --- reviews
     async def add_review(self, doc: dict[str, Any], event: Event) -> bool:
-        return await self._insert(REVIEWS, doc, [event])
+        return await self.insert_one(REVIEWS, doc, [event])
 
     async def reviews(self, task_ids: Iterable[str]) -> list[dict[str, Any]]:
         found = [d async for d in self.db[REVIEWS].find({"task_id": {"$in": list(task_ids)}}, {"outbox": 0})]
@@ -85,7 +75,7 @@ class CheckinStore:
     async def award(self, doc: dict[str, Any], events: list[Event]) -> bool:
         """The class's stars for a period, once: False when they were awarded already (by another request or
         replica)."""
-        return await self._insert(STARS, doc, events)
+        return await self.insert_one(STARS, doc, events)
 
     async def awards(self, class_id: str) -> list[dict[str, Any]]:
         found = [d async for d in self.db[STARS].find({"class_id": class_id}, {"outbox": 0})]

@@ -1,0 +1,78 @@
+"""The only code touching the class groups' database: every query and every document mapping, one module of this
+package per group of collections (:class:`ClassGroupsStore` holds one of each, as ``store.classes``,
+``store.checkins``, ...).
+
+Collections (``_id`` scheme), by module:
+
+  directory.py      accounts      ``<user id>``                      the directory, learned from identity's events
+                    links         ``<child id>:<guardian id>``       guardian links (identity's GuardianLinked)
+  classes.py        classes       ``<class id>``                     the class (outbox source)
+                    members       ``<class id>:<account id>``        a membership and its status (outbox source)
+                    claims        ``adm:<school>:<year>:<student>``  the one administrative class of a student per
+                                                                     school and year: inserted before the membership
+  codes.py          codes         ``<code>``                         join codes of online classes (deleted when revoked)
+                    throttle      ``<counter>:<n>``                  slots of the join-code failure limit
+  announcements.py  announcements ``ann-<uuid>``                     class announcements (outbox source)
+                    reads         ``<announcement id>:<account>``    read receipts (insert = read, idempotent)
+  leaves.py         leaves        ``lv-<uuid>``                      leave requests with their history (outbox source)
+  evaluations.py    evaluations   ``ev-<uuid>``                      evaluation records, insert only (outbox source)
+  interaction.py    calls         ``<class>:<round>:<student>``      roll calls (the insert is the call)
+                    polls         ``poll-<uuid>``                    quick polls; ``votes`` ``<poll>:<voter>`` one
+                                                                     ballot each
+  checkins.py       checkin_tasks, checkin_submissions, checkin_reviews, labour_stars (unique inserts only)
+  courses.py        courses, course_ops, course_claims (unique inserts only)
+  base.py           transitions   ``<collection>:<id>:<version>``    the one writer of a document's next version
+
+Every concurrency rule rests on unique inserts (atomic on FerretDB as on MongoDB): version transitions, a
+student's one administrative class per school year, join-code failure slots, ballots, calls, check-in versions,
+course operations and slot claims.
+"""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from classgroups.store import checkins, courses
+from classgroups.store.announcements import AnnouncementStore
+from classgroups.store.base import Stale
+from classgroups.store.checkins import CheckinStore
+from classgroups.store.classes import ClassStore
+from classgroups.store.codes import CodeStore
+from classgroups.store.courses import CourseStore
+from classgroups.store.directory import DirectoryStore
+from classgroups.store.evaluations import EvaluationStore
+from classgroups.store.interaction import InteractionStore
+from classgroups.store.leaves import LeaveStore
+from common.outbox import Outbox
+from common.store import Store
+
+# The collections whose documents carry outbox entries (besides the check-ins' and the courses', declared below).
+OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves", "evaluations")
+
+
+def declare(store: Store, outbox: Outbox) -> None:
+    """The store's indexes and outbox sources. A sweep reads only a document's entries (``projection=()``):
+    leave reasons, comments and check-ins hold children's text."""
+    for collection in OUTBOX_SOURCES:
+        outbox.source(collection, projection=())
+    checkins.declare(store, outbox)
+    courses.declare(store, outbox)
+
+
+class ClassGroupsStore:
+    """The class groups' store, one attribute per group of collections (modules of this package)."""
+
+    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
+        self.db = db
+        self.directory = DirectoryStore(db, outbox)  # accounts, links
+        self.classes = ClassStore(db, outbox)  # classes, members, claims
+        self.codes = CodeStore(db, outbox)  # codes, throttle
+        self.announcements = AnnouncementStore(db, outbox)  # announcements, reads
+        self.leaves = LeaveStore(db, outbox)  # leaves
+        self.evaluations = EvaluationStore(db, outbox)  # evaluations
+        self.interaction = InteractionStore(db, outbox)  # calls, polls, votes
+        self.checkins = CheckinStore(db, outbox)  # checkin_tasks, checkin_submissions, checkin_reviews, labour_stars
+        self.courses = CourseStore(db, outbox)  # courses, course_ops, course_claims
+
+
+__all__ = ["OUTBOX_SOURCES", "ClassGroupsStore", "Stale", "declare"]

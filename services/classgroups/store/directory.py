@@ -1,0 +1,69 @@
+"""The directory: accounts as learned from identity's events (``accounts``) and guardian links (``links``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from classgroups.domain.directory import Account, Grant
+from classgroups.store.base import Collections
+from common.store import insert_new
+
+
+class DirectoryStore(Collections):
+    async def account(self, user_id: str) -> Account | None:
+        doc = await self.db["accounts"].find_one({"_id": user_id})
+        return _account(doc) if doc else None
+
+    async def accounts(self, ids: Iterable[str]) -> dict[str, Account]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, Account] = {}
+        for i in range(0, len(ids), 500):
+            async for doc in self.db["accounts"].find({"_id": {"$in": ids[i : i + 500]}}):
+                out[doc["_id"]] = _account(doc)
+        return out
+
+    async def put_account(self, account: Account) -> None:
+        # One writer per account: the consumer of the partition its user id is keyed to.
+        await self.db["accounts"].replace_one({"_id": account.id}, _account_doc(account), upsert=True)
+
+    async def link(self, child: str, guardian: str, at: datetime) -> None:
+        await insert_new(
+            self.db["links"], [{"_id": f"{child}:{guardian}", "child": child, "guardian": guardian, "at": at}]
+        )
+
+    async def is_guardian(self, guardian: str, child: str) -> bool:
+        return await self.db["links"].find_one({"_id": f"{child}:{guardian}"}, {"_id": 1}) is not None
+
+    async def children_of(self, guardian: str) -> list[str]:
+        return [d["child"] async for d in self.db["links"].find({"guardian": guardian}, {"child": 1})]
+
+
+# --- document mapping -------------------------------------------------------------------------------------
+def _account_doc(a: Account) -> dict[str, Any]:
+    grants = [{"r": g.role, "o": g.org, "on": g.held, "at": g.at} for g in a.grants]
+    return {
+        "_id": a.id,
+        "kind": a.kind,
+        "active": a.active,
+        "verified": a.verified,
+        "verified_at": a.verified_at,
+        "school": a.school,
+        "grants": grants,
+        "seen": list(a.seen),
+    }
+
+
+def _account(d: dict[str, Any]) -> Account:
+    grants = tuple(Grant(g["r"], g["o"], g["on"], g["at"]) for g in d.get("grants", ()))
+    return Account(
+        d["_id"],
+        d.get("kind"),
+        d.get("active", True),
+        d.get("verified", False),
+        d.get("verified_at"),
+        d.get("school"),
+        grants,
+        tuple(d.get("seen", ())),
+    )
