@@ -1,7 +1,9 @@
 """The alerts fire on a real Prometheus when their condition is caused, and resolve after recovery.
 
-A recommender runs as its own process, its store reached through a TCP relay the test can cut (a store outage as
-the process sees it: connections refused and dropped). A Prometheus scrapes it every second and evaluates the
+The view statistics service runs as its own process, its store reached through a TCP relay the test can cut (a store
+outage as the process sees it: connections refused and dropped). Its catalog consumer (``viewstats-catalog``) writes
+the store for every record, so a cut store holds it on the record it has (the recommender's consumers, once used
+here, keep their state in memory and never stall on the store). A Prometheus scrapes it every second and evaluates the
 PrometheusRule's own expressions on a clock 60 times faster (deploy/local/prometheus_local.rules: every `for`,
 range window and offset divided by 60, thresholds unchanged), so that a 3-minute `for` takes 3 seconds.
 
@@ -33,7 +35,7 @@ from tests.ops.tools import eventually, load_prometheus_local, tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SPEEDUP = 60
-GROUP = "recommender-catalog"
+GROUP = "viewstats-catalog"
 
 
 prometheus_local = load_prometheus_local()
@@ -95,7 +97,7 @@ class Relay:
 
 @dataclass
 class Trouble:
-    recommender: ServiceProcess
+    service: ServiceProcess
     relay: Relay
     prometheus: Any  # prometheus_local.Prometheus
 
@@ -107,25 +109,25 @@ def trouble(tmp_path_factory: pytest.TempPathFactory, mongodb_url: str) -> Itera
     store = urlparse(mongodb_url)
     relay = Relay((store.hostname or "127.0.0.1", store.port or 27017)).start()
     env = isolated_env(
-        **kafka_login("recommender"),
+        **kafka_login("viewstats"),
         MONGODB_URL=f"mongodb://127.0.0.1:{relay.port}/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000",
         KAFKA_CLIENT_PREFIX=f"ops-{uuid.uuid4().hex[:8]}-",  # its own groups: only this test's records matter
     )
     ensure_group_acls(env["KAFKA_CLIENT_PREFIX"])
-    recommender = ServiceProcess("recommender.app:create_app", free_port(), tmp / "recommender.log", env)
+    service = ServiceProcess("viewstats.app:create_app", free_port(), tmp / "viewstats.log", env)
     prometheus = None
     try:
-        recommender.start(timeout=180)
+        service.start(timeout=180)
         prometheus_local.BINARY = binary
-        targets = [prometheus_local.Target("recommender", recommender.url)]
+        targets = [prometheus_local.Target("viewstats", service.url)]
         prometheus = prometheus_local.Prometheus(
             free_port(), tmp / "prometheus", targets, interval="1s", speedup=SPEEDUP
         ).start()
-        yield Trouble(recommender, relay, prometheus)
+        yield Trouble(service, relay, prometheus)
     finally:
         if prometheus is not None:
             prometheus.stop()
-        recommender.kill(15)
+        service.kill(15)
         relay.cut()
 
 
@@ -140,20 +142,20 @@ def alert_states(prometheus: Any, name: str) -> dict[str, str]:
 
 def test_a_store_outage_fires_not_ready_and_recovery_resolves_it(trouble: Trouble) -> None:
     prom = trouble.prometheus
-    assert eventually(lambda: [r["value"][1] for r in prom.query('service_ready{service="recommender"}')] == ["1"])
+    assert eventually(lambda: [r["value"][1] for r in prom.query('service_ready{service="viewstats"}')] == ["1"])
     assert alert_states(prom, "SmartEduNotReady") == {}
 
     trouble.relay.cut()
     try:
-        fired = eventually(lambda: alert_states(prom, "SmartEduNotReady") == {"recommender": "firing"} or None)
+        fired = eventually(lambda: alert_states(prom, "SmartEduNotReady") == {"viewstats": "firing"} or None)
         assert fired is True, (prom.query("service_ready"), prom.alerts())
-        assert trouble.recommender.status() == 503  # the probe says the same
+        assert trouble.service.status() == 503  # the probe says the same
     finally:
         trouble.relay.start()
 
     resolved = eventually(lambda: alert_states(prom, "SmartEduNotReady") == {} or None, timeout=120)
     assert resolved is True, (prom.query("service_ready"), prom.alerts())
-    assert trouble.recommender.status() == 200
+    assert trouble.service.status() == 200
 
 
 def test_a_poison_record_fires_dead_lettered_which_resolves_when_no_more_come(trouble: Trouble) -> None:
