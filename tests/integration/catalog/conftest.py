@@ -1,50 +1,16 @@
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from joserfc import jwt
-from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
 from catalog.app import create_app
 from catalog.settings import CatalogSettings
-from common.auth import JwksCache, TokenVerifier, install_verifier
-
-ISS, AUD = "https://id.test", "smartedu-test"
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
-
-    def verifier(self) -> TokenVerifier:
-        cache = JwksCache(
-            "http://id.test/jwks.json",
-            client=httpx.AsyncClient(
-                transport=httpx.MockTransport(
-                    lambda r: httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]})
-                )
-            ),
-        )
-        return TokenVerifier(cache, issuer=ISS, audience=AUD)
-
-    def headers(self, sub: str, *roles: str) -> dict[str, str]:
-        now = int(time.time())
-        body = {
-            "iss": ISS,
-            "aud": AUD,
-            "sub": sub,
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + 600,
-            "roles": list(roles),
-        }
-        token = jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, body, self.key, algorithms=["Ed25519"])
-        return {"Authorization": f"Bearer {token}"}
+from common.auth import install_verifier
+from tests.integration.common.tokens import AUD, ISS, Tokens  # noqa: F401 (the tests import them from here)
 
 
 @pytest.fixture(scope="session")

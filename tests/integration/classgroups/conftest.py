@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,41 +15,20 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from asgi_lifespan import LifespanManager
-from joserfc import jwt
-from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
 from classgroups.app import create_app
 from classgroups.settings import ClassGroupsSettings
-from common.auth import JwksCache, TokenVerifier, install_verifier
+from common.auth import install_verifier
 from common.contracts.classgroups import CLASSES_TOPIC
 from common.contracts.identity import GuardianLinked, RoleGranted, RoleRevoked, TeacherVerified, UserRegistered
 from common.messaging import kafka_client_options
 from common.topics import topic
+from tests.integration.common.tokens import AUD, ISS, Tokens  # noqa: F401 (the tests import them from here)
 from tests.integration.identity.conftest import Events
 
-ISS, AUD = "https://id.test", "smartedu-test"
 SCHOOL = "cn/43/4301/430102/school-430102001"
 OTHER_SCHOOL = "cn/44/4401/440106/school-440106001"
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
-
-    def verifier(self) -> TokenVerifier:
-        transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]}))
-        cache = JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport))
-        return TokenVerifier(cache, issuer=ISS, audience=AUD)
-
-    def headers(self, sub: str, *roles: str, kind: str | None = None) -> dict[str, str]:
-        now = int(time.time())
-        body: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now}
-        body |= {"exp": now + 600, "roles": list(roles)}
-        if kind:
-            body["kind"] = kind
-        token = jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, body, self.key, algorithms=["Ed25519"])
-        return {"Authorization": f"Bearer {token}"}
 
 
 class Running:

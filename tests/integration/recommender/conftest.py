@@ -3,7 +3,6 @@ the account ``kind`` claim identity issues), and a textbook lesson imported into
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,42 +11,18 @@ import httpx
 import orjson
 import pytest
 from asgi_lifespan import LifespanManager
-from joserfc import jwt
-from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
 from catalog.app import create_app as create_catalog
 from catalog.settings import CatalogSettings
-from common.auth import JwksCache, TokenVerifier, install_verifier
+from common.auth import install_verifier
 from recommender.app import create_app as create_recommender
 from recommender.settings import RecommenderSettings
 from tests.integration.common.helpers import eventually
+from tests.integration.common.tokens import AUD, ISS, Tokens  # noqa: F401 (the tests import them from here)
 
-ISS, AUD = "https://id.test", "smartedu-test"
 SCHOOL = "cn/43/4301/430102/school-430102001"
 OTHER_SCHOOL = "cn/44/4401/440106/school-440106001"
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
-
-    def verifier(self) -> TokenVerifier:
-        transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]}))
-        return TokenVerifier(
-            JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
-            issuer=ISS,
-            audience=AUD,
-        )
-
-    def headers(self, sub: str, *roles: str, kind: str | None = None) -> dict[str, str]:
-        now = int(time.time())
-        claims: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now}
-        claims |= {"exp": now + 900, "roles": list(roles)}
-        if kind:
-            claims["kind"] = kind
-        token = jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, claims, self.key, algorithms=["Ed25519"])
-        return {"Authorization": f"Bearer {token}"}
 
 
 class Clock:

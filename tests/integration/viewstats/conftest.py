@@ -1,50 +1,18 @@
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from joserfc import jwt
-from joserfc.jwk import OKPKey
 from pymongo import AsyncMongoClient
 
-from common.auth import JwksCache, TokenVerifier
 from common.messaging import decode, kafka_client_options
+from tests.integration.common.tokens import AUD, ISS, Tokens  # noqa: F401 (the tests import them from here)
 from viewstats.settings import ViewstatsSettings
 
 ROOT = Path(__file__).resolve().parents[3]
-ISS, AUD = "https://id.test", "smartedu-test"
-
-
-class Tokens:
-    """Signs access tokens the way identity does; services verify them against :meth:`jwks`."""
-
-    def __init__(self) -> None:
-        self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
-
-    def jwks(self) -> dict:
-        return {"keys": [self.key.as_dict(private=False)]}
-
-    def verifier(self) -> TokenVerifier:
-        transport = httpx.MockTransport(lambda r: httpx.Response(200, json=self.jwks()))
-        return TokenVerifier(
-            JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport)),
-            issuer=ISS,
-            audience=AUD,
-        )
-
-    def token(self, sub: str, *roles: str) -> str:
-        now = int(time.time())
-        claims = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now, "exp": now + 900}
-        claims["roles"] = list(roles)
-        return jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, claims, self.key, algorithms=["Ed25519"])
-
-    def headers(self, sub: str, *roles: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(sub, *roles)}"}
 
 
 @pytest.fixture(scope="session")
