@@ -52,21 +52,11 @@ def build_router(collector: Collector) -> APIRouter:
         ip = client_ip(request)
         client = collector.admit(ip)
         try:
-            body = orjson.loads(await request.body())  # its size is bounded by the chassis (body_limits)
-        except orjson.JSONDecodeError:
-            raise Problem(400, "Malformed JSON", code="malformed-json") from None
-        items = body.get("views") if isinstance(body, dict) and "views" in body else body
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list) or not items:
-            raise Problem(422, "No beacons", 'Send a beacon object, an array, or {"views": [...]}.', code="no-beacons")
-        if len(items) > collector.settings.collector_max_batch:
-            raise Problem(
-                413,
-                "Batch too large",
-                f"At most {collector.settings.collector_max_batch} beacons per request.",
-                code="batch-too-large",
-            )
+            items = _beacons_of(await request.body(), collector.settings.collector_max_batch)
+        except Problem:
+            # A refused request costs its sender a token too: garbage must not be free to send without limit.
+            collector.charge(client, 1)
+            raise
         collector.charge(client, len(items))
         accepted, rejected = await collector.views(items, ip)
         if not accepted:
@@ -101,3 +91,19 @@ def build_router(collector: Collector) -> APIRouter:
         return {"accepted": 1}
 
     return router
+
+
+def _beacons_of(body: bytes, max_batch: int) -> list[Any]:
+    """The request's beacons: one object, an array, or ``{"views": [...]}``; a problem for anything else."""
+    try:
+        parsed = orjson.loads(body)  # its size is bounded by the chassis (body_limits)
+    except orjson.JSONDecodeError:
+        raise Problem(400, "Malformed JSON", code="malformed-json") from None
+    items = parsed.get("views") if isinstance(parsed, dict) and "views" in parsed else parsed
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list) or not items:
+        raise Problem(422, "No beacons", 'Send a beacon object, an array, or {"views": [...]}.', code="no-beacons")
+    if len(items) > max_batch:
+        raise Problem(413, "Batch too large", f"At most {max_batch} beacons per request.", code="batch-too-large")
+    return items

@@ -109,6 +109,23 @@ async def test_beacons_are_rate_limited_per_client_address(scratch):
         assert (await c.post("/v1/views", json=beacon("r1"), headers={"X-Forwarded-For": "1.2.3.4"})).status_code == 429
 
 
+async def test_refused_requests_spend_the_senders_tokens_too(scratch):
+    """Malformed JSON, an empty batch and an oversized batch are refused before any beacon is counted; each still
+    costs a token, or a client could send garbage without limit."""
+    settings = scratch_settings(scratch, collector_ip_rate_per_second=0.5, collector_ip_burst=3, collector_max_batch=2)
+    collector = create_collector(settings)
+    async with LifespanManager(collector):
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=collector), base_url="http://collector")
+        refused = [
+            await c.post("/v1/views", content=b"{not json", headers={"content-type": "application/json"}),
+            await c.post("/v1/views", json=[]),
+            await c.post("/v1/views", json=[beacon("r1") for _ in range(3)]),
+        ]
+        assert [r.status_code for r in refused] == [400, 422, 413]
+        limited = await c.post("/v1/views", json=beacon("r1"))
+        assert limited.status_code == 429, limited.text
+
+
 async def test_the_province_comes_from_the_trusted_hop_not_from_the_client(scratch):
     hunan, guangdong = ProvinceTable.load().sample_ip("43"), ProvinceTable.load().sample_ip("44")
     starts = await end_offsets(scratch["bootstrap"], scratch["topic"])
