@@ -240,19 +240,21 @@ def generated() -> str:
     return render(json.loads(RATES.read_text()), scaling_rules(), partitions(), peak_hour_factor())
 
 
+def write(text: str) -> None:
+    """Replace what lies between the markers of docs/CAPACITY.md (the prose around them is written by hand)."""
+    head, _, rest = DOC.read_text().partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"replace the generated part of {DOC}")
-    args = parser.parse_args()
-    text = generated()
-    if not args.write:
-        print(text)
-        return 0
-    doc = DOC.read_text()
-    head, _, rest = doc.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
-    print(f"wrote {DOC}")
+    if parser.parse_args().write:
+        write(generated())
+        print(f"wrote {DOC}")
+    else:
+        print(generated())
     return 0
 
 
