@@ -100,7 +100,10 @@ class Browser:
         """Poll ``expression`` until it is truthy (the page refreshes by itself); its last value otherwise."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.js(expression)
+            try:
+                value = self.js(expression)
+            except RuntimeError:
+                value = None  # the page is still loading (no body yet): not there yet
             if value or time.monotonic() > deadline:
                 return value
             time.sleep(0.25)
