@@ -98,6 +98,9 @@ def env(kafka_principal: str | None = "admin") -> dict[str, str]:
     e.setdefault("AUTH_JWKS_URL", f"{URL['identity']}/.well-known/jwks.json")
     e.setdefault("IDENTITY_TEACHER_REGISTRY_URL", URL["teacher-registry (fake)"])
     e.setdefault("IDENTITY_SEED_DEMO", "true")  # the demo schools (off by default, refused in production)
+    # the statistics dashboard signs administrators in at identity, from its own origin (CORS on identity)
+    e.setdefault("VIEWSTATS_DASHBOARD_IDENTITY_URL", URL["identity"])
+    e.setdefault("IDENTITY_BROWSER_ORIGINS", json.dumps([URL["viewstats"]]))
     # The demo loads a week of synthetic traffic (≈ 183,000 beacons) from this one local address within seconds: the
     # collector's per-address limit (200 beacons/s, bursts of 5,000 by default, as in production) would refuse it.
     e.setdefault("VIEWSTATS_COLLECTOR_IP_RATE_PER_SECOND", "50000")

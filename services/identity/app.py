@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pymongo import IndexModel
 
 from common.auth import install_verifier
@@ -66,5 +67,16 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
         description="Accounts, roles over the school hierarchy, tokens, SSO, teacher verification.",
     )
     app.state.identity = service
+    if settings.browser_origins:
+        # The platform's pages (the statistics dashboard) post to the login, refresh and logout routes from their
+        # own origin. Tokens travel in bodies and Authorization headers, never cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.browser_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     install_verifier(app, service.verifier)
     return app

@@ -45,6 +45,12 @@ class IdentitySettings(ServiceSettings):
     )
     reset_identifier_window_seconds: int = Field(86400, ge=1, description="Window of the per-identifier reset limit.")
     guardian_self_approval_age: int = Field(14, ge=0, description="Students of this age approve links themselves.")
+    browser_origins: list[str] = Field(
+        [],
+        description="Origins of the platform's own web pages that sign users in from the browser (CORS on identity's "
+        "routes, no cookies: e.g. viewstats' /dashboard at https://tongji.smartedu.cn). Empty: no browser page "
+        "calls identity across origins.",
+    )
     teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
     seed_demo: bool = Field(
         False,

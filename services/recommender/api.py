@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from common import access
 from common.auth import Principal, require_principal
 from common.errors import Forbidden
+from common.observability import BusinessFigure
 from recommender.behaviour import BehaviourService
 from recommender.domain.candidates import Candidate
 from recommender.domain.exercises import Response
@@ -19,6 +20,18 @@ from recommender.service import LearningService
 
 router = APIRouter(prefix="/v1", tags=["recommender"])
 SignedIn = Annotated[Principal, Depends(require_principal)]
+ANSWERS = BusinessFigure(
+    "recommender_answers_graded_total",
+    "Answers graded at submission, correct or wrong (a retried submission is answered, and counted, again)",
+    "result",
+    ("correct", "wrong"),
+)
+SERVED = BusinessFigure(
+    "recommender_recommendations_served_total",
+    "Recommended resources served, by list: for_me (personal push), similar, popular",
+    "list",
+    ("for_me", "similar", "popular"),
+)
 Limit = Annotated[int, Query(ge=1, le=50)]
 
 
@@ -49,7 +62,10 @@ class Submission(BaseModel):
 @access.account_kind("student")
 async def submit_answers(request: Request, body: Submission, who: SignedIn) -> dict[str, Any]:
     _require_kind(who, "student")
-    return await learning(request).submit(who, body.submission_id, body.answers)
+    graded = await learning(request).submit(who, body.submission_id, body.answers)
+    for result in graded["results"]:
+        ANSWERS.count("correct" if result["correct"] else "wrong")
+    return graded
 
 
 @router.get("/me/notebook", summary="My mistake notebook (错题本) with mastery and similar exercises")
@@ -86,13 +102,17 @@ async def set_profile(request: Request, body: Profile, who: SignedIn) -> Profile
 @router.get("/me/recommendations", summary="Recommendations for me, each with its reason")
 @access.signed_in()
 async def my_recommendations(request: Request, who: SignedIn, limit: Limit = 10) -> dict[str, Any]:
-    return await behaviour(request).for_me(who, limit)
+    page = await behaviour(request).for_me(who, limit)
+    SERVED.count("for_me", len(page["items"]))
+    return page
 
 
 @router.get("/resources/{resource_id}/similar", summary="Similar resources: same lesson, knowledge points, co-viewed")
 @access.public(note="derived from the public catalog and anonymous co-view counts")
 async def similar(request: Request, resource_id: str, limit: Limit = 10) -> dict[str, Any]:
-    return behaviour(request).similar(resource_id, limit)
+    page = behaviour(request).similar(resource_id, limit)
+    SERVED.count("similar", len(page["items"]))
+    return page
 
 
 @router.get("/popular", summary="Popular resources by province x grade x subject (views of the last week)")
@@ -104,7 +124,9 @@ async def popular(
     subject: Annotated[str | None, Query(max_length=40)] = None,
     limit: Limit = 10,
 ) -> dict[str, Any]:
-    return behaviour(request).popular(province, grade, subject, limit)
+    page = behaviour(request).popular(province, grade, subject, limit)
+    SERVED.count("popular", len(page["items"]))
+    return page
 
 
 @router.get("/candidates/{resource_id}", response_model=Candidate, summary="A resource in the candidate pool")

@@ -13,6 +13,7 @@ per query and ``MAX_DAYS`` days of totals, labels and values of the shapes the c
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,7 @@ from pydantic import AfterValidator
 from common import access
 from common.auth import MINISTRY_ADMIN, Principal, require_role
 from common.problems import Problem
-from common.reference import province_of_org
+from common.reference import PROVINCES, province_of_org
 from viewstats.stats import EARLIEST, LATEST, OutsideRegion, ViewStats
 
 DIMENSION_PARAM = {"resource": "res", "section": "sec", "province": "prov", "country": "cty"}
@@ -168,9 +169,17 @@ def build_router(stats: ViewStats) -> APIRouter:
     return router
 
 
-def dashboard_router() -> APIRouter:
+def dashboard_router(identity_url: str | None = None) -> APIRouter:
+    """The public dashboard page. Its administrators sign in at identity (``identity_url``, as browsers reach it):
+    the page posts to identity's own login and sends the token it gets to the province figures."""
     router = APIRouter(tags=["dashboard"])
+    config = {
+        "identity": identity_url.rstrip("/") if identity_url else None,
+        "provinces": {code: p.short for code, p in PROVINCES.items()} | {"none": "未知 unknown"},
+    }
+    # the JSON goes inside a <script>: no "</" may end it early
     page = (Path(__file__).parent / "dashboard.html").read_text(encoding="utf-8")
+    page = page.replace('/*CONFIG*/{"identity": null, "provinces": {}}', json.dumps(config).replace("</", "<\\/"))
 
     @router.get("/dashboard", response_class=HTMLResponse, summary="Live dashboard (auto-refresh)")
     @access.public()

@@ -28,7 +28,7 @@ def create_app(settings: ViewstatsSettings | None = None) -> FastAPI:
         routers=[
             api.build_router(ViewStats(settings, store, lambda: aggregator.freshness_ms)),
             learning_api.build_router(settings, learning),
-            api.dashboard_router(),
+            api.dashboard_router(settings.dashboard_identity_url),
         ],
         title="View statistics",
         description="Page views, unique visitors and learning hours of the platform, exactly counted.",

@@ -87,8 +87,9 @@ class Ledger:
                 changes[event.resource_id] = CourseChange(event.version, withdrawn=True)
         await self.store.set_courses(changes)
         # Every published resource, course or not: the aggregator counts views per resource only for these.
-        listed = [e.event.resource.id for e in envelopes if isinstance(e.event, ResourcePublished)]
-        await self.store.list_resources(listed, datetime.now(UTC))
+        published = [e.event.resource for e in envelopes if isinstance(e.event, ResourcePublished)]
+        titles = {r.id: r.title for r in published}
+        await self.store.list_resources(titles, datetime.now(UTC), titles)
         for rid in changes:
             self._courses.pop(rid, None)  # this replica reads the new state at once; others within the TTL
 

@@ -117,6 +117,12 @@ class ViewstatsSettings(ServiceSettings):
         SecretStr("dev-only-certificate-key"),
         description="HMAC key deriving certificate numbers (unguessable without it); set a secret in production.",
     )
+    dashboard_identity_url: str | None = Field(
+        None,
+        description="Identity's address as browsers reach it: administrators sign in to /dashboard there (identity's "
+        "own login, POST /v1/sessions; identity lists the dashboard's origin in IDENTITY_BROWSER_ORIGINS). Unset: "
+        "the page shows the public figures only.",
+    )
     public_base_url: str = Field(
         "https://basic.smartedu.cn", description="Printed on certificates: where a number can be verified."
     )

@@ -23,6 +23,10 @@ MAX_DAYS = 1000
 # Statistics begin with the platform: dates outside these years are refused as invalid (a 422 naming the field),
 # before any date arithmetic can leave the calendar (year 1 minus a day, year 9999 plus one).
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+# Titles of the top lists are read from the store once per resource and kept this long (a dashboard asks for the
+# same ten every few seconds; FerretDB scans the resources to find them): a new title shows within this.
+TITLE_SECONDS = 300.0
+TITLES_KEPT = 10_000
 
 
 def _titled(kind: type[DomainError], title: str) -> type[DomainError]:
@@ -70,6 +74,7 @@ class ViewStats:
         self.store = store
         self.freshness = freshness
         self.parts = settings.partitions
+        self._titles: dict[str, tuple[float, str | None]] = {}  # resource id → (kept until, title)
 
     def as_of(self) -> str:
         ms = self.freshness() or int(time.time() * 1000)
@@ -93,12 +98,17 @@ class ViewStats:
         days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
         per_day = await self.day_counts(days)
         all_time = (await self.store.counts("d", ["total"], "all", self.parts))["total"]["all"]
-        today = self.today().isoformat()
-        today_n = (await self.day_counts([today]))[today]
+        today = self.today()
+        yesterday, last_year = today - timedelta(days=1), _year_before(today)
+        near = await self.day_counts([d.isoformat() for d in (today, yesterday, last_year)])
+        today_n = near[today.isoformat()]
         peak_day = max(per_day, key=lambda d: per_day[d]) if per_day else None
         return {
             "all_time": all_time,
             "today": today_n,
+            # whole days, for "today against yesterday and the same day last year" (同比)
+            "yesterday": {"day": yesterday.isoformat(), "views": near[yesterday.isoformat()]},
+            "same_day_last_year": {"day": last_year.isoformat(), "views": near[last_year.isoformat()]},
             "range": {
                 "start": start.isoformat(),
                 "end": end.isoformat(),
@@ -173,12 +183,25 @@ class ViewStats:
         label = at or minute_label(local_minute(int(time.time() * 1000)))["mhd".index(g)]
         counts = (await self.store.counts(g, [label], "res", self.parts))[label]
         counts.pop(OTHER_RESOURCES, None)  # the views past a shard's cap are no resource's
+        top = counts.most_common(n)
+        titles = await self.titles([r for r, _ in top])
         return {
             "window": window,
             "at": label,
-            "resources": [{"resource_id": r, "views": v} for r, v in counts.most_common(n)],
+            "resources": [{"resource_id": r, "title": titles.get(r), "views": v} for r, v in top],
             "as_of": self.as_of(),
         }
+
+    async def titles(self, resource_ids: list[str]) -> dict[str, str]:
+        """The catalog's titles of these resources (none for one published before titles were recorded)."""
+        now = time.monotonic()
+        missing = [r for r in resource_ids if self._titles.get(r, (0.0, None))[0] <= now]
+        if missing:
+            found = await self.store.resource_titles(missing)
+            if len(self._titles) > TITLES_KEPT:
+                self._titles.clear()
+            self._titles |= {r: (now + TITLE_SECONDS, found.get(r)) for r in missing}
+        return {r: t for r in resource_ids if (t := self._titles[r][1])}
 
     async def breakdown(self, dim: str, day: date | None, allowed: set[str] | None) -> dict[str, Any]:
         """Views of a day by province ("prov") or country ("cty"); ``allowed``: the provinces the caller may see

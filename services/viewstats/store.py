@@ -192,6 +192,11 @@ class ViewStore:
         query = {"at": {"$gte": since}} if since is not None else {}
         return {d["_id"] async for d in self.db.resources.find(query, {"_id": 1})}
 
+    async def resource_titles(self, resource_ids: Iterable[str]) -> dict[str, str]:
+        """The titles the catalog published for these resources (those recorded with one)."""
+        found = self.db.resources.find({"_id": {"$in": list(resource_ids)}}, {"t": 1})
+        return {d["_id"]: d["t"] async for d in found if d.get("t")}
+
     async def shard_states(self, ids: Iterable[str]) -> dict[str, tuple[int, Any]]:
         """``(o, what the writer holds)`` of existing counter shard documents (absent documents are not in the
         answer): the per-resource counts of an hour or day shard, the small maps of a minute shard, else None."""
@@ -493,12 +498,26 @@ class LearningStore:
         )
 
     # --- the catalog consumer ----------------------------------------------------------------------------
-    async def list_resources(self, resource_ids: Iterable[str], at: datetime) -> None:
-        """Record resources the catalog published (insert-only: a known id stays as it was). Views of ids not
-        recorded here are kept out of per-resource counts (``viewstats.listing``)."""
+    async def list_resources(
+        self, resource_ids: Iterable[str], at: datetime, titles: dict[str, str] | None = None
+    ) -> None:
+        """Record resources the catalog published, with their titles (``t``, for the dashboard's top lists). An id
+        is inserted once, ``at`` its first publication: views of ids not recorded here are kept out of
+        per-resource counts (``viewstats.listing`` reads new ids by ``at``). A known resource's new title is set
+        in place (``at`` untouched), after one read of the republished ones: a bulk import inserts only."""
         ids = list(dict.fromkeys(resource_ids))
-        if ids:
-            await insert_new(self.db.resources, [{"_id": r, "at": at} for r in ids])
+        titles = titles or {}
+        if not ids:
+            return
+        docs = [{"_id": r, "at": at} | ({"t": titles[r]} if r in titles else {}) for r in ids]
+        known = [ids[i] for i in await insert_new(self.db.resources, docs)]
+        retitled = {r: titles[r] for r in known if r in titles}
+        if retitled:
+            found = self.db.resources.find({"_id": {"$in": list(retitled)}}, {"t": 1})
+            stored = {d["_id"]: d.get("t") async for d in found}
+            changed = [UpdateOne({"_id": r}, {"$set": {"t": t}}) for r, t in retitled.items() if stored.get(r) != t]
+            if changed:
+                await bulk_write(self.db.resources, changed)
 
     async def set_courses(self, changes: dict[str, CourseChange]) -> None:
         """Courses are created only by a publication that carries credit hours; other changes update a course

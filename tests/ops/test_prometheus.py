@@ -80,6 +80,10 @@ def drive_traffic(stack: Stack) -> None:
             for _ in range(3):
                 assert http.get(f"{sp.url}/openapi.json").status_code == 200
             http.get(f"{sp.url}/v1/no-such-route")
+        # business figures: a catalog read, a refused login (its counter is checked below)
+        assert http.get(f"{stack.processes['catalog'].url}/v1/resources", params={"limit": 1}).status_code == 200
+        login = {"identifier": "13800000000", "password": "not-the-password"}
+        assert http.post(f"{stack.processes['identity'].url}/v1/sessions", json=login).status_code == 401
         collector = stack.processes["viewstats-collector"].url
         beacon = {"resource_id": f"ops-{uuid.uuid4().hex[:8]}", "section": "course_teaching", "visitor_id": "ops"}
         beacons = [{"event_id": str(uuid.uuid4()), **beacon} for _ in range(5)]
@@ -144,6 +148,9 @@ def test_every_dashboard_query_answers_with_data(stack: Stack) -> None:
     # Rates need two scrapes after the traffic, consumers a moment to take the records: poll until it settles.
     problems = eventually(lambda: missing() or True, timeout=120, every=3)
     assert problems is True, "\n".join(problems)
+    # the business counters count at their edge (not only exist at 0): the refused login of drive_traffic
+    failures = prom.query('identity_logins_total{outcome="failure"} > 0')
+    assert failures and failures[0]["metric"]["service"] == "identity", prom.query("identity_logins_total")
 
 
 def test_a_dead_letter_fires_its_alert(stack: Stack) -> None:

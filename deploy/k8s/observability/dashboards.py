@@ -2,11 +2,12 @@
 consumer groups in libs/common/topics.py, so that a new service or consumer group gets its dashboard and panels
 without anyone writing them:
 
-- ``platform-overview.json``: the hot path's throughput and freshness (views accepted and counted), errors, latency,
-  saturation (CPU, memory, readiness), Kafka lag, dead letters and outbox backlog, per service.
-- ``service-<name>.json`` for every process kind: RED per route, readiness, CPU and memory per pod, and, for a
-  service with consumer groups, their lag, processing time and failures per group and partition, DLQ depth,
-  outbox backlog.
+- ``platform-overview.json``: the hot path's throughput and freshness (views accepted and counted), the business
+  figures (:data:`BUSINESS`), errors, latency, saturation (CPU, memory, readiness), Kafka lag, dead letters and
+  outbox backlog, per service.
+- ``service-<name>.json`` for every process kind: its business figures, RED per route, readiness, CPU and memory
+  per pod, and, for a service with consumer groups, their lag, processing time and failures per group and
+  partition, DLQ depth, outbox backlog.
 - ``kafka-consumer-groups.json``: every group's lag, processing time, throughput and failures by partition.
 
     PYTHONPATH=libs python deploy/k8s/observability/dashboards.py --write     # `make dashboards`
@@ -31,6 +32,81 @@ from common.topics import CONSUMER_GROUPS, PRINCIPALS
 OUT = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 W = "[5m]"  # rate window: 20 scrapes at the ServiceMonitor's 15 s
+
+
+# The business figures: what the platform does for schools, one panel each, on the overview and on its service's
+# board. (service, title, unit, description, query, legend); the counters are ``common.observability.BusinessFigure``s
+# exported at 0 from a process's start, so each query has a series per label value as soon as the service runs.
+BUSINESS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    (
+        "viewstats",
+        "Views counted /s",
+        "ops",
+        "Distinct page views the aggregator counted (浏览量), client retries removed.",
+        f"sum(rate(viewstats_views_counted_total{W}))",
+        "views",
+    ),
+    (
+        "catalog",
+        "Catalog reads /s by route",
+        "reqps",
+        "Resource pages, lists, search and the tree answered (304s included): what page views cost the catalog "
+        "(a route appears with its first request).",
+        'sum by (route) (rate(http_requests_total{service="catalog",method="GET",route=~"/v1/(resources|search|tree)'
+        + '.*"}'
+        + W
+        + "))",
+        "{{route}}",
+    ),
+    (
+        "identity",
+        "Logins /s by outcome",
+        "ops",
+        "Password logins: success, failure (wrong password, unknown account) and locked (429). A surge of failures "
+        "is guessing; of locked, a school behind one NAT hitting the per-address limit.",
+        f"sum by (outcome) (rate(identity_logins_total{W}))",
+        "{{outcome}}",
+    ),
+    (
+        "classgroups",
+        "Check-ins submitted /s",
+        "ops",
+        "Check-ins (打卡) by students for themselves and by parents for their child.",
+        f"sum by (submitted_by) (rate(classgroups_checkins_submitted_total{W}))",
+        "by {{submitted_by}}",
+    ),
+    (
+        "classgroups",
+        "Course selections /s",
+        "ops",
+        "After-school course requests accepted (选课): select and drop, applied in arrival order per course.",
+        f"sum by (kind) (rate(classgroups_course_selections_total{W}))",
+        "{{kind}}",
+    ),
+    (
+        "recommender",
+        "Answers graded /s",
+        "ops",
+        "Exercise answers graded at submission (错题本 input), correct and wrong.",
+        f"sum by (result) (rate(recommender_answers_graded_total{W}))",
+        "{{result}}",
+    ),
+    (
+        "recommender",
+        "Recommendations served /s",
+        "ops",
+        "Recommended resources served, per list: personal push (for_me), similar, popular.",
+        f"sum by (list) (rate(recommender_recommendations_served_total{W}))",
+        "{{list}}",
+    ),
+)
+
+
+def business_panels(board: Board, service: str | None) -> None:
+    """The business figures of ``service`` (all of them: None)."""
+    for owner, title, unit, description, expr, legend in BUSINESS:
+        if service in (None, owner):
+            board.panel(title, unit, description, (expr, legend))
 
 
 def services() -> list[str]:
@@ -213,6 +289,8 @@ def overview() -> Board:
             "p99",
         ),
     )
+    b.row("Business figures")
+    business_panels(b, None)
     b.row("Traffic and errors")
     b.panel(
         "Requests /s by service",
@@ -296,6 +374,9 @@ def service_board(name: str) -> Board:
         f"The {name} process: RED per route, "
         "saturation per pod" + (", its consumer groups" if groups_of(name) else "") + ".",
     )
+    if any(owner == name for owner, *_ in BUSINESS):
+        b.row("Business figures")
+        business_panels(b, name)
     b.row("Requests (RED)")
     b.panel(
         "Requests /s by route and status",

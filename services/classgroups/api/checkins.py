@@ -14,6 +14,7 @@ from classgroups.api.deps import ACCOUNT_ID, CLASS_ID, CallerDep
 from classgroups.handlers import checkins as handlers
 from classgroups.handlers.checkins import utcnow
 from common import access
+from common.observability import BusinessFigure
 
 router = APIRouter(prefix="/v1/classes/{class_id}", tags=["check-ins"])
 
@@ -123,6 +124,12 @@ SELF_OR_CHILD = "a student of the class for themself, or a guardian for their ch
 TEACHERS = (rel.HEAD, rel.TEACHER, rel.OWNER)
 READERS = (rel.ADMIN, rel.HEAD, rel.TEACHER, rel.OWNER, rel.MEMBER, rel.GUARDIAN)
 SUBMITTERS = (rel.MEMBER, rel.GUARDIAN)
+CHECKINS = BusinessFigure(
+    "classgroups_checkins_submitted_total",
+    "Check-ins submitted (打卡), by a student for themself or a parent for their child",
+    "submitted_by",
+    ("student", "parent"),
+)
 TARGET = "path.class_id"
 
 
@@ -158,7 +165,9 @@ async def presign_upload(class_id: ClassId, task_id: Id, body: UploadIn, who: Ca
 @router.post("/checkin-tasks/{task_id}/submissions", status_code=201, summary="Check in for a day")
 @access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
 async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, checkins: Checkins) -> dict[str, Any]:
-    return _out(await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow()), "submission_id")
+    doc = await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow())
+    CHECKINS.count("parent" if body.student_id not in (None, who.id) else "student")
+    return _out(doc, "submission_id")
 
 
 @router.get("/checkin-tasks/{task_id}/submissions", summary="Submissions (a student's own, a parent's child's)")

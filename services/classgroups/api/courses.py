@@ -15,8 +15,15 @@ from classgroups.handlers.checkins import utcnow
 from classgroups.handlers.courses import CourseService
 from common import access
 from common.errors import Forbidden
+from common.observability import BusinessFigure
 
 router = APIRouter(prefix="/v1", tags=["after-school courses"])
+SELECTIONS = BusinessFigure(
+    "classgroups_course_selections_total",
+    "After-school course requests accepted (202, applied in arrival order by the course's writer): select or drop",
+    "kind",
+    ("select", "drop"),
+)
 
 CourseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -89,13 +96,17 @@ async def get_course(course_id: CourseId, who: CallerDep, courses: Courses) -> d
 @router.post("/courses/{course_id}/selections", status_code=202, summary="Ask for a place (applied in arrival order)")
 @access.account_kind("student", "parent", note="a student of the course's school, or a guardian for their child")
 async def select(course_id: CourseId, body: PlaceIn, who: CallerDep, courses: Courses) -> dict[str, Any]:
-    return await courses.request(course_id, who, body.student_id, "select", utcnow())
+    accepted = await courses.request(course_id, who, body.student_id, "select", utcnow())
+    SELECTIONS.count("select")
+    return accepted
 
 
 @router.post("/courses/{course_id}/drops", status_code=202, summary="Give up a place (the waitlist moves up)")
 @access.account_kind("student", "parent", note="the student, or a guardian for their child")
 async def drop(course_id: CourseId, body: PlaceIn, who: CallerDep, courses: Courses) -> dict[str, Any]:
-    return await courses.request(course_id, who, body.student_id, "drop", utcnow())
+    accepted = await courses.request(course_id, who, body.student_id, "drop", utcnow())
+    SELECTIONS.count("drop")
+    return accepted
 
 
 @router.get("/course-requests/{request_id}", summary="The outcome of a place request")

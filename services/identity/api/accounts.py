@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from common import access
 from common.auth import Principal, require_principal
+from common.errors import Limited
+from common.observability import BusinessFigure
 from common.problems import Problem
 from identity.api.deps import LIMITED, client_ip, identity
 from identity.domain.accounts import registration_identifiers
@@ -17,6 +19,13 @@ from identity.handlers import Identity
 from identity.handlers.sessions import LoginFailed, RefreshRefused
 
 router = APIRouter()
+LOGINS = BusinessFigure(
+    "identity_logins_total",
+    "Password logins: success, failure (unknown account, wrong password, deactivated) or locked (429 of the "
+    "failed-login lockout or rate limit)",
+    "outcome",
+    ("success", "failure", "locked"),
+)
 
 INVALID_LOGIN = Problem(401, "Login failed", "The identifier or the password is wrong.", code="invalid_credentials")
 
@@ -87,9 +96,15 @@ async def register(body: Registration, request: Request, s: Identity = Depends(i
 @access.public()
 async def login(body: Login, request: Request, s: Identity = Depends(identity)) -> dict[str, Any]:
     try:
-        return await s.sessions.login(body.identifier, body.password, client_ip(request))
+        tokens = await s.sessions.login(body.identifier, body.password, client_ip(request))
     except LoginFailed:
+        LOGINS.count("failure")
         raise INVALID_LOGIN from None
+    except Limited:
+        LOGINS.count("locked")
+        raise
+    LOGINS.count("success")
+    return tokens
 
 
 @router.post("/v1/sessions/refresh", tags=["sessions"], summary="Rotate a refresh token")

@@ -230,7 +230,9 @@ async def test_a_burst_of_made_up_ids_reaches_no_ranking_and_no_per_resource_map
         await eventually(lambda: caught_up(scratch["bootstrap"], scratch["group"], scratch["topic"]), timeout=90)
         assert (await s.get("/v1/stats/totals")).json()["all_time"] == 3003  # the platform counts every view
         top = (await s.get("/v1/stats/top", params={"n": 100})).json()["resources"]
-        assert top == [{"resource_id": real, "views": 3}]  # 3,000 fake ids of 1 view each were listed before
+        assert top == [
+            {"resource_id": real, "title": None, "views": 3}
+        ]  # 3,000 fake ids of 1 view each were listed before
         held = [d async for d in scratch["db"]["counts_d_" + minute_key(now)].find({}, {"r": 1})]
         assert held and sum(len(stored_map(d)) for d in held) == 1  # the day shards hold the real resource only
 
@@ -247,7 +249,7 @@ async def test_a_burst_of_made_up_ids_reaches_no_ranking_and_no_per_resource_map
             return top if len(top) == 2 else None
 
         top = await eventually(ranked, timeout=60, every=1.0)
-        assert top[0] == {"resource_id": real, "views": 3} and top[1]["resource_id"] == fresh
+        assert top[0] == {"resource_id": real, "title": None, "views": 3} and top[1]["resource_id"] == fresh
         assert 1 <= top[1]["views"] <= sent
         assert (await s.get("/v1/stats/totals")).json()["all_time"] >= 3003 + top[1]["views"]
 

@@ -53,3 +53,39 @@ def test_panels_are_valid_grafana_panels() -> None:
             if panel["type"] != "row":
                 assert panel["targets"] and panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         json.dumps(board)  # serialisable
+
+
+def test_every_business_figure_has_a_panel_on_the_overview_and_on_its_service_board() -> None:
+    import classgroups.api.checkins
+    import classgroups.api.courses  # noqa: F401
+    import identity.api.accounts  # noqa: F401
+    import recommender.api  # noqa: F401
+    from common.observability import BusinessFigure
+
+    boards = _generator().boards()
+
+    def exprs(board: str) -> str:
+        return "\n".join(t["expr"] for panel in boards[board]["panels"] for t in panel.get("targets", []))
+
+    figures = {f.name: f for f in BusinessFigure.declared}
+    assert len(figures) >= 5
+    for name in figures:
+        service = name.split("_")[0]
+        assert f"{name}{{" in exprs("platform-overview.json") or f"{name}[" in exprs("platform-overview.json"), name
+        assert name in exprs(f"service-{service}.json"), name
+
+
+def test_a_business_figure_exports_zero_for_each_value_and_refuses_an_undeclared_one() -> None:
+    from prometheus_client import REGISTRY
+
+    from common.observability import BusinessFigure
+
+    figure = BusinessFigure("test_unit_figures_total", "a figure of this test", "outcome", ("yes", "no"))
+    assert REGISTRY.get_sample_value("test_unit_figures_total", {"outcome": "no"}) == 0
+    figure.count("yes", 3)
+    assert REGISTRY.get_sample_value("test_unit_figures_total", {"outcome": "yes"}) == 3
+    with pytest.raises(ValueError, match="maybe"):
+        figure.count("maybe")  # a free-form value (an id, a message) would grow the series without bound
+    assert REGISTRY.get_sample_value("test_unit_figures_total", {"outcome": "maybe"}) is None
+    REGISTRY.unregister(figure.counter)
+    BusinessFigure.declared.remove(figure)
