@@ -36,6 +36,7 @@ CLASSGROUPS_CLASSES = "classgroups.classes.v1"
 CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
 CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
 CLASSGROUPS_COURSES = "classgroups.courses.v1"
+CLASSGROUPS_STUDIOS = "classgroups.studios.v1"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,13 @@ TOPICS: list[Topic] = [
         30 * DAY_MS,
         description="After-school courses published, places decided (seated, waitlisted, refused), drops.",
     ),
+    Topic(
+        CLASSGROUPS_STUDIOS,
+        6,
+        30 * DAY_MS,
+        description="Famous-teacher studios (名师工作室): created, members applied/joined/left, activities scheduled; "
+        "keyed by studio id.",
+    ),
 ]
 
 CONSUMER_GROUPS: list[ConsumerGroup] = [
@@ -221,6 +229,12 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         (CLASSGROUPS_COURSE_REQUESTS,),
         "The single writer of each after-school course: applies its place requests in partition order.",
     ),
+    ConsumerGroup(
+        "classgroups-catalog",
+        "classgroups",
+        (CATALOG_RESOURCES,),
+        "Keeps which catalog resources are published (ids and titles) for the studios' shared resources.",
+    ),
 ]
 
 
@@ -278,6 +292,7 @@ PRINCIPALS: list[Principal] = [
             CLASSGROUPS_CHECKINS,
             CLASSGROUPS_COURSE_REQUESTS,
             CLASSGROUPS_COURSES,
+            CLASSGROUPS_STUDIOS,
         ),
         "The class groups service.",
     ),
