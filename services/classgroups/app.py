@@ -19,6 +19,7 @@ from classgroups.handlers.catalog import CatalogFeed
 from classgroups.handlers.checkins import Checkins, UploadSettings
 from classgroups.handlers.classes import Classes
 from classgroups.handlers.courses import CourseService
+from classgroups.handlers.deactivation import Deactivation
 from classgroups.handlers.directory import Directory
 from classgroups.handlers.evaluation import Evaluations
 from classgroups.handlers.files import Files
@@ -105,6 +106,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     )
     checkins = Checkins.build(db.checkins, access, objects, uploads)
     courses = CourseService(db.courses, db, kit.publisher)
+    handlers.directory.on_deactivated = Deactivation(db)
     consumers.register(kit, handlers, courses)
 
     background: list[asyncio.Task[None]] = []

@@ -85,19 +85,6 @@ class Studios:
         standing = await self.access.require_studio(caller, studio_id, {rel.MEMBER})
         return await self._move(standing.studio, caller.id, lambda m: domain.leave(standing.studio, m, now()))
 
-    async def account_deactivated(self, account_id: str) -> int:
-        """Identity deactivated the account: it leaves every studio it is in or applied to (one event each).
-        The studios it leads stay, public and readable, with no one to approve newcomers or schedule."""
-        moved = 0
-        for m in await self.store.studios.memberships_of(account_id):
-            studio = await self.store.studios.studio(m.studio_id)
-            after = domain.deactivated(studio, m, now()) if studio is not None else None
-            if after is not None:
-                with fresh("membership"):
-                    await self.store.studios.save_member(m, after)
-                moved += 1
-        return moved
-
     # --- shared resources, uploads, activities -----------------------------------------------------------
     async def share(self, caller: Caller, studio_id: str, resource_id: str) -> dict[str, Any]:
         standing = await self.access.require_studio(caller, studio_id, LEADER_OR_MEMBER)

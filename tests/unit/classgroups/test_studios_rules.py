@@ -110,3 +110,15 @@ def test_file_kinds_from_the_content_type() -> None:
     assert kind_of("application/pdf", ("photo", "document"), "f") == "document"
     with pytest.raises(Invalid):
         kind_of("video/mp4", ("photo", "document"), "f")
+
+
+def test_a_deactivated_account_ends_open_class_memberships_only() -> None:
+    from classgroups.domain import classes
+    from classgroups.domain.classes import Membership
+
+    cls = classes.create_administrative(school=SCHOOL, school_year=2026, grade=3, name="3班", by="a", at=T0)[0]
+    for status in ("active", "pending", "invited"):
+        after = classes.deactivated(cls, Membership(cls.id, "s1", status, "roster", T0, 3), "admin", T0)
+        assert after is not None and (after.status, after.version) == ("left", 4)
+        assert (after.events[0].reason, after.events[0].by) == ("removed", "admin")
+    assert classes.deactivated(cls, Membership(cls.id, "s1", "left", "roster", T0), "admin", T0) is None
