@@ -25,6 +25,7 @@ CATALOG_RESOURCES = "catalog.resources.v1"
 CATALOG_EDITORIAL = "catalog.editorial.v1"
 IDENTITY_USERS = "identity.users.v1"
 IDENTITY_NOTIFICATIONS = "identity.notifications.v1"
+IDENTITY_ACCOUNTS = "identity.accounts.v1"
 VIEWSTATS_VIEWS = "viewstats.views.v1"
 VIEWSTATS_HEARTBEATS = "viewstats.heartbeats.v1"
 VIEWSTATS_POPULARITY = "viewstats.popularity.v1"
@@ -96,6 +97,14 @@ TOPICS: list[Topic] = [
         description="Account lifecycle, roles, teacher verification, guardian links; keyed by user id.",
     ),
     Topic(IDENTITY_NOTIFICATIONS, 6, 3 * DAY_MS, description="Notifications identity asks to deliver."),
+    Topic(
+        IDENTITY_ACCOUNTS,
+        12,
+        None,
+        "compact",
+        "The latest state of every account (kind, status, roles, teacher verification, guardians; no PII), keyed "
+        "by user id: a subscriber older than identity.users.v1's retention rebuilds its directory from it.",
+    ),
     # --- viewstats -----------------------------------------------------------------------------------------
     Topic(VIEWSTATS_VIEWS, 12, 7 * DAY_MS, description="Raw view beacons, keyed by resource id."),
     Topic(VIEWSTATS_HEARTBEATS, 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
@@ -224,6 +233,12 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "Keeps class groups' directory of accounts (kinds, roles, schools, teacher verification, guardian links).",
     ),
     ConsumerGroup(
+        "classgroups-accounts",
+        "classgroups",
+        (IDENTITY_ACCOUNTS,),
+        "Rebuilds class groups' directory from identity's account snapshots (accounts older than the users topic).",
+    ),
+    ConsumerGroup(
         "classgroups-courses",
         "classgroups",
         (CLASSGROUPS_COURSE_REQUESTS,),
@@ -263,7 +278,7 @@ PRINCIPALS: list[Principal] = [
     Principal(
         "identity",
         "identity.app:create_app",
-        (IDENTITY_USERS, IDENTITY_NOTIFICATIONS),
+        (IDENTITY_USERS, IDENTITY_NOTIFICATIONS, IDENTITY_ACCOUNTS),
         "The identity service.",
     ),
     Principal(

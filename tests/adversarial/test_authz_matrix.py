@@ -611,6 +611,15 @@ def _identity_probes() -> list[Probe]:
         Probe("identity", "POST", "/v1/accounts/me/invitations/accept", _post(*invitation("accept")), ok=missing),
         Probe("identity", "POST", "/v1/accounts/me/invitations/decline", _post(*invitation("decline")), ok=missing),
         Probe("identity", "POST", "/v1/admin/signing-keys/rotate", _post("/v1/admin/signing-keys/rotate")),
+        # a backfill may still be running from an earlier cell: 409 backfill_running is the same authorization
+        Probe(
+            "identity",
+            "POST",
+            "/v1/admin/account-snapshots",
+            _post("/v1/admin/account-snapshots"),
+            ok=frozenset({409}),
+        ),
+        Probe("identity", "GET", "/v1/admin/account-snapshots", _get("/v1/admin/account-snapshots")),
         Probe(
             "identity",
             "POST",

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from classgroups.domain import directory
 from classgroups.store import ClassGroupsStore
-from common.contracts.identity import GuardianLinked, UserDeactivated
+from common.contracts.identity import AccountSnapshot, GuardianLinked, UserDeactivated
 from common.messaging import Envelope
 
 log = logging.getLogger("classgroups.directory")
@@ -42,10 +42,14 @@ class Directory:
                 continue
             if user_id not in accounts:
                 accounts[user_id] = await self.store.directory.account(user_id)
-            updated = directory.apply(accounts[user_id], user_id, event, env.id)
+            before = accounts[user_id]
+            updated = directory.apply(before, user_id, event, env.id)
+            if isinstance(event, AccountSnapshot) and updated is not None:
+                for guardian in event.guardian_ids:  # the links a snapshot lists (inserts: idempotent)
+                    await self.store.directory.link(user_id, guardian, event.occurred_at)
             if updated is not None:
-                if isinstance(event, UserDeactivated):
-                    deactivated[user_id] = event.by
+                if (before is None or before.active) and not updated.active:
+                    deactivated[user_id] = event.by if isinstance(event, UserDeactivated) else "identity"
                 accounts[user_id] = updated
                 dirty.add(user_id)
                 changed += 1
