@@ -18,7 +18,9 @@ router = APIRouter(prefix="/v1", tags=["studios"])
 STUDIO_ID = r"^std-[0-9a-f]{16}$"
 StudioId = Annotated[str, Path(pattern=STUDIO_ID)]
 AccountId = Annotated[str, Path(pattern=ACCOUNT_ID)]
-After = Annotated[str | None, Query(pattern=STUDIO_ID, description="The last studio id of the previous page.")]
+After = Annotated[
+    str | None, Query(pattern=STUDIO_ID, max_length=20, description="The last studio id of the previous page.")
+]
 Limit = Annotated[int, Query(ge=1, le=100)]
 ResourceId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
 LEADER = "the studio's leader"
