@@ -137,6 +137,39 @@ class LeaveDecided(_ClassEvent):
     by: str
 
 
+class RollCalled(_ClassEvent):
+    """Roll call (随机点名) picked a student present in class (no repeat within a round)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.roll.called.v1"
+
+    round: int
+    student_id: str
+    by: str
+
+
+class PollOpened(_ClassEvent):
+    """A quick poll (投票) opened in class: its shape, not its question or options' text."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.poll.opened.v1"
+
+    poll_id: str
+    options: int
+    multiple: bool
+    anonymous: bool
+    by: str
+
+
+class PollClosed(_ClassEvent):
+    """A quick poll closed: the final counts per option (in option order) and how many voted; never who."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.poll.closed.v1"
+
+    poll_id: str
+    votes: list[int]
+    voters: int
+    by: str
+
+
 class EvaluationRecorded(_ClassEvent):
     """A teacher recorded points in one of the five dimensions of 综合素质评价 (the comment stays in the service)."""
 

@@ -50,7 +50,16 @@ from common.outbox import Outbox
 from common.store import Store
 
 # The collections whose documents carry outbox entries (besides the check-ins' and the courses', declared below).
-OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves", "evaluations", *studios.OUTBOX_SOURCES)
+OUTBOX_SOURCES = (
+    "classes",
+    "members",
+    "announcements",
+    "leaves",
+    "evaluations",
+    "calls",
+    "polls",
+    *studios.OUTBOX_SOURCES,
+)
 
 
 def declare(store: Store, outbox: Outbox) -> None:
