@@ -10,7 +10,7 @@ import pytest
 
 from classgroups.domain.leaves import beijing_today
 from classgroups.handlers import now
-from tests.integration.classgroups.conftest import SCHOOL, Running
+from tests.integration.classgroups.conftest import SCHOOL, Running, presigned_upload
 from tests.integration.classgroups.media_samples import jpeg
 from tests.integration.classgroups.test_classes import ADMIN, admin_class, roster
 from tests.integration.classgroups.test_online import online_class
@@ -117,14 +117,9 @@ async def test_online_classes_have_no_leave_requests(classgroups: Running) -> No
 
 
 async def attach(cg: Running, who: str, class_id: str, student: str, data: bytes, ctype: str) -> tuple[str, int]:
-    """A presigned POST for a leave attachment, then the bytes with a real HTTP client to the object store."""
     body = {"student_id": student, "content_type": ctype, "size": len(data)}
-    r = await cg.client.post(f"/v1/classes/{class_id}/leave-uploads", json=body, headers=cg.as_(who))
-    assert r.status_code == 201, r.text
-    form = dict(r.json()["fields"])
-    async with httpx.AsyncClient(timeout=30) as s3:
-        done = await s3.post(r.json()["url"], data=form, files={"file": ("note", data, form["Content-Type"])})
-    return r.json()["key"], done.status_code
+    key, done = await presigned_upload(cg, f"/v1/classes/{class_id}/leave-uploads", body, cg.as_(who), data)
+    return key, done.status_code
 
 
 async def test_leave_attachments_are_checked_against_the_object_store(classgroups: Running) -> None:

@@ -14,7 +14,14 @@ import pytest
 
 from common.contracts.catalog import ResourceWithdrawn
 from common.contracts.classgroups import STUDIOS_TOPIC
-from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running, topic_events
+from tests.integration.classgroups.conftest import (
+    OTHER_SCHOOL,
+    SCHOOL,
+    Events,
+    Running,
+    presigned_upload,
+    topic_events,
+)
 from tests.integration.classgroups.media_samples import jpeg
 from tests.integration.common.helpers import published
 
@@ -57,14 +64,8 @@ async def _published(cg: Running, rid: str) -> bool:
 
 
 async def upload(cg: Running, studio: str, leader: str, data: bytes, ctype: str) -> tuple[str, httpx.Response]:
-    """A presigned POST, then the bytes with a real HTTP client straight to the object store."""
     body = {"content_type": ctype, "size": len(data)}
-    r = await cg.client.post(f"/v1/studios/{studio}/uploads", json=body, headers=cg.as_(leader))
-    assert r.status_code == 201, r.text
-    form = dict(r.json()["fields"])
-    async with httpx.AsyncClient(timeout=30) as s3:
-        done = await s3.post(r.json()["url"], data=form, files={"file": ("x", data, form["Content-Type"])})
-    return r.json()["key"], done
+    return await presigned_upload(cg, f"/v1/studios/{studio}/uploads", body, cg.as_(leader), data)
 
 
 def activity(*materials: dict, days: int = 3) -> dict:
