@@ -25,6 +25,7 @@ CATALOG_RESOURCES = "catalog.resources.v1"
 CATALOG_EDITORIAL = "catalog.editorial.v1"
 IDENTITY_USERS = "identity.users.v1"
 IDENTITY_NOTIFICATIONS = "identity.notifications.v1"
+IDENTITY_ACCOUNTS = "identity.accounts.v1"
 VIEWSTATS_VIEWS = "viewstats.views.v1"
 VIEWSTATS_HEARTBEATS = "viewstats.heartbeats.v1"
 VIEWSTATS_POPULARITY = "viewstats.popularity.v1"
@@ -36,6 +37,7 @@ CLASSGROUPS_CLASSES = "classgroups.classes.v1"
 CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
 CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
 CLASSGROUPS_COURSES = "classgroups.courses.v1"
+CLASSGROUPS_STUDIOS = "classgroups.studios.v1"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,14 @@ TOPICS: list[Topic] = [
         description="Account lifecycle, roles, teacher verification, guardian links; keyed by user id.",
     ),
     Topic(IDENTITY_NOTIFICATIONS, 6, 3 * DAY_MS, description="Notifications identity asks to deliver."),
+    Topic(
+        IDENTITY_ACCOUNTS,
+        12,
+        None,
+        "compact",
+        "The latest state of every account (kind, status, roles, teacher verification, guardians; no PII), keyed "
+        "by user id: a subscriber older than identity.users.v1's retention rebuilds its directory from it.",
+    ),
     # --- viewstats -----------------------------------------------------------------------------------------
     Topic(VIEWSTATS_VIEWS, 12, 7 * DAY_MS, description="Raw view beacons, keyed by resource id."),
     Topic(VIEWSTATS_HEARTBEATS, 12, 7 * DAY_MS, description="Watch-time heartbeats, keyed by user id."),
@@ -133,6 +143,13 @@ TOPICS: list[Topic] = [
         6,
         30 * DAY_MS,
         description="After-school courses published, places decided (seated, waitlisted, refused), drops.",
+    ),
+    Topic(
+        CLASSGROUPS_STUDIOS,
+        6,
+        30 * DAY_MS,
+        description="Famous-teacher studios (名师工作室): created, members applied/joined/left, activities scheduled; "
+        "keyed by studio id.",
     ),
 ]
 
@@ -216,10 +233,22 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "Keeps class groups' directory of accounts (kinds, roles, schools, teacher verification, guardian links).",
     ),
     ConsumerGroup(
+        "classgroups-accounts",
+        "classgroups",
+        (IDENTITY_ACCOUNTS,),
+        "Rebuilds class groups' directory from identity's account snapshots (accounts older than the users topic).",
+    ),
+    ConsumerGroup(
         "classgroups-courses",
         "classgroups",
         (CLASSGROUPS_COURSE_REQUESTS,),
         "The single writer of each after-school course: applies its place requests in partition order.",
+    ),
+    ConsumerGroup(
+        "classgroups-catalog",
+        "classgroups",
+        (CATALOG_RESOURCES,),
+        "Keeps which catalog resources are published (ids and titles) for the studios' shared resources.",
     ),
 ]
 
@@ -249,7 +278,7 @@ PRINCIPALS: list[Principal] = [
     Principal(
         "identity",
         "identity.app:create_app",
-        (IDENTITY_USERS, IDENTITY_NOTIFICATIONS),
+        (IDENTITY_USERS, IDENTITY_NOTIFICATIONS, IDENTITY_ACCOUNTS),
         "The identity service.",
     ),
     Principal(
@@ -278,6 +307,7 @@ PRINCIPALS: list[Principal] = [
             CLASSGROUPS_CHECKINS,
             CLASSGROUPS_COURSE_REQUESTS,
             CLASSGROUPS_COURSES,
+            CLASSGROUPS_STUDIOS,
         ),
         "The class groups service.",
     ),

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.domain.directory import Account
+from classgroups.domain.studios import Studio, StudioMember
 from classgroups.store import ClassGroupsStore
 from common.auth import ORG_ADMIN_ROLES, Principal
 from common.errors import Conflict, Forbidden, NotFound
 
 ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN = "admin", "head_teacher", "teacher", "owner", "member", "guardian"
 DELEGATE = "leave_delegate"
+LEADER = "leader"  # of a famous-teacher studio (名师工作室); its members are MEMBER, its applicants PENDING
 INVITED, PENDING = "invited", "pending"
 ANYONE_IN = frozenset({ADMIN, HEAD, TEACHER, OWNER, MEMBER, GUARDIAN})
 STAFF = frozenset({ADMIN, HEAD, TEACHER, OWNER})
@@ -51,6 +53,15 @@ class Standing:
     cls: ClassGroup
     relations: frozenset[str]
     membership: Membership | None
+
+
+@dataclass(frozen=True)
+class StudioStanding:
+    """How the caller stands to one studio: leader, member (active), pending (an application waits)."""
+
+    studio: Studio
+    relations: frozenset[str]
+    member: StudioMember | None
 
 
 class ClassAccess:
@@ -125,3 +136,21 @@ class ClassAccess:
     def require_school_admin(self, caller: Caller, school: str) -> None:
         if not caller.admin_of(school):
             raise Forbidden("Requires an admin role covering the school.", code="not_school_admin")
+
+    async def require_studio(
+        self, caller: Caller, studio_id: str, allowed: frozenset[str] | set[str]
+    ) -> StudioStanding:
+        """The studio and the caller's standing, if the caller holds one of ``allowed``. A studio is public (its
+        page lists it), so a caller without the relation learns 403, not 404; an unknown id 404."""
+        studio = await self.store.studios.studio(studio_id)
+        if studio is None:
+            raise NotFound("No such studio.", code="studio_not_found")
+        member = await self.store.studios.member(studio.id, caller.id)
+        rel: set[str] = {LEADER} if caller.id == studio.leader else set()
+        if member is not None and member.status == "active":
+            rel.add(MEMBER)
+        elif member is not None and member.status == PENDING:
+            rel.add(PENDING)
+        if not rel & allowed:
+            raise Forbidden("Your place in this studio does not allow this.", code="not_allowed")
+        return StudioStanding(studio, frozenset(rel), member)

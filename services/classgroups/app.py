@@ -15,14 +15,18 @@ from classgroups import api, consumers, store
 from classgroups.access import ClassAccess
 from classgroups.domain.media import MediaLimits
 from classgroups.handlers.announcements import Announcements
+from classgroups.handlers.catalog import CatalogFeed
 from classgroups.handlers.checkins import Checkins, UploadSettings
 from classgroups.handlers.classes import Classes
 from classgroups.handlers.courses import CourseService
+from classgroups.handlers.deactivation import Deactivation
 from classgroups.handlers.directory import Directory
 from classgroups.handlers.evaluation import Evaluations
+from classgroups.handlers.files import Files
 from classgroups.handlers.interaction import Interaction
 from classgroups.handlers.leaves import Leaves
 from classgroups.handlers.online import OnlineClasses
+from classgroups.handlers.studios import Studios
 from classgroups.media import ObjectStore
 from classgroups.settings import ClassGroupsSettings
 from classgroups.store import ClassGroupsStore
@@ -44,6 +48,8 @@ class Handlers:
     leaves: Leaves
     evaluations: Evaluations
     interaction: Interaction
+    studios: Studios
+    catalog: CatalogFeed
 
 
 def object_store(settings: ClassGroupsSettings) -> ObjectStore:
@@ -78,6 +84,13 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     store.declare(kit.store, kit.outbox)
     db = ClassGroupsStore(kit.store.db, kit.outbox)
     access = ClassAccess(db)
+    objects = object_store(settings)
+    uploads = UploadSettings(
+        MediaLimits(settings.media_photo_max_bytes, settings.media_video_max_bytes),
+        settings.media_upload_expires_seconds,
+        settings.media_view_expires_seconds,
+    )
+    files = Files(objects, uploads)
     handlers = Handlers(
         store=db,
         access=access,
@@ -85,19 +98,16 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         classes=Classes(db, access, settings.roster_max_rows),
         online=OnlineClasses(db, access, settings),
         announcements=Announcements(db, access),
-        leaves=Leaves(db, access),
+        leaves=Leaves(db, access, files),
         evaluations=Evaluations(db, access),
         interaction=Interaction(db, access),
-    )
-    objects = object_store(settings)
-    uploads = UploadSettings(
-        MediaLimits(settings.media_photo_max_bytes, settings.media_video_max_bytes),
-        settings.media_upload_expires_seconds,
-        settings.media_view_expires_seconds,
+        studios=Studios(db, access, files),
+        catalog=CatalogFeed(db),
     )
     checkins = Checkins.build(db.checkins, access, objects, uploads)
     courses = CourseService(db.courses, db, kit.publisher)
-    consumers.register(kit, handlers.directory, courses)
+    handlers.directory.on_deactivated = Deactivation(db)
+    consumers.register(kit, handlers, courses)
 
     background: list[asyncio.Task[None]] = []
 

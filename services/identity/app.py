@@ -14,6 +14,7 @@ from common.auth import install_verifier
 from common.service import ServiceKit
 from identity.api import routers
 from identity.handlers import Identity
+from identity.handlers.snapshots import Snapshots
 from identity.registry import TeacherRegistry
 from identity.settings import IdentitySettings
 from identity.store import IdentityStore, declare_outbox
@@ -33,6 +34,7 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
     service = Identity(settings, store, registry)
+    snapshots = Snapshots(store, kit.publisher, settings)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_keys_fresh() -> None:
@@ -55,6 +57,7 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
 
     @kit.on_shutdown
     async def stop() -> None:
+        await snapshots.stop()
         for t in tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,5 +81,6 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
             expose_headers=["Retry-After"],
             max_age=600,
         )
+    app.state.snapshots = snapshots
     install_verifier(app, service.verifier)
     return app

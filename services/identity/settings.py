@@ -51,6 +51,12 @@ class IdentitySettings(ServiceSettings):
         "routes, no cookies: e.g. viewstats' /dashboard at https://tongji.smartedu.cn). Empty: no browser page "
         "calls identity across origins.",
     )
+    snapshot_page_size: int = Field(
+        500, ge=1, le=5000, description="Accounts per page of the account-snapshot backfill (one query, one send)."
+    )
+    snapshot_pause_seconds: float = Field(
+        0.05, ge=0, le=60, description="Pause between pages of the account-snapshot backfill (bounds its load)."
+    )
     teacher_registry_url: str = Field("http://127.0.0.1:8199", description="National teacher registry adapter.")
     seed_demo: bool = Field(
         False,

@@ -611,6 +611,15 @@ def _identity_probes() -> list[Probe]:
         Probe("identity", "POST", "/v1/accounts/me/invitations/accept", _post(*invitation("accept")), ok=missing),
         Probe("identity", "POST", "/v1/accounts/me/invitations/decline", _post(*invitation("decline")), ok=missing),
         Probe("identity", "POST", "/v1/admin/signing-keys/rotate", _post("/v1/admin/signing-keys/rotate")),
+        # a backfill may still be running from an earlier cell: 409 backfill_running is the same authorization
+        Probe(
+            "identity",
+            "POST",
+            "/v1/admin/account-snapshots",
+            _post("/v1/admin/account-snapshots"),
+            ok=frozenset({409}),
+        ),
+        Probe("identity", "GET", "/v1/admin/account-snapshots", _get("/v1/admin/account-snapshots")),
         Probe(
             "identity",
             "POST",
@@ -1355,6 +1364,18 @@ def _classgroups_probes() -> list[Probe]:
         ),
         Probe(
             "classgroups",
+            "POST",
+            "/v1/classes/{class_id}/leave-uploads",
+            on(
+                "/v1/classes/{ours}/leave-uploads",
+                "POST",
+                lambda ctx: {"student_id": ctx.p.personas["student"].user_id, "content_type": "image/jpeg", "size": 1},
+            ),
+            related=student_p | parent,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
             "GET",
             "/v1/classes/{class_id}/leaves",
             on("/v1/classes/{ours}/leaves"),
@@ -1785,6 +1806,106 @@ def _courses_probes() -> list[Probe]:
     ]
 
 
+# --- class groups: famous-teacher studios (名师工作室), led by the teacher persona (the one verified teacher) ---
+def _studio(ctx: Ctx) -> str:
+    """The teacher persona's studio (made once it is known as a verified teacher to class groups)."""
+
+    def make() -> str:
+        c = Classes(ctx)
+        r = c._until(lambda: c._call("teacher", "POST", "/v1/studios", json={"name": "数学工作室"}), _created)
+        return r.json()["id"]
+
+    return ctx.shared("studio", make)
+
+
+def _created(r: httpx.Response) -> bool:
+    return r.status_code == 201
+
+
+def _studio_activity() -> dict[str, Any]:
+    starts = datetime.now(UTC) + timedelta(days=2)
+    return {"title": "集体备课", "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat()}
+
+
+def _studios_probes() -> list[Probe]:
+    def on(suffix: str, method: str = "GET", body: Callable[[], Any] | None = None) -> Builder:
+        def build(ctx: Ctx, persona: str) -> Request:
+            return Request(method, f"/v1/studios/{_studio(ctx)}{suffix}", json=body() if body else None)
+
+        return build
+
+    leader, deny = frozenset({"teacher"}), frozenset({403, 404})
+    base = "/v1/studios/{studio_id}"
+    return [
+        Probe("classgroups", "POST", "/v1/studios", _post("/v1/studios", {"name": "语文工作室"}), related=leader),
+        Probe("classgroups", "GET", "/v1/public/studios", _get("/v1/public/studios", limit=5)),
+        Probe(
+            "classgroups",
+            "GET",
+            "/v1/public/studios/{studio_id}",
+            lambda ctx, persona: Request("GET", f"/v1/public/studios/{_studio(ctx)}"),
+        ),
+        Probe("classgroups", "GET", "/v1/studios", _get("/v1/studios", area=COUNTY_IN), targets=[COUNTY_IN]),
+        Probe("classgroups", "GET", base + "/members", on("/members"), related=leader, denied=deny),
+        # the tier's one verified teacher leads the studio: it learns 409 (the leader does not apply); others 403
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/applications",
+            on("/applications", "POST"),
+            related=leader,
+            ok=frozenset({409}),
+        ),
+        # no application of u-nobody: the leader learns 404 application_not_found, and nothing changes
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/members/{account_id}/approve",
+            on("/members/u-nobody/approve", "POST"),
+            related=leader,
+            ok=frozenset({404}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/members/{account_id}/reject",
+            on("/members/u-nobody/reject", "POST"),
+            related=leader,
+            ok=frozenset({404}),
+            denied=deny,
+        ),
+        Probe("classgroups", "POST", base + "/leave", on("/leave", "POST"), related=frozenset(), denied=deny),
+        # a resource the catalog never published: the leader learns 422 unknown_resource
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/resources",
+            on("/resources", "POST", lambda: {"resource_id": "res-none"}),
+            related=leader,
+            ok=frozenset({422}),
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/uploads",
+            on("/uploads", "POST", lambda: {"content_type": "application/pdf", "size": 1000}),
+            related=leader,
+            denied=deny,
+        ),
+        Probe(
+            "classgroups",
+            "POST",
+            base + "/activities",
+            on("/activities", "POST", _studio_activity),
+            related=leader,
+            denied=deny,
+        ),
+        Probe("classgroups", "GET", base + "/activities", on("/activities"), related=leader, denied=deny),
+    ]
+
+
 PROBES: list[Probe] = [
     # readiness may say 503 (a consumer rebalancing): not an authorization outcome
     *[Probe(s, "GET", path, _get(path), ok=frozenset({503})) for s in SERVICES for path in OPS],
@@ -1794,6 +1915,7 @@ PROBES: list[Probe] = [
     *_classgroups_probes(),
     *_checkins_probes(),
     *_courses_probes(),
+    *_studios_probes(),
     *_recommender_probes(),
 ]
 

@@ -1,6 +1,7 @@
 """Identity's own events drive class groups, each service its own process on the real Kafka and store: a role
 granted in identity lets a student be rostered, a guardian link approved in identity lets the parent see the
-child's class, a revocation takes effect in class groups without a restart."""
+child's class, a revocation takes effect in class groups without a restart, a deactivation takes the child off
+the roster."""
 
 from __future__ import annotations
 
@@ -94,3 +95,15 @@ async def test_identity_events_drive_rosters_and_guardians(platform) -> None:
             return r.status_code == 200 and [b["reason"] for b in r.json()["bad"]] == ["not_a_student_of_the_school"]
 
         await eventually(refused, timeout=60)
+
+        # identity deactivates the child's account: class groups takes the child off the class's roster (its
+        # own event, member.left.v1 reason removed), without a restart
+        assert (await http.post(f"{idn}/v1/accounts/{child}/deactivate", headers=admin)).status_code == 204
+
+        async def off_the_roster() -> bool:
+            r = await http.get(f"{cg}/v1/classes/{cid}/members", headers=admin)
+            return r.status_code == 200 and child not in [m["account_id"] for m in r.json()]
+
+        await eventually(off_the_roster, timeout=60)
+        r = await http.get(f"{cg}/v1/classes/{cid}/members", params={"status": "left"}, headers=admin)
+        assert child in [m["account_id"] for m in r.json()], r.text

@@ -14,7 +14,13 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.contracts.base import Event
-from common.topics import CLASSGROUPS_CHECKINS, CLASSGROUPS_CLASSES, CLASSGROUPS_COURSE_REQUESTS, CLASSGROUPS_COURSES
+from common.topics import (
+    CLASSGROUPS_CHECKINS,
+    CLASSGROUPS_CLASSES,
+    CLASSGROUPS_COURSE_REQUESTS,
+    CLASSGROUPS_COURSES,
+    CLASSGROUPS_STUDIOS,
+)
 
 CLASSES_TOPIC = CLASSGROUPS_CLASSES
 
@@ -128,6 +134,39 @@ class LeaveDecided(_ClassEvent):
     leave_id: str
     student_id: str
     decision: Literal["approved", "rejected", "cancelled"]
+    by: str
+
+
+class RollCalled(_ClassEvent):
+    """Roll call (随机点名) picked a student present in class (no repeat within a round)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.roll.called.v1"
+
+    round: int
+    student_id: str
+    by: str
+
+
+class PollOpened(_ClassEvent):
+    """A quick poll (投票) opened in class: its shape, not its question or options' text."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.poll.opened.v1"
+
+    poll_id: str
+    options: int
+    multiple: bool
+    anonymous: bool
+    by: str
+
+
+class PollClosed(_ClassEvent):
+    """A quick poll closed: the final counts per option (in option order) and how many voted; never who."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.poll.closed.v1"
+
+    poll_id: str
+    votes: list[int]
+    voters: int
     by: str
 
 
@@ -319,3 +358,73 @@ class CourseDropped(Event):
 
     def key(self) -> str:
         return self.course_id
+
+
+# --- famous-teacher studios (名师工作室) -------------------------------------------------------------------------
+# On their own topic keyed by studio id. Teachers are named by account id only; an activity by its title-free
+# schedule (its agenda and materials stay in the service: they are members-only).
+
+STUDIOS_TOPIC = CLASSGROUPS_STUDIOS
+
+
+class _StudioEvent(Event):
+    TOPIC: ClassVar[str] = STUDIOS_TOPIC
+
+    studio_id: str
+    occurred_at: datetime
+
+    def key(self) -> str:
+        return self.studio_id
+
+
+class StudioCreated(_StudioEvent):
+    """A verified teacher opened a studio; ``area`` is the org path of the leader's school (what county, city
+    and province admins follow)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.studio.created.v1"
+
+    leader_id: str
+    area: str
+    subject_code: str | None
+    """The subject the studio works on (e.g. ``math``), if one."""
+
+
+class StudioMemberApplied(_StudioEvent):
+    """A verified teacher (of any school) asked to join; the leader decides."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.studio.member.applied.v1"
+
+    account_id: str
+
+
+class StudioMemberJoined(_StudioEvent):
+    """The leader approved an application."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.studio.member.joined.v1"
+
+    account_id: str
+    approved_by: str
+
+
+class StudioMemberLeft(_StudioEvent):
+    """A member is no longer in the studio: ``left`` on their own, ``rejected`` (an application refused),
+    ``deactivated`` (identity deactivated the account)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.studio.member.left.v1"
+
+    account_id: str
+    reason: Literal["left", "rejected", "deactivated"]
+    by: str
+
+
+class StudioActivityScheduled(_StudioEvent):
+    """A teaching-research activity (教研活动) was scheduled."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.classgroups.studio.activity.scheduled.v1"
+
+    activity_id: str
+    starts_at: datetime
+    ends_at: datetime
+    materials: int
+    """How many materials (catalog resources and uploads) it carries."""
+    scheduled_by: str

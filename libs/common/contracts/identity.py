@@ -15,12 +15,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from common.contracts.base import Event
-from common.topics import IDENTITY_NOTIFICATIONS, IDENTITY_USERS
+from common.topics import IDENTITY_ACCOUNTS, IDENTITY_NOTIFICATIONS, IDENTITY_USERS
 
 AccountKind = Literal["student", "teacher", "parent", "staff"]
 USERS_TOPIC = IDENTITY_USERS
 NOTIFICATIONS_TOPIC = IDENTITY_NOTIFICATIONS
+ACCOUNTS_TOPIC = IDENTITY_ACCOUNTS
 
 
 class _UserEvent(Event):
@@ -108,3 +111,37 @@ class NotificationRequested(Event):
 
     def key(self) -> str:
         return self.notification_id
+
+
+class SnapshotRole(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: str
+    org: str | None
+
+
+class AccountSnapshot(Event):
+    """The latest state of one account, on the compacted ``identity.accounts.v1`` keyed by user id: written with
+    every change of the account (in the same outbox write as the change's event) and republished for every
+    account by the backfill (``POST /v1/admin/account-snapshots``). A subscriber that reads the topic from the
+    start learns every account, however long ago it was created (``identity.users.v1`` keeps 30 days).
+
+    No PII: the kind, the status, the roles, the teacher verification's outcome and school, the ids of the
+    account's approved guardians. ``occurred_at`` is when identity read the state (later snapshots win)."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.identity.account.snapshot.v1"
+    TOPIC: ClassVar[str] = ACCOUNTS_TOPIC
+
+    user_id: str
+    occurred_at: datetime
+    kind: AccountKind
+    status: Literal["active", "deactivated"]
+    roles: tuple[SnapshotRole, ...]
+    teacher_status: Literal["unverified", "pending", "verified", "rejected"]
+    school: str | None
+    """Org path of the school the national teacher registry lists (verified teachers)."""
+    guardian_ids: tuple[str, ...]
+    """Approved guardians (parents) of this account (a student)."""
+
+    def key(self) -> str:
+        return self.user_id

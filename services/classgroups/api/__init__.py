@@ -1,7 +1,17 @@
 """HTTP API of class groups: routes only (every route declares its ``common.access`` rule; object-level access
 is checked by the handlers through :mod:`classgroups.access`)."""
 
-from classgroups.api import announcements, checkins, classes, courses, evaluation, interaction, leaves, online
+from classgroups.api import (
+    announcements,
+    checkins,
+    classes,
+    courses,
+    evaluation,
+    interaction,
+    leaves,
+    online,
+    studios,
+)
 
 routers = [
     classes.router,
@@ -12,4 +22,5 @@ routers = [
     interaction.router,
     checkins.router,
     courses.router,
+    studios.router,
 ]

@@ -252,6 +252,15 @@ def leave(cls: ClassGroup, current: Membership | None, by: str, at: datetime) ->
     return _next(current, cls.id, current.account_id, "left", current.via, at, event)
 
 
+def deactivated(cls: ClassGroup, current: Membership, by: str, at: datetime) -> Membership | None:
+    """Identity deactivated the account (there is no reactivation): its membership, invitation or request ends,
+    ``removed`` by whoever deactivated it; None when nothing is open."""
+    if current.status not in ("active", "pending", "invited"):
+        return None
+    event = MemberLeft(class_id=cls.id, occurred_at=at, account_id=current.account_id, reason="removed", by=by)
+    return _next(current, cls.id, current.account_id, "left", current.via, at, event)
+
+
 def _next(
     current: Membership | None, class_id: str, who: str, status: Status, via: str, at: datetime, event: object
 ) -> Membership:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from common.auth import org_covers
 from common.contracts.identity import (
+    AccountSnapshot,
     RoleGranted,
     RoleRevoked,
     TeacherVerified,
@@ -69,6 +70,8 @@ def apply(account: Account | None, user_id: str, event: object, event_id: str) -
         updated = replace(current, active=False)
     elif isinstance(event, RoleGranted | RoleRevoked):
         updated = _merge(current, Grant(event.role, event.org, isinstance(event, RoleGranted), event.occurred_at))
+    elif isinstance(event, AccountSnapshot):
+        updated = _from_snapshot(current, event)
     elif isinstance(event, TeacherVerified):
         if current.verified_at is not None and current.verified_at > event.occurred_at:
             updated = current  # an older verdict recovered late
@@ -80,6 +83,26 @@ def apply(account: Account | None, user_id: str, event: object, event_id: str) -
     else:
         return None
     return replace(updated, seen=(*current.seen, event_id)[-SEEN_KEPT:])
+
+
+def _from_snapshot(account: Account, snap: AccountSnapshot) -> Account:
+    """An account snapshot (``identity.accounts.v1``: the state identity read at ``occurred_at``) as facts of that
+    time: each role it lists held, each role it does not list no longer held, its teacher verification, its
+    status (a deactivation is final: a snapshot never makes an account active again). Merged like the events,
+    the latest fact wins, so a snapshot older than an event already applied changes nothing that event set."""
+    at = snap.occurred_at
+    updated = replace(account, kind=snap.kind, active=account.active and snap.status == "active")
+    listed = {(r.role, r.org) for r in snap.roles}
+    for role, org in listed:
+        updated = _merge(updated, Grant(role, org, True, at))
+    for g in account.grants:
+        if (g.role, g.org) not in listed:
+            updated = _merge(updated, Grant(g.role, g.org, False, at))
+    decided = snap.teacher_status in ("verified", "rejected")
+    if decided and (account.verified_at is None or account.verified_at <= at):
+        verified = snap.teacher_status == "verified"
+        updated = replace(updated, verified=verified, verified_at=at, school=snap.school if verified else None)
+    return updated
 
 
 def _merge(account: Account, grant: Grant) -> Account:

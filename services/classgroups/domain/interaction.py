@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from common.contracts.classgroups import PollClosed, PollOpened, RollCalled
 from common.errors import Conflict, Invalid
 
 MAX_OPTIONS = 10
@@ -73,6 +74,22 @@ def new_poll(
     )
 
 
+def opened(poll: Poll) -> PollOpened:
+    return PollOpened(
+        class_id=poll.class_id,
+        occurred_at=poll.at,
+        poll_id=poll.id,
+        options=len(poll.options),
+        multiple=poll.multiple,
+        anonymous=poll.anonymous,
+        by=poll.author,
+    )
+
+
+def called(class_id: str, round_: int, student: str, by: str, at: datetime) -> RollCalled:
+    return RollCalled(class_id=class_id, occurred_at=at, round=round_, student_id=student, by=by)
+
+
 def check_vote(poll: Poll, choices: list[int]) -> list[int]:
     if not poll.open:
         raise Conflict("The poll is closed.", code="closed")
@@ -85,17 +102,25 @@ def check_vote(poll: Poll, choices: list[int]) -> list[int]:
     return sorted(choices)
 
 
-def close(poll: Poll) -> Poll:
+def close(poll: Poll, votes: list[tuple[str, list[int]]], by: str, at: datetime) -> tuple[Poll, list[object]]:
+    """The poll closed, and its event with the final counts (never who voted what)."""
     if not poll.open:
         raise Conflict("The poll is closed already.", code="closed")
-    return replace(poll, open=False, version=poll.version + 1)
+    counts = _counts(poll, votes)
+    event = PollClosed(class_id=poll.class_id, occurred_at=at, poll_id=poll.id, votes=counts, voters=len(votes), by=by)
+    return replace(poll, open=False, version=poll.version + 1), [event]
 
 
-def results(poll: Poll, votes: list[tuple[str, list[int]]], *, with_voters: bool) -> dict[str, object]:
+def _counts(poll: Poll, votes: list[tuple[str, list[int]]]) -> list[int]:
     counts = [0] * len(poll.options)
     for _, choices in votes:
         for c in choices:
             counts[c] += 1
+    return counts
+
+
+def results(poll: Poll, votes: list[tuple[str, list[int]]], *, with_voters: bool) -> dict[str, object]:
+    counts = _counts(poll, votes)
     out: dict[str, object] = {
         "options": [{"option": o, "votes": n} for o, n in zip(poll.options, counts, strict=True)],
         "voters": len(votes),

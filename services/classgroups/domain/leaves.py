@@ -56,6 +56,22 @@ class LeaveRequest:
         return self.status == "approved" and self.first_day <= day <= self.last_day
 
 
+def attachment_prefix(class_id: str, student: str) -> str:
+    """Where a student's leave attachments are uploaded (``POST /v1/classes/{id}/leave-uploads``)."""
+    return f"leaves/{class_id}/{student}/"
+
+
+def check_attachment_key(class_id: str, student: str, key: str) -> None:
+    """The key has an object key's form and was issued for this student's leave in this class (no one names
+    another child's upload); that the object exists and is what it claims is checked against the store."""
+    if not ATTACHMENT_KEY.match(key) or ".." in key:
+        raise Invalid("Not an object key.", code="bad_attachment", field="attachment.key")
+    if not key.startswith(attachment_prefix(class_id, student)):
+        raise Invalid(
+            "This object was not uploaded for this student's leave.", code="media_foreign", field="attachment.key"
+        )
+
+
 def request(
     *,
     class_id: str,
@@ -80,8 +96,8 @@ def request(
         raise Invalid("Periods are for a leave of one day.", code="periods_of_one_day", field="periods")
     if any(not 1 <= p <= MAX_PERIOD for p in periods) or len(set(periods)) != len(periods):
         raise Invalid(f"Periods are distinct numbers 1–{MAX_PERIOD}.", code="bad_periods", field="periods")
-    if attachment is not None and (not ATTACHMENT_KEY.match(attachment) or ".." in attachment):
-        raise Invalid("Not an object key.", code="bad_attachment", field="attachment")
+    if attachment is not None:
+        check_attachment_key(class_id, student, attachment)
     leave = LeaveRequest(
         f"lv-{uuid.uuid4().hex[:16]}",
         class_id,

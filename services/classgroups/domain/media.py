@@ -18,13 +18,17 @@ import filetype
 from common.errors import Invalid
 
 MediaKind = Literal["photo", "video"]
+# Leave attachments (a doctor's note) and studio materials may also be PDF documents.
+FileKind = Literal["photo", "video", "document"]
 
-# The types clients on the platform produce (phone cameras, screen recordings); HEIC is left out because the
-# platform's web clients cannot show it.
-CONTENT_TYPES: dict[MediaKind, frozenset[str]] = {
+# The types clients on the platform produce (phone cameras, screen recordings, scanned notes); HEIC is left out
+# because the platform's web clients cannot show it.
+CONTENT_TYPES: dict[str, frozenset[str]] = {
     "photo": frozenset({"image/jpeg", "image/png", "image/webp"}),
     "video": frozenset({"video/mp4", "video/quicktime"}),
+    "document": frozenset({"application/pdf"}),
 }
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024  # a scanned note or a lesson plan; videos have their own (larger) limit
 # Bytes `filetype` needs to recognise every type above (its own maximum is 8192; MP4's `ftyp` box is at 4..11).
 HEAD_BYTES = 262
 
@@ -33,8 +37,11 @@ HEAD_BYTES = 262
 class MediaLimits:
     photo_max_bytes: int
     video_max_bytes: int
+    document_max_bytes: int = DOCUMENT_MAX_BYTES
 
-    def max_bytes(self, kind: MediaKind) -> int:
+    def max_bytes(self, kind: FileKind) -> int:
+        if kind == "document":
+            return self.document_max_bytes
         return self.photo_max_bytes if kind == "photo" else self.video_max_bytes
 
 
@@ -51,7 +58,16 @@ def _at(field: str, name: str) -> str:
     return f"{field}.{name}" if field else name
 
 
-def check_upload_request(kind: MediaKind, content_type: str, size: int, limits: MediaLimits, field: str) -> None:
+def kind_of(content_type: str, allowed: tuple[FileKind, ...], field: str) -> FileKind:
+    """The kind of file a content type is, among ``allowed`` kinds (a refused type is a field problem)."""
+    for kind in allowed:
+        if content_type in CONTENT_TYPES[kind]:
+            return kind
+    types = ", ".join(sorted(t for k in allowed for t in CONTENT_TYPES[k]))
+    raise Invalid(f"must be one of {types}", code="media_type_refused", field=field)
+
+
+def check_upload_request(kind: FileKind, content_type: str, size: int, limits: MediaLimits, field: str) -> None:
     """Whether a presigned upload may be issued for this kind, type and announced size."""
     if content_type not in CONTENT_TYPES[kind]:
         allowed = ", ".join(sorted(CONTENT_TYPES[kind]))
@@ -63,7 +79,7 @@ def check_upload_request(kind: MediaKind, content_type: str, size: int, limits: 
 
 
 def check_stored(
-    kind: MediaKind, claimed_type: str, stored: StoredObject | None, limits: MediaLimits, field: str
+    kind: FileKind, claimed_type: str, stored: StoredObject | None, limits: MediaLimits, field: str
 ) -> None:
     """Whether the object behind a submitted key is what the submission says it is."""
     if stored is None:

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from classgroups.domain import directory
 from classgroups.store import ClassGroupsStore
-from common.contracts.identity import GuardianLinked
+from common.contracts.identity import AccountSnapshot, GuardianLinked, UserDeactivated
 from common.messaging import Envelope
 
 log = logging.getLogger("classgroups.directory")
 
 
+Deactivated = Callable[[str, str], Awaitable[int]]
+
+
 class Directory:
-    def __init__(self, store: ClassGroupsStore) -> None:
+    def __init__(self, store: ClassGroupsStore, on_deactivated: Deactivated | None = None) -> None:
         self.store = store
+        self.on_deactivated = on_deactivated
+        """What follows a deactivation (``handlers.deactivation``): called with the account id and who
+        deactivated it, before the account is written (a crash in between redoes it on redelivery)."""
 
     async def apply(self, envelopes: list[Envelope]) -> int:
         """Apply a batch in order; returns how many changed the directory. A guardian link is a document of its
@@ -23,6 +30,7 @@ class Directory:
         changed = 0
         accounts: dict[str, directory.Account | None] = {}
         dirty: set[str] = set()
+        deactivated: dict[str, str] = {}
         for env in envelopes:
             event = env.event
             if isinstance(event, GuardianLinked):
@@ -34,11 +42,20 @@ class Directory:
                 continue
             if user_id not in accounts:
                 accounts[user_id] = await self.store.directory.account(user_id)
-            updated = directory.apply(accounts[user_id], user_id, event, env.id)
+            before = accounts[user_id]
+            updated = directory.apply(before, user_id, event, env.id)
+            if isinstance(event, AccountSnapshot) and updated is not None:
+                for guardian in event.guardian_ids:  # the links a snapshot lists (inserts: idempotent)
+                    await self.store.directory.link(user_id, guardian, event.occurred_at)
             if updated is not None:
+                if (before is None or before.active) and not updated.active:
+                    deactivated[user_id] = event.by if isinstance(event, UserDeactivated) else "identity"
                 accounts[user_id] = updated
                 dirty.add(user_id)
                 changed += 1
+        if self.on_deactivated is not None:
+            for user_id, by in deactivated.items():
+                await self.on_deactivated(user_id, by)
         for user_id in dirty:
             account = accounts[user_id]
             assert account is not None

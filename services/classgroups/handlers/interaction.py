@@ -35,7 +35,8 @@ class Interaction:
             called = {s for r, s in calls if r == current}
             round_, candidates = domain.pick(present, called, current)
             for student in candidates:
-                if await self.store.interaction.call(class_id, round_, student, caller.id, at):
+                event = domain.called(class_id, round_, student, caller.id, at)
+                if await self.store.interaction.call(class_id, round_, student, caller.id, at, event):
                     done = (called if round_ == current else set()) | {student}
                     left = len([s for s in present if s not in done])
                     return {"student_id": student, "round": round_, "not_yet_called": left}
@@ -46,7 +47,7 @@ class Interaction:
     ) -> Poll:
         await self.access.require_administrative(caller, class_id, {rel.TEACHER})
         poll = domain.new_poll(class_id, caller.id, question, options, multiple, anonymous, now())
-        await self.store.interaction.add_poll(poll)
+        await self.store.interaction.add_poll(poll, [domain.opened(poll)])
         return poll
 
     async def vote(self, caller: Caller, class_id: str, poll_id: str, choices: list[int]) -> None:
@@ -67,9 +68,10 @@ class Interaction:
     async def close(self, caller: Caller, class_id: str, poll_id: str) -> Poll:
         await self.access.require_administrative(caller, class_id, {rel.TEACHER})
         poll = await self._of_class(class_id, poll_id)
-        after = domain.close(poll)
+        votes = await self.store.interaction.votes(poll_id)
+        after, events = domain.close(poll, votes, caller.id, now())
         with fresh("poll"):
-            await self.store.interaction.save_poll(poll, after)
+            await self.store.interaction.save_poll(poll, after, events)  # type: ignore[arg-type]
         return after
 
     async def _of_class(self, class_id: str, poll_id: str) -> Poll:

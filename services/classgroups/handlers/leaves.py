@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from classgroups import access as rel
 from classgroups.access import Caller, ClassAccess
@@ -11,15 +13,40 @@ from classgroups.domain import leaves as domain
 from classgroups.domain.classes import ClassGroup
 from classgroups.domain.leaves import LeaveRequest
 from classgroups.handlers import fresh, now
+from classgroups.handlers.files import Files
 from classgroups.store import ClassGroupsStore
 from common.errors import Forbidden, NotFound
 
 APPROVERS = frozenset({rel.HEAD, rel.DELEGATE})
+ATTACHMENT_KINDS = ("photo", "document")  # a photo of a doctor's note, or a PDF
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    key: str
+    content_type: str
 
 
 class Leaves:
-    def __init__(self, store: ClassGroupsStore, access: ClassAccess) -> None:
-        self.store, self.access = store, access
+    def __init__(self, store: ClassGroupsStore, access: ClassAccess, files: Files) -> None:
+        self.store, self.access, self.files = store, access, files
+
+    async def presign(
+        self, caller: Caller, class_id: str, student: str, content_type: str, size: int
+    ) -> dict[str, Any]:
+        """A presigned upload for an attachment of the student's leave (by the student or a guardian)."""
+        await self._family(caller, class_id, student)
+        prefix = domain.attachment_prefix(class_id, student)
+        return self.files.presign(prefix, content_type, size, ATTACHMENT_KINDS)
+
+    def attachment_url(self, key: str) -> str:
+        return self.files.view_url(key)
+
+    async def _family(self, caller: Caller, class_id: str, student: str) -> None:
+        standing = await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
+        if student != caller.id and not await self.store.directory.is_guardian(caller.id, student):
+            raise Forbidden("Only the student or a guardian asks for the student's leave.", code="not_guardian")
+        await self.access.require_on_roster(standing.cls.id, student)
 
     async def submit(
         self,
@@ -32,13 +59,14 @@ class Leaves:
         last_day: date,
         periods: list[int],
         reason: str,
-        attachment: str | None,
+        attachment: AttachmentIn | None,
     ) -> LeaveRequest:
-        """By the student, or a guardian of the student; the student must be on the class's roster."""
-        standing = await self.access.require_administrative(caller, class_id, {rel.MEMBER, rel.GUARDIAN})
-        if student != caller.id and not await self.store.directory.is_guardian(caller.id, student):
-            raise Forbidden("Only the student or a guardian asks for the student's leave.", code="not_guardian")
-        await self.access.require_on_roster(standing.cls.id, student)
+        """By the student, or a guardian of the student; the student must be on the class's roster. An attachment
+        is read back from the object store: it must exist and be the photo or PDF it claims to be."""
+        await self._family(caller, class_id, student)
+        if attachment is not None:
+            domain.check_attachment_key(class_id, student, attachment.key)
+            await self.files.verify(attachment.key, attachment.content_type, ATTACHMENT_KINDS, "attachment")
         leave, events = domain.request(
             class_id=class_id,
             student=student,
@@ -48,7 +76,7 @@ class Leaves:
             last_day=last_day,
             periods=periods,
             reason=reason,
-            attachment=attachment,
+            attachment=attachment.key if attachment else None,
             at=now(),
         )
         await self.store.leaves.add_leave(leave, events)  # type: ignore[arg-type]

@@ -21,6 +21,8 @@ Collections (``_id`` scheme), by module:
                                                                      ballot each
   checkins.py       checkin_tasks, checkin_submissions, checkin_reviews, labour_stars (unique inserts only)
   courses.py        courses, course_ops, course_claims (unique inserts only)
+  studios.py        studios, studio_members, studio_activities (outbox sources), studio_resources (unique
+                    inserts), catalog (the catalog's published resources, from its feed)
   base.py           transitions   ``<collection>:<id>:<version>``    the one writer of a document's next version
 
 Every concurrency rule rests on unique inserts (atomic on FerretDB as on MongoDB): version transitions, a
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from classgroups.store import checkins, courses
+from classgroups.store import checkins, courses, studios
 from classgroups.store.announcements import AnnouncementStore
 from classgroups.store.base import Stale
 from classgroups.store.checkins import CheckinStore
@@ -43,11 +45,21 @@ from classgroups.store.directory import DirectoryStore
 from classgroups.store.evaluations import EvaluationStore
 from classgroups.store.interaction import InteractionStore
 from classgroups.store.leaves import LeaveStore
+from classgroups.store.studios import StudioStore
 from common.outbox import Outbox
 from common.store import Store
 
 # The collections whose documents carry outbox entries (besides the check-ins' and the courses', declared below).
-OUTBOX_SOURCES = ("classes", "members", "announcements", "leaves", "evaluations")
+OUTBOX_SOURCES = (
+    "classes",
+    "members",
+    "announcements",
+    "leaves",
+    "evaluations",
+    "calls",
+    "polls",
+    *studios.OUTBOX_SOURCES,
+)
 
 
 def declare(store: Store, outbox: Outbox) -> None:
@@ -73,6 +85,7 @@ class ClassGroupsStore:
         self.interaction = InteractionStore(db, outbox)  # calls, polls, votes
         self.checkins = CheckinStore(db, outbox)  # checkin_tasks, checkin_submissions, checkin_reviews, labour_stars
         self.courses = CourseStore(db, outbox)  # courses, course_ops, course_claims
+        self.studios = StudioStore(db, outbox)  # studios, studio_members, studio_resources, studio_activities, catalog
 
 
 __all__ = ["OUTBOX_SOURCES", "ClassGroupsStore", "Stale", "declare"]

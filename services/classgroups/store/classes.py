@@ -52,6 +52,11 @@ class ClassStore(Collections):
         cursor = self.db["members"].find({"account_id": account_id, "status": "active"})
         return [_membership(d) async for d in cursor]
 
+    async def open_memberships_of(self, account_id: str) -> list[Membership]:
+        """Active memberships, open invitations and join requests of the account."""
+        query = {"account_id": account_id, "status": {"$in": ["active", "pending", "invited"]}}
+        return [_membership(d) async for d in self.db["members"].find(query)]
+
     async def add_memberships(self, memberships: list[Membership]) -> set[str]:
         """Insert new memberships; returns the account ids that already had a membership document."""
         docs = [_membership_doc(m) for m in memberships]

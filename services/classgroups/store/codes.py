@@ -24,6 +24,9 @@ class CodeStore(Collections):
     async def revoke_code(self, class_id: str, code: str) -> bool:
         return (await self.db["codes"].delete_one({"_id": code, "class_id": class_id})).deleted_count > 0
 
+    async def revoke_all(self, class_id: str) -> int:
+        return (await self.db["codes"].delete_many({"class_id": class_id})).deleted_count
+
     async def claim_slot(self, counter: str, cap: int, expires_at: datetime) -> int | None:
         """One of ``cap`` slots of ``counter`` by a unique insert (parallel callers cannot pass the cap)."""
         for n in range(1, cap + 1):

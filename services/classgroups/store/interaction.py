@@ -8,6 +8,7 @@ from typing import Any
 
 from classgroups.domain.interaction import Poll
 from classgroups.store.base import Collections
+from common.contracts import Event
 from common.store import insert_new
 
 
@@ -15,20 +16,21 @@ class InteractionStore(Collections):
     async def calls(self, class_id: str) -> list[tuple[int, str]]:
         return [(d["round"], d["student"]) async for d in self.db["calls"].find({"class_id": class_id})]
 
-    async def call(self, class_id: str, round_: int, student: str, by: str, at: datetime) -> bool:
-        """Claim the call of ``student`` in ``round_``; False when someone called them in this round already."""
+    async def call(self, class_id: str, round_: int, student: str, by: str, at: datetime, event: Event) -> bool:
+        """Claim the call of ``student`` in ``round_`` (its event inside the claim: published only by the one
+        insert that won); False when someone called them in this round already."""
         doc = {"_id": f"{class_id}:{round_}:{student}", "class_id": class_id, "round": round_, "student": student}
-        return not await insert_new(self.db["calls"], [{**doc, "by": by, "at": at}])
+        return await self.insert_one("calls", {**doc, "by": by, "at": at}, [event])
 
-    async def add_poll(self, poll: Poll) -> None:
-        await insert_new(self.db["polls"], [_poll_doc(poll)])
+    async def add_poll(self, poll: Poll, events: list[Event]) -> None:
+        await self.insert_one("polls", _poll_doc(poll), events)
 
     async def poll(self, poll_id: str) -> Poll | None:
-        doc = await self.db["polls"].find_one({"_id": poll_id})
+        doc = await self.db["polls"].find_one({"_id": poll_id}, {"outbox": 0})
         return _poll(doc) if doc else None
 
-    async def save_poll(self, before: Poll, after: Poll) -> None:
-        await self.update_announced("polls", after.id, before.version, {"open": after.open}, [])
+    async def save_poll(self, before: Poll, after: Poll, events: list[Event]) -> None:
+        await self.update_announced("polls", after.id, before.version, {"open": after.open}, events)
 
     async def vote(self, poll: Poll, voter: str, choices: list[int], at: datetime) -> bool:
         """One ballot per voter (a unique insert); False when the voter had voted."""

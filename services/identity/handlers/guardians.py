@@ -7,6 +7,7 @@ from common.auth import Principal
 from common.contracts.identity import GuardianLinked
 from common.errors import Conflict, NotFound
 from identity.domain.guardians import GuardianLink, approver_role, check_request
+from identity.domain.snapshots import snapshot
 from identity.handlers.base import Handler, now
 
 
@@ -42,7 +43,11 @@ class Guardians(Handler):
             approved_by=who.subject,
             approver_role=role,  # type: ignore[arg-type]
         )
-        if not await self.store.links.decide(link, linked):  # a parallel approval decided it: its event alone
+        # the child's snapshot now names this guardian too (the same write as the decision: the outbox)
+        guardians = (*await self.store.links.guardians_of(child_id), parent_id)
+        if not await self.store.links.decide(
+            link, linked, snapshot(child, guardians, now())
+        ):  # a parallel approval decided it: its event alone
             raise link_decided()
         await self.store.audit.record(who.subject, "guardian.approve", child_id, parent=parent_id, role=role)
         return link

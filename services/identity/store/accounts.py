@@ -11,7 +11,9 @@ from typing import Any
 from common.auth import Role
 from common.contracts.base import Event
 from identity.domain.accounts import Account
+from identity.domain.snapshots import SNAPSHOT_FIELDS, after_update, snapshot
 from identity.store.base import Collections, KeyedLocks, aware
+from identity.store.guardians import LinkStore
 
 
 class AccountStore(Collections):
@@ -49,7 +51,8 @@ class AccountStore(Collections):
         doc["roles"] = [r.claim() for r in account.roles]
         if account.birth_date is not None:
             doc["birth_date"] = account.birth_date.isoformat()
-        return await self._insert_announced("accounts", doc, events)
+        # its snapshot travels with its registration (the outbox): identity.accounts.v1 knows it as reliably
+        return await self._insert_announced("accounts", doc, (*events, snapshot(account, (), datetime.now(UTC))))
 
     async def update(
         self,
@@ -66,7 +69,13 @@ class AccountStore(Collections):
         (deactivation, a grant, a rehash over the hash it read) put their precondition in ``where`` and act only
         when this returns True. ``events`` travel in the same update (the outbox): since pushing them changes a
         matched document, an update with events is "changed" whenever ``where`` matched, so its ``where`` must
-        hold the whole precondition (e.g. that the role is not held yet)."""
+        hold the whole precondition (e.g. that the role is not held yet).
+
+        An update with events that changes what a snapshot shows (status, teacher verification, school, roles)
+        also carries the account's snapshot after it (``identity.accounts.v1``), in the
+        same write. It is computed from the account read under this replica's per-account lock; a concurrent
+        update from another replica can make one snapshot miss the other's change, which that change's own
+        snapshot (later, same key) or the backfill puts right."""
         update: dict[str, Any] = {}
         if fields:
             update["$set"] = {
@@ -78,20 +87,28 @@ class AccountStore(Collections):
         if remove_role is not None:
             update["$pull"] = {"roles": remove_role.claim()}
         async with self._writes.hold(user_id):
+            if events and (add_role or remove_role or SNAPSHOT_FIELDS & (fields or {}).keys()):
+                events = (*events, *await self._snapshot_after(user_id, fields, add_role, remove_role))
             return await self._update_announced("accounts", user_id, where or {}, update, events)
+
+    async def _snapshot_after(
+        self, user_id: str, fields: dict[str, Any] | None, add_role: Role | None, remove_role: Role | None
+    ) -> tuple[Event, ...]:
+        before = await self.account(user_id)
+        if before is None:
+            return ()
+        guardians = await LinkStore(self.db, self.outbox).guardians_of(user_id)
+        return (snapshot(after_update(before, fields, add_role, remove_role), guardians, datetime.now(UTC)),)
+
+    async def page(self, after: str | None, limit: int) -> list[Account]:
+        """Accounts in id order after ``after`` (the snapshot backfill's pages)."""
+        query = {"_id": {"$gt": after}} if after else {}
+        docs = await self.db["accounts"].find(query, {"outbox": 0}).sort("_id", 1).limit(limit).to_list(limit)
+        return [_account(d) for d in docs]
 
     async def account(self, user_id: str) -> Account | None:
         doc = await self._get("accounts", user_id)
-        if doc is None:
-            return None
-        doc.pop("outbox", None)  # the events of its changes, the relay's business
-        doc["id"] = doc.pop("_id")
-        doc["roles"] = [Role.parse(r) for r in doc.get("roles", [])]
-        if doc.get("birth_date"):
-            doc["birth_date"] = date.fromisoformat(doc["birth_date"])
-        for k in ("created_at", "password_changed_at"):
-            doc[k] = aware(doc.get(k))
-        return Account(**doc)
+        return _account(doc) if doc is not None else None
 
     # --- role invitations (grants waiting for the account's consent) ----------------------------------------
     async def save_invitation(self, user_id: str, role: Role, invited_by: str, expires_at: datetime) -> bool:
@@ -128,3 +145,14 @@ class AccountStore(Collections):
 
     async def release_bootstrap(self) -> None:
         await self.db["bootstrap"].delete_one({"_id": "bootstrap:ministry_admin"})
+
+
+def _account(doc: dict[str, Any]) -> Account:
+    doc.pop("outbox", None)  # the events of its changes, the relay's business
+    doc["id"] = doc.pop("_id")
+    doc["roles"] = [Role.parse(r) for r in doc.get("roles", [])]
+    if doc.get("birth_date"):
+        doc["birth_date"] = date.fromisoformat(doc["birth_date"])
+    for k in ("created_at", "password_changed_at"):
+        doc[k] = aware(doc.get(k))
+    return Account(**doc)

@@ -25,6 +25,18 @@ class LinkStore(Collections):
         await self.db["glinks"].update_one({"_id": link.id}, {"$set": decision})  # only the winner writes
         return True
 
+    async def guardians_of(self, child_id: str) -> list[str]:
+        """The approved guardians of a child (for the child's account snapshot)."""
+        return (await self.guardians_of_many([child_id])).get(child_id, [])
+
+    async def guardians_of_many(self, child_ids: list[str]) -> dict[str, list[str]]:
+        """Child id → approved guardians, for a page of accounts in one query."""
+        out: dict[str, list[str]] = {}
+        query = {"child_id": {"$in": child_ids}, "status": "approved"}
+        async for d in self.db["glinks"].find(query, {"parent_id": 1, "child_id": 1}):
+            out.setdefault(d["child_id"], []).append(d["parent_id"])
+        return out
+
     async def link(self, parent_id: str, child_id: str) -> GuardianLink | None:
         doc = await self._fields("glinks", f"glink:{child_id}:{parent_id}", "requested_at")
         return GuardianLink(**doc) if doc else None

@@ -92,6 +92,19 @@ class Running:
         await self.until(lambda: _true(not relay.queue))
 
 
+async def presigned_upload(
+    cg: Running, url: str, body: dict[str, Any], headers: dict[str, str], data: bytes
+) -> tuple[str, httpx.Response]:
+    """Ask the service at ``url`` for a presigned POST, then send ``data`` with a real HTTP client straight to the
+    object store; returns the key and the store's answer."""
+    r = await cg.client.post(url, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    form = dict(r.json()["fields"])
+    async with httpx.AsyncClient(timeout=30) as s3:
+        done = await s3.post(r.json()["url"], data=form, files={"file": ("x", data, form["Content-Type"])})
+    return r.json()["key"], done
+
+
 async def _true(value: bool) -> bool:
     return value
 

@@ -25,7 +25,7 @@ async def _class(cg: Running, n: int, name: str, year: int) -> tuple[str, str, l
     return cid, head, students
 
 
-async def test_roll_call_calls_everyone_present_once_per_round(classgroups: Running) -> None:
+async def test_roll_call_calls_everyone_present_once_per_round(classgroups: Running, events) -> None:
     cg = classgroups
     cid, head, students = await _class(cg, 6, "点名班", 2035)
     sick = students[0]
@@ -42,9 +42,18 @@ async def test_roll_call_calls_everyone_present_once_per_round(classgroups: Runn
     r = await cg.client.post(url, headers=cg.as_(head))
     assert r.json()["round"] == 2 and r.json()["student_id"] in present and r.json()["not_yet_called"] == 4
     assert (await cg.client.post(url, headers=cg.as_(students[1]))).status_code == 403
+    # each call is one event (the winning insert's): six, in rounds 1 and 2
+    await cg.relayed()
+    calls = [
+        e for t, e in await events.drain() if t == "cn.smartedu.classgroups.roll.called.v1" and e["class_id"] == cid
+    ]
+    assert sorted((e["round"], e["student_id"]) for e in calls) == sorted(
+        [(1, s) for s in called] + [(2, r.json()["student_id"])]
+    )
+    assert all(e["by"] == head for e in calls)
 
 
-async def test_polls(classgroups: Running) -> None:
+async def test_polls(classgroups: Running, events) -> None:
     cg = classgroups
     cid, head, (s1, s2, s3) = await _class(cg, 3, "投票班", 2036)
     url = f"/v1/classes/{cid}/polls"
@@ -53,6 +62,9 @@ async def test_polls(classgroups: Running) -> None:
     r = await cg.client.post(url, json=body, headers=cg.as_(head))
     assert r.status_code == 201, r.text
     poll = r.json()["id"]
+    opened = await events.wait_for("cn.smartedu.classgroups.poll.opened.v1", lambda e: e["poll_id"] == poll)
+    assert (opened["options"], opened["multiple"], opened["by"]) == (3, False, head)
+    assert "春游" not in str(opened) and "岳麓山" not in str(opened)  # the question stays in the class
     # ten concurrent ballots of one student: one counts
     tries = await asyncio.gather(
         *[cg.client.post(f"{url}/{poll}/votes", json={"choices": [0]}, headers=cg.as_(s1)) for _ in range(10)]
@@ -73,6 +85,8 @@ async def test_polls(classgroups: Running) -> None:
     assert (await cg.client.post(f"{url}/{poll}/close", headers=cg.as_(head))).json()["open"] is False
     r = await cg.client.post(f"{url}/{poll}/votes", json={"choices": [1]}, headers=cg.as_(s3))
     assert r.status_code == 409 and r.json()["code"] == "closed"
+    closed = await events.wait_for("cn.smartedu.classgroups.poll.closed.v1", lambda e: e["poll_id"] == poll)
+    assert (closed["votes"], closed["voters"]) == ([1, 0, 1], 2) and s1 not in str(closed)
 
 
 async def test_anonymous_poll_keeps_no_voter_ids(classgroups: Running) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from classgroups.domain.leaves import beijing_today
 from classgroups.handlers import now
-from tests.integration.classgroups.conftest import SCHOOL, Running
+from tests.integration.classgroups.conftest import SCHOOL, Running, presigned_upload
+from tests.integration.classgroups.media_samples import jpeg
 from tests.integration.classgroups.test_classes import ADMIN, admin_class, roster
 from tests.integration.classgroups.test_online import online_class
 
@@ -43,7 +45,7 @@ async def test_leave_requests(classgroups: Running, events) -> None:
     url = f"/v1/classes/{cid}/leaves"
 
     # who may ask: the parent for the child, the student for themself; not a classmate, not a stranger
-    r = await cg.client.post(url, json=leave(s1, attachment="uploads/s1/note.jpg"), headers=cg.as_(parent))
+    r = await cg.client.post(url, json=leave(s1), headers=cg.as_(parent))
     assert r.status_code == 201, r.text
     today_leave = r.json()["id"]
     requested = await events.wait_for(
@@ -57,7 +59,9 @@ async def test_leave_requests(classgroups: Running, events) -> None:
     assert r.status_code == 422 and r.json()["code"] == "backwards"
     r = await cg.client.post(url, json=leave(s1, first=1, last=2, periods=[1, 2]), headers=cg.as_(s1))
     assert r.status_code == 422 and r.json()["code"] == "periods_of_one_day"
-    r = await cg.client.post(url, json=leave(s1, attachment="../../etc/passwd"), headers=cg.as_(s1))
+    r = await cg.client.post(
+        url, json=leave(s1, attachment={"key": "../../etc/passwd", "content_type": "image/jpeg"}), headers=cg.as_(s1)
+    )
     assert r.status_code == 422 and r.json()["code"] == "bad_attachment"
 
     # a subject teacher does not decide (until named delegate); the head teacher does, once
@@ -110,3 +114,66 @@ async def test_online_classes_have_no_leave_requests(classgroups: Running) -> No
     await cg.client.post(f"/v1/classes/{cid}/invitation/accept", headers=cg.as_(student))
     r = await cg.client.post(f"/v1/classes/{cid}/leaves", json=leave(student), headers=cg.as_(student))
     assert r.status_code == 409 and r.json()["code"] == "not_administrative"
+
+
+async def attach(cg: Running, who: str, class_id: str, student: str, data: bytes, ctype: str) -> tuple[str, int]:
+    body = {"student_id": student, "content_type": ctype, "size": len(data)}
+    key, done = await presigned_upload(cg, f"/v1/classes/{class_id}/leave-uploads", body, cg.as_(who), data)
+    return key, done.status_code
+
+
+async def test_leave_attachments_are_checked_against_the_object_store(classgroups: Running) -> None:
+    cg = classgroups
+    admin = await cg.account("teacher", ADMIN)
+    head = await cg.account("teacher", verified_school=SCHOOL)
+    s1, s2 = [await cg.account("student", f"student@{SCHOOL}") for _ in range(2)]
+    parent = await cg.account("parent")
+    await cg.link(s1, parent)
+    cid = await admin_class(cg, admin, "附件班", 2034)
+    await roster(cg, admin, cid, f'{{"account_id": "{s1}"}}\n{{"account_id": "{s2}"}}')
+    teachers = {"head_teacher_id": head, "subject_teachers": []}
+    assert (await cg.client.put(f"/v1/classes/{cid}/teachers", json=teachers, headers=cg.as_(admin, ADMIN))).is_success
+    url = f"/v1/classes/{cid}/leaves"
+
+    # the parent uploads a photo of the doctor's note (real bytes, real client), then asks for leave with it
+    note = jpeg()
+    key, status = await attach(cg, parent, cid, s1, note, "image/jpeg")
+    assert status in (200, 201, 204)
+    r = await cg.client.post(
+        url, json=leave(s1, attachment={"key": key, "content_type": "image/jpeg"}), headers=cg.as_(parent)
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["attachment"]["key"] == key
+    listed = (await cg.client.get(url, headers=cg.as_(head))).json()
+    async with httpx.AsyncClient(timeout=30) as s3:
+        assert (await s3.get(listed[0]["attachment"]["url"])).content == note
+    away = (await cg.client.get(f"/v1/classes/{cid}/away-today", headers=cg.as_(head))).json()["away"]
+    assert all("attachment" not in a for a in away)
+
+    # a key never uploaded, bytes that are not what they claim, another child's upload: clear problems
+    never = f"leaves/{cid}/{s1}/{'0' * 32}"
+    r = await cg.client.post(
+        url, json=leave(s1, attachment={"key": never, "content_type": "image/jpeg"}), headers=cg.as_(s1)
+    )
+    assert r.status_code == 422 and r.json()["code"] == "media_missing", r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"].endswith("attachment.key")
+    fake_pdf, _ = await attach(cg, s1, cid, s1, jpeg(colour=(0, 0, 255)), "application/pdf")
+    r = await cg.client.post(
+        url, json=leave(s1, attachment={"key": fake_pdf, "content_type": "application/pdf"}), headers=cg.as_(s1)
+    )
+    assert r.status_code == 422 and r.json()["code"] == "media_type_mismatch", r.text
+    assert r.json()["errors"][0]["field"].endswith("attachment.content_type")
+    theirs, _ = await attach(cg, s2, cid, s2, jpeg(), "image/jpeg")
+    r = await cg.client.post(
+        url, json=leave(s1, attachment={"key": theirs, "content_type": "image/jpeg"}), headers=cg.as_(s1)
+    )
+    assert r.status_code == 422 and r.json()["code"] == "media_foreign"
+    # uploads: only photos and PDFs, by the student or a guardian, within the limit
+    body = {"student_id": s1, "content_type": "video/mp4", "size": 1000}
+    r = await cg.client.post(f"/v1/classes/{cid}/leave-uploads", json=body, headers=cg.as_(s1))
+    assert r.status_code == 422 and r.json()["code"] == "media_type_refused"
+    body = {"student_id": s1, "content_type": "image/jpeg", "size": 1000}
+    assert (await cg.client.post(f"/v1/classes/{cid}/leave-uploads", json=body, headers=cg.as_(s2))).status_code == 403
+    # nothing refused was stored
+    assert [x["attachment"]["key"] for x in (await cg.client.get(url, headers=cg.as_(head))).json()] == [key]

@@ -18,6 +18,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from common.contracts.identity import (
+    AccountSnapshot,
     GuardianLinked,
     NotificationRequested,
     RoleGranted,
@@ -38,7 +39,7 @@ from tests.integration.viewstats.test_learning_outbox import KafkaUnreachable
 pytestmark = pytest.mark.integration
 
 SCHOOL = "cn/43/4301/430102/school-430102001"
-TOPICS = ("identity.users.v1", "identity.notifications.v1")
+TOPICS = ("identity.users.v1", "identity.notifications.v1", "identity.accounts.v1")
 # A relay that notices a broken Kafka soon, and sweeps what no relay holds at once (the next process).
 FAST_RELAY = {"outbox_sweep_seconds": 0.5, "outbox_sweep_min_age_seconds": 0}
 
@@ -114,6 +115,8 @@ EXPECTED_TYPES = Counter(
         NotificationRequested.TYPE: 1,
         GuardianLinked.TYPE: 1,
         UserDeactivated.TYPE: 1,
+        # each account change above carries the account's snapshot (identity.accounts.v1) in the same write
+        AccountSnapshot.TYPE: 10,  # not the password change: a snapshot shows no password
     }
 )
 
@@ -176,7 +179,8 @@ async def test_identity_killed_between_the_write_and_the_publish_loses_no_event(
     db = mongo[f"test_{tag}_crash_identity"]
     try:
         stored = await stored_entries(db)
-        assert list(stored.values()) == [UserRegistered.TYPE]  # the state and its event, in one write
+        # the state, its event and its snapshot (identity.accounts.v1), in one write
+        assert list(stored.values()) == [UserRegistered.TYPE, AccountSnapshot.TYPE]
         users = {d["_id"] async for d in db["accounts"].find({}, {"_id": 1})}
         assert await published(kafka_bootstrap, starts, users) == []  # the crash point held: nothing went out
 
@@ -224,13 +228,19 @@ async def test_requests_are_answered_while_kafka_is_stopped_and_every_event_arri
                 assert granted.status_code == 200 and granted.json()["status"] == "granted", granted.text
                 reset = await identity.client.post("/v1/password-resets", json={"identifier": phone})
                 assert reset.status_code == 202
-            # answered, while none of their 9 events has been acknowledged by Kafka: the relay still holds them
-            assert sum(h.size for h in relay.queue) == 9
+            # answered, while none of their 15 events (9, and 6 account snapshots) has been acknowledged by
+            # Kafka: the relay still holds them
+            assert sum(h.size for h in relay.queue) == 15
         finally:
             os.kill(pid, signal.SIGCONT)
         await identity.relayed(timeout=120)
         stored = await stored_entries(identity.service.store.db)
-    assert Counter(stored.values()) == {UserRegistered.TYPE: 4, RoleGranted.TYPE: 3, NotificationRequested.TYPE: 3}
+    assert Counter(stored.values()) == {
+        UserRegistered.TYPE: 4,
+        RoleGranted.TYPE: 3,
+        NotificationRequested.TYPE: 3,
+        AccountSnapshot.TYPE: 7,
+    }
     records = await published(kafka_bootstrap, starts, users)
     assert Counter(r.id for r in records) == Counter(stored.keys())  # each stored event once, nothing else
 
