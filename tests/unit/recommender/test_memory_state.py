@@ -1,7 +1,7 @@
 """The per-replica state a page is served from: answers from three sources folded once each, whatever their order,
 into the same state a fold of all of them gives; classes from class groups' events."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -18,9 +18,9 @@ from recommender.domain.classes import Classes
 from recommender.domain.learners import Learners, Profiles
 from recommender.domain.notebook import GradedAnswer, fold
 from recommender.domain.profile import Profile
+from tests.unit.recommender.factories import T0
 
 pytestmark = pytest.mark.unit
-T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def graded(n: int, correct: bool, kp: str = "分数的加法") -> GradedAnswer:
