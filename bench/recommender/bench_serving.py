@@ -1,9 +1,10 @@
 """Serving latency of GET /v1/me/recommendations under wrk, with 88,000 resources and a week of views in memory
-(``serving_app.py``), against /healthz of the same process in the same run (the service's floor).
+(``serving_app.py``), against /healthz of the same process in the same run (the service's floor): ``--rounds``
+alternating rounds per connection count, medians reported, with the load average before and after.
 
     eval "$(SMARTEDU_STATE=... deploy/local/infra.sh env admin)"
     KAFKA_BOOTSTRAP_SERVERS=... MONGODB_URL=... PYTHONPATH=libs:services:. \\
-    .cache/pyenv/bin/python bench/recommender/bench_serving.py [--seconds 20] [--connections 32]
+    .cache/pyenv/bin/python bench/recommender/bench_serving.py [--seconds 15] [--connections 32 8] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,10 +39,29 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
     return {"rps": rate, "p50": lat.get("50"), "p99": lat.get("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
+def ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def medians(rounds: list[dict]) -> dict:
+    out = {}
+    for route in ("healthz", "recommendations"):
+        out[route] = {
+            "rps": statistics.median(r[route]["rps"] for r in rounds),
+            "p50_ms": statistics.median(ms(r[route]["p50"]) for r in rounds),
+            "p99_ms": statistics.median(ms(r[route]["p99"]) for r in rounds),
+        }
+    out["ratio_rps"] = round(out["recommendations"]["rps"] / out["healthz"]["rps"], 3)
+    out["ratio_p99"] = round(out["recommendations"]["p99_ms"] / out["healthz"]["p99_ms"], 2)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, nargs="+", default=[32, 8])
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=18941)
     args = parser.parse_args()
     tokens = Tokens()
@@ -98,22 +119,19 @@ def main() -> int:
             "request = function()\n  n = n + 1\n  wrk.headers['Authorization'] = tokens[(n % #tokens) + 1]\n"
             "  return wrk.format('GET', '/v1/me/recommendations')\nend\n"
         )
-        warm = wrk(f"{base}/v1/me/recommendations", 5, args.connections, lua)
-        floor = wrk(f"{base}/healthz", args.seconds, args.connections, None)
-        recs = wrk(f"{base}/v1/me/recommendations", args.seconds, args.connections, lua)
+        wrk(f"{base}/v1/me/recommendations", 5, args.connections[0], lua)  # warm-up
+        load_before = os.getloadavg()
+        results = {}
+        for c in args.connections:
+            rounds = []
+            for _ in range(args.rounds):
+                floor = wrk(f"{base}/healthz", args.seconds, c, None)
+                recs = wrk(f"{base}/v1/me/recommendations", args.seconds, c, lua)
+                rounds.append({"healthz": floor, "recommendations": recs})
+            results[f"c{c}"] = {"rounds": rounds, "median": medians(rounds)}
         rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{proc.pid}/status").read_text()).group(1)) // 1024
-        print(
-            json.dumps(
-                {
-                    "warm_up": warm,
-                    "healthz": floor,
-                    "recommendations": recs,
-                    "rss_mib": rss,
-                    "ratio_rps": round(recs["rps"] / floor["rps"], 3),
-                },
-                indent=2,
-            )
-        )
+        report = {"load_before": load_before, "load_after": os.getloadavg(), "rss_mib": rss, **results}
+        print(json.dumps(report, indent=2))
     finally:
         proc.terminate()
         proc.wait(30)

@@ -7,7 +7,10 @@
 3. viewstats: a week of synthetic traffic over the catalog's resources, sent to the collector (each view at the
    start of its hour, see ``beacons``);
 4. class groups: a demo school's administrative class with a roster, teachers, a notice, a leave request and
-   evaluations, and an online class with a join code (deploy/local/demo_classgroups.py).
+   evaluations, and an online class with a join code (deploy/local/demo_classgroups.py);
+5. recommender: exercises in the catalog, the class's students with profiles and answered homework, so notebooks,
+   mastery, reviews, recommendations and the head teacher's most-missed points show something
+   (deploy/local/demo_recommender.py).
 
 Each step is skipped when its data is already there, so a second `make run` is ready at once.
 """
@@ -25,6 +28,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import demo_classgroups
+import demo_recommender
 import httpx
 import orjson
 from demo_catalog import write_jsonl  # this directory: demo.py runs as a script
@@ -161,6 +165,7 @@ def main() -> int:
     p.add_argument("--viewstats", default="http://127.0.0.1:8103")
     p.add_argument("--collector", default="http://127.0.0.1:8113")
     p.add_argument("--classgroups", default="http://127.0.0.1:8105")
+    p.add_argument("--recommender", default="http://127.0.0.1:8104")
     p.add_argument("--views-per-day", type=int, default=20_000)
     p.add_argument("--days", type=int, default=8)
     a = p.parse_args()
@@ -169,6 +174,7 @@ def main() -> int:
     load_catalog(a.catalog, token)
     load_views(a.viewstats, a.collector, a.catalog, a.views_per_day, a.days)
     demo_classgroups.load(a.identity, a.classgroups, token)
+    demo_recommender.load(a.identity, a.catalog, a.recommender, token)
     return 0
 
 

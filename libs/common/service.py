@@ -82,11 +82,23 @@ class _AssignmentListener(ConsumerRebalanceListener):
 
 
 class _Consumer:
-    def __init__(self, group: str, group_id: str, subscriber: Any, listener: _AssignmentListener) -> None:
+    def __init__(self, group: str, group_id: str, topic: str, listener: _AssignmentListener, replay: bool) -> None:
         self.group = group
         self.group_id = group_id
-        self.subscriber = subscriber
+        self.topic = topic
+        self.subscriber: Any = None
         self.listener = listener
+        # replay: readiness waits until the records up to the end offsets captured at start are handled
+        self.replay = replay
+        self.replay_to: dict[int, int] | None = None  # partition → end offset at start (None: not captured yet)
+        self.handled: dict[int, int] = {}  # partition → next offset after the last handled record
+
+    def replayed(self) -> bool:
+        if not self.replay:
+            return True
+        if self.replay_to is None:
+            return False
+        return all(self.handled.get(p, 0) >= end for p, end in self.replay_to.items())
 
 
 class ServiceKit:
@@ -143,11 +155,14 @@ class ServiceKit:
         max_records: int = 500,
         group_suffix: str = "",
         from_beginning: bool = True,
+        replay: bool = False,
     ) -> Callable[[Handler | BatchHandler], Handler | BatchHandler]:
         """Subscribe ``handler`` to ``topic`` in consumer group ``group`` (declared in common.topics).
 
         ``batch=True`` hands the handler up to ``max_records`` envelopes at a time (the hot paths).
         ``group_suffix`` makes a per-replica group (e.g. a read model every replica must hold in full).
+        ``replay=True`` (a read model rebuilt from the topic at each start): readiness waits until the handler
+        has handled every record below the topic's end offsets captured when the process started.
         """
         declared = declared_group(group)
         if topic not in declared.topics:
@@ -167,6 +182,7 @@ class ServiceKit:
                 is_stopping=lambda: self.stopping,
             )
             listener = _AssignmentListener()
+            entry = _Consumer(group, group_id, topic, listener, replay)
             options: dict[str, Any] = {"max_records": max_records} if batch else {}
             subscriber = self.broker.subscriber(
                 topic,
@@ -189,13 +205,18 @@ class ServiceKit:
                 started = time.perf_counter()
                 try:
                     await runner.handle_records(records)
+                    if replay:  # handled (or dead-lettered): the replay is past these offsets
+                        for r in records:
+                            if r.offset >= entry.handled.get(r.partition, 0):
+                                entry.handled[r.partition] = r.offset + 1
                 finally:
                     # A batch may span partitions: each of them waited for the whole delivery.
                     elapsed = time.perf_counter() - started
                     for topic_name, partition in {(r.topic, r.partition) for r in records}:
                         CONSUMER_PROCESSING.labels(self.name, group, topic_name, str(partition)).observe(elapsed)
 
-            self.consumers.append(_Consumer(group, group_id, subscriber, listener))
+            entry.subscriber = subscriber
+            self.consumers.append(entry)
             return handler
 
         return register
@@ -212,6 +233,7 @@ class ServiceKit:
             await hook()
         t3 = time.perf_counter()
         await self.broker.start()
+        await self._capture_replay_targets()
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
         self._background.append(asyncio.create_task(self._measure_readiness(), name=f"{self.name}-ready"))
         self.started = True
@@ -289,13 +311,38 @@ class ServiceKit:
                 SERVICE_READY.labels(self.name).set(1 if (await self.readiness())["ready"] else 0)
             await asyncio.sleep(5)
 
+    async def _capture_replay_targets(self) -> None:
+        """The end offsets of each replaying consumer's topic, once, at start: what "caught up" means for this
+        process's readiness. A partition with nothing left in it (all expired) needs no replay. If Kafka does
+        not answer now, the readiness probe asks again."""
+        partitions = {t.name: t.partitions for t in all_topics()}
+        for c in self.consumers:
+            consumer = getattr(c.subscriber, "consumer", None)
+            if not c.replay or c.replay_to is not None or consumer is None:
+                continue
+            tps = [TopicPartition(c.topic, p) for p in range(partitions.get(c.topic, 1))]
+            try:
+                ends, starts = await asyncio.wait_for(
+                    asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 5.0
+                )
+            except Exception:
+                log.warning("%s: end offsets of %s not read yet", self.name, c.topic, exc_info=True)
+                continue
+            c.replay_to = {tp.partition: ends[tp] for tp in tps if ends[tp] > starts[tp]}
+            for tp in tps:  # an expired prefix is not there to handle: count from where the log starts
+                c.handled.setdefault(tp.partition, starts[tp])
+
     # --- probes ------------------------------------------------------------------------------------------
     async def readiness(self) -> dict[str, Any]:
         store_ok, kafka_ok = await asyncio.gather(self.store.ping(), self._kafka_ok())
         consumers = {c.group_id: c.listener.joined for c in self.consumers}
+        if self.started and any(c.replay and c.replay_to is None for c in self.consumers):
+            await self._capture_replay_targets()
+        replayed = {c.group_id: c.replayed() for c in self.consumers if c.replay}
+        ready = all(consumers.values()) and all(replayed.values())
         return {
-            "ready": self.started and store_ok and kafka_ok and all(consumers.values()) and not self.stopping,
-            "checks": {"store": store_ok, "kafka": kafka_ok, "consumers": consumers},
+            "ready": self.started and store_ok and kafka_ok and ready and not self.stopping,
+            "checks": {"store": store_ok, "kafka": kafka_ok, "consumers": consumers, "replayed": replayed},
         }
 
     async def _kafka_ok(self) -> bool:

@@ -33,6 +33,7 @@ VIEWSTATS_LEARNING = "viewstats.learning.v1"
 CATALOG_EXERCISES = "catalog.exercises.v1"
 RECOMMENDER_LEARNING = "recommender.learning.v1"
 RECOMMENDER_SERVED = "recommender.served.v1"
+RECOMMENDER_PROFILES = "recommender.profiles.v1"
 CLASSGROUPS_CLASSES = "classgroups.classes.v1"
 CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
 CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
@@ -118,6 +119,14 @@ TOPICS: list[Topic] = [
         description="Graded answers and mastery changes of students, keyed by student id.",
     ),
     Topic(RECOMMENDER_SERVED, 6, 30 * DAY_MS, description="Sampled recommendation pages, keyed by user id."),
+    Topic(
+        RECOMMENDER_PROFILES,
+        6,
+        None,
+        "compact",
+        description="Learning profiles users set (grade, textbook versions, subjects, province; codes only), keyed "
+        "by user id: every recommender replica holds them all in memory.",
+    ),
     # --- classgroups ---------------------------------------------------------------------------------------
     Topic(
         CLASSGROUPS_CLASSES,
@@ -225,6 +234,27 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "Each recommender replica keeps account kinds and schools (no PII) from identity's events.",
         per_replica=True,
     ),
+    ConsumerGroup(
+        "recommender-learning",
+        "recommender",
+        (RECOMMENDER_LEARNING,),
+        "Each recommender replica keeps every student's graded answers (mastery, notebook), from its own events.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-profiles",
+        "recommender",
+        (RECOMMENDER_PROFILES,),
+        "Each recommender replica keeps the learning profiles users set, from its own compacted topic.",
+        per_replica=True,
+    ),
+    ConsumerGroup(
+        "recommender-classes",
+        "recommender",
+        (CLASSGROUPS_CLASSES,),
+        "Each recommender replica keeps class memberships and teachers, to scope teachers' figures by class.",
+        per_replica=True,
+    ),
     # --- classgroups ---------------------------------------------------------------------------------------
     ConsumerGroup(
         "classgroups-identity",
@@ -296,7 +326,7 @@ PRINCIPALS: list[Principal] = [
     Principal(
         "recommender",
         "recommender.app:create_app",
-        (RECOMMENDER_LEARNING, RECOMMENDER_SERVED),
+        (RECOMMENDER_LEARNING, RECOMMENDER_SERVED, RECOMMENDER_PROFILES),
         "The recommender service (the only reader of catalog.exercises.v1, which holds answer keys).",
     ),
     Principal(

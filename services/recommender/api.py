@@ -1,5 +1,6 @@
 """HTTP API of the recommender. Students see only their own answers, notebook and recommendations (the routes
-take no user id: the token's subject is the user); a teacher sees figures of the schools they teach at only."""
+take no user id: the token's subject is the user); a teacher sees figures of the classes they teach only (from class
+groups' events). Every GET here is served from memory: no route reads the store."""
 
 from __future__ import annotations
 
@@ -72,31 +73,31 @@ async def submit_answers(request: Request, body: Submission, who: SignedIn) -> d
 @access.account_kind("student")
 async def my_notebook(request: Request, who: SignedIn) -> dict[str, Any]:
     _require_kind(who, "student")
-    return await learning(request).notebook(who)
+    return learning(request).notebook(who)
 
 
-@router.get("/teachers/me/missed-knowledge-points", summary="Most-missed knowledge points of my students")
-@access.account_kind(
-    "teacher", note="scoped to the schools the teacher teaches at (classes when class groups publish them)"
-)
+@router.get("/teachers/me/missed-knowledge-points", summary="Most-missed knowledge points of my classes' students")
+@access.account_kind("teacher", note="scoped to the classes the teacher teaches, from class groups' events")
 async def most_missed(
-    request: Request, who: SignedIn, school: Annotated[str | None, Query(max_length=200)] = None, limit: Limit = 10
+    request: Request,
+    who: SignedIn,
+    class_id: Annotated[str | None, Query(max_length=200, description="One of my classes (default: all)")] = None,
+    limit: Limit = 10,
 ) -> dict[str, Any]:
     _require_kind(who, "teacher")
-    return await learning(request).most_missed(who, school, limit)
+    return learning(request).most_missed(who, class_id, limit)
 
 
 @router.get("/me/profile", response_model=Profile, summary="My learning profile")
 @access.signed_in()
 async def my_profile(request: Request, who: SignedIn) -> Profile:
-    return await request.app.state.store.profile(who.subject) or Profile()
+    return behaviour(request).profile(who)
 
 
 @router.put("/me/profile", response_model=Profile, summary="Set my grade, textbook versions, subjects, province")
 @access.signed_in()
 async def set_profile(request: Request, body: Profile, who: SignedIn) -> Profile:
-    await request.app.state.store.save_profile(who.subject, body)
-    return body
+    return await behaviour(request).set_profile(who, body)
 
 
 @router.get("/me/recommendations", summary="Recommendations for me, each with its reason")

@@ -10,17 +10,20 @@ from typing import Any
 
 from common.auth import Principal
 from common.contracts.catalog import ResourcePublished, ResourceWithdrawn
-from common.contracts.recommender import RecommendationServed
+from common.contracts.recommender import ProfileSet, RecommendationServed
 from common.contracts.viewstats import HeartbeatRecorded, ViewRecorded
 from common.errors import NotFound
 from common.messaging import EventPublisher
+from common.outbox import Outbox
 from recommender.cf import CoViews
 from recommender.domain.behaviour import Behaviour
 from recommender.domain.candidates import Candidate, Pool
+from recommender.domain.learners import Profiles
+from recommender.domain.people import People
 from recommender.domain.profile import Profile
 from recommender.domain.recommend import Item, for_student, for_teacher, popular, similar_resources
 from recommender.service import LearningService, utcnow
-from recommender.store import RecommenderStore
+from recommender.store import PROFILES, RecommenderStore
 
 log = logging.getLogger("recommender")
 TEACHER_KINDS = ("teacher",)
@@ -34,11 +37,15 @@ class BehaviourService:
         behaviour: Behaviour,
         coviews: CoViews,
         learning: LearningService,
+        profiles: Profiles,
+        people: People,
+        outbox: Outbox,
         publisher: EventPublisher | None,
         sample_rate: float,
     ) -> None:
         self.store, self.pool, self.behaviour, self.coviews = store, pool, behaviour, coviews
-        self.learning, self.publisher, self.sample_rate = learning, publisher, sample_rate
+        self.learning, self.profiles, self.people, self.outbox = learning, profiles, people, outbox
+        self.publisher, self.sample_rate = publisher, sample_rate
         self._pending: set[asyncio.Task[None]] = set()
 
     # --- from events -------------------------------------------------------------------------------------
@@ -62,6 +69,11 @@ class BehaviourService:
         ]
         await self.store.add_finished(done)
 
+    def apply_profiles(self, events: list[ProfileSet]) -> None:
+        for e in events:
+            fields = e.model_dump(include=set(Profile.model_fields))
+            self.profiles.set(e.user_id, Profile.model_validate(fields), e.set_at)
+
     async def load_finished(self) -> int:
         n = 0
         async for user, rid in self.store.scan_finished():
@@ -70,13 +82,28 @@ class BehaviourService:
         return n
 
     # --- queries -----------------------------------------------------------------------------------------
+    def profile(self, who: Principal) -> Profile:
+        return self.profiles.get(who.subject) or Profile()
+
+    async def set_profile(self, who: Principal, profile: Profile) -> Profile:
+        """Stored with its event (the outbox publishes it to every replica), and held here at once."""
+        at = utcnow()
+        fields = profile.model_dump()
+        event = ProfileSet(user_id=who.subject, set_at=at, **fields)
+        pending = await self.store.unpublished_profile_events(who.subject, self.outbox)
+        async with self.outbox.change(PROFILES, {who.subject: [event]}) as change:
+            await self.store.save_profile(who.subject, profile, at, pending, change)
+        self.profiles.set(who.subject, profile, at)
+        return profile
+
     async def for_me(self, who: Principal, limit: int) -> dict[str, Any]:
-        profile = await self.store.profile(who.subject) or Profile()
-        kind = who.kind or self.learning.people.kinds.get(who.subject)
+        """A page from memory only: profile, mastery, finishes, the pool and popularity are all held here."""
+        profile = self.profile(who)
+        kind = who.kind or self.people.kinds.get(who.subject)
         if kind in TEACHER_KINDS:
             items = for_teacher(self.pool, self.behaviour, who.subject, profile, limit)
         else:
-            mastery = await self.learning.mastery(who.subject)
+            mastery = self.learning.learners.mastery(who.subject)
             items = for_student(self.pool, self.behaviour, who.subject, profile, mastery, self.coviews.similar, limit)
         page_id = uuid.uuid4().hex
         await self._announce(page_id, who.subject, items)

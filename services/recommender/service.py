@@ -1,5 +1,6 @@
 """The recommender's handlers for answers, the mistake notebook and teachers' figures. Plain functions of the
-state they are given: the exercise bank and people (kept from events by ``consumers.py``) and the store."""
+state they are given: the exercise bank, every student's answers and the classes (kept in memory from events by
+``consumers.py``), and the store, which only a submission writes (a notebook or a figure reads no store)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from common.auth import Principal
 from common.contracts.recommender import AnswerGraded, MasteryChanged
 from common.errors import Conflict, Forbidden, Invalid
 from common.outbox import Outbox
-from recommender.domain.bkt import BktModel
+from recommender.domain.classes import Classes
 from recommender.domain.exercises import ExerciseBank, Response, grade, revealed
-from recommender.domain.notebook import GradedAnswer, fold, most_missed, notebook_view
-from recommender.domain.people import SCHOOL_ROLES, People
+from recommender.domain.learners import Learners
+from recommender.domain.notebook import GradedAnswer, most_missed, notebook_view
 from recommender.store import ANSWERS, RecommenderStore, SubmissionTaken, submission_id
 
 Clock = Callable[[], datetime]
@@ -32,20 +33,39 @@ class LearningService:
         store: RecommenderStore,
         outbox: Outbox,
         bank: ExerciseBank,
-        people: People,
-        model: BktModel,
-        clear_interval_days: float,
+        learners: Learners,
+        classes: Classes,
         clock: Clock = utcnow,
     ) -> None:
-        self.store, self.outbox, self.bank, self.people, self.model = store, outbox, bank, people, model
-        self.clear_interval_days = clear_interval_days
+        self.store, self.outbox, self.bank, self.learners, self.classes = store, outbox, bank, learners, classes
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def schools(self, who: Principal) -> list[str]:
-        """Schools from identity's events, and from the token's school roles (the events may lag a fresh grant)."""
-        from_token = {r.org for r in who.roles if r.name in SCHOOL_ROLES and r.org}
-        return sorted(self.people.schools_of(who.subject) | from_token)
+    # --- from the store and events -------------------------------------------------------------------------
+    async def load_answers(self) -> int:
+        """Warm-up: every stored answer (the topic keeps 90 days; the store keeps them all)."""
+        n = 0
+        async for student, answers in self.store.scan_answers():
+            n += self.learners.add(student, answers)
+        return n
+
+    def apply_graded(self, events: list[AnswerGraded]) -> None:
+        """Answers graded by any replica (this one's own come back too; an answer id is applied once)."""
+        for e in events:
+            self.learners.add(
+                e.student_id,
+                [
+                    GradedAnswer(
+                        e.answer_id,
+                        e.exercise_id,
+                        e.exercise_version,
+                        e.subject_code,
+                        tuple(e.knowledge_points),
+                        e.correct,
+                        e.graded_at,
+                    )
+                ],
+            )
 
     async def submit(self, who: Principal, client_id: str, responses: list[Response]) -> dict[str, Any]:
         """Grade a submission (one answer or a homework batch) and store it with its events. A retry with the
@@ -56,7 +76,7 @@ class LearningService:
         lock = self._locks.setdefault(student, asyncio.Lock())
         async with lock:  # one student's submissions in order in this process: mastery steps from the latest
             try:
-                learning = fold(self.model, await self.store.answers_of(student), self.clear_interval_days)
+                learning = self.learners.fresh(student)  # a private copy: nothing moves unless it is stored
                 events: list[Any] = []
                 for answer in graded:
                     steps = learning.apply(answer)
@@ -65,12 +85,10 @@ class LearningService:
                         _mastery_event(student, answer, s) for s in steps if round(s.after, 4) != round(s.before, 4)
                     ]
                 sid = submission_id(student, client_id)
-                schools = self.schools(who)
                 change = self.outbox.change(ANSWERS, {sid: events}, abandon_on=(SubmissionTaken,))
                 async with change:
-                    await self.store.add_submission(
-                        student, client_id, schools[0] if schools else None, digest, graded, change
-                    )
+                    await self.store.add_submission(student, client_id, digest, graded, change)
+                self.learners.add(student, graded)  # read-your-writes; the event brings it to the other replicas
             except SubmissionTaken:
                 stored = await self.store.submission(student, client_id)
                 if stored is None or stored[0] != digest:
@@ -82,6 +100,9 @@ class LearningService:
 
     def _grade(self, student: str, client_id: str, responses: list[Response]) -> list[GradedAnswer]:
         now = self.clock()
+        # to the millisecond, as the store keeps it: a retry answers the stored time, and every replica folds the
+        # same times whether it read the answer from the store, the topic or its own grading
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         graded, problems = [], []
         for i, r in enumerate(responses):
             ex = self.bank.get(r.exercise_id)
@@ -139,25 +160,23 @@ class LearningService:
             "graded_at": a.at,
         }
 
-    async def notebook(self, who: Principal) -> dict[str, Any]:
-        learning = fold(self.model, await self.store.answers_of(who.subject), self.clear_interval_days)
-        return notebook_view(learning, self.bank, self.clock())
+    def notebook(self, who: Principal) -> dict[str, Any]:
+        return notebook_view(self.learners.learning(who.subject), self.bank, self.clock())
 
-    async def mastery(self, student: str) -> dict[str, float]:
-        learning = fold(self.model, await self.store.answers_of(student), self.clear_interval_days)
-        return learning.mastery
-
-    async def most_missed(self, who: Principal, school: str | None, limit: int) -> dict[str, Any]:
-        """The most-missed knowledge points among the students of the teacher's schools (classes when class
-        groups publish them)."""
-        mine = self.schools(who)
-        if school is not None and school not in mine:
-            raise Forbidden("you do not teach at that school", code="not-your-school")
-        scope = [school] if school else mine
-        if not scope:
-            return {"schools": [], "knowledge_points": []}
-        answers, students = await self.store.answers_in(scope)
-        return {"schools": scope, "knowledge_points": most_missed(answers, students, limit)}
+    def most_missed(self, who: Principal, class_id: str | None, limit: int) -> dict[str, Any]:
+        """The most-missed knowledge points among the students of the classes the teacher teaches (class groups'
+        events say who teaches and who is in a class), or of one of them."""
+        mine = self.classes.taught_by(who.subject)
+        if class_id is not None and class_id not in mine:
+            raise Forbidden("you do not teach that class", code="not-your-class")
+        scope = sorted([class_id] if class_id else mine)
+        answers: list[GradedAnswer] = []
+        students: dict[str, str] = {}
+        for student in sorted({m for cid in scope for m in self.classes.members_of(cid)}):
+            for a in self.learners.answers_of(student):
+                answers.append(a)
+                students[a.answer_id] = student
+        return {"classes": scope, "knowledge_points": most_missed(answers, students, limit)}
 
 
 def _digest(responses: list[Response]) -> str:

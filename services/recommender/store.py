@@ -7,15 +7,18 @@
   only, so every replica may record the same finish (a duplicate insert is a no-op). Heartbeats stay on Kafka only
   a week; this keeps "never recommend what was finished" true after they are gone. Loaded whole at start.
 - ``profiles``: a user's learning profile (grade, textbook versions, subjects, province), written only by that
-  user.
+  user, with its ``profile.set`` event (outbox source, updated in place): every replica holds the profiles in
+  memory from ``recommender.profiles.v1``.
 
-On FerretDB every filtered read scans its collection (docs/ARCHITECTURE.md); the reads here are per student or per
-school and the collections are this service's own. On MongoDB they are index lookups (declared below).
+No request reads a collection here: every replica holds the answers, finishes and profiles in memory (loaded by
+one scan at start, then kept current from the service's own topics). What is left are the unique inserts, a
+retried submission's read by ``_id`` and a profile's read of its own unpublished events (each a scan on
+FerretDB, docs/ARCHITECTURE.md; an index lookup on MongoDB).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,15 +49,15 @@ class RecommenderStore:
 
     @staticmethod
     def declare(store: Store, outbox: Outbox) -> None:
-        store.declare_indexes(ANSWERS, [IndexModel([("student", 1)]), IndexModel([("school", 1)])])
+        store.declare_indexes(ANSWERS, [IndexModel([("student", 1)])])
         outbox.source(ANSWERS, field="events", projection=())
+        outbox.source(PROFILES, field="events", projection=())
 
     # --- answers -----------------------------------------------------------------------------------------
     async def add_submission(
         self,
         student: str,
         client_id: str,
-        school: str | None,
         digest: str,
         answers: list[GradedAnswer],
         change: Change,
@@ -64,7 +67,6 @@ class RecommenderStore:
         doc = {
             "_id": sid,
             "student": student,
-            "school": school,
             "digest": digest,
             "at": answers[0].at,
             "items": [
@@ -88,17 +90,10 @@ class RecommenderStore:
         doc = await self.answers.find_one({"_id": submission_id(student, client_id)}, {"events": 0})
         return None if doc is None else (doc["digest"], _answers_of(doc))
 
-    async def answers_of(self, student: str) -> list[GradedAnswer]:
-        return [a async for doc in self.answers.find({"student": student}, {"events": 0}) for a in _answers_of(doc)]
-
-    async def answers_in(self, schools: list[str]) -> tuple[list[GradedAnswer], dict[str, str]]:
-        """Answers of students filed under these schools, and answer id → student id."""
-        answers, students = [], {}
-        async for doc in self.answers.find({"school": {"$in": schools}}, {"events": 0}):
-            for a in _answers_of(doc):
-                answers.append(a)
-                students[a.answer_id] = doc["student"]
-        return answers, students
+    async def scan_answers(self) -> AsyncIterator[tuple[str, list[GradedAnswer]]]:
+        """Every submission's answers, for a replica's warm-up (one pass at start, never per request)."""
+        async for doc in self.answers.find({}, {"events": 0}):
+            yield doc["student"], _answers_of(doc)
 
     # --- finished resources ------------------------------------------------------------------------------
     async def add_finished(self, pairs: list[tuple[str, str, datetime]]) -> None:
@@ -109,12 +104,16 @@ class RecommenderStore:
             yield doc["u"], doc["r"]
 
     # --- profiles ----------------------------------------------------------------------------------------
-    async def profile(self, user: str) -> Profile | None:
-        doc = await self.profiles.find_one({"_id": user})
-        return None if doc is None else Profile.model_validate({k: v for k, v in doc.items() if k != "_id"})
+    async def unpublished_profile_events(self, user: str, outbox: Outbox) -> list[dict[str, Any]]:
+        """Events of the user's earlier profile changes not yet published: the next write keeps them."""
+        doc = await self.profiles.find_one({"_id": user}, {"events": 1})
+        return await outbox.unpublished(doc.get("events", ()) if doc else ())
 
-    async def save_profile(self, user: str, profile: Profile) -> None:
-        await self.profiles.replace_one({"_id": user}, profile.model_dump(mode="json"), upsert=True)
+    async def save_profile(
+        self, user: str, profile: Profile, at: datetime, pending: Sequence[dict[str, Any]], change: Change
+    ) -> None:
+        doc = {**profile.model_dump(mode="json"), "set_at": at, "events": [*pending, *change.entries(user)]}
+        await self.profiles.replace_one({"_id": user}, doc, upsert=True)
 
 
 def _answers_of(doc: dict[str, Any]) -> list[GradedAnswer]:

@@ -866,7 +866,7 @@ def _viewstats_probes() -> list[Probe]:
 
 
 def _recommender_probes() -> list[Probe]:
-    """A student sees only their own notebook and a teacher only their schools' figures: the routes take no user
+    """A student sees only their own notebook and a teacher only their classes' figures: the routes take no user
     id (the token's subject is the user), so the matrix checks who may call them at all."""
     unknown_exercise = frozenset({422})  # a student's answer to an exercise that does not exist: authorized
     answers = lambda ctx, persona: Request(  # noqa: E731

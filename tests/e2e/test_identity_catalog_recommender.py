@@ -4,6 +4,7 @@ recommender's candidate pool through Kafka."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import random
@@ -15,10 +16,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import orjson
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.integration.common.helpers import eventually
+from tests.integration.recommender.conftest import tree_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +52,10 @@ def identity_with_admin(service_process, **env: str) -> tuple[Any, str]:
 
 @pytest.fixture
 def platform(service_process):
-    identity, admin_phone = identity_with_admin(service_process)
+    # a database of this test's own: identity's one-time admin step runs once per database
+    identity, admin_phone = identity_with_admin(
+        service_process, MONGODB_DATABASE_PREFIX=f"e2e_rec_{uuid.uuid4().hex[:8]}_"
+    )
     jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
     catalog = service_process("catalog.app:create_app", free_port(), **jwks).start(timeout=120)
     recommender = service_process("recommender.app:create_app", free_port(), **jwks).start()
@@ -64,8 +70,8 @@ async def account(http: httpx.AsyncClient, identity: str, login: dict, kind: str
     return r.json()["user_id"]
 
 
-async def bearer(http: httpx.AsyncClient, identity: str, identifier: str) -> dict[str, str]:
-    r = await http.post(f"{identity}/v1/sessions", json={"identifier": identifier, "password": PASSWORD})
+async def bearer(http: httpx.AsyncClient, identity: str, identifier: str, password: str = PASSWORD) -> dict[str, str]:
+    r = await http.post(f"{identity}/v1/sessions", json={"identifier": identifier, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -161,3 +167,149 @@ async def test_roles_granted_in_identity_drive_catalog_review_and_reach_the_reco
 
         pooled = await eventually(candidate, timeout=120, every=0.5)
         assert pooled["version"] == 1 and pooled["subjects"] == ["math"]
+
+
+async def test_a_student_signed_in_through_identity_answers_and_the_notebook_and_recommendations_follow(
+    platform,
+) -> None:
+    """Every service a process: the catalog imports a textbook and publishes an exercise and lesson resources;
+    a student registered and signed in through identity sets a profile, answers wrong through the recommender,
+    and their notebook files the knowledge point while their recommendations bring the lesson and the weak
+    point's resource."""
+    idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
+    tag = uuid.uuid4().hex[:8]
+    version = f"tv.e2e{tag}.primary.math"
+    lessons = [f"{version}/g5b/u1/l{i}" for i in (1, 2, 3)]
+    kp = f"分数的加法-{tag}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin = await bearer(http, idn, platform["admin"])
+        imported = await http.post(
+            f"{cat}/v1/import",
+            content=tree_lines(version, lessons),
+            headers={**admin, "Content-Type": "application/x-ndjson"},
+        )
+        assert imported.status_code == 200, imported.text
+        exercise = {
+            "external_id": f"e2e-ex-{tag}",
+            "provider_id": "pep",
+            "content": {
+                "item_type": "single_choice",
+                "stem": "1/4 + 2/4 = ?",
+                "choices": [{"key": "A", "text": "3/4"}, {"key": "B", "text": "3/8"}],
+                "answer_key": ["A"],
+                "explanation": "同分母分数相加，分母不变，分子相加。",
+                "knowledge_points": [kp],
+                "difficulty": 2,
+                "lesson_id": lessons[0],
+            },
+        }
+        r = await http.post(f"{cat}/v1/exercises", json=exercise, headers=admin)
+        assert r.status_code == 201, r.text
+        eid = r.json()["id"]
+        assert "answer_key" not in (await http.get(f"{cat}/v1/exercises/{eid}")).json()
+        rids = []
+        for i in range(2):  # the first lesson's video; a remedial video on the knowledge point, in no lesson (湖南's)
+            content = {
+                "kind": "video_lesson",
+                "title": f"第{i + 1}课时 {tag}",
+                "summary": "名师讲解。",
+                "section": "course_teaching",
+                "column": "synchronous_class",
+                "stages": ["primary"],
+                "grades": [5],
+                "subjects": ["math"],
+                "knowledge_points": [kp] if i else [],
+                "license": "CC-BY-NC-ND-4.0",
+                "media": [{"url": f"https://r.smartedu.cn/{tag}-{i}.mp4", "duration_seconds": 600}],
+            }
+            if i:
+                content |= {"section": "local_channels", "local_channel": "43"}
+                del content["column"]
+            else:
+                content["lesson"] = {
+                    "textbook_version_id": version,
+                    "volume_id": f"{version}/g5b",
+                    "unit_id": f"{version}/g5b/u1",
+                    "lesson_id": lessons[0],
+                    "position": 0,
+                }
+            body = {"external_id": f"e2e-{tag}-{i}", "provider_kind": "publisher", "provider_id": "pep"}
+            created = await http.post(f"{cat}/v1/resources", json={**body, "content": content}, headers=admin)
+            assert created.status_code == 201, created.text
+            rid = created.json()["id"]
+            for action in ("submit", "publish"):
+                assert (await http.post(f"{cat}/v1/resources/{rid}/{action}", headers=admin)).status_code == 200
+            rids.append(rid)
+
+        await account(http, idn, {"email": f"stu-{tag}@school.example.cn"}, kind="student")
+        student = await bearer(http, idn, f"stu-{tag}@school.example.cn")
+        profile = {"grade": 5, "textbook_versions": [version], "subjects": ["math"], "province": "43"}
+        assert (await http.put(f"{rec}/v1/me/profile", json=profile, headers=student)).status_code == 200
+        submission = {"submission_id": uuid.uuid4().hex, "answers": [{"exercise_id": eid, "choices": ["B"]}]}
+
+        async def graded():  # the recommender learns the exercise from the catalog's topic
+            r = await http.post(f"{rec}/v1/me/answers", json=submission, headers=student)
+            return r.json() if r.status_code == 200 else None
+
+        result = (await eventually(graded, timeout=120, every=0.5))["results"][0]
+        assert result["correct"] is False and result["answer_key"] == ["A"]
+        book = (await http.get(f"{rec}/v1/me/notebook", headers=student)).json()
+        filed = {p["knowledge_point"]: p for s in book["subjects"] for p in s["knowledge_points"]}
+        assert filed[kp]["wrong_count"] == 1 and filed[kp]["exercises"][0]["exercise"]["id"] == eid
+        assert book["mastery"][kp] < 0.6
+
+        async def page():
+            r = await http.get(f"{rec}/v1/me/recommendations", headers=student)
+            items = {i["resource_id"]: i["reason_code"] for i in r.json()["items"]}
+            return items if set(rids) <= set(items) else None
+
+        items = await eventually(page, timeout=120, every=0.5)
+        assert items[rids[0]] == "next_lesson"  # the first lesson of grade 5 in their textbook
+        assert items[rids[1]] == "weak_point"  # mastery of the point fell below 0.6 with the wrong answer
+        teacher_view = await http.get(f"{rec}/v1/teachers/me/missed-knowledge-points", headers=student)
+        assert teacher_view.status_code == 403
+
+
+def demo_tree() -> bytes:
+    """The demo catalog's 人教版 初中数学 tree (nodes only): what the recommender's demo publishes exercises on."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    from demo_catalog import generate
+
+    rows = [r for r in generate() if r.get("type") == "node" and r["id"].startswith(demo_recommender().VERSION)]
+    return b"\n".join(orjson.dumps(r) for r in rows)
+
+
+def demo_recommender():
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import demo_recommender
+
+    return demo_recommender
+
+
+async def test_the_recommender_demo_fills_notebooks_and_a_second_load_changes_nothing(platform) -> None:
+    idn, cat, rec = platform["identity"], platform["catalog"], platform["recommender"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        admin = await bearer(http, idn, platform["admin"])
+        r = await http.post(
+            f"{cat}/v1/import", content=demo_tree(), headers={**admin, "Content-Type": "application/x-ndjson"}
+        )
+        assert r.status_code == 200, r.text
+        demo = demo_recommender()
+        token = admin["Authorization"].removeprefix("Bearer ")
+        await asyncio.to_thread(demo.load, idn, cat, rec, token)
+        student = await bearer(http, idn, "demo-student-00@demo-school.example.cn", demo.PASSWORD)
+        first = (await http.get(f"{rec}/v1/me/notebook", headers=student)).json()
+        filed = {p["knowledge_point"]: p for s in first["subjects"] for p in s["knowledge_points"]}
+        assert set(filed) == {"平面直角坐标系", "二元一次方程组", "不等式与不等式组"}  # student 0 misses all three
+        assert all(p["similar_exercises"] for p in filed.values())
+        assert (await http.get(f"{rec}/v1/me/profile", headers=student)).json()["grade"] == 7
+        await asyncio.to_thread(demo.load, idn, cat, rec, token)
+        again = (await http.get(f"{rec}/v1/me/notebook", headers=student)).json()
+
+        def settled(book: dict) -> dict:  # whether a review is due moves with the clock, not with the load
+            for s in book["subjects"]:
+                for p in s["knowledge_points"]:
+                    p.pop("review_due")
+            return book
+
+        assert settled(again) == settled(first)

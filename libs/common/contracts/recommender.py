@@ -12,10 +12,11 @@ from typing import ClassVar
 from pydantic import Field
 
 from common.contracts.base import Event
-from common.topics import RECOMMENDER_LEARNING, RECOMMENDER_SERVED
+from common.topics import RECOMMENDER_LEARNING, RECOMMENDER_PROFILES, RECOMMENDER_SERVED
 
 LEARNING_TOPIC = RECOMMENDER_LEARNING
 SERVED_TOPIC = RECOMMENDER_SERVED
+PROFILES_TOPIC = RECOMMENDER_PROFILES
 
 
 class AnswerGraded(Event):
@@ -65,6 +66,24 @@ class RecommendationServed(Event):
     resource_ids: list[str]
     reasons: list[str] = Field(description="Reason codes, one per item (next_lesson, weak_point, popular, ...).")
     served_at: datetime
+
+    def key(self) -> str:
+        return self.user_id
+
+
+class ProfileSet(Event):
+    """A user set their learning profile (codes only, no personal data); the latest per user is the profile."""
+
+    TYPE: ClassVar[str] = "cn.smartedu.recommender.profile.set.v1"
+    TOPIC: ClassVar[str] = PROFILES_TOPIC
+
+    user_id: str
+    grade: int | None = Field(None, ge=1, le=12, description="A student's grade.")
+    grades: list[int] = Field([], description="A teacher's grades.")
+    subjects: list[str] = Field([], description="Subject codes, e.g. math.")
+    textbook_versions: list[str] = Field([], description="Textbook version node ids (教材版本).")
+    province: str | None = Field(None, description="GB/T 2260 province code.")
+    set_at: datetime
 
     def key(self) -> str:
         return self.user_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -29,6 +30,7 @@ class Candidate(BaseModel):
     textbook_version_id: str | None = None
     lesson_id: str | None = None
     position: int = 0
+    published_at: datetime | None = None
 
 
 def candidate_from(event: ResourcePublished) -> Candidate:
@@ -49,6 +51,7 @@ def candidate_from(event: ResourcePublished) -> Candidate:
         textbook_version_id=r.lesson.textbook_version_id if r.lesson else None,
         lesson_id=r.lesson.lesson_id if r.lesson else None,
         position=r.lesson.position if r.lesson else 0,
+        published_at=r.published_at,
     )
 
 
@@ -77,6 +80,8 @@ class Pool:
         self.versions: dict[str, int] = {}  # resource id → newest version seen (published or withdrawn)
         self.by_kp: dict[str, set[str]] = {}
         self.by_lesson: dict[str, set[str]] = {}
+        self.by_section: dict[str, set[str]] = {}
+        self._newest: dict[str, list[str]] = {}  # section → its resources, newest published first (built lazily)
         self._lessons: dict[str, list[Lesson]] | None = None
         self._index: dict[str, int] = {}
         self._grade_start: dict[tuple[str, int], int] = {}
@@ -94,6 +99,8 @@ class Pool:
             if c.lesson_id:
                 self.by_lesson.setdefault(c.lesson_id, set()).add(c.resource_id)
                 self._lessons = None
+            self.by_section.setdefault(c.section, set()).add(c.resource_id)
+            self._newest.pop(c.section, None)
         else:
             if event.version < self.versions.get(event.resource_id, 0):
                 return
@@ -109,9 +116,24 @@ class Pool:
         if old.lesson_id:
             self.by_lesson.get(old.lesson_id, set()).discard(rid)
             self._lessons = None
+        self.by_section.get(old.section, set()).discard(rid)
+        self._newest.pop(old.section, None)
 
     def get(self, rid: str) -> Candidate | None:
         return self.resources.get(rid)
+
+    def newest(self, section: str) -> list[str]:
+        """The section's resources, newest published first (ties by id). Kept until the section changes: a
+        teacher's page walks it instead of sorting the whole pool."""
+        order = self._newest.get(section)
+        if order is None:
+
+            def at(rid: str) -> tuple[bool, float, str]:
+                published = self.resources[rid].published_at
+                return (published is None, -published.timestamp() if published else 0.0, rid)
+
+            order = self._newest[section] = sorted(self.by_section.get(section, ()), key=at)
+        return order
 
     def lessons(self, version_id: str) -> list[Lesson]:
         """The lessons of a textbook version that have resources, in textbook order; each lesson's resources in

@@ -8,7 +8,8 @@ Students, in this order of sources (deduplicated, up to ``limit``):
 3. ``because_watched``: item-item neighbours (collaborative filtering) of what they viewed last;
 4. ``popular``: popular among views in their province (else nationally), in their grade and subjects.
 Teachers: ``teaching_material`` (course-teaching resources of their subjects and grades, by popularity) and
-``training`` (teacher-training courses with study hours toward the 360 hours, not yet finished), then popular.
+``training`` (teacher-training courses with study hours toward the 360 hours, not yet finished, newest first),
+then popular.
 Never: a finished resource, a resource not in the pool (withdrawn or unknown), a resource twice.
 """
 
@@ -197,12 +198,10 @@ def for_teacher(
         "teaching_material",
         quota=limit // 2,
     )
-    training = [
-        r
-        for r in popular(pool, behaviour, None, set(), set(), limit=500)
-        if pool.resources[r].section == TEACHER_TRAINING and pool.resources[r].credit_hours
-    ]
-    training += _matching(pool, set(), set(), TEACHER_TRAINING, limit * 2, credited=True)
+    # Training: the courses they have not done (Page drops finished ones), newest first, general courses and those
+    # of their own subjects (a course for another subject's teachers is not theirs). Popularity does not order
+    # them: what others watched says little about what counts toward this teacher's 360 hours.
+    training = _matching(pool, set(), subjects, TEACHER_TRAINING, limit + len(finished), credited=True, general=True)
     page.add_all(
         training, lambda c: f"teacher training: {c.credit_hours:g} 学时 toward your 360 hours", "training", quota=limit
     )
@@ -213,14 +212,24 @@ def for_teacher(
 
 
 def _matching(
-    pool: Pool, grades: set[int], subjects: set[str], section: str, limit: int, credited: bool = False
+    pool: Pool,
+    grades: set[int],
+    subjects: set[str],
+    section: str,
+    limit: int,
+    credited: bool = False,
+    general: bool = False,
 ) -> list[str]:
+    """The section's resources of these grades and subjects, newest first; ``general``: one with no grades or
+    no subjects matches on that side too (a training course for every teacher)."""
     out = []
-    for rid in sorted(pool.resources):
+    for rid in pool.newest(section):
         c = pool.resources[rid]
-        if c.section != section or (credited and not c.credit_hours):
+        if credited and not c.credit_hours:
             continue
-        if (grades and not grades & set(c.grades)) or (subjects and not subjects & set(c.subjects)):
+        if grades and not grades & set(c.grades) and not (general and not c.grades):
+            continue
+        if subjects and not subjects & set(c.subjects) and not (general and not c.subjects):
             continue
         out.append(rid)
         if len(out) >= limit:

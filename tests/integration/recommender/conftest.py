@@ -10,12 +10,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
 
 from catalog.app import create_app as create_catalog
 from catalog.settings import CatalogSettings
 from common.auth import install_verifier
+from common.contracts.base import Event
+from common.messaging import encode, kafka_client_options
 from recommender.app import create_app as create_recommender
 from recommender.settings import RecommenderSettings
 from tests.integration.common.helpers import eventually
@@ -82,6 +85,24 @@ class Platform:
             return all(bank.get(e) is not None for e in eids)
 
         await eventually(check, timeout=60)
+
+
+@pytest.fixture(scope="module")
+async def publish_as():
+    """Publishes another service's events as it does (CloudEvents, keyed like the contracts say): the
+    collector's views and heartbeats, class groups' classes and memberships."""
+    producer = AIOKafkaProducer(**kafka_client_options(), enable_idempotence=True)
+    await producer.start()
+
+    async def send(source: str, *events: Event) -> None:
+        for e in events:
+            body, headers = encode(e, source)
+            await producer.send_and_wait(
+                e.TOPIC, body, key=e.key().encode(), headers=[(k, v.encode()) for k, v in headers.items()]
+            )
+
+    yield send
+    await producer.stop()
 
 
 def tree_lines(version: str, lessons: list[str]) -> bytes:

@@ -4,16 +4,17 @@ teacher's figures: through the public APIs, on the real Kafka and store."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from common.contracts.classgroups import ClassCreated, MemberJoined, MemberLeft, SubjectTeacher, TeachersAssigned
 from common.messaging import decode, kafka_client_options
 from recommender.domain.bkt import stored_model
 from tests.integration.common.helpers import eventually
-from tests.integration.recommender.conftest import OTHER_SCHOOL
+from tests.integration.recommender.conftest import OTHER_SCHOOL, SCHOOL
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -166,28 +167,93 @@ async def test_only_students_answer_and_only_their_own_notebook_is_shown(platfor
     assert (await platform.rec.get("/v1/me/notebook")).status_code == 401
 
 
-async def test_a_teacher_sees_the_most_missed_points_of_their_school_only(platform) -> None:
+async def test_a_teacher_sees_the_most_missed_points_of_the_classes_they_teach_only(platform, publish_as) -> None:
+    """Classes and memberships as class groups publishes them on classgroups.classes.v1: the teacher of class A
+    never sees class B's figures, and a student who left A no longer counts in A's."""
     kp_hard, kp_easy = f"难点-{platform.run}", f"易点-{platform.run}"
     hard, easy = await platform.exercise(kp_hard), await platform.exercise(kp_easy)
     await platform.known(hard, easy)
-    for _ in range(3):
-        _, s = platform.student()
+    class_a, class_b = f"cls-a-{platform.run}", f"cls-b-{platform.run}"
+    head, head_headers = platform.teacher()
+    owner, owner_headers = platform.teacher()
+    _, stranger_headers = platform.teacher()  # same school, teaches neither class
+    in_a = [platform.student() for _ in range(4)]
+    in_b = platform.student(school=OTHER_SCHOOL)
+    for _, s in in_a[:3]:
         await answer(platform, s, (hard, "B"), (easy, "A"))
-    _, s = platform.student()
-    await answer(platform, s, (easy, "B"))
-    _, far = platform.student(school=OTHER_SCHOOL)
+    await answer(platform, in_a[3][1], (easy, "B"))
     for _ in range(5):
-        await answer(platform, far, (easy, "B"))
-    _, teacher = platform.teacher()
-    r = await platform.rec.get("/v1/teachers/me/missed-knowledge-points", headers=teacher)
-    assert r.status_code == 200, r.text
-    ranked = {k["knowledge_point"]: k for k in r.json()["knowledge_points"]}
-    assert ranked[kp_hard]["wrong_answers"] == 3 and ranked[kp_hard]["students_wrong"] == 3
-    assert ranked[kp_easy]["wrong_answers"] == 1  # the other school's five are not this teacher's
-    r = await platform.rec.get(
-        "/v1/teachers/me/missed-knowledge-points", params={"school": OTHER_SCHOOL}, headers=teacher
+        await answer(platform, in_b[1], (easy, "B"))
+    at = datetime.now(UTC)
+    joined = [MemberJoined(class_id=class_a, occurred_at=at, account_id=s, via="roster", by=head) for s, _ in in_a]
+    await publish_as(
+        "/services/classgroups",
+        ClassCreated(
+            class_id=class_a,
+            occurred_at=at,
+            kind="administrative",
+            school=SCHOOL,
+            school_year=2026,
+            grade=5,
+            owner_id=None,
+            created_by="u-admin",
+        ),
+        TeachersAssigned(
+            class_id=class_a,
+            occurred_at=at,
+            head_teacher_id=head,
+            subject_teachers=(SubjectTeacher(teacher_id=head, subject="math"),),
+            assigned_by="u-admin",
+        ),
+        *joined,
+        ClassCreated(
+            class_id=class_b,
+            occurred_at=at,
+            kind="online",
+            school=None,
+            school_year=None,
+            grade=None,
+            owner_id=owner,
+            created_by=owner,
+        ),
+        MemberJoined(class_id=class_b, occurred_at=at, account_id=in_b[0], via="code", by=in_b[0]),
     )
-    assert r.status_code == 403
+
+    async def figures(headers, **params) -> dict[str, dict]:
+        r = await platform.rec.get("/v1/teachers/me/missed-knowledge-points", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return {k["knowledge_point"]: k for k in r.json()["knowledge_points"]}
+
+    async def a_counted() -> bool:  # the four joins may come in more than one batch
+        ranked = await figures(head_headers)
+        return kp_hard in ranked and kp_easy in ranked
+
+    await eventually(a_counted, timeout=30, every=0.2)
+    ranked = await figures(head_headers)
+    assert ranked[kp_hard]["wrong_answers"] == 3 and ranked[kp_hard]["students_wrong"] == 3
+    assert ranked[kp_easy]["wrong_answers"] == 1  # class B's five are not this teacher's
+    assert (await figures(head_headers, class_id=class_a)) == ranked
+
+    async def b_counted() -> bool:
+        return kp_easy in await figures(owner_headers)
+
+    await eventually(b_counted, timeout=30, every=0.2)
+    assert (await figures(owner_headers))[kp_easy]["wrong_answers"] == 5
+    assert kp_hard not in await figures(owner_headers)
+    for headers, other in ((head_headers, class_b), (owner_headers, class_a), (stranger_headers, class_a)):
+        r = await platform.rec.get(
+            "/v1/teachers/me/missed-knowledge-points", params={"class_id": other}, headers=headers
+        )
+        assert r.status_code == 403 and r.json()["code"] == "not-your-class"
+    assert await figures(stranger_headers) == {}
+
+    left = MemberLeft(class_id=class_a, occurred_at=datetime.now(UTC), account_id=in_a[3][0], reason="removed", by=head)
+    await publish_as("/services/classgroups", left)
+
+    async def gone() -> bool:
+        return kp_easy not in await figures(head_headers)
+
+    await eventually(gone, timeout=30, every=0.2)
     _, student = platform.student()
     assert (await platform.rec.get("/v1/teachers/me/missed-knowledge-points", headers=student)).status_code == 403
 

@@ -7,11 +7,9 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from common.contracts.base import Event
 from common.contracts.viewstats import HeartbeatRecorded, ViewRecorded
-from common.messaging import encode, kafka_client_options
 from tests.integration.common.helpers import eventually
 from tests.integration.recommender.conftest import lesson_place, publish_resource
 
@@ -19,20 +17,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-async def collector():
-    """Publishes viewstats' events as the collector does (CloudEvents, keyed like the contracts say)."""
-    producer = AIOKafkaProducer(**kafka_client_options(), enable_idempotence=True)
-    await producer.start()
+async def collector(publish_as):
+    """Publishes viewstats' events as the collector does."""
 
     async def send(*events: Event) -> None:
-        for e in events:
-            body, headers = encode(e, "/services/viewstats-collector")
-            await producer.send_and_wait(
-                e.TOPIC, body, key=e.key().encode(), headers=[(k, v.encode()) for k, v in headers.items()]
-            )
+        await publish_as("/services/viewstats-collector", *events)
 
-    yield send
-    await producer.stop()
+    return send
 
 
 def view(user: str, rid: str, province: str = "43") -> ViewRecorded:

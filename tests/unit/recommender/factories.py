@@ -53,6 +53,7 @@ def resource(
     duration: int | None = 600,
     kind: str = "video_lesson",
     credit_hours: float | None = None,
+    published_at: datetime = T0,
 ) -> ResourcePublished:
     place = None
     if lesson is not None:
@@ -82,8 +83,8 @@ def resource(
         lesson=place,
         media=[MediaRef(url=f"https://r.smartedu.cn/{rid}.mp4", duration_seconds=duration)] if duration else [],
         created_at=T0,
-        published_at=T0,
-        updated_at=T0,
+        published_at=published_at,
+        updated_at=published_at,
     )
     return ResourcePublished(resource=r, cursor=f"{T0.isoformat()}|{rid}")
 

@@ -89,6 +89,52 @@ def test_teachers_get_materials_and_training_toward_their_hours() -> None:
     assert any(c == "teaching_material" for c in codes.values())
 
 
+def test_a_new_training_course_is_not_crowded_out_by_older_or_more_viewed_ones() -> None:
+    """However many courses came before it (other terms', other runs' on a reused broker), viewed or not, the
+    newest course a teacher has not done is on the first page; a course for another subject's teachers is not."""
+    pool, b = textbook(), Behaviour()
+    for n in range(40):
+        pool.apply(
+            resource(
+                f"a-old-{n:02}",
+                section="teacher_training",
+                grades=(),
+                subjects=(),
+                credit_hours=1,
+                published_at=T0 + timedelta(minutes=n),
+            )
+        )
+        b.view(f"v{n}", f"a-old-{n:02}", "43", T0, pool)
+    pool.apply(
+        resource(
+            "z-chinese",
+            section="teacher_training",
+            grades=(),
+            subjects=("chinese",),
+            credit_hours=2,
+            published_at=T0 + timedelta(days=2),
+        )
+    )
+    pool.apply(
+        resource(
+            "z-new",
+            section="teacher_training",
+            grades=(),
+            subjects=(),
+            credit_hours=2,
+            published_at=T0 + timedelta(days=1),
+        )
+    )
+    items = for_teacher(pool, b, "t", Profile(grades=[5], subjects=["math"]), limit=10)
+    training = [i.resource_id for i in items if i.reason_code == "training"]
+    assert training[0] == "z-new" and "z-chinese" not in training
+    b.finish("t", "z-new")
+    training = [
+        i.resource_id for i in for_teacher(pool, b, "t", Profile(subjects=["math"])) if i.reason_code == "training"
+    ]
+    assert "z-new" not in training and training[0] == "a-old-39"
+
+
 def test_similar_resources_start_with_the_same_lesson() -> None:
     items = similar_resources(textbook(), "r2-0", lambda rid, n: ["r10-1"])
     assert [i.resource_id for i in items] == ["r2-1", "r10-1"]
