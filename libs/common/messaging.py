@@ -8,7 +8,9 @@ W3C ``traceparent`` header carries the trace.
 Consumers (``ServiceKit.consumer``) give at-least-once delivery with these rules:
 - the offset is committed only after the handler returned (FastStream ``AckPolicy.NACK_ON_ERROR``: an error
   that escapes rewinds the partition so the records are read again);
-- a record that cannot be parsed as a declared event goes straight to the group's dead-letter topic;
+- every record is validated against its event type's model (the JSON Schema in ``contracts/schemas``); one that
+  does not match, or cannot be parsed as a declared event, goes straight to the group's dead-letter topic with
+  the reason (``dlq_error``: which field, what is wrong); properties the model does not know are ignored;
 - a handler that raises is retried with exponential backoff ``CONSUMER_MAX_ATTEMPTS`` times, then the
   record goes to the dead-letter topic (a failing batch is first split, so only the bad records go);
 - an outage of the store or of Kafka is not the message's fault: it is retried without limit and the
@@ -124,7 +126,9 @@ def decode(record: ConsumerRecord) -> Envelope:
         raise MalformedMessage("empty body")
     key = record_key(record)
     try:
-        event = model.model_validate_json(record.value)
+        # A property this reader does not know is one a later revision of the same vN added (the only change the
+        # compatibility gate lets a vN make, common.compatibility): ignored here, so readers deploy after writers.
+        event = model.model_validate_json(record.value, extra="ignore")
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
         raise MalformedMessage(f"body does not match {model.TYPE}: {detail}") from None
