@@ -13,7 +13,8 @@ Consumers (``ServiceKit.consumer``) give at-least-once delivery with these rules
   the reason (``dlq_error``: which field, what is wrong); properties the model does not know are ignored;
 - a handler that raises is retried with exponential backoff ``CONSUMER_MAX_ATTEMPTS`` times, then the
   record goes to the dead-letter topic (a failing batch is first split, so only the bad records go);
-- an outage of the store or of Kafka is not the message's fault: it is retried without limit and the
+- an outage of the store, of Kafka or of an outside system the handler delivers to (``DependencyUnavailable``)
+  is not the message's fault: it is retried without limit and the
   record is never dead-lettered, so nothing is lost while the store is down;
 - dead letters keep the original bytes and headers, plus ``dlq_error``, ``dlq_source_topic``,
   ``dlq_source_partition``, ``dlq_source_offset`` and ``dlq_consumer_group``.
@@ -62,7 +63,20 @@ from common.store import STORE_UNAVAILABLE
 
 log = logging.getLogger("common.messaging")
 
-INFRA_UNAVAILABLE = (*STORE_UNAVAILABLE, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+
+class DependencyUnavailable(Exception):
+    """An outside system a handler delivers to (a Learning Record Store, ...) is down or asks us to wait: like an
+    outage of the store or Kafka it is not the record's fault, so it is retried without limit (with backoff) and
+    never dead-lettered; the offset is committed only once the handler succeeded."""
+
+
+INFRA_UNAVAILABLE = (
+    *STORE_UNAVAILABLE,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    DependencyUnavailable,
+)
 
 
 # --- the envelope ----------------------------------------------------------------------------------------

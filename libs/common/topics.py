@@ -221,6 +221,21 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         (CLASSGROUPS_COURSE_REQUESTS,),
         "The single writer of each after-school course: applies its place requests in partition order.",
     ),
+    # --- xapi: learning events as xAPI statements to a Learning Record Store (services/xapi) ----------------
+    *(
+        ConsumerGroup(
+            f"xapi-{name}",
+            "xapi",
+            (topic,),
+            f"Exports {what} as xAPI statements to the Learning Record Store (offsets committed once it accepted).",
+        )
+        for name, topic, what in (
+            ("heartbeats", VIEWSTATS_HEARTBEATS, "watch time (experienced)"),
+            ("learning", VIEWSTATS_LEARNING, "study hours credited (completed)"),
+            ("answers", RECOMMENDER_LEARNING, "graded answers (answered)"),
+            ("checkins", CLASSGROUPS_CHECKINS, "check-ins submitted (completed)"),
+        )
+    ),
 ]
 
 
@@ -280,6 +295,12 @@ PRINCIPALS: list[Principal] = [
             CLASSGROUPS_COURSES,
         ),
         "The class groups service.",
+    ),
+    Principal(
+        "xapi",
+        "xapi.app:create_app",
+        (),
+        "The xAPI exporter: reads the learning topics, writes statements to the LRS (nothing to Kafka but its DLQs).",
     ),
 ]
 

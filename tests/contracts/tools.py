@@ -51,3 +51,10 @@ def asyncapi_validate(spec: str) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=300,
     )
+
+
+def ralph(command: str) -> str:
+    """``contract-tools.sh ralph-<command>`` (start, stop, env, status) on the Ralph the test run uses."""
+    return subprocess.run(
+        ["bash", str(CONTRACT_TOOLS), f"ralph-{command}"], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
