@@ -41,6 +41,7 @@ run: provision ## start Kafka, FerretDB and all services with demo data; Ctrl-C 
 
 stop: ## stop everything `make run` started
 	@$(PY) deploy/local/devstack.py stop
+	@LOCAL_RALPH_PORT=8100 bash deploy/local/contract-tools.sh ralph-stop
 	@$(INFRA) stop
 
 test: provision browser ## run the whole suite against real Kafka and FerretDB

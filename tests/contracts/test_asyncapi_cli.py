@@ -56,7 +56,8 @@ def test_every_event_model_is_published_with_its_json_schema() -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("factory", [p.factory for p in PRINCIPALS if p.factory.endswith(".app:create_app")])
 def test_each_live_service_serves_a_document_valid_for_the_asyncapi_cli(service_process, factory) -> None:
-    process = service_process(factory, free_port()).start(timeout=180)
+    # as admin: this is about the document; each process under its own principal is tests/e2e/test_service_principals
+    process = service_process(factory, free_port(), kafka_principal="admin").start(timeout=180)
     result = asyncapi_validate(f"{process.url}/asyncapi.json")  # the CLI fetches it from the running service
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is valid" in result.stdout
