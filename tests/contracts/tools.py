@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import shlex
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.ops import tools as ops_tools
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = ops_tools.ROOT
 CONTRACT_TOOLS = ROOT / "deploy" / "local" / "contract-tools.sh"
 
 
-@functools.cache
 def tool_paths() -> dict[str, Path]:
     """SMARTEDU_ASYNCAPI, SMARTEDU_ASYNCAPI_HOME, SMARTEDU_RALPH."""
-    out = subprocess.run(["bash", str(CONTRACT_TOOLS), "env"], capture_output=True, text=True, check=True).stdout
-    return {
-        name: Path(os.environ.get(name, value))
-        for name, _, value in (word.partition("=") for word in shlex.split(out) if "=" in word)
-    }
+    return ops_tools.tool_paths(CONTRACT_TOOLS)
 
 
 def tool(name: str) -> Path:
-    """The path of a provisioned tool; without it the test fails in CI (`make test` provisions every tool) and is
-    skipped elsewhere, with the command that provisions it."""
-    path = tool_paths()[name]
-    if not path.exists():
-        message = f"{path} is missing: run `make contract-tools` (deploy/local/contract-tools.sh provision)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    """The provisioned tool's path (skipped without it, failed in CI: ``tests.ops.tools.tool``)."""
+    return ops_tools.tool(name, CONTRACT_TOOLS, "contract-tools")
 
 
 def asyncapi_validate(spec: str) -> subprocess.CompletedProcess[str]:

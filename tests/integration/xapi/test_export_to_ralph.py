@@ -291,23 +291,14 @@ async def _retrying(client: httpx.AsyncClient) -> bool | None:
 async def test_a_setting_points_the_exporter_at_any_lrs(run_id, tag, lrs) -> None:
     """XAPI_LRS_URL/USERNAME/PASSWORD: nothing in the exporter knows it is Ralph; wrong credentials are an outage
     (retried, never dead-lettered), not the records' fault."""
-    store = LearningRecordStore(settings(run_id, tag))
-    try:
-        with pytest.raises(StatementsRefused, match=r"4[02][02]"):  # not a statement: the record's fault
-            await store.store([{"id": str(uuid.uuid4())}])
-    finally:
-        await store.close()
-    wrong = settings(run_id, tag, lrs_password="not-the-password")
-    store = LearningRecordStore(wrong)
-    try:
-        with pytest.raises(DependencyUnavailable, match=r"401|403"):
-            await store.store([{"id": str(uuid.uuid4())}])
-    finally:
-        await store.close()
-    elsewhere = settings(run_id, tag, lrs_url="http://127.0.0.1:9/xAPI/")
-    store = LearningRecordStore(elsewhere)
-    try:
-        with pytest.raises(DependencyUnavailable, match="unreachable"):
-            await store.store([{"id": str(uuid.uuid4())}])
-    finally:
-        await store.close()
+    for overrides, error, reason in [
+        ({}, StatementsRefused, r"4[02][02]"),  # not a statement: the record's fault, dead-lettered
+        ({"lrs_password": "not-the-password"}, DependencyUnavailable, r"401|403"),
+        ({"lrs_url": "http://127.0.0.1:9/xAPI/"}, DependencyUnavailable, "unreachable"),
+    ]:
+        store = LearningRecordStore(settings(run_id, tag, **overrides))
+        try:
+            with pytest.raises(error, match=reason):
+                await store.store([{"id": str(uuid.uuid4())}])
+        finally:
+            await store.close()
