@@ -224,7 +224,17 @@ async def test_learning_events_become_statements_read_back_from_the_lrs(run_id, 
     )
 
 
-async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(run_id, tag, lrs, publishers) -> None:
+@pytest.fixture
+def ralph_back_afterwards():
+    """Whatever happens in the test, Ralph runs again after it (the next tests need it)."""
+    yield
+    if "running" not in ralph("status"):
+        ralph("start")
+
+
+async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(
+    run_id, tag, lrs, publishers, ralph_back_afterwards
+) -> None:
     """Ralph stops after the first statements; the exporter keeps trying (backoff) and is itself restarted while
     the LRS is down (its uncommitted batch is read again by the next one); Ralph comes back: every heartbeat is
     in the LRS exactly once."""
@@ -237,7 +247,6 @@ async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(run_id, 
         return HeartbeatRecorded(user_id=learner, resource_id=f"res-{tag}-{i}", seconds=30, at=AT)
 
     manager, client = await running(create_app(s))
-    lrs_stopped = False
     try:
         for i in range(10):
             await publishers["viewstats"].publish(heartbeat(i), event_id=ids[i])
@@ -247,7 +256,6 @@ async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(run_id, 
 
         await eventually(first_ten, timeout=120, every=0.5)
         ralph("stop")
-        lrs_stopped = True
         for i in range(10, 20):
             await publishers["viewstats"].publish(heartbeat(i), event_id=ids[i])
         await eventually(lambda: _retrying(client), timeout=60, every=0.5)
@@ -260,15 +268,12 @@ async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(run_id, 
             await publishers["viewstats"].publish(heartbeat(i), event_id=ids[i])
             await publishers["viewstats"].publish(heartbeat(i), event_id=ids[i])
         ralph("start")
-        lrs_stopped = False
 
         async def all_thirty():
             return len(await of_agent(lrs, mapping.actor(learner))) >= 30 or None
 
         await eventually(all_thirty, timeout=180, every=1)
     finally:
-        if lrs_stopped:
-            ralph("start")
         await stop(manager, client)
     statements = await of_agent(lrs, mapping.actor(learner))
     assert sorted(st["id"] for st in statements) == sorted(statement_id(e) for e in ids)  # each once
