@@ -26,7 +26,7 @@ $(CACHE)/pyenv/.synced: uv.lock pyproject.toml | $(UV)
 
 python: $(CACHE)/pyenv/.synced
 
-provision: python ops-tools ## provision Python deps, Kafka, FerretDB, SeaweedFS and the operators' tools (cached)
+provision: python ops-tools contract-tools ## provision Python deps, Kafka, FerretDB, SeaweedFS, the operators' and the contract tools (cached)
 	@$(INFRA) provision
 
 infra-start: provision
@@ -41,6 +41,7 @@ run: provision ## start Kafka, FerretDB and all services with demo data; Ctrl-C 
 
 stop: ## stop everything `make run` started
 	@$(PY) deploy/local/devstack.py stop
+	@LOCAL_RALPH_PORT=8100 bash deploy/local/contract-tools.sh ralph-stop
 	@$(INFRA) stop
 
 test: provision browser ## run the whole suite against real Kafka and FerretDB
@@ -70,6 +71,14 @@ format: python
 
 asyncapi: python ## write the platform's AsyncAPI document to docs/asyncapi.json
 	@$(PY) -m common.asyncapi > docs/asyncapi.json && echo "wrote docs/asyncapi.json"
+
+# --- contracts (issue 17): the AsyncAPI CLI and the Ralph LRS, each in an environment of its own under .cache/ --------
+.PHONY: contract-tools contracts
+contract-tools: ## the AsyncAPI CLI (npm) and Ralph, an xAPI Learning Record Store (its own virtualenv) (cached)
+	@bash deploy/local/contract-tools.sh provision
+
+contracts: python ## record new event versions' JSON Schemas in contracts/schemas (refuses a change that breaks a vN)
+	@$(PY) -m common.compatibility write && $(PY) -m common.compatibility check && echo "contracts/schemas up to date"
 
 k8s: python ## render Kafka topics and users for Kubernetes from libs/common/topics.py
 	@$(PY) -m common.topics k8s --out deploy/k8s/base/kafka

@@ -60,9 +60,12 @@ PROCESSES = [
     Process("viewstats-collector", "viewstats.collector.app:create_app", 8113),
     Process("recommender", "recommender.app:create_app", 8104),
     Process("classgroups", "classgroups.app:create_app", 8105),
+    Process("xapi", "xapi.app:create_app", 8106),  # learning events → statements in Ralph (RALPH_PORT)
     Process("teacher-registry (fake)", "deploy.local.teacher_registry.app:fake_registry_app", 8199),
 ]
 URL = {p.name: p.url for p in PROCESSES}
+CONTRACT_TOOLS = ROOT / "deploy" / "local" / "contract-tools.sh"
+RALPH_PORT = 8100  # the xAPI Learning Record Store (Ralph) the exporter writes to, unless XAPI_LRS_URL is set
 
 
 def available(p: Process) -> bool:
@@ -91,6 +94,13 @@ def env(kafka_principal: str | None = "admin") -> dict[str, str]:
             S3_ENDPOINT_URL=f"http://127.0.0.1:{os.environ.get('LOCAL_S3_PORT', '8333')}",
             S3_ACCESS_KEY_ID=keys["S3_ACCESS_KEY_ID"],
             S3_SECRET_ACCESS_KEY=keys["S3_SECRET_ACCESS_KEY"],
+        )
+    ralph = STATE / "ralph" / "credentials.env"
+    if "XAPI_LRS_URL" not in os.environ and ralph.exists():  # the LRS contract-tools.sh runs (Ralph)
+        e.update(
+            XAPI_LRS_URL=f"http://127.0.0.1:{RALPH_PORT}/xAPI/",
+            XAPI_LRS_USERNAME="smartedu-xapi",
+            XAPI_LRS_PASSWORD=ralph.read_text().strip().partition("=")[2],
         )
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "libs"), str(ROOT / "services")])
     e.setdefault("LOG_JSON", "true")
@@ -299,6 +309,28 @@ def start_prometheus(procs: list[Process]):  # -> prometheus_local.Prometheus | 
     return prometheus
 
 
+def _ralph_env() -> dict[str, str]:
+    return {**os.environ, "SMARTEDU_STATE": str(STATE), "LOCAL_RALPH_PORT": str(RALPH_PORT)}
+
+
+def lrs_ready() -> bool:
+    """Ralph started (on the FerretDB infra.sh runs) unless XAPI_LRS_URL names an LRS; False (and the exporter is
+    left out, with the reason) when the broker's storage predates the exporter's principal or Ralph did not start."""
+    credentials = STATE / "kafka-credentials.env"
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and credentials.exists():
+        from common.topics import read_credentials
+
+        if "xapi" not in read_credentials(credentials):
+            print("  xapi left out: the local broker was formatted before its Kafka user existed (`make clean` once)")
+            return False
+    if "XAPI_LRS_URL" in os.environ:
+        return True
+    started = subprocess.run(["bash", str(CONTRACT_TOOLS), "ralph-start"], env=_ralph_env(), cwd=ROOT)
+    if started.returncode != 0:
+        print("  xapi left out: Ralph, its Learning Record Store, did not start (see above)")
+    return started.returncode == 0
+
+
 def run(timeout: float, skip_demo: bool) -> int:
     begun = time.monotonic()
     stop_all()  # a previous run killed hard may have left services behind
@@ -312,6 +344,7 @@ def run(timeout: float, skip_demo: bool) -> int:
     topics = subprocess.run([PYTHON, "-m", "common.topics", "create"], env=env(), cwd=ROOT)
     if topics.returncode != 0:
         return 1
+    procs = [p for p in procs if p.name != "xapi" or lrs_ready()]
     started = time.monotonic()
     print("starting services:")
     children = start(procs)
@@ -373,6 +406,8 @@ def run(timeout: float, skip_demo: bool) -> int:
     finally:
         print("\nstopping services:")
         stop_all()
+        if "XAPI_LRS_URL" not in os.environ:
+            subprocess.run(["bash", str(CONTRACT_TOOLS), "ralph-stop"], env=_ralph_env(), cwd=ROOT)
         if prometheus is not None:
             prometheus.stop()
         SUPERVISOR.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: start Kafka and FerretDB unless KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL point elsewhere, create
-# the declared topics, run the whole pytest suite, and stop what was started here.
+# the declared topics, start Ralph (the xAPI LRS) unless XAPI_LRS_URL points at one, run the whole pytest suite,
+# and stop what was started here.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -26,9 +27,19 @@ export MONGODB_URL=${MONGODB_URL:-mongodb://127.0.0.1:$LOCAL_MONGO_PORT}
 # the object store of class groups' media (S3 API): its endpoint and the identity infra.sh generated
 if [ -z "${S3_ENDPOINT_URL:-}" ]; then eval "$("$INFRA" env s3)" || exit 1; fi
 "$PY" -m common.topics create || exit 1
+# The xAPI exporter's Learning Record Store (Ralph, on the FerretDB above) unless XAPI_LRS_URL points at one
+CONTRACT_TOOLS=$ROOT/deploy/local/contract-tools.sh
+export LOCAL_RALPH_PORT=${LOCAL_RALPH_PORT:-18100}
+ralph_started=0
+if [ -z "${XAPI_LRS_URL:-}" ]; then
+  if ! "$CONTRACT_TOOLS" ralph-status | grep -q running; then ralph_started=1; fi
+  "$CONTRACT_TOOLS" ralph-start || exit 1
+  eval "$("$CONTRACT_TOOLS" ralph-env)" || exit 1
+fi
 # Each test has its own time limit (pyproject: timeout); this one bounds the whole run, so CI always gets a
 # report (SIGINT makes pytest print its summary) instead of being cut off.
 timeout --signal=INT --kill-after=60 "${SUITE_TIMEOUT_SECONDS:-4200}" "$PY" -m pytest "$@"
 status=$?
+if [ "$ralph_started" = 1 ] && [ -z "${KEEP_INFRA:-}" ]; then "$CONTRACT_TOOLS" ralph-stop; fi
 if [ "$started" = 1 ] && [ -z "${KEEP_INFRA:-}" ]; then "$INFRA" stop; fi
 exit $status

@@ -1,9 +1,15 @@
-"""The platform's AsyncAPI 3.0 document, generated from the event contracts and the topic list.
+"""The platform's AsyncAPI document (3.1), generated from the event contracts and the topic list.
 
 Each service serves the part it publishes and consumes at ``/asyncapi`` (``/asyncapi.json``);
 ``make asyncapi`` writes the whole platform's document to ``docs/asyncapi.json``. Generated from the pydantic
 contracts rather than from FastStream's subscriber signatures because our handlers receive raw records:
 the contracts are where the payload schemas live.
+
+Every event model's JSON Schema (draft 2020-12, as pydantic writes it) is published in ``components.schemas`` under
+its CloudEvents type, and the models it nests under their own names beside it: pydantic puts those in a ``$defs``
+inside each schema, and a ``$ref`` to ``#/$defs/...`` is resolved against the root of the AsyncAPI document, where
+there is no ``$defs``, so code generators failed on the platform's most important event (issue 17). The document is
+checked by the AsyncAPI project's own CLI (``tests/unit/common/test_asyncapi_cli.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Any
 
 from common.contracts import EVENT_TYPES, Event
 from common.topics import CONSUMER_GROUPS, all_topics
+
+SCHEMA_REF = "#/components/schemas/{model}"
 
 CLOUDEVENTS_HEADERS: dict[str, Any] = {
     "type": "object",
@@ -34,14 +42,35 @@ def _publisher_of(event: type[Event]) -> str:
     return event.TYPE.split(".")[2]
 
 
+def event_schema(event: type[Event], ref_template: str = SCHEMA_REF) -> dict[str, Any]:
+    """The event's JSON Schema with its nested models' ``$ref``s pointing at ``ref_template`` (their ``$defs`` are
+    still in it, for :func:`hoist`)."""
+    return event.model_json_schema(ref_template=ref_template)
+
+
+def hoist(schema: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """Moves the schema's ``$defs`` into ``shared`` (the document's ``components.schemas``) and returns the rest.
+    Two events nesting a model of the same name must nest the same model: a clash would make one ``$ref`` lie."""
+    schema = dict(schema)
+    for name, definition in schema.pop("$defs", {}).items():
+        if shared.setdefault(name, definition) != definition:
+            raise ValueError(f"two different nested models are both called {name!r}: rename one")
+    return schema
+
+
+def schema_name(event: type[Event]) -> str:
+    return event.TYPE.removeprefix("cn.smartedu.")
+
+
 def document(service: str | None = None) -> dict[str, Any]:
-    """AsyncAPI 3.0 for one service (what it sends and receives) or, with ``service=None``, the platform."""
+    """AsyncAPI 3.1 for one service (what it sends and receives) or, with ``service=None``, the platform."""
     events = [e for e in EVENT_TYPES.values() if service is None or _publisher_of(e) == service]
     groups = [g for g in CONSUMER_GROUPS if service is None or g.service == service]
     topics = {t.name: t for t in all_topics()}
     channel_names = sorted({e.TOPIC for e in events} | {t for g in groups for t in g.topics})
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for name in channel_names:
         topic = topics.get(name)
@@ -50,13 +79,14 @@ def document(service: str | None = None) -> dict[str, Any]:
             if name != event.TOPIC:
                 continue
             msg_id = event.TYPE.removeprefix("cn.smartedu.").replace(".", "_")
+            schemas[schema_name(event)] = hoist(event_schema(event), schemas)
             messages[msg_id] = {
                 "name": event.TYPE,
                 "title": event.__name__,
                 "summary": (event.__doc__ or "").strip().split("\n\n")[0],
                 "contentType": "application/json",
                 "headers": CLOUDEVENTS_HEADERS,
-                "payload": event.model_json_schema(),
+                "payload": {"$ref": SCHEMA_REF.format(model=schema_name(event))},
                 "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
             }
             msg_refs[msg_id] = {"$ref": f"#/components/messages/{msg_id}"}
@@ -92,7 +122,7 @@ def document(service: str | None = None) -> dict[str, Any]:
             }
     title = "National Smart Education Platform" + (f" — {service}" if service else "")
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": f"{title} events",
             "version": "1.0.0",
@@ -101,7 +131,7 @@ def document(service: str | None = None) -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
     }
 
 
@@ -116,7 +146,8 @@ def html_page(doc: dict[str, Any]) -> str:
         )
     msgs = []
     for msg in doc["components"]["messages"].values():
-        schema = html.escape(str(list(msg["payload"].get("properties", {}).keys())))
+        payload = doc["components"]["schemas"][msg["payload"]["$ref"].rsplit("/", 1)[-1]]
+        schema = html.escape(str(list(payload.get("properties", {}).keys())))
         msgs.append(
             f"<tr><td><code>{html.escape(msg['name'])}</code></td><td>{html.escape(msg['summary'])}</td>"
             f"<td>{schema}</td></tr>"

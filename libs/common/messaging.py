@@ -8,10 +8,13 @@ W3C ``traceparent`` header carries the trace.
 Consumers (``ServiceKit.consumer``) give at-least-once delivery with these rules:
 - the offset is committed only after the handler returned (FastStream ``AckPolicy.NACK_ON_ERROR``: an error
   that escapes rewinds the partition so the records are read again);
-- a record that cannot be parsed as a declared event goes straight to the group's dead-letter topic;
+- every record is validated against its event type's model (the JSON Schema in ``contracts/schemas``); one that
+  does not match, or cannot be parsed as a declared event, goes straight to the group's dead-letter topic with
+  the reason (``dlq_error``: which field, what is wrong); properties the model does not know are ignored;
 - a handler that raises is retried with exponential backoff ``CONSUMER_MAX_ATTEMPTS`` times, then the
   record goes to the dead-letter topic (a failing batch is first split, so only the bad records go);
-- an outage of the store or of Kafka is not the message's fault: it is retried without limit and the
+- an outage of the store, of Kafka or of an outside system the handler delivers to (``DependencyUnavailable``)
+  is not the message's fault: it is retried without limit and the
   record is never dead-lettered, so nothing is lost while the store is down;
 - dead letters keep the original bytes and headers, plus ``dlq_error``, ``dlq_source_topic``,
   ``dlq_source_partition``, ``dlq_source_offset`` and ``dlq_consumer_group``.
@@ -60,7 +63,20 @@ from common.store import STORE_UNAVAILABLE
 
 log = logging.getLogger("common.messaging")
 
-INFRA_UNAVAILABLE = (*STORE_UNAVAILABLE, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+
+class DependencyUnavailable(Exception):
+    """An outside system a handler delivers to (a Learning Record Store, ...) is down or asks us to wait: like an
+    outage of the store or Kafka it is not the record's fault, so it is retried without limit (with backoff) and
+    never dead-lettered; the offset is committed only once the handler succeeded."""
+
+
+INFRA_UNAVAILABLE = (
+    *STORE_UNAVAILABLE,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    DependencyUnavailable,
+)
 
 
 # --- the envelope ----------------------------------------------------------------------------------------
@@ -124,7 +140,9 @@ def decode(record: ConsumerRecord) -> Envelope:
         raise MalformedMessage("empty body")
     key = record_key(record)
     try:
-        event = model.model_validate_json(record.value)
+        # A property this reader does not know is one a later revision of the same vN added (the only change the
+        # compatibility gate lets a vN make, common.compatibility): ignored here, so readers deploy after writers.
+        event = model.model_validate_json(record.value, extra="ignore")
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
         raise MalformedMessage(f"body does not match {model.TYPE}: {detail}") from None

@@ -393,7 +393,7 @@ class ServiceKit:
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-        @ops.get("/asyncapi.json", summary="AsyncAPI 3.0 document of the events this service sends and receives")
+        @ops.get("/asyncapi.json", summary="AsyncAPI 3.1 document of the events this service sends and receives")
         @access.public()
         async def asyncapi_json() -> JSONResponse:
             return JSONResponse(asyncapi.document(self.name))

@@ -280,6 +280,21 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         (CATALOG_RESOURCES,),
         "Keeps which catalog resources are published (ids and titles) for the studios' shared resources.",
     ),
+    # --- xapi: learning events as xAPI statements to a Learning Record Store (services/xapi) ----------------
+    *(
+        ConsumerGroup(
+            f"xapi-{name}",
+            "xapi",
+            (topic,),
+            f"Exports {what} as xAPI statements to the Learning Record Store (offsets committed once it accepted).",
+        )
+        for name, topic, what in (
+            ("heartbeats", VIEWSTATS_HEARTBEATS, "watch time (experienced)"),
+            ("learning", VIEWSTATS_LEARNING, "study hours credited (completed)"),
+            ("answers", RECOMMENDER_LEARNING, "graded answers (answered)"),
+            ("checkins", CLASSGROUPS_CHECKINS, "check-ins submitted (completed)"),
+        )
+    ),
 ]
 
 
@@ -340,6 +355,12 @@ PRINCIPALS: list[Principal] = [
             CLASSGROUPS_STUDIOS,
         ),
         "The class groups service.",
+    ),
+    Principal(
+        "xapi",
+        "xapi.app:create_app",
+        (),
+        "The xAPI exporter: reads the learning topics, writes statements to the LRS (nothing to Kafka but its DLQs).",
     ),
 ]
 

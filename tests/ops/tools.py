@@ -20,21 +20,22 @@ OPS_TOOLS = ROOT / "deploy" / "local" / "ops-tools.sh"
 
 
 @functools.cache
-def tool_paths() -> dict[str, Path]:
-    """SMARTEDU_KUSTOMIZE, SMARTEDU_KUBEVAL_PYTHON, SMARTEDU_CRDS, SMARTEDU_PROMETHEUS, SMARTEDU_PROMTOOL."""
-    out = subprocess.run(["bash", str(OPS_TOOLS), "env"], capture_output=True, text=True, check=True).stdout
+def tool_paths(script: Path = OPS_TOOLS) -> dict[str, Path]:
+    """What ``<script> env`` exports: SMARTEDU_KUSTOMIZE, SMARTEDU_KUBEVAL_PYTHON, SMARTEDU_CRDS, SMARTEDU_PROMETHEUS,
+    SMARTEDU_PROMTOOL (ops-tools.sh); the contract tools' script exports its own (tests/contracts/tools.py)."""
+    out = subprocess.run(["bash", str(script), "env"], capture_output=True, text=True, check=True).stdout
     return {
         name: Path(os.environ.get(name, value))
         for name, _, value in (word.partition("=") for word in shlex.split(out) if "=" in word)
     }
 
 
-def tool(name: str) -> Path:
+def tool(name: str, script: Path = OPS_TOOLS, target: str = "ops-tools") -> Path:
     """The path of a provisioned tool; without it the test fails in CI (`make test` provisions every tool) and is
     skipped elsewhere, with the command that provisions it."""
-    path = tool_paths()[name]
+    path = tool_paths(script)[name]
     if not path.exists():
-        message = f"{path} is missing: run `make ops-tools` (deploy/local/ops-tools.sh provision)"
+        message = f"{path} is missing: run `make {target}` ({script.relative_to(ROOT)} provision)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -68,3 +68,16 @@ def test_malformed_records_are_refused_with_a_reason(mutate, reason) -> None:
     body, headers = mutate(*encode(withdrawn(), "/services/catalog"))
     with pytest.raises(MalformedMessage, match=reason):
         decode(record(body, headers))
+
+
+def test_a_property_added_by_a_later_revision_of_the_version_is_ignored() -> None:
+    """The compatibility gate lets a vN gain optional properties: a reader deployed before must still read it."""
+    body, headers = encode(withdrawn(), "/services/catalog")
+    newer = orjson.dumps({**orjson.loads(body), "withdrawn_by_province": "43"})
+    assert decode(record(newer, headers)).event == ResourceWithdrawn.model_validate_json(body)
+
+
+def test_the_reason_names_the_field_that_does_not_match() -> None:
+    body, headers = encode(withdrawn(), "/services/catalog")
+    with pytest.raises(MalformedMessage, match=r"does not match cn.smartedu.catalog.resource.withdrawn.v1: version: "):
+        decode(record(orjson.dumps({**orjson.loads(body), "version": "three"}), headers))

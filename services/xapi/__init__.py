@@ -1,0 +1,1 @@
+"""The xAPI exporter: the platform's learning events as xAPI 1.0.3 statements in a Learning Record Store."""
