@@ -249,6 +249,8 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         # the matrix joins the student persona to classes from parallel cells: each attempt holds a failure slot
         # while it is decided (the limit itself is tested in tests/integration/classgroups)
         spawn("classgroups", "classgroups.app:create_app", CLASSGROUPS_CODE_MAX_FAILURES="1000", **auth),
+        # the xAPI exporter serves only the operations routes; its LRS is the tier's Ralph (deploy/local/test.sh)
+        spawn("xapi", "xapi.app:create_app", **auth),
     ]
     for sp in others:
         sp.start(wait_ready=False)
@@ -261,7 +263,7 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         for sp in processes:
             sp.kill(9)
         raise
-    names = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups"]
+    names = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups", "xapi"]
     platform = Platform(
         urls={n: p.url for n, p in zip(names, [identity, *others], strict=True)},
         logs={p.log_path.stem: p.log_path for p in processes},
@@ -316,6 +318,7 @@ FACTORIES = {
     "collector": "viewstats.collector.app",
     "recommender": "recommender.app",
     "classgroups": "classgroups.app",
+    "xapi": "xapi.app",
 }
 
 

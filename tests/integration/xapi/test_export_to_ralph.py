@@ -13,10 +13,6 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from xapi.app import create_app
-from xapi.domain.statements import Mapping, statement_id
-from xapi.lrs import LearningRecordStore, StatementsRefused
-from xapi.settings import XapiSettings
 
 from common.contracts.classgroups import CheckinSubmitted
 from common.contracts.recommender import AnswerGraded, MasteryChanged
@@ -26,6 +22,10 @@ from common.service import ServiceKit
 from common.settings import ServiceSettings
 from tests.contracts.tools import ralph
 from tests.integration.common.helpers import eventually
+from xapi.app import create_app
+from xapi.domain.statements import Mapping, statement_id
+from xapi.lrs import LearningRecordStore, StatementsRefused
+from xapi.settings import XapiSettings
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,11 +8,11 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from xapi.domain.statements import STATEMENT_NAMESPACE, Mapping, iso_duration, statement, statement_id
 
 from common.contracts.classgroups import CheckinReviewed, CheckinSubmitted
 from common.contracts.recommender import AnswerGraded, MasteryChanged
 from common.contracts.viewstats import HeartbeatRecorded, LearningCredited
+from xapi.domain.statements import STATEMENT_NAMESPACE, Mapping, iso_duration, statement, statement_id
 
 pytestmark = pytest.mark.unit
 
