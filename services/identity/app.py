@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pymongo import IndexModel
 
 from common.auth import install_verifier
+from common.kafka import kafka_consumer
 from common.service import ServiceKit
 from identity.api import routers
 from identity.handlers import Identity
@@ -32,6 +33,8 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     kit.store.declare_indexes("resets", [IndexModel("c"), IndexModel("exp")])
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
     service = Identity(settings, store, registry)
+    # the HTTP feed reads subscribers' feed topics without a consumer group (identity's login reads feed.*)
+    service.subscribers.new_reader = lambda: kafka_consumer(login=settings, enable_auto_commit=False)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_keys_fresh() -> None:

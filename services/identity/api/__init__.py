@@ -5,8 +5,8 @@ by the chassis."""
 
 from __future__ import annotations
 
-from identity.api import accounts, guardians, oidc, orgs, teachers
+from identity.api import accounts, guardians, oidc, orgs, subscribers, teachers
 
-routers = [accounts.router, orgs.router, teachers.router, guardians.router, oidc.router]
+routers = [accounts.router, orgs.router, teachers.router, guardians.router, oidc.router, subscribers.router]
 
 __all__ = ["routers"]
