@@ -4,8 +4,14 @@ feed with its own SCRAM login (and is refused elsewhere), over HTTP too, and rep
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shutil
+import subprocess
 import uuid
 from collections import Counter
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
 
 from common.contracts import catalog, classgroups, viewstats
+from common.messaging import kafka_client_options
 from tests.integration.common.helpers import eventually
 from tests.integration.identity.conftest import running_identity
 from tests.integration.identity.feeds import (
@@ -278,3 +285,77 @@ async def test_a_deactivated_subscriber_can_no_longer_log_in(world):
     with pytest.raises(KafkaError):
         await consumer.start()
     await consumer.stop()
+
+
+# --- kcat: an outside client nobody here wrote (Debian's kcat, librdkafka) ------------------------------------
+def kcat(subscriber: dict, topic: str, tmp_path) -> subprocess.CompletedProcess:
+    """The topic read from the beginning to its end as the subscriber, with its own SASL login (from a config file
+    readable by this account only, never on the command line)."""
+    options = kafka_client_options()
+    config = tmp_path / f"{subscriber['subscriber_id']}.conf"
+    config.touch(mode=0o600)
+    config.write_text(
+        f"bootstrap.servers={options['bootstrap_servers']}\n"
+        f"security.protocol={options.get('security_protocol', 'PLAINTEXT')}\n"
+        f"sasl.mechanism={options.get('sasl_mechanism', 'SCRAM-SHA-512')}\n"
+        f"sasl.username={subscriber['subscriber_id']}\nsasl.password={subscriber['password']}\n"
+    )
+    return subprocess.run(
+        ["kcat", "-F", str(config), "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"LD_LIBRARY_PATH": newer_librdkafka(tmp_path)},
+    )
+
+
+def newer_librdkafka(tmp_path) -> str:
+    """A directory whose ``librdkafka.so.1`` is the one confluent-kafka's wheel ships (2.16). Debian's kcat links
+    the system's librdkafka (2.0.2 in Debian 12), whose SCRAM client-final message repeats the nonce; Kafka 4 checks
+    it strictly (RFC 5802) and refuses every SCRAM login of librdkafka < 2.6.1 (kcat issue #462, librdkafka #4895).
+    kcat itself is unchanged: the same Debian binary, loading a fixed library."""
+    import confluent_kafka
+
+    bundled = sorted((Path(confluent_kafka.__file__).parent.parent / "confluent_kafka.libs").glob("librdkafka*.so*"))
+    if not bundled:
+        return os.environ.get("LD_LIBRARY_PATH", "")
+    lib = tmp_path / "librdkafka"
+    lib.mkdir(exist_ok=True)
+    link = lib / "librdkafka.so.1"
+    if not link.exists():
+        link.symlink_to(bundled[0])
+    return str(lib)
+
+
+needs_kcat = pytest.mark.skipif(
+    shutil.which("kcat") is None, reason="kcat is not installed (`make kcat` installs Debian's package)"
+)
+
+
+@needs_kcat
+async def test_kcat_reads_its_own_feed_with_cloudevents_headers(subscribers, routed, tmp_path):
+    hunan, _ = subscribers
+    done = await asyncio.to_thread(kcat, hunan, hunan["kafka"]["topic"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(records) >= 6
+    kafka = await read_feed(hunan["kafka"]["topic"], hunan["subscriber_id"], hunan["password"], at_least=6)
+    assert {r["headers"][r["headers"].index("ce_id") + 1] for r in records} == {f["headers"]["ce_id"] for f in kafka}
+    for r in records:
+        h = dict(zip(r["headers"][::2], r["headers"][1::2], strict=True))
+        assert h["ce_specversion"] == "1.0" and h["content-type"] == "application/json"
+        assert h["ce_type"] in HUNAN_TYPES and h["ce_source"].startswith("/") and h["ce_time"].endswith("Z")
+        assert json.loads(r["payload"])  # the event's JSON
+        if h.get("ce_subject"):
+            assert r["key"] == h["ce_subject"]
+
+
+@needs_kcat
+async def test_kcat_is_refused_on_another_feed_and_on_a_platform_topic(subscribers, routed, tmp_path):
+    if not kafka_secured_here():
+        pytest.skip("needs the SASL broker deploy/local/infra.sh runs")
+    hunan, research = subscribers
+    for topic in (research["kafka"]["topic"], "viewstats.learning.v1"):
+        done = await asyncio.to_thread(kcat, hunan, topic, tmp_path)
+        assert done.returncode != 0 and "authoriz" in done.stderr.lower(), (topic, done.stderr)
+        assert not [line for line in done.stdout.splitlines() if line.startswith("{")]
