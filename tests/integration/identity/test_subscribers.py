@@ -11,8 +11,8 @@ import shutil
 import subprocess
 import uuid
 from collections import Counter
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
