@@ -65,8 +65,9 @@ async def read_page(consumer: Any, topic: str, positions: dict[int, int], limit:
     if not tps:
         return {"items": [], "cursor": encode_cursor(positions), "caught_up": True}
     begins, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
-    # a position the topic's retention passed restarts at its beginning (the records before are gone)
-    pos = {tp.partition: max(positions.get(tp.partition, 0), begins[tp]) for tp in tps}
+    # a position the topic's retention passed restarts at its beginning (the records before are gone); one past the
+    # end (never given by this feed) is held at the end, so nothing written later is skipped
+    pos = {tp.partition: min(max(positions.get(tp.partition, 0), begins[tp]), ends[tp]) for tp in tps}
     behind = [tp for tp in tps if pos[tp.partition] < ends[tp]]
     items: list[dict[str, Any]] = []
     if behind:
