@@ -47,14 +47,7 @@ class ReplayAsk(BaseModel):
 def view(s: Subscriber) -> dict[str, Any]:
     return {
         "subscriber_id": s.id,
-        "name": s.name,
-        "kind": s.kind,
-        "event_types": list(s.event_types),
-        "provinces": list(s.provinces),
-        "pseudonymise": s.pseudonymise,
-        "exclude_fields": list(s.exclude_fields),
-        "active": s.active,
-        "registered_at": s.registered_at,
+        **s.terms(),
         "kafka": {"topic": s.topic, "group_prefix": feed_group_prefix(s.id), "username": s.id},
         "http_feed": f"/v1/feeds/{s.id}/changes",
     }

@@ -106,6 +106,19 @@ class Subscriber:
     registered_at: datetime | None = None
     key: bytes = field(default=b"", repr=False)  # the per-subscriber HMAC key (ids, pseudonyms); never shown
 
+    def terms(self) -> dict[str, Any]:
+        """What the registration says (stored, shown to the admin): never the key."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "event_types": list(self.event_types),
+            "provinces": list(self.provinces),
+            "pseudonymise": self.pseudonymise,
+            "exclude_fields": list(self.exclude_fields),
+            "active": self.active,
+            "registered_at": self.registered_at,
+        }
+
     @property
     def topic(self) -> str:
         return feed_topic(self.id)

@@ -73,8 +73,7 @@ def create_app(settings: IdentitySettings | None = None, *, router_type: type[Ro
     async def stop() -> None:
         for t in tasks:
             t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await asyncio.gather(*tasks, return_exceptions=True)
         for c in clients:
             with contextlib.suppress(Exception):
                 await c.stop()  # type: ignore[attr-defined]

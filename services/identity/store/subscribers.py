@@ -22,19 +22,7 @@ class SubscriberStore(Collections):
     async def create(self, s: Subscriber, *, sealed_key: str, password_digest: str) -> bool:
         return await self._insert(
             "subscribers",
-            {
-                "_id": f"sub:{s.id}",
-                "name": s.name,
-                "kind": s.kind,
-                "event_types": list(s.event_types),
-                "provinces": list(s.provinces),
-                "pseudonymise": s.pseudonymise,
-                "exclude_fields": list(s.exclude_fields),
-                "active": s.active,
-                "registered_at": s.registered_at,
-                "key": sealed_key,
-                "password": password_digest,
-            },
+            {"_id": f"sub:{s.id}", **s.terms(), "key": sealed_key, "password": password_digest},
         )
 
     async def get(self, subscriber_id: str) -> tuple[dict[str, Any], str] | None:
