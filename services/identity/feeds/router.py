@@ -73,8 +73,17 @@ class Router:
     async def run(self) -> None:
         while True:
             batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
-            for tp, records in batches.items():
-                await self._route_until_done(tp, records)
+            pending = dict(batches)
+            try:
+                for tp, records in batches.items():
+                    await self._route_until_done(tp, records)
+                    del pending[tp]
+            except BaseException:
+                # anything but an outage (a bug, a cancel): what this fetch brought and was not committed goes back, so
+                # the loop that starts again reads it again instead of skipping it (the fetch moved every position)
+                for tp, records in pending.items():
+                    self.consumer.seek(tp, records[0].offset)
+                raise
 
     async def _route_until_done(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         delay = 0.5

@@ -75,7 +75,7 @@ async def read_feed(topic: str, username: str, password: str, *, at_least: int, 
 
 
 @contextlib.asynccontextmanager
-async def running_router(run: str, **overrides: Any) -> AsyncIterator[Any]:
+async def running_router(run: str, router_type: Any = None, **overrides: Any) -> AsyncIterator[Any]:
     """The feed router in-process, on the identity database of test run ``run`` (running_identity's)."""
     settings = IdentitySettings(
         mongodb_database_prefix=f"test_identity_{run}_",
@@ -84,7 +84,7 @@ async def running_router(run: str, **overrides: Any) -> AsyncIterator[Any]:
         **overrides,
     )
     ensure_group_acls(settings.kafka_client_prefix)
-    app = create_router(settings)
+    app = create_router(settings, **({"router_type": router_type} if router_type else {}))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         yield app
 
