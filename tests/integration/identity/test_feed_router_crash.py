@@ -66,10 +66,13 @@ async def test_a_router_killed_mid_batch_loses_nothing_and_repeats_with_the_same
 
         router = service_process("identity.feeds.app:create_app", free_port(), **env)
         router.start(timeout=120)
-        feed = await read_feed(
-            hunan["kafka"]["topic"], hunan["subscriber_id"], hunan["password"], at_least=41 + len(ours), timeout=90
-        )
-        ours = [f for f in feed if f["data"].get("class_id") == class_id]
+
+        async def all_routed() -> list[dict] | None:
+            feed = await read_feed(hunan["kafka"]["topic"], hunan["subscriber_id"], hunan["password"], at_least=1)
+            mine = [f for f in feed if f["data"].get("class_id") == class_id]
+            return mine if len({f["headers"]["ce_id"] for f in mine}) >= 41 else None
+
+        ours = await eventually(all_routed, timeout=120, every=1.0)
         by_id: dict[str, list[dict]] = {}
         for f in ours:
             by_id.setdefault(f["headers"]["ce_id"], []).append(f["data"])
