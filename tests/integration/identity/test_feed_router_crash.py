@@ -24,7 +24,8 @@ from tests.integration.identity.feeds import (
 pytestmark = pytest.mark.integration
 
 
-async def _register(identity) -> dict:
+async def _province_and_class(identity) -> tuple[dict, str, str]:
+    """湖南's platform registered, a teacher of a 湖南 school, a class id."""
     minister, phone = await identity.register("teacher")
     await identity.make(minister, "ministry_admin")
     body = {
@@ -35,16 +36,15 @@ async def _register(identity) -> dict:
     }
     r = await identity.client.post("/v1/subscribers", json=body, headers=await identity.bearer(phone))
     assert r.status_code == 201, r.text
-    return r.json()
+    teacher, _ = await identity.register("teacher")
+    await identity.service.store.accounts.update(teacher, fields={"school": HUNAN_SCHOOL})
+    return r.json(), teacher, f"cls-{uuid.uuid4().hex[:8]}"
 
 
 async def test_a_router_killed_mid_batch_loses_nothing_and_repeats_with_the_same_ids(mongodb_url, service_process):
     run = uuid.uuid4().hex[:8]
     async with running_identity(mongodb_url, run=run) as identity:
-        hunan = await _register(identity)
-        teacher, _ = await identity.register("teacher")
-        await identity.service.store.accounts.update(teacher, fields={"school": HUNAN_SCHOOL})
-        class_id = f"cls-{uuid.uuid4().hex[:8]}"
+        hunan, teacher, class_id = await _province_and_class(identity)
         # 40 reviews of one class: one key, one partition, read in one batch
         await publish(*class_events(class_id, f"u_{uuid.uuid4().hex}", teacher, n=40))
 
@@ -96,10 +96,7 @@ class _FailsOnce(Router):
 async def test_a_batch_whose_routing_failed_is_routed_again_not_skipped(mongodb_url):
     run = uuid.uuid4().hex[:8]
     async with running_identity(mongodb_url, run=run) as identity:
-        hunan = await _register(identity)
-        teacher, _ = await identity.register("teacher")
-        await identity.service.store.accounts.update(teacher, fields={"school": HUNAN_SCHOOL})
-        class_id = f"cls-{uuid.uuid4().hex[:8]}"
+        hunan, teacher, class_id = await _province_and_class(identity)
         _FailsOnce.key, _FailsOnce.failed = class_id.encode(), False
         await publish(*class_events(class_id, f"u_{uuid.uuid4().hex}", teacher, n=5))
         async with running_router(run, router_type=_FailsOnce) as app:
