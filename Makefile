@@ -10,7 +10,7 @@ INFRA := deploy/local/infra.sh
 export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
 export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
 
-.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools kcat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ stop: ## stop everything `make run` started
 	@LOCAL_RALPH_PORT=8100 bash deploy/local/contract-tools.sh ralph-stop
 	@$(INFRA) stop
 
-test: provision browser ## run the whole suite against real Kafka and FerretDB
+test: provision browser kcat ## run the whole suite against real Kafka and FerretDB
 	@bash deploy/local/test.sh $(ARGS)
 
 browser: ## install Debian's headless Chromium and a CJK font for the dashboard test (when missing)
@@ -59,6 +59,11 @@ bench-tools: ## install Debian's wrk, the load generator of the HTTP benchmarks 
 	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk \
 	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }; }
+
+kcat: ## install Debian's kcat, the outside Kafka client the subscriber feed tests read feeds with (when missing)
+	@command -v kcat >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kcat \
+	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kcat; }; }
 
 test-unit: python ## the unit tier only (no infrastructure)
 	@$(PY) -m pytest -m unit -q $(ARGS)

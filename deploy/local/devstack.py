@@ -55,6 +55,7 @@ class Process:
 
 PROCESSES = [
     Process("identity", "identity.app:create_app", 8102),
+    Process("identity-feeds", "identity.feeds.app:create_app", 8112),  # the subscriber feed router
     Process("catalog", "catalog.app:create_app", 8101, nice=0),
     Process("viewstats", "viewstats.app:create_app", 8103),
     Process("viewstats-collector", "viewstats.collector.app:create_app", 8113),

@@ -39,6 +39,19 @@ CLASSGROUPS_CHECKINS = "classgroups.checkins.v1"
 CLASSGROUPS_COURSE_REQUESTS = "classgroups.course-requests.v1"
 CLASSGROUPS_COURSES = "classgroups.courses.v1"
 CLASSGROUPS_STUDIOS = "classgroups.studios.v1"
+# Subscriber feeds (docs/SUBSCRIBERS.md): one topic per registered subscriber system, made by identity when a ministry
+# admin registers it, written only by the feed router; the subscriber reads its own and nothing else.
+FEED_PREFIX = "feed."
+FEED_ROUTER = "identity-feeds"  # the feed router's process kind, principal and consumer group
+
+
+def feed_topic(subscriber_id: str) -> str:
+    return f"{FEED_PREFIX}{subscriber_id}"
+
+
+def feed_group_prefix(subscriber_id: str) -> str:
+    """The consumer groups a subscriber may use: any id starting with this."""
+    return f"{FEED_PREFIX}{subscriber_id}."
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,19 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         "Rebuilds class groups' directory from identity's account snapshots (accounts older than the users topic).",
     ),
     ConsumerGroup(
+        FEED_ROUTER,
+        FEED_ROUTER,
+        (
+            CATALOG_RESOURCES,
+            CLASSGROUPS_CHECKINS,
+            CLASSGROUPS_CLASSES,
+            CLASSGROUPS_COURSES,
+            RECOMMENDER_LEARNING,
+            VIEWSTATS_LEARNING,
+        ),
+        "Routes the offered events into each subscriber's feed topic, scoped and pseudonymised per subscriber.",
+    ),
+    ConsumerGroup(
         "classgroups-courses",
         "classgroups",
         (CLASSGROUPS_COURSE_REQUESTS,),
@@ -299,6 +325,16 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
 
 
 @dataclass(frozen=True)
+class Acl:
+    """One ALLOW rule for a principal (Kafka's resource types, pattern types and operation names)."""
+
+    resource_type: str  # "topic" | "group" | "cluster"
+    name: str
+    pattern: str  # "literal" | "prefix"
+    operations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Principal:
     """A Kafka login: one per process kind (locally a SCRAM user made by deploy/local/infra.sh, in Kubernetes a
     Strimzi ``KafkaUser`` of the same name). Its ACLs come from this module: it writes the topics it ``produces`` and
@@ -309,6 +345,7 @@ class Principal:
     factory: str  # the app factory of the process kind that logs in as it (deploy/local/devstack.py, deploy/k8s)
     produces: tuple[str, ...] = ()
     description: str = ""
+    extra: tuple[Acl, ...] = ()  # rules beyond produce/consume (the subscriber feeds' provisioning and routing)
 
 
 ADMIN = "admin"  # super user: creates topics and ACLs; tests and benchmarks that are not about ACLs use it
@@ -324,7 +361,19 @@ PRINCIPALS: list[Principal] = [
         "identity",
         "identity.app:create_app",
         (IDENTITY_USERS, IDENTITY_NOTIFICATIONS, IDENTITY_ACCOUNTS),
-        "The identity service.",
+        "The identity service; registers subscriber systems: creates their feed topics, SCRAM users and ACLs "
+        "(Alter on the cluster) and serves their feeds over HTTP (reads feed topics).",
+        (
+            Acl("cluster", "kafka-cluster", "literal", ("Alter",)),
+            Acl("topic", FEED_PREFIX, "prefix", ("Create", "Describe", "Read")),
+        ),
+    ),
+    Principal(
+        FEED_ROUTER,
+        "identity.feeds.app:create_app",
+        (),
+        "Identity's feed router: reads the offered platform topics, writes the subscribers' feed topics.",
+        (Acl("topic", FEED_PREFIX, "prefix", ("Write", "Describe")),),
     ),
     Principal(
         "viewstats",
@@ -365,16 +414,6 @@ PRINCIPALS: list[Principal] = [
 ]
 
 
-@dataclass(frozen=True)
-class Acl:
-    """One ALLOW rule for a principal (Kafka's resource types, pattern types and operation names)."""
-
-    resource_type: str  # "topic" | "group" | "cluster"
-    name: str
-    pattern: str  # "literal" | "prefix"
-    operations: tuple[str, ...]
-
-
 def principal_of(factory: str) -> Principal:
     """The principal the process started from app factory ``factory`` logs in as."""
     for p in PRINCIPALS:
@@ -387,7 +426,7 @@ def acls(p: Principal, group_prefix: str = "") -> list[Acl]:
     """What ``p`` may do. Group ids are ``<group_prefix><group>`` (KAFKA_CLIENT_PREFIX), matched as a prefix for
     per-replica groups (each replica adds its own suffix)."""
     write, read = ("Write", "Describe"), ("Read", "Describe")
-    out = [Acl("topic", t, "literal", write) for t in p.produces]
+    out = [Acl("topic", t, "literal", write) for t in p.produces] + list(p.extra)
     for g in CONSUMER_GROUPS:
         if g.service != p.name:
             continue
@@ -469,7 +508,7 @@ async def create_topics(
 # Kafka's protocol codes (org.apache.kafka.common.acl / resource): CreateAcls v1.
 _RESOURCE_TYPE = {"topic": 2, "group": 3, "cluster": 4}
 _PATTERN_TYPE = {"literal": 3, "prefix": 4}
-_OPERATION = {"Read": 3, "Write": 4, "Describe": 8, "IdempotentWrite": 12}
+_OPERATION = {"Read": 3, "Write": 4, "Create": 5, "Alter": 7, "Describe": 8, "IdempotentWrite": 12}
 _ALLOW = 3
 _CLUSTER_AUTHORIZATION_FAILED = 31
 

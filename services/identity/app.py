@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from pymongo import IndexModel
 
 from common.auth import install_verifier
+from common.kafka import kafka_consumer
 from common.service import ServiceKit
 from identity.api import routers
 from identity.handlers import Identity
@@ -35,6 +36,8 @@ def create_app(settings: IdentitySettings | None = None, *, registry: TeacherReg
     registry = registry or TeacherRegistry(settings.teacher_registry_url)
     service = Identity(settings, store, registry)
     snapshots = Snapshots(store, kit.publisher, settings)
+    # the HTTP feed reads subscribers' feed topics without a consumer group (identity's login reads feed.*)
+    service.subscribers.new_reader = lambda: kafka_consumer(login=settings, enable_auto_commit=False)
     tasks: list[asyncio.Task[None]] = []
 
     async def keep_keys_fresh() -> None:

@@ -63,3 +63,17 @@ class IdentitySettings(ServiceSettings):
         description="Seed the demo subtree (cities, counties, schools, providers) at start; `make run` turns it on. "
         "Refused in production. The root and the 34 provincial divisions are always seeded.",
     )
+    # --- subscriber feeds (docs/SUBSCRIBERS.md) -------------------------------------------------------------
+    feed_partitions: int = Field(3, ge=1, le=64, description="Partitions of a new subscriber's feed topic.")
+    feed_retention_hours: int = Field(
+        168, ge=1, description="Retention of a subscriber's feed topic (how long it may be away before a replay)."
+    )
+    feed_page_max: int = Field(500, ge=1, le=5000, description="Most records of one HTTP feed page.")
+    replay_max_window_hours: float = Field(
+        24 * 7, gt=0, description="Longest time window one replay may ask for (ask several for more)."
+    )
+    replay_max_records: int = Field(100_000, ge=1, description="Most feed records one replay may write.")
+    feeds_refresh_seconds: float = Field(
+        5.0, gt=0, description="The feed router re-reads the registered subscribers this often."
+    )
+    feeds_batch_records: int = Field(500, ge=1, description="Records the feed router routes per batch.")

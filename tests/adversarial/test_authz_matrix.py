@@ -396,6 +396,10 @@ def _grant_probe(path: str, name: str, role: str, org: str | None, target: Targe
     )
 
 
+NO_SUBSCRIBER = "sub-000000000000"
+REPLAY = {"since": "2026-01-01T00:00:00+00:00", "until": "2026-01-01T01:00:00+00:00"}
+
+
 def _identity_probes() -> list[Probe]:
     def consent(ctx: Ctx, persona: str) -> Request:
         return Request("POST", "/oauth2/consent", json={"client_id": ctx.oidc_client()["client_id"], "scope": "openid"})
@@ -669,6 +673,57 @@ def _identity_probes() -> list[Probe]:
             # a client the caller never consented to: an authorized caller learns 404 consent_not_found
             lambda ctx, persona: Request("DELETE", f"/oauth2/consent/{new_client(ctx)}"),
             ok=missing,
+        ),
+        # subscriber systems (docs/SUBSCRIBERS.md): a ministry admin registers them; an unknown one is 404 to it
+        Probe(
+            "identity",
+            "POST",
+            "/v1/subscribers",
+            _post(
+                "/v1/subscribers",
+                {
+                    "name": "省级平台",
+                    "kind": "province",
+                    "provinces": ["43"],
+                    "event_types": ["cn.smartedu.catalog.resource.published.v2"],
+                },
+            ),
+        ),
+        Probe("identity", "GET", "/v1/subscribers", _get("/v1/subscribers")),
+        Probe(
+            "identity", "GET", "/v1/subscribers/{subscriber_id}", _get(f"/v1/subscribers/{NO_SUBSCRIBER}"), ok=missing
+        ),
+        Probe(
+            "identity",
+            "POST",
+            "/v1/subscribers/{subscriber_id}/deactivate",
+            _post(f"/v1/subscribers/{NO_SUBSCRIBER}/deactivate"),
+            ok=missing,
+        ),
+        Probe(
+            "identity",
+            "POST",
+            "/v1/subscribers/{subscriber_id}/replays",
+            _post(f"/v1/subscribers/{NO_SUBSCRIBER}/replays", REPLAY),
+            ok=missing,
+        ),
+        Probe(
+            "identity",
+            "GET",
+            "/v1/subscribers/{subscriber_id}/replays/{replay_id}",
+            _get(f"/v1/subscribers/{NO_SUBSCRIBER}/replays/r1"),
+            ok=missing,
+        ),
+        # the subscriber's own routes: HTTP Basic as the subscriber; no user's token counts (401 for every persona)
+        Probe("identity", "GET", "/v1/feeds/{subscriber_id}/changes", _get(f"/v1/feeds/{NO_SUBSCRIBER}/changes")),
+        Probe(
+            "identity", "POST", "/v1/feeds/{subscriber_id}/replays", _post(f"/v1/feeds/{NO_SUBSCRIBER}/replays", REPLAY)
+        ),
+        Probe(
+            "identity",
+            "GET",
+            "/v1/feeds/{subscriber_id}/replays/{replay_id}",
+            _get(f"/v1/feeds/{NO_SUBSCRIBER}/replays/r1"),
         ),
         Probe("identity", "GET", "/.well-known/jwks.json", _get("/.well-known/jwks.json")),
         Probe("identity", "GET", "/.well-known/openid-configuration", _get("/.well-known/openid-configuration")),

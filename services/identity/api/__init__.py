@@ -5,8 +5,16 @@ by the chassis."""
 
 from __future__ import annotations
 
-from identity.api import accounts, guardians, oidc, orgs, snapshots, teachers
+from identity.api import accounts, guardians, oidc, orgs, snapshots, subscribers, teachers
 
-routers = [accounts.router, orgs.router, teachers.router, guardians.router, oidc.router, snapshots.router]
+routers = [
+    accounts.router,
+    orgs.router,
+    teachers.router,
+    guardians.router,
+    oidc.router,
+    snapshots.router,
+    subscribers.router,
+]
 
 __all__ = ["routers"]

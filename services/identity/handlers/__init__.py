@@ -12,6 +12,7 @@ store (``identity.store``). The routers in ``identity.api`` are HTTP only over t
   keys.py       the signing key ring: load, rotation, JWKS
   sso.py        the OpenID Connect provider: consent, authorization codes, tokens, userinfo, logout
   clients.py    the OIDC relying parties
+  subscribers.py  subscriber systems: registration, replays, the HTTP feed (the router: identity.feeds)
 
 Events are never published here: each is handed to the store with the state change that raises it, written in
 the same single-document write, and published by the outbox relay (see ``identity.store``). A request whose
@@ -35,6 +36,7 @@ from identity.handlers.resets import Resets
 from identity.handlers.roles import Roles
 from identity.handlers.sessions import Sessions
 from identity.handlers.sso import Sso
+from identity.handlers.subscribers import Subscribers
 from identity.handlers.teachers import Teachers
 from identity.limits import Limits
 from identity.registry import TeacherRegistry
@@ -76,6 +78,7 @@ class Identity:
         self.guardians = Guardians(self)
         self.clients = Clients(self)
         self.sso = Sso(self)
+        self.subscribers = Subscribers(self)
 
     async def load(self) -> None:
         """Start-up (each replica, at each start): the org tree, then the signing keys."""

@@ -27,6 +27,7 @@ Collections and ``_id`` shapes, by module:
   guardians.py  glinks     ``glink:<child>:<parent>``        guardian links; ``glink-decision:<child>:<parent>`` the
                            one decision on a link (its insert is the transition)
   audit.py      audit      ``audit:<ISO time>:<uuid>``       admin actions, role grants (insert only)
+  subscribers.py subscribers, replays, replayclaims, feedplaces: subscriber systems and their feeds (see the module)
 
 Accounts are changed field by field (:meth:`AccountStore.update`), never replaced: on MongoDB each update of one
 document is atomic, so a role grant and a password change on two replicas both survive. FerretDB applies an
@@ -56,6 +57,7 @@ from identity.store.guardians import LinkStore
 from identity.store.oidc import OidcStore
 from identity.store.orgs import OrgStore
 from identity.store.sessions import SessionStore
+from identity.store.subscribers import SubscriberStore
 
 # The collections whose documents carry outbox entries, in the default ``outbox`` field.
 OUTBOX_SOURCES = ("accounts", "resets", "glinks")
@@ -81,6 +83,7 @@ class IdentityStore:
         self.oidc = OidcStore(db, outbox)  # clients, codes, consents
         self.links = LinkStore(db, outbox)  # glinks
         self.audit = AuditLog(db, outbox)  # audit
+        self.subscribers = SubscriberStore(db, outbox)  # subscribers, replays, replayclaims, feedplaces
 
 
 __all__ = ["OUTBOX_SOURCES", "IdentityStore", "declare_outbox"]

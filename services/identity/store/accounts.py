@@ -44,6 +44,14 @@ class AccountStore(Collections):
         await self.db["nids"].delete_one({"_id": key, "user_id": user_id})
 
     # --- the account --------------------------------------------------------------------------------------------
+    async def orgs_of(self, user_id: str) -> tuple[str | None, list[str]]:
+        """The school and the role orgs of an account (org paths only, no PII): where its events are (the feed
+        router's province of a learning event)."""
+        doc = await self.db["accounts"].find_one({"_id": user_id}, projection={"school": 1, "roles": 1})
+        if not doc:
+            return None, []
+        return doc.get("school"), [r.partition("@")[2] for r in doc.get("roles") or [] if "@" in r]
+
     async def create(self, account: Account, *events: Event) -> bool:
         """Insert the account with ``events`` (its registration) inside it; False when its id exists."""
         doc = asdict(account)

@@ -14,7 +14,7 @@ from aiokafka.errors import (
 
 from common.messaging import kafka_client_options
 from common.settings import ServiceSettings
-from common.topics import CONSUMER_GROUPS, PRINCIPALS, acls
+from common.topics import CONSUMER_GROUPS, FEED_PREFIX, FEED_ROUTER, PRINCIPALS, acls
 from tests.conftest import ensure_group_acls, kafka_login, kafka_secured
 
 pytestmark = [
@@ -101,11 +101,13 @@ async def test_every_group_of_a_service_may_dead_letter(run_id) -> None:
 
 
 def test_the_acls_grant_writes_only_on_a_principals_own_topics() -> None:
-    """The declarative rule itself: the only topics a principal writes are its own events and its groups' DLQs."""
+    """The declarative rule itself: the only topics a principal writes are its own events and its groups' DLQs (and,
+    for the feed router alone, the subscribers' feed topics)."""
     for p in PRINCIPALS:
         dlqs = {g.dead_letter_topic for g in CONSUMER_GROUPS if g.service == p.name}
+        feeds = {FEED_PREFIX} if p.name == FEED_ROUTER else set()
         written = {a.name for a in acls(p) if a.resource_type == "topic" and "Write" in a.operations}
-        assert written == set(p.produces) | dlqs, p.name
+        assert written == set(p.produces) | dlqs | feeds, p.name
         assert all(t.split(".")[0] in p.name for t in p.produces), p.name
 
 
