@@ -251,6 +251,8 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         spawn("classgroups", "classgroups.app:create_app", CLASSGROUPS_CODE_MAX_FAILURES="1000", **auth),
         # the xAPI exporter serves only the operations routes; its LRS is the tier's Ralph (deploy/local/test.sh)
         spawn("xapi", "xapi.app:create_app", **auth),
+        # identity's feed router: operations routes only (the feeds' own routes are identity's)
+        spawn("feeds", "identity.feeds.app:create_app", **auth),
     ]
     for sp in others:
         sp.start(wait_ready=False)
@@ -263,7 +265,7 @@ def start_platform(log_dir: Path, run: str) -> tuple[Platform, list[ServiceProce
         for sp in processes:
             sp.kill(9)
         raise
-    names = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups", "xapi"]
+    names = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups", "xapi", "feeds"]
     platform = Platform(
         urls={n: p.url for n, p in zip(names, [identity, *others], strict=True)},
         logs={p.log_path.stem: p.log_path for p in processes},
@@ -319,6 +321,7 @@ FACTORIES = {
     "recommender": "recommender.app",
     "classgroups": "classgroups.app",
     "xapi": "xapi.app",
+    "feeds": "identity.feeds.app",
 }
 
 

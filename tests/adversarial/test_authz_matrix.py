@@ -353,7 +353,7 @@ OPS = [
     "/docs/oauth2-redirect",
     "/redoc",
 ]
-SERVICES = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups", "xapi"]
+SERVICES = ["identity", "catalog", "viewstats", "collector", "recommender", "classgroups", "xapi", "feeds"]
 STUDENT_A = Target((SCHOOL_A,))
 TWO_SUBTREES = Target((SCHOOL_A, COUNTY_OUT), LEVEL["county_admin"])
 MINISTRY_MEMBER = Target((SCHOOL_A, None), LEVEL["ministry_admin"])
