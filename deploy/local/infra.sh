@@ -172,7 +172,7 @@ start_kafka() {
     say "the running Kafka was started before SASL (no $CREDENTIALS): restarting it with logins and ACLs"
     stop_one kafka
   fi
-  if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
+  if running kafka; then say "Kafka already running on 127.0.0.1:$KAFKA_PORT"; add_missing_principals; return; fi
   if port_open "$KAFKA_PORT"; then say "port $KAFKA_PORT is taken by a process this script did not start"; exit 1; fi
   provision_kafka
   local data=$STATE/kafka-data conf=$STATE/kafka.properties cp="$KAFKA_LIBS/*"
@@ -215,6 +215,31 @@ start_kafka() {
   nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$conf" > "$STATE/logs/kafka.log" 2>&1 &
   echo $! > "$STATE/kafka.pid"
   wait_port Kafka "$KAFKA_PORT" 60 "$STATE/logs/kafka.log"
+  add_missing_principals
+}
+
+add_missing_principals() { # a principal declared after this broker was formatted gets its SCRAM user now
+  local missing=() name var password
+  # shellcheck disable=SC1090
+  . "$CREDENTIALS"
+  for name in $(principals); do
+    var=KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')
+    [ -n "${!var:-}" ] || missing+=("$name")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  local admin=$STATE/kafka-admin-client.properties
+  (umask 077 && printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" \
+    "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$KAFKA_PASSWORD_ADMIN\";" \
+    > "$admin")
+  for name in "${missing[@]}"; do
+    say "adding the SCRAM user of principal $name (declared after this broker's storage was formatted)"
+    password=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)
+    java -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --command-config "$admin" --alter --entity-type users --entity-name "$name" \
+      --add-config "SCRAM-SHA-512=[password=$password]" > "$STATE/logs/kafka-add-user.log" 2>&1 \
+      || { cat "$STATE/logs/kafka-add-user.log"; exit 1; }
+    (umask 077 && echo "KAFKA_PASSWORD_$(echo "$name" | tr 'a-z-' 'A-Z_')=$password" >> "$CREDENTIALS")
+  done
 }
 
 kafka_env() { # principal: the login a client of this broker uses, as shell exports (`eval "$(infra.sh env admin)"`)
