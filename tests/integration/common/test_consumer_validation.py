@@ -16,13 +16,14 @@ from asgi_lifespan import LifespanManager
 
 from common.contracts import EVENT_TYPES
 from common.messaging import kafka_client_options
-from common.topics import CONSUMER_GROUPS
+from common.topics import CONSUMER_GROUPS, PRINCIPALS
 
 from .helpers import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SERVICES = sorted({g.service for g in CONSUMER_GROUPS})
+APP_MODULE = {p.name: p.factory.split(":")[0] for p in PRINCIPALS}  # e.g. identity-feeds → identity.feeds.app
 
 
 def poison_for(topic: str) -> tuple[str, str, bytes]:
@@ -41,7 +42,7 @@ async def test_a_record_that_does_not_match_its_schema_goes_to_each_groups_dlq_w
     monkeypatch.setenv("KAFKA_CLIENT_PREFIX", f"test-{tag}-")
     monkeypatch.setenv("MONGODB_DATABASE_PREFIX", f"test_{tag}_")
     monkeypatch.setenv("CONSUMER_BACKOFF_SECONDS", "0.05")
-    app = importlib.import_module(f"{service}.app").create_app()
+    app = importlib.import_module(APP_MODULE[service]).create_app()
     groups = [g for g in CONSUMER_GROUPS if g.service == service]
     async with (
         LifespanManager(app, startup_timeout=180, shutdown_timeout=60),
