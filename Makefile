@@ -10,7 +10,7 @@ INFRA := deploy/local/infra.sh
 export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
 export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
 
-.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools quix
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ bench-tools: ## install Debian's wrk, the load generator of the HTTP benchmarks 
 	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk \
 	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; }; }
+
+QUIX := $(CACHE)/quix/bin/python
+$(QUIX): | $(UV)
+	@echo "[python] Quix Streams (the aggregator benchmark's peer) in an environment of its own: $(CACHE)/quix"
+	@$(UV) venv -q --python python3.11 $(CACHE)/quix && $(UV) pip install -q --python $(QUIX) 'quixstreams[mongodb]==3.28.*'
+quix: $(QUIX) ## Quix Streams for bench/viewstats/bench_aggregator.py --peer (its pins clash with the project's)
 
 test-unit: python ## the unit tier only (no infrastructure)
 	@$(PY) -m pytest -m unit -q $(ARGS)
