@@ -441,6 +441,8 @@ async def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+        if not rows:  # --runs 0: produce (and --keep-topic) only
+            return
         print(
             json.dumps(
                 {

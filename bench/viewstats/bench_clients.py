@@ -29,7 +29,7 @@ from pathlib import Path
 import bench_aggregator as bench  # first: it puts libs/ and services/ on the path
 from aiokafka import TopicPartition
 
-from common.kafka import ce_id_and_type, confluent_consumer, kafka_admin, kafka_consumer
+from common.kafka import ce_id_and_type, confluent_consumer, kafka_admin, kafka_consumer, kafka_producer
 from viewstats.aggregator.clients import CONFLUENT_FETCH, FETCH_RECORDS
 
 QUIX = bench.ROOT / ".cache/quix/bin/python"
@@ -134,6 +134,7 @@ async def quix_peer(topic: str, n_records: int, partitions: int, kill_after: flo
                 raise RuntimeError(f"the Quix Streams peer exited; see {log}")
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - (first or time.perf_counter())
+        print(json.dumps({"quix_seconds": round(elapsed, 2), "committed_at_first": first_at}), file=sys.stderr)
     finally:
         await watch.stop()
         proc.send_signal(signal.SIGTERM)
@@ -143,7 +144,7 @@ async def quix_peer(topic: str, n_records: int, partitions: int, kill_after: flo
             proc.kill()
         shutil.rmtree(state, ignore_errors=True)
     expected, last = await expected_minutes(topic, partitions)
-    windows = await committed_windows(output, partitions)
+    windows = await committed_windows(output)
     stored = dict(windows)
     # A window is closed once its partition's event time passed its end (those the peer must have stored): here,
     # those that ended before the earliest of the partitions' last event times.
@@ -165,30 +166,59 @@ async def quix_peer(topic: str, n_records: int, partitions: int, kill_after: flo
     }
 
 
-async def committed_windows(topic: str, partitions: int) -> list[tuple[tuple[str, int], int]]:
+async def stable_ends(consumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The read_committed end offsets once no transaction is left open (up to 3 minutes): Quix Streams gives its
+    producer a new random ``transactional.id`` at every start, so a SIGKILLed instance's open transaction is not
+    fenced by its successor; it holds back every read_committed reader of the output until the broker aborts it
+    (``transaction.timeout.ms``, 60 s by default)."""
+    plain = kafka_consumer(enable_auto_commit=False)
+    await plain.start()
+    try:
+        highs = await plain.end_offsets(tps)
+    finally:
+        await plain.stop()
+    started = time.perf_counter()
+    while True:
+        ends = await consumer.end_offsets(tps)
+        if all(ends[tp] >= highs[tp] - 2 for tp in tps) or time.perf_counter() - started > 180:
+            # (the last transaction's commit marker is not a record a reader gets: up to one per partition)
+            print(json.dumps({"output_held_back_s": round(time.perf_counter() - started, 1)}), file=sys.stderr)
+            return ends
+        await asyncio.sleep(1.0)
+
+
+async def committed_windows(topic: str) -> list[tuple[tuple[str, int], int]]:
     """The windows the peer emitted, as a read_committed consumer sees them (aborted transactions hidden), then the
     output topic is deleted."""
+    producer = kafka_producer()  # its partitions_for() waits for the topic's metadata
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
     consumer = kafka_consumer(enable_auto_commit=False, isolation_level="read_committed")
     await consumer.start()
     try:
-        await consumer.topics()  # metadata
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await stable_ends(consumer, tps)
         await consumer.seek_to_beginning(*tps)
         windows = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        left = {tp for tp in tps if ends[tp] > 0}
+        while left:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for r in records:
                     value = json.loads(r.value)
                     windows.append(((r.key.decode(), int(value["start"])), int(value["value"])))
-        return windows
+            # read_committed: the position passes the transactions' markers, which are no records
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
-        admin = kafka_admin()
-        await admin.start()
-        await admin.delete_topics([topic])
-        await admin.close()
+    admin = kafka_admin()
+    await admin.start()
+    await admin.delete_topics([topic])
+    await admin.close()
+    return windows
 
 
 def median(values) -> float | None:
@@ -218,9 +248,12 @@ async def main() -> None:
             row[f"aggregator_{client}_exact"] = ours["views_stored"] == ours["views_counted"]
             row[f"aggregator_{client}_views_stored"] = ours["views_stored"]
         if not args.no_peer and QUIX.exists():
-            peer = await quix_peer(args.topic, n, args.partitions, args.peer_kill if run == 0 else None)
-            row["quix"] = peer["records_per_s"]
-            row["quix_detail"] = peer
+            try:
+                peer = await quix_peer(args.topic, n, args.partitions, args.peer_kill if run == 0 else None)
+                row["quix"] = peer["records_per_s"]
+                row["quix_detail"] = peer
+            except Exception as exc:  # the other measurements of the run stand
+                row["quix_error"] = repr(exc)
         row["load_after"] = load()
         rows.append(row)
         print(json.dumps(row), flush=True)
