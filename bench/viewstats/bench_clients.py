@@ -205,7 +205,8 @@ async def committed_windows(topic: str) -> list[tuple[tuple[str, int], int]]:
         await consumer.seek_to_beginning(*tps)
         windows = []
         left = {tp for tp in tps if ends[tp] > 0}
-        while left:
+        deadline = time.perf_counter() + 120  # one sitting's check once hung here: never for ever
+        while left and time.perf_counter() < deadline:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for r in records:
                     value = json.loads(r.value)
