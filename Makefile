@@ -10,7 +10,7 @@ INFRA := deploy/local/infra.sh
 export PYTHONPATH := $(CURDIR)/libs:$(CURDIR)/services
 export UV_PROJECT_ENVIRONMENT := $(CACHE)/pyenv
 
-.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools kcat
+.PHONY: help provision python run stop test test-unit lint format asyncapi k8s infra-start infra-stop clean settings-table browser bench-tools kcat quix
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ kcat: ## install Debian's kcat, the outside Kafka client the subscriber feed tes
 	@command -v kcat >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kcat \
 	    || { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kcat; }; }
+
+QUIX := $(CACHE)/quix/bin/python
+$(QUIX): | $(UV)
+	@echo "[python] Quix Streams (the aggregator benchmark's peer) in an environment of its own: $(CACHE)/quix"
+	@$(UV) venv -q --python python3.11 $(CACHE)/quix && $(UV) pip install -q --python $(QUIX) 'quixstreams[mongodb]==3.28.*'
+quix: $(QUIX) ## Quix Streams for bench/viewstats/bench_aggregator.py --peer (its pins clash with the project's)
 
 test-unit: python ## the unit tier only (no infrastructure)
 	@$(PY) -m pytest -m unit -q $(ARGS)

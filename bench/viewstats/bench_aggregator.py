@@ -208,9 +208,10 @@ async def stored_views_then_drop(settings: ViewstatsSettings) -> int:
         await mongo.close()
 
 
-async def aggregate(topic: str, n_records: int, partitions: int) -> dict:
+async def aggregate(topic: str, n_records: int, partitions: int, client: str = "aiokafka") -> dict:
     tag = uuid.uuid4().hex[:6]
     settings = ViewstatsSettings(
+        aggregator_client=client,
         views_topic=topic,
         mongodb_database_prefix=f"bench_{tag}_",
         partitions=partitions,
@@ -310,7 +311,9 @@ def start_aggregators(env: dict[str, str], logs: list[Path]) -> list[subprocess.
     ]
 
 
-async def aggregate_in_processes(topic: str, n_records: int, partitions: int, processes: int) -> dict:
+async def aggregate_in_processes(
+    topic: str, n_records: int, partitions: int, processes: int, client: str = "aiokafka"
+) -> dict:
     """The same, with ``processes`` standalone aggregators (``python -m viewstats.aggregator``, as deployed)
     sharing the consumer group: the clock starts when the first of them has its partitions loaded (the
     aggregators start together, so Kafka's initial rebalance delay gives them one assignment) and stops when
@@ -322,6 +325,7 @@ async def aggregate_in_processes(topic: str, n_records: int, partitions: int, pr
         "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}",
         "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
         "VIEWSTATS_VIEWS_TOPIC": topic,
+        "VIEWSTATS_AGGREGATOR_CLIENT": client,
         "VIEWSTATS_PARTITIONS": str(partitions),
         "MONGODB_DATABASE_PREFIX": prefix,
         "KAFKA_CLIENT_PREFIX": client_prefix,
@@ -399,6 +403,7 @@ async def main() -> None:
         default=ViewstatsSettings().views_compression,
         help="the producer's codec (default: the collector's, VIEWSTATS_VIEWS_COMPRESSION)",
     )
+    ap.add_argument("--client", choices=("aiokafka", "confluent"), default="aiokafka", help="the aggregator's client")
     ap.add_argument("--topic", help="replay this existing topic (kept) instead of producing a new one")
     ap.add_argument("--keep-topic", action="store_true", help="keep the produced topic (for --topic in later runs)")
     ap.add_argument(
@@ -423,9 +428,9 @@ async def main() -> None:
             kafka = consumer_performance(topic, n)
             bare = None if args.no_bare_baseline else await bare_aiokafka(topic, n)
             ours = (
-                await aggregate_in_processes(topic, n, args.partitions, args.processes)
+                await aggregate_in_processes(topic, n, args.partitions, args.processes, args.client)
                 if args.processes
-                else await aggregate(topic, n, args.partitions)
+                else await aggregate(topic, n, args.partitions, args.client)
             )
             row = {
                 **ours,
@@ -436,6 +441,8 @@ async def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+        if not rows:  # --runs 0: produce (and --keep-topic) only
+            return
         print(
             json.dumps(
                 {

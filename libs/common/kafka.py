@@ -9,7 +9,8 @@ attribute names and the spec version are written once.
 **Clients.** FastStream brokers (:func:`kafka_broker`) and the raw aiokafka clients of the hot paths and tools
 (:func:`kafka_producer`, :func:`kafka_consumer`, :func:`kafka_admin`) are built only here, each with the process's
 login (:func:`kafka_client_options`): none of them can connect without the process's credentials. The hot paths
-(the collector's producer, the aggregator's consumer) get the plain aiokafka client, with their own tuning.
+(the collector's producer, the aggregator's consumer) get the plain aiokafka client, with their own tuning; the
+aggregator may read with confluent-kafka instead (:func:`confluent_consumer`, same login in librdkafka's names).
 """
 
 from __future__ import annotations
@@ -178,6 +179,32 @@ def kafka_consumer(*topics: str, login: Login = None, **options: Any) -> AIOKafk
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(*topics, **_login(login), **options)
+
+
+def confluent_options(login: ServiceSettings | None = None) -> dict[str, Any]:
+    """The same login as :func:`kafka_client_options`, in librdkafka's configuration names (confluent-kafka)."""
+    client = kafka_client_options(login)
+    options: dict[str, Any] = {"bootstrap.servers": client["bootstrap_servers"]}
+    if "sasl_mechanism" not in client:
+        return options
+    options |= {
+        "security.protocol": client["security_protocol"],
+        "sasl.mechanism": client["sasl_mechanism"],
+        "sasl.username": client["sasl_plain_username"],
+        "sasl.password": client["sasl_plain_password"],
+    }
+    settings = login or ServiceSettings()
+    if settings.kafka_ssl_cafile:
+        options["ssl.ca.location"] = settings.kafka_ssl_cafile
+    return options
+
+
+def confluent_consumer(login: ServiceSettings | None = None, **config: Any) -> Any:
+    """A confluent-kafka (librdkafka) ``Consumer``, logged in as the process's principal: the aggregator's batch
+    ingest (``viewstats.aggregator.clients``) and the benchmarks' bare consumer. ``config``: librdkafka's names."""
+    from confluent_kafka import Consumer
+
+    return Consumer(confluent_options(login) | config)
 
 
 def kafka_admin(login: Login = None, **options: Any) -> AIOKafkaAdminClient:

@@ -24,6 +24,11 @@ class ViewstatsSettings(ServiceSettings):
         "gets its partitions back at once instead of after a rebalance, and fences its own zombie.",
     )
     session_timeout_ms: int = Field(10_000, ge=6000, description="Kafka consumer session timeout.")
+    aggregator_client: Literal["aiokafka", "confluent"] = Field(
+        "aiokafka",
+        description="The aggregator's Kafka client: aiokafka, or confluent-kafka (librdkafka, batch consume) "
+        "(README: Which Kafka client).",
+    )
     partitions: int = Field(12, ge=1, description="Partitions of the views topic (queries sum this many shards).")
     dedup_window: int = Field(
         200_000, ge=1, description="Records per partition within which a repeated event id is a client retry."

@@ -7,8 +7,9 @@ per record (≥ 100k views/s on one core).
 
 The pieces:
 
-- :mod:`~viewstats.aggregator.loop`: :class:`Aggregator`, the Kafka consumer (``common.kafka.kafka_consumer``):
-  assignment and revocation, the read loop, lag;
+- :mod:`~viewstats.aggregator.loop`: :class:`Aggregator`: assignment and revocation, the read loop, lag;
+- :mod:`~viewstats.aggregator.clients`: its Kafka consumer, aiokafka or confluent-kafka
+  (``VIEWSTATS_AGGREGATOR_CLIENT``), behind one small interface;
 - :mod:`~viewstats.aggregator.flush`: :class:`~viewstats.aggregator.flush.Flusher`, the writes to the store, the
   dead letters and the commits;
 - :mod:`~viewstats.aggregator.upkeep`: popularity events and retention, in the background;
@@ -20,6 +21,7 @@ chassis' ``dlq_*`` headers (``common.messaging.DeadLetters``) before its offset 
 metrics (messages consumed, failed, dead-lettered; lag per partition) are exported with the same labels.
 """
 
-from viewstats.aggregator.loop import FETCH, FETCH_RECORDS, Aggregator
+from viewstats.aggregator.clients import FETCH, FETCH_RECORDS
+from viewstats.aggregator.loop import Aggregator
 
 __all__ = ["FETCH", "FETCH_RECORDS", "Aggregator"]

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter as Metric
 from prometheus_client import Histogram
 
 from common.messaging import INFRA_UNAVAILABLE, DeadLetters
 from common.observability import MESSAGES_CONSUMED
+from viewstats.aggregator.clients import as_consumer_record
 from viewstats.domain.counters import TOTAL, local_minute, shard_id, tally, without_resources
 from viewstats.domain.partition import (
     PartitionState,
@@ -33,6 +34,9 @@ from viewstats.domain.partition import (
 from viewstats.listing import ListedResources
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ABSENT, ViewStore, refused_for_good
+
+if TYPE_CHECKING:
+    from viewstats.aggregator.clients import ViewsConsumer
 
 log = logging.getLogger("viewstats.aggregator")
 
@@ -62,7 +66,7 @@ class Flusher:
         self.listed = listed
         self.states = states
         self.dead_letters = dead_letters
-        self.consumer: AIOKafkaConsumer | None = None  # set when the aggregator starts
+        self.consumer: ViewsConsumer | None = None  # set when the aggregator starts
         self.lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.freshness_ms = 0  # time of the last completed flush (answers carry it)
@@ -117,12 +121,12 @@ class Flusher:
                     self.store.distrust_watermark(state.partition)
                     state.uniques.dirty.update(sketches)
                 raise next(exc for st, exc in failed if id(st) not in given_up)
-            commits: dict[TopicPartition, int] = {}
+            commits: dict[int, int] = {}
             for state, position, n, sketches in work:
                 if sketches:
                     state.sketches_at = (time.monotonic(), position)
                 state.pending.drop(n)
-                commits[TopicPartition(self.settings.views_topic, state.partition)] = position + 1
+                commits[state.partition] = position + 1
             if written := sum(n for _, _, n, _ in work):
                 FLUSH_VIEWS.observe(written)
             wrote = time.monotonic()
@@ -139,8 +143,8 @@ class Flusher:
                     "flushed %d views: write %.3f s, commit %.3f s", queued, wrote - started, time.monotonic() - wrote
                 )
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit the partitions' positions: every view below them is in the store."""
+    async def commit(self, offsets: dict[int, int]) -> None:
+        """Commit the partitions' positions (partition → offset): every view below them is in the store."""
         assert self.consumer is not None
         await self.consumer.commit(offsets)
 
@@ -221,13 +225,13 @@ class Flusher:
             state.pending.drop(len(state.pending))
             state.parking = (position, error)
             state.position = first - 1
-            self.consumer.seek(TopicPartition(self.settings.views_topic, state.partition), first)
+            self.consumer.start_at(state.partition, first)
         # With no view in it, the flush failed on sketches alone: they are dropped (not re-marked dirty).
 
     def dead_letter(self, state: PartitionState) -> None:
         """Park the partition's malformed records in the dead-letter topic (in the background; the next flush waits
         for them before it commits their offsets)."""
-        letters, state.malformed = state.malformed, []
+        letters, state.malformed = [(as_consumer_record(r), e) for r, e in state.malformed], []
         for record, error in letters:
             log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
         if self.dead_letters is None:

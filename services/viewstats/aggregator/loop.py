@@ -1,8 +1,9 @@
 """The aggregator's consumer: partitions taken over and given back, and the loop that reads and queues views.
 
-The loop: ``getmany`` → per partition (``domain.partition.ingest``): skip warm-up records (they only refill the
-de-dup window), drop retried beacons, queue ``(offset, key)``; every ``flush_max_records`` or
-``flush_interval_seconds`` a flush (:mod:`viewstats.aggregator.flush`) writes and commits what is queued.
+The loop: a fetch (``clients``: aiokafka or confluent-kafka) → per partition (``domain.partition.ingest``): skip
+warm-up records (they only refill the de-dup window), drop retried beacons, queue ``(offset, key)``; every
+``flush_max_records`` or ``flush_interval_seconds`` a flush (:mod:`viewstats.aggregator.flush`) writes and commits
+what is queued.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import logging
 import time
 from datetime import date, timedelta
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter as Metric
 
-from common.kafka import kafka_consumer
 from common.messaging import INFRA_UNAVAILABLE, DeadLetters
 from common.observability import CONSUMER_LAG, MESSAGES_FAILED
 from common.topics import group as declared_group
+from viewstats.aggregator.clients import Row, ViewsConsumer, views_consumer
 from viewstats.aggregator.flush import SERVICE, Flusher
 from viewstats.aggregator.upkeep import Popularity, Publish, Retention
 from viewstats.domain.counters import DedupWindow, local_minute, minute_label
@@ -34,9 +34,6 @@ from viewstats.store import ViewStore
 log = logging.getLogger("viewstats.aggregator")
 
 DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as client retries")
-# How the aggregator fetches (the benchmark's bare-consumer baseline fetches the same way).
-FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024, "fetch_max_wait_ms": 100}
-FETCH_RECORDS = 20_000  # records per getmany(): the batch the GC waits for
 
 
 class Aggregator:
@@ -71,7 +68,7 @@ class Aggregator:
         self.retention = Retention(settings, store, self.states, self.flusher.lock)
         self._preparing: set[asyncio.Task[None]] = set()
         self._listing: asyncio.Task[None] | None = None
-        self.consumer: AIOKafkaConsumer | None = None
+        self.consumer: ViewsConsumer | None = None
         self.behind = 0  # records not yet read, summed over the owned partitions (measured at each fetch)
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -94,20 +91,10 @@ class Aggregator:
 
     # --- lifecycle --------------------------------------------------------------------------------------
     async def start(self) -> None:
-        s = self.settings
-        self.consumer = self.flusher.consumer = kafka_consumer(
-            login=s,
-            group_id=s.kafka_client_prefix + s.aggregator_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **FETCH,
-            group_instance_id=s.instance_id,
-            session_timeout_ms=s.session_timeout_ms,
-        )
+        self.consumer = self.flusher.consumer = views_consumer(self.settings)
         # The catalog's resource ids are read while the consumer joins its group (a flush needs them).
         self._listing = asyncio.create_task(self.listed.refresh(), name="viewstats-listing-first-read")
-        self.consumer.subscribe([s.views_topic], listener=_Listener(self))
-        await self.consumer.start()
+        await self.consumer.start(self.assigned, self.revoked)
         self._task = asyncio.create_task(self.run(), name="viewstats-aggregator")
         self._task.add_done_callback(_log_crash)
         if self.popularity is not None:
@@ -135,27 +122,27 @@ class Aggregator:
             await self.consumer.stop()  # from inside the close would wait for the closing coordinator
 
     # --- assignment -------------------------------------------------------------------------------------
-    async def assigned(self, tps: set[TopicPartition]) -> None:
+    async def assigned(self, partitions: set[int]) -> None:
         """Take the partitions over: only Kafka calls here. aiokafka sends no heartbeats while this callback
         runs, so one that reads the store for a dozen partitions outlives the session timeout on a big store,
         the coordinator drops the member, and the rejoin calls it again, forever. The store reads (sketches,
         popularity) happen in :meth:`_prepare` with the partitions paused; each resumes once it is ready."""
         assert self.consumer is not None
-        if not tps:
+        if not partitions:
             return
-        beginnings = await self.consumer.beginning_offsets(list(tps))
+        positions = await self.consumer.positions(partitions)
         fresh: list[PartitionState] = []
-        for tp in sorted(tps):
-            committed = await self.consumer.committed(tp)
-            committed = beginnings[tp] if committed is None else committed
-            start = max(beginnings[tp], committed - self.settings.dedup_window)
-            state = PartitionState(tp.partition, committed, DedupWindow(self.settings.dedup_window))
+        for p in sorted(partitions):
+            committed, beginning = positions[p]
+            committed = beginning if committed is None else committed
+            start = max(beginning, committed - self.settings.dedup_window)
+            state = PartitionState(p, committed, DedupWindow(self.settings.dedup_window))
             state.committed = committed
-            self.states[tp.partition] = state
-            self.consumer.pause(tp)
-            self.consumer.seek(tp, start)
+            self.states[p] = state
+            self.consumer.pause(p)
+            self.consumer.start_at(p, start)
             fresh.append(state)
-            log.info("partition %s assigned: committed %s, warm-up from %s", tp.partition, committed, start)
+            log.info("partition %s assigned: committed %s, warm-up from %s", p, committed, start)
         task = asyncio.create_task(self._prepare(fresh), name="viewstats-prepare")
         self._preparing.add(task)
         task.add_done_callback(self._preparing.discard)
@@ -201,14 +188,14 @@ class Aggregator:
             if self.popularity is not None:
                 st.popularity.seed(minute, hours[st.partition])
             st.ready = True
-            self.consumer.resume(TopicPartition(self.settings.views_topic, st.partition))
+            self.consumer.resume(st.partition)
         log.info("partitions %s loaded in %.1f s", partitions, time.monotonic() - started)
 
-    async def revoked(self, tps: set[TopicPartition]) -> None:
+    async def revoked(self, partitions: set[int]) -> None:
         if not self._closing:
             await self.flush(final=True)  # before another consumer may own these shards
-        for tp in tps:
-            self.states.pop(tp.partition, None)
+        for p in partitions:
+            self.states.pop(p, None)
 
     # --- the loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -231,14 +218,14 @@ class Aggregator:
                 # triggered full collections: nearly a third of the aggregator's time went to the GC.
                 gc.disable()
                 try:
-                    pending += self._ingest_all(await self.consumer.getmany(timeout_ms=100, max_records=FETCH_RECORDS))
+                    pending += self._ingest_all(await self.consumer.fetch())
                 finally:
                     gc.enable()
                     collect_due_garbage()
-                # getmany() returns buffered records without suspending, and a fetch holds hundreds of thousands
-                # of them while catching up (lz4 batches): without a yield here, the consumer's heartbeats, the
-                # flush's store I/O and the next fetch all waited until the buffer was drained (a replayed day
-                # had its heartbeat session expire, and rebalanced).
+                # aiokafka's getmany() returns buffered records without suspending, and a fetch holds hundreds of
+                # thousands of them while catching up (lz4 batches): without a yield here, the consumer's
+                # heartbeats, the flush's store I/O and the next fetch all waited until the buffer was drained (a
+                # replayed day had its heartbeat session expire, and rebalanced).
                 await asyncio.sleep(0)
                 if self.behind >= settings.catchup_lag_records:
                     most, every = settings.catchup_flush_max_records, settings.catchup_flush_interval_seconds
@@ -272,22 +259,22 @@ class Aggregator:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _ingest_all(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> int:
-        queued = 0
-        for tp, records in batches.items():
-            state = self.states.get(tp.partition)
+    def _ingest_all(self, batches: dict[int, list[Row]]) -> int:
+        queued, topic = 0, self.settings.views_topic
+        for partition, records in batches.items():
+            state = self.states.get(partition)
             if state is None:  # revoked meanwhile
                 continue
             if state.parking is not None:
                 records, parked = park_records(state, records)
                 if parked:
-                    MESSAGES_FAILED.labels(SERVICE, self.group, tp.topic, "handler_error").inc(parked)
+                    MESSAGES_FAILED.labels(SERVICE, self.group, topic, "handler_error").inc(parked)
             n, duplicates, malformed = ingest(state, records)
             queued += n
             if duplicates:
                 DUPLICATES.inc(duplicates)
             if malformed:
-                MESSAGES_FAILED.labels(SERVICE, self.group, tp.topic, "malformed").inc(malformed)
+                MESSAGES_FAILED.labels(SERVICE, self.group, topic, "malformed").inc(malformed)
             if state.malformed:
                 self.flusher.dead_letter(state)
         if batches:
@@ -298,25 +285,13 @@ class Aggregator:
         assert self.consumer is not None
         behind = 0
         for state in list(self.states.values()):
-            tp = TopicPartition(self.settings.views_topic, state.partition)
             with contextlib.suppress(Exception):
-                highwater = self.consumer.highwater(tp)
+                highwater = self.consumer.highwater(state.partition)
                 if highwater is not None and state.position >= 0:
                     lag = max(0, highwater - state.position - 1)
-                    CONSUMER_LAG.labels(SERVICE, self.group, tp.topic, str(tp.partition)).set(lag)
+                    CONSUMER_LAG.labels(SERVICE, self.group, self.settings.views_topic, str(state.partition)).set(lag)
                     behind += lag
         self.behind = behind
-
-
-class _Listener(ConsumerRebalanceListener):
-    def __init__(self, aggregator: Aggregator) -> None:
-        self.aggregator = aggregator
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.aggregator.revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.aggregator.assigned(assigned)
 
 
 def collect_due_garbage() -> None:

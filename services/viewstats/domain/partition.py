@@ -72,19 +72,20 @@ class PartitionState:
 
 # --- reading -------------------------------------------------------------------------------------------------
 def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
-    """Parse, de-duplicate and queue one partition's records (aiokafka's ``ConsumerRecord``s); returns how many were
-    queued, dropped as retries, and found malformed (appended to ``state.malformed`` with their error)."""
+    """Parse, de-duplicate and queue one partition's records, rows ``(offset, headers, value, record)`` whichever
+    client read them (``record`` is the client's own, kept only to dead-letter it); returns how many were queued,
+    dropped as retries, and found malformed (appended to ``state.malformed`` with their error)."""
     seen, append, warm_until = state.dedup.seen, state.pending.append, state.warm_until
     days: dict[int, DaySketches] = {}  # minute → its day's sketches
     minutes: dict[str | None, int] = {}
     queued = duplicates = malformed = 0
-    for r in records:
+    for offset, headers, value, record in records:
         try:
             # Inside the try: a header that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
-            event_id, event_type = ce_id_and_type(r.headers)
+            event_id, event_type = ce_id_and_type(headers)
             if event_id is None or event_type != ViewRecorded.TYPE:
                 raise ValueError(f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})")
-            d = orjson.loads(r.value)
+            d = orjson.loads(value)
             viewed_at = d["viewed_at"]
             # The collector writes "YYYY-MM-DDTHH:MM:SS.mmmZ": a second seen once in the batch is not parsed
             # again (the milliseconds cannot change the minute, and are checked to be digits).
@@ -97,24 +98,24 @@ def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
             key: ViewKey = (minute, d["resource_id"], d["section"], d["province"] or "none", d["country"])
             visitor = d["visitor_id"]
         except Exception as exc:
-            if r.offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
+            if offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
                 malformed += 1
-                state.malformed.append((r, f"malformed view beacon: {type(exc).__name__}: {exc}"))
+                state.malformed.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
             continue
-        duplicate = seen(event_id, r.offset)
+        duplicate = seen(event_id, offset)
         sketches = days.get(minute)
         if sketches is None:
             sketches = days[minute] = state.uniques.day(minute_label(minute)[2])
         sketches.add(visitor, key[1], d["province"])  # idempotent: warm-up and replays are harmless
-        if r.offset < warm_until:
+        if offset < warm_until:
             continue
         if duplicate:
             duplicates += 1
             continue
-        append(r.offset, key)
+        append(offset, key)
         queued += 1
     if records:
-        state.position = records[-1].offset
+        state.position = records[-1][0]
     return queued, duplicates, malformed
 
 
@@ -124,21 +125,21 @@ def park_records(state: PartitionState, records: list) -> tuple[list, int]:
     assert state.parking is not None
     until, error = state.parking
     parked = 0
-    for r in records:
-        if r.offset > until:
+    for offset, headers, _value, record in records:
+        if offset > until:
             break
         try:
-            event_id = ce_id_and_type(r.headers)[0]
+            event_id = ce_id_and_type(headers)[0]
         except UnicodeDecodeError:
             event_id = None
         if event_id is not None:
-            state.dedup.seen(event_id, r.offset)  # the window decides later records as a restarted owner would
+            state.dedup.seen(event_id, offset)  # the window decides later records as a restarted owner would
         parked += 1
-        state.malformed.append((r, error))
-        state.position = r.offset
-    if records and records[-1].offset >= until:
+        state.malformed.append((record, error))
+        state.position = offset
+    if records and records[-1][0] >= until:
         state.parking = None
-    return [r for r in records if r.offset > until], parked
+    return [r for r in records if r[0] > until], parked
 
 
 # --- flushing ------------------------------------------------------------------------------------------------

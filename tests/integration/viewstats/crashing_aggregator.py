@@ -11,8 +11,6 @@ import logging
 import os
 import signal
 
-from aiokafka import TopicPartition
-
 from viewstats.aggregator import Aggregator
 from viewstats.aggregator.flush import Flusher
 from viewstats.aggregator.standalone import main
@@ -38,7 +36,7 @@ class CrashingFlusher(Flusher):
         finally:
             crash_point("write")
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def commit(self, offsets: dict[int, int]) -> None:
         crash_point("commit")
         await super().commit(offsets)
 

@@ -136,9 +136,9 @@ async def test_the_assignment_callback_leaves_the_store_reads_to_after_it(scratc
         loaded.append(sorted(partitions))
         return await load_sketches(partitions, days)
 
-    async def watched_assigned(tps):
-        await assigned(tps)
-        callbacks.append((sorted(tp.partition for tp in tps), len(loaded)))
+    async def watched_assigned(partitions):
+        await assigned(partitions)
+        callbacks.append((sorted(partitions), len(loaded)))
 
     aggregator.store.load_sketches, aggregator.assigned = slow_load_sketches, watched_assigned
     async with LifespanManager(app):

@@ -76,10 +76,16 @@ async def steady_traffic(scratch, part: list[dict]) -> None:  # ≈ 3,000 views/
         await asyncio.sleep(0.1)
 
 
-async def catch_up_and_check(scratch, tmp_path, log, items: list[dict]) -> str:
+@pytest.fixture(params=["aiokafka", "confluent"])
+def client(request) -> dict[str, str]:
+    """The aggregator's Kafka client (``VIEWSTATS_AGGREGATOR_CLIENT``): exactness must not depend on it."""
+    return {"VIEWSTATS_AGGREGATOR_CLIENT": request.param}
+
+
+async def catch_up_and_check(scratch, tmp_path, log, items: list[dict], client: dict[str, str]) -> str:
     """Run a last aggregator until it committed everything; check every count against the distinct events.
     Returns the aggregators' log."""
-    proc = start(scratch, log, **KNOBS)
+    proc = start(scratch, log, **KNOBS, **client)
     try:
         deadline = time.monotonic() + 120
         while not await caught_up(scratch["bootstrap"], scratch["group"], scratch["topic"]):
@@ -116,7 +122,7 @@ async def catch_up_and_check(scratch, tmp_path, log, items: list[dict]) -> str:
     return (tmp_path / "aggregator.log").read_text()
 
 
-async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
+async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path, client):
     items = peak_traffic(24_000, seed=11)
     await list_resources(scratch, *RESOURCES)
     rng = random.Random(5)
@@ -133,7 +139,7 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
     for part in slices[:rounds]:
         traffic = asyncio.create_task(steady_traffic(scratch, part))
         flushed_before = log_text().count("flushed")
-        proc = start(scratch, log, **KNOBS)
+        proc = start(scratch, log, **KNOBS, **client)
         deadline = time.monotonic() + 60
         while log_text().count("flushed") == flushed_before and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a subprocess log
             await asyncio.sleep(0.05)  # starting up and joining: not yet worth a kill
@@ -143,13 +149,13 @@ async def test_sigkill_at_any_moment_keeps_counts_exact(scratch, tmp_path):
         kills += 1
         await traffic
     await steady_traffic(scratch, slices[rounds])
-    text = await catch_up_and_check(scratch, tmp_path, log, items)
+    text = await catch_up_and_check(scratch, tmp_path, log, items, client)
     print(f"{kills} kills, {text.count('replay on partition')} flushes replayed onto partly applied shards")
     assert kills >= 8
 
 
 @pytest.mark.parametrize("point", ["write", "commit"])
-async def test_crash_at_each_point_of_a_flush_keeps_counts_exact(scratch, tmp_path, point):
+async def test_crash_at_each_point_of_a_flush_keeps_counts_exact(scratch, tmp_path, point, client):
     """The kills land exactly where exactness is at stake: after one partition's shards of a flush are written
     and before the others ("write"), and after every write but before the offsets are committed ("commit"),
     so the next owner re-reads records whose counts are already stored."""
@@ -160,12 +166,12 @@ async def test_crash_at_each_point_of_a_flush_keeps_counts_exact(scratch, tmp_pa
     log = (tmp_path / "aggregator.log").open("w", buffering=1)
     for k, part in enumerate(slices[:rounds]):
         traffic = asyncio.create_task(steady_traffic(scratch, part))
-        proc = start(scratch, log, CRASHING, **KNOBS, CRASH_AT=f"{point}:{k % 3}")
+        proc = start(scratch, log, CRASHING, **KNOBS, **client, CRASH_AT=f"{point}:{k % 3}")
         await traffic
         proc.wait(timeout=60)  # it kills itself at the crash point
         assert proc.returncode == -signal.SIGKILL
     await steady_traffic(scratch, slices[rounds])
-    text = await catch_up_and_check(scratch, tmp_path, log, items)
+    text = await catch_up_and_check(scratch, tmp_path, log, items, client)
     assert text.count(f"crash point {point} reached") == rounds
     if point == "commit":  # every crash left a written, uncommitted flush to be re-read
         assert text.count("replay on partition") >= rounds
