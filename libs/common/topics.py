@@ -221,6 +221,13 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
         (CLASSGROUPS_COURSE_REQUESTS,),
         "The single writer of each after-school course: applies its place requests in partition order.",
     ),
+    ConsumerGroup(
+        "classgroups-cache",
+        "classgroups",
+        (CLASSGROUPS_CLASSES,),
+        "Each class groups replica drops from its cache the classes the service's own events say changed.",
+        per_replica=True,
+    ),
 ]
 
 

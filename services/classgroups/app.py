@@ -76,7 +76,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     settings = settings or ClassGroupsSettings()
     kit = ServiceKit("classgroups", settings)
     store.declare(kit.store, kit.outbox)
-    db = ClassGroupsStore(kit.store.db, kit.outbox)
+    db = ClassGroupsStore(kit.store.db, kit.outbox, settings.class_cache_seconds)
     access = ClassAccess(db)
     handlers = Handlers(
         store=db,
@@ -97,7 +97,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     )
     checkins = Checkins.build(db.checkins, access, objects, uploads)
     courses = CourseService(db.courses, db, kit.publisher)
-    consumers.register(kit, handlers.directory, courses)
+    consumers.register(kit, handlers.directory, courses, db.classes.cache, settings.replica_id)
 
     background: list[asyncio.Task[None]] = []
 
