@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import http.server
 import io
 import json
 import os
@@ -30,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -90,24 +88,6 @@ def jpeg(seed: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (seed * 37 % 256, seed * 91 % 256, 120)).save(out, "JPEG", quality=80)
     return out.getvalue()
-
-
-def serve_jwks(tokens: Tokens) -> str:
-    body = json.dumps(tokens.jwks()).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
 
 
 async def register(accounts: list[tuple[str, str, str | None]]) -> None:
@@ -418,6 +398,7 @@ def main() -> int:
     parser.add_argument("--selections", type=int, default=500)
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--port", type=int, default=18951)
+    parser.add_argument("--code", type=Path, default=ROOT, help="tree whose services run (an A/B: an older checkout)")
     parser.add_argument("--profile", help="run the service (one worker) under cProfile, its stats written here")
     parser.add_argument("--skip", nargs="*", default=[], choices=["submissions", "roster", "burst"])
     args = parser.parse_args()
@@ -427,8 +408,8 @@ def main() -> int:
     bucket = "bench-classgroups-media"  # one bucket for every run: each bucket takes SeaweedFS volumes
     env = {
         **os.environ,
-        "PYTHONPATH": f"{ROOT / 'libs'}:{ROOT / 'services'}:{ROOT}",
-        "AUTH_JWKS_URL": serve_jwks(tokens),
+        "PYTHONPATH": f"{args.code / 'libs'}:{args.code / 'services'}:{ROOT}",
+        "AUTH_JWKS_URL": tokens.serve()[0],
         "AUTH_ISSUER": ISS,
         "AUTH_AUDIENCE": AUD,
         "MONGODB_DATABASE_PREFIX": f"bench_{run}_",
@@ -440,7 +421,7 @@ def main() -> int:
     cmd += ["--log-level", "warning", "--no-access-log", "--workers", str(args.workers)]
     if args.profile:
         cmd = [sys.executable, "-m", "bench.classgroups.profiled", str(args.port), args.profile]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=args.code, start_new_session=True)
     base = f"http://127.0.0.1:{args.port}"
     try:
         deadline = time.time() + 300

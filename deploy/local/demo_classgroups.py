@@ -212,15 +212,8 @@ def checkins(demo: DemoSchool) -> None:
         return
     today = datetime.now(BEIJING).date()
     monday = today - timedelta(days=today.weekday() + 7)  # last week's Monday
-    task = {
-        "title": LABOUR_TASK,
-        "instructions": "每天做一件家务（扫地、洗碗、整理书桌……），拍一张照片，写一句话。",
-        "schedule": {"kind": "daily", "starts_on": str(monday), "ends_on": str(today + timedelta(days=60))},
-        "evidence": {"text": True, "photos": 1, "video": False},
-        "late_days": 1,
-        "labour": True,
-        "resource_id": "demo-labour-lesson",
-    }
+    task = daily(LABOUR_TASK, "每天做一件家务（扫地、洗碗、整理书桌……），拍一张照片，写一句话。", monday, 60, photos=1)
+    task |= {"late_days": 1, "labour": True, "resource_id": "demo-labour-lesson"}
     r = cg.post(f"/v1/classes/{cid}/checkin-tasks", json=task, headers=demo.head)
     r.raise_for_status()
     task_id = r.json()["task_id"]
@@ -274,15 +267,19 @@ def checkins(demo: DemoSchool) -> None:
     _reading(demo, today)
 
 
+def daily(title: str, instructions: str, starts: date, days: int, photos: int) -> dict:
+    """A daily check-in task's body: a text and ``photos`` photos a day, from ``starts`` for ``days`` days."""
+    return {
+        "title": title,
+        "instructions": instructions,
+        "schedule": {"kind": "daily", "starts_on": str(starts), "ends_on": str(starts + timedelta(days=days))},
+        "evidence": {"text": True, "photos": photos, "video": False},
+    }
+
+
 def _reading(demo: DemoSchool, today: date) -> None:
     cg, online = demo.cg, demo.online_id
-    task = {
-        "title": READING_TASK,
-        "instructions": "每天读二十分钟，写下一句喜欢的话。",
-        "schedule": {"kind": "daily", "starts_on": str(today), "ends_on": str(today + timedelta(days=30))},
-        "evidence": {"text": True, "photos": 0, "video": False},
-        "late_days": 2,
-    }
+    task = daily(READING_TASK, "每天读二十分钟，写下一句喜欢的话。", today, 30, photos=0)
     r = cg.post(f"/v1/classes/{online}/checkin-tasks", json=task, headers=demo.head)
     r.raise_for_status()
     task_id = r.json()["task_id"]
