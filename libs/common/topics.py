@@ -321,6 +321,13 @@ CONSUMER_GROUPS: list[ConsumerGroup] = [
             ("checkins", CLASSGROUPS_CHECKINS, "check-ins submitted (completed)"),
         )
     ),
+    ConsumerGroup(
+        "classgroups-cache",
+        "classgroups",
+        (CLASSGROUPS_CLASSES,),
+        "Each class groups replica drops from its cache the classes the service's own events say changed.",
+        per_replica=True,
+    ),
 ]
 
 

@@ -35,8 +35,10 @@ STAFF = frozenset({ADMIN, HEAD, TEACHER, OWNER})
 
 @dataclass(frozen=True)
 class Caller:
+    """The signed-in caller. Its directory entry (``account``) is read only by the few commands that need it (an
+    online class's owner, a join): most requests need only the token's subject and roles."""
+
     principal: Principal
-    account: Account | None
 
     @property
     def id(self) -> str:
@@ -69,7 +71,11 @@ class ClassAccess:
         self.store = store
 
     async def caller(self, principal: Principal) -> Caller:
-        return Caller(principal, await self.store.directory.account(principal.subject))
+        return Caller(principal)
+
+    async def account(self, caller: Caller) -> Account | None:
+        """The caller as the directory knows it (identity's events)."""
+        return await self.store.directory.account(caller.id)
 
     async def relations(self, caller: Caller, cls: ClassGroup) -> Standing:
         rel: set[str] = set()

@@ -82,7 +82,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     settings = settings or ClassGroupsSettings()
     kit = ServiceKit("classgroups", settings)
     store.declare(kit.store, kit.outbox)
-    db = ClassGroupsStore(kit.store.db, kit.outbox)
+    db = ClassGroupsStore(kit.store.db, kit.outbox, settings.class_cache_seconds)
     access = ClassAccess(db)
     objects = object_store(settings)
     uploads = UploadSettings(
@@ -107,7 +107,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     checkins = Checkins.build(db.checkins, access, objects, uploads)
     courses = CourseService(db.courses, db, kit.publisher)
     handlers.directory.on_deactivated = Deactivation(db)
-    consumers.register(kit, handlers, courses)
+    consumers.register(kit, handlers, courses, db.classes.cache, settings.replica_id)
 
     background: list[asyncio.Task[None]] = []
 

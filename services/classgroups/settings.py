@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
 
 
+def _fresh_replica_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
 class ClassGroupsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLASSGROUPS_", extra="ignore", populate_by_name=True)
+
+    replica_id: str = Field(
+        default_factory=_fresh_replica_id,
+        description="Suffix of this process's own consumer group `classgroups-cache` (every replica follows the "
+        "service's class events to keep its cache of classes current). New at every start by default.",
+    )
+    class_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Longest a replica keeps a class and its memberships in memory. Writes and the service's "
+        "own events drop an entry at once; this bounds what no event announces (a leave delegate). 0: no cache.",
+    )
 
     code_ttl_hours: int = Field(
         72, ge=1, le=24 * 30, description="Default lifetime of an online class's join code (a teacher may ask less)."

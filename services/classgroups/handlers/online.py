@@ -24,9 +24,8 @@ class OnlineClasses:
         self.store, self.access, self.settings = store, access, settings
 
     async def create(self, caller: Caller, *, name: str, approval_required: bool) -> ClassGroup:
-        cls, events = domain.create_online(
-            name=name, owner=caller.account, approval_required=approval_required, at=now()
-        )
+        owner = await self.access.account(caller)
+        cls, events = domain.create_online(name=name, owner=owner, approval_required=approval_required, at=now())
         await self.store.classes.create_class(cls, events)
         return cls
 
@@ -73,7 +72,8 @@ class OnlineClasses:
         cls = await self.store.classes.get_class(class_id)
         if cls is None:
             raise codes.unknown_code()
-        membership = await self._move(cls, caller.id, lambda m: domain.join(cls, caller.account, m, "code", now()))
+        account = await self.access.account(caller)
+        membership = await self._move(cls, caller.id, lambda m: domain.join(cls, account, m, "code", now()))
         await self.store.codes.release_slot(counter, slot)
         return membership
 

@@ -19,6 +19,7 @@ Collections (``_id`` scheme), by module:
   interaction.py    calls         ``<class>:<round>:<student>``      roll calls (the insert is the call)
                     polls         ``poll-<uuid>``                    quick polls; ``votes`` ``<poll>:<voter>`` one
                                                                      ballot each
+  cache.py          (none)                                             the replica's cache of classes and memberships
   checkins.py       checkin_tasks, checkin_submissions, checkin_reviews, labour_stars (unique inserts only)
   courses.py        courses, course_ops, course_claims (unique inserts only)
   studios.py        studios, studio_members, studio_activities (outbox sources), studio_resources (unique
@@ -74,10 +75,10 @@ def declare(store: Store, outbox: Outbox) -> None:
 class ClassGroupsStore:
     """The class groups' store, one attribute per group of collections (modules of this package)."""
 
-    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
+    def __init__(self, db: AsyncDatabase, outbox: Outbox, class_cache_seconds: float = 0.0) -> None:
         self.db = db
         self.directory = DirectoryStore(db, outbox)  # accounts, links
-        self.classes = ClassStore(db, outbox)  # classes, members, claims
+        self.classes = ClassStore(db, outbox, class_cache_seconds)  # classes, members, claims (cached per replica)
         self.codes = CodeStore(db, outbox)  # codes, throttle
         self.announcements = AnnouncementStore(db, outbox)  # announcements, reads
         self.leaves = LeaveStore(db, outbox)  # leaves

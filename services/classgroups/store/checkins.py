@@ -34,12 +34,28 @@ def declare(store: Store, outbox: Outbox) -> None:
 
 
 class CheckinStore(Collections):
+    # A task never changes once set (no route edits one), so a replica keeps those it has read: every submission
+    # names its task, and each lookup would scan the tasks on FerretDB. A task not found is not remembered (another
+    # replica may create it the next moment).
+    _TASKS_KEPT = 20_000
+
+    def __init__(self, db: Any, outbox: Outbox) -> None:
+        super().__init__(db, outbox)
+        self._tasks: dict[str, dict[str, Any]] = {}
+
     # --- tasks
     async def add_task(self, doc: dict[str, Any], event: Event) -> None:
         await self.insert_one(TASKS, doc, [event])
 
     async def task(self, task_id: str) -> dict[str, Any] | None:
-        return await self.db[TASKS].find_one({"_id": task_id}, {"outbox": 0})
+        found = self._tasks.get(task_id)
+        if found is None:
+            found = await self.db[TASKS].find_one({"_id": task_id}, {"outbox": 0})
+            if found is not None:
+                if len(self._tasks) >= self._TASKS_KEPT:
+                    self._tasks.clear()
+                self._tasks[task_id] = found
+        return found
 
     async def tasks_of(self, class_id: str) -> list[dict[str, Any]]:
         return [d async for d in self.db[TASKS].find({"class_id": class_id}, {"outbox": 0}).sort("created_at", 1)]

@@ -1,28 +1,60 @@
 """Classes (``classes``), memberships (``members``) and the one administrative class of a student per school
-and school year (``claims/adm:<school>:<year>:<student>``, inserted before the membership)."""
+and school year (``claims/adm:<school>:<year>:<student>``, inserted before the membership).
+
+A class and its memberships are read through the replica's cache (``store.cache``): every write here drops the
+class's entry, and the service's own events drop it in the other replicas."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.store.base import Collections, Stale
+from classgroups.store.cache import Cache
 from common.contracts import Event
+from common.outbox import Outbox
 from common.store import insert_new
+
+Known = tuple[ClassGroup | None, dict[str, Membership]]  # a class (None: there is none) and its memberships
 
 
 class ClassStore(Collections):
+    def __init__(self, db: AsyncDatabase, outbox: Outbox, cache_seconds: float = 0.0) -> None:
+        super().__init__(db, outbox)
+        self.cache: Cache[Known] = Cache(cache_seconds)
+
+    async def _known(self, class_id: str) -> Known:
+        """The class and every membership of it (any status), from the cache or in one load."""
+        found = self.cache.get(class_id)
+        if found is not None:
+            return found
+        ticket = self.cache.ticket(class_id)
+        doc = await self.db["classes"].find_one({"_id": class_id})
+        members = {}
+        if doc is not None:
+            members = {d["account_id"]: _membership(d) async for d in self.db["members"].find({"class_id": class_id})}
+        known = (_class(doc) if doc else None, members)
+        self.cache.put(class_id, ticket, known)
+        return known
+
     async def create_class(self, cls: ClassGroup, events: list[Event]) -> None:
-        await self.insert_announced("classes", [_class_doc(cls)], {cls.id: events})
+        try:
+            await self.insert_announced("classes", [_class_doc(cls)], {cls.id: events})
+        finally:
+            self.cache.invalidate(cls.id)
 
     async def save_class(self, before: ClassGroup, after: ClassGroup, events: list[Event]) -> None:
         fields = {k: v for k, v in _class_doc(after).items() if k not in ("_id", "v")}
-        await self.update_announced("classes", after.id, before.version, fields, events)
+        try:
+            await self.update_announced("classes", after.id, before.version, fields, events)
+        finally:
+            self.cache.invalidate(after.id)
 
     async def get_class(self, class_id: str) -> ClassGroup | None:
-        doc = await self.db["classes"].find_one({"_id": class_id})
-        return _class(doc) if doc else None
+        return (await self._known(class_id))[0]
 
     async def classes(self, ids: Iterable[str]) -> list[ClassGroup]:
         return [_class(d) async for d in self.db["classes"].find({"_id": {"$in": list(ids)}})]
@@ -39,14 +71,12 @@ class ClassStore(Collections):
 
     # --- memberships -------------------------------------------------------------------------------------
     async def membership(self, class_id: str, account_id: str) -> Membership | None:
-        doc = await self.db["members"].find_one({"_id": f"{class_id}:{account_id}"})
-        return _membership(doc) if doc else None
+        return (await self._known(class_id))[1].get(account_id)
 
     async def members(self, class_id: str, status: str | None = "active") -> list[Membership]:
-        query: dict[str, Any] = {"class_id": class_id}
-        if status:
-            query["status"] = status
-        return [_membership(d) async for d in self.db["members"].find(query).sort("_id", 1)]
+        """In ``_id`` order (``<class>:<account>``: by account id)."""
+        known = (await self._known(class_id))[1]
+        return [known[a] for a in sorted(known) if status is None or known[a].status == status]
 
     async def memberships_of(self, account_id: str) -> list[Membership]:
         cursor = self.db["members"].find({"account_id": account_id, "status": "active"})
@@ -60,9 +90,13 @@ class ClassStore(Collections):
     async def add_memberships(self, memberships: list[Membership]) -> set[str]:
         """Insert new memberships; returns the account ids that already had a membership document."""
         docs = [_membership_doc(m) for m in memberships]
-        existed = await self.insert_announced(
-            "members", docs, {d["_id"]: list(m.events) for d, m in zip(docs, memberships, strict=True)}
-        )
+        try:
+            existed = await self.insert_announced(
+                "members", docs, {d["_id"]: list(m.events) for d, m in zip(docs, memberships, strict=True)}
+            )
+        finally:
+            for class_id in {m.class_id for m in memberships}:
+                self.cache.invalidate(class_id)
         return {i.split(":", 1)[1] for i in existed}
 
     async def save_membership(self, before: Membership | None, after: Membership) -> None:
@@ -73,7 +107,10 @@ class ClassStore(Collections):
             return
         doc = _membership_doc(after)
         fields = {k: doc[k] for k in ("status", "via", "since")}
-        await self.update_announced("members", doc["_id"], before.version, fields, list(after.events))
+        try:
+            await self.update_announced("members", doc["_id"], before.version, fields, list(after.events))
+        finally:
+            self.cache.invalidate(after.class_id)
 
     # --- the one administrative class of a student per school and school year ---------------------------
     async def claim_places(self, cls: ClassGroup, students: list[str]) -> dict[str, str]:

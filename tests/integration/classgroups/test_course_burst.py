@@ -7,9 +7,6 @@ operations the writer stored."""
 from __future__ import annotations
 
 import asyncio
-import http.server
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,21 +32,8 @@ ADMIN = f"school_admin@{SCHOOL}"
 def jwks() -> Iterator[tuple[str, Tokens]]:
     """The signing key's JWKS over HTTP, as identity serves it, for the service running as a process."""
     tokens = Tokens()
-    body = json.dumps({"keys": [tokens.key.as_dict(private=False)]}).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", tokens
+    url, server = tokens.serve()
+    yield url, tokens
     server.shutdown()
 
 

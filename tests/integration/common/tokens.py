@@ -4,6 +4,9 @@ here: its own tests cover issuing)."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -36,6 +39,25 @@ class Tokens:
         if kind:
             claims["kind"] = kind
         return jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, claims, self.key, algorithms=["Ed25519"])
+
+    def serve(self) -> tuple[str, http.server.ThreadingHTTPServer]:
+        """The JWKS over HTTP on a free port, as identity serves it, for a service run as a process (its
+        ``AUTH_JWKS_URL``); ``shutdown()`` the server when done."""
+        body = json.dumps(self.jwks()).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/jwks.json", server
 
     def headers(self, sub: str, *roles: str, kind: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(sub, *roles, kind=kind)}"}

@@ -8,10 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 from classgroups.access import Caller
+from classgroups.domain.checkins import Task
 from classgroups.domain.media import check_stored
 from classgroups.handlers.checkins.base import READERS, CheckinHandler, verdicts_of
 from common.contracts.classgroups import CheckinMedia, CheckinSubmitted
-from common.errors import Conflict, Forbidden, Invalid
+from common.errors import Conflict, Forbidden, Gone, Invalid
 
 
 class Submissions(CheckinHandler):
@@ -35,25 +36,54 @@ class Submissions(CheckinHandler):
                 )
         if len({m["key"] for m in media}) != len(media):
             raise Invalid("the same object twice", code="media_repeated", field="media")
-        versions = await self.store.submissions([task_id], student_id=student, day=day.isoformat())
-        version, redo_at = 1, None
-        if versions:
-            latest = versions[-1]
-            verdict = verdicts_of(await self.store.reviews([task_id])).get(latest["_id"])
-            if verdict is None or verdict["action"] != "redo":
-                raise Conflict(f"{day} is checked in already", code="already_submitted")
-            version, redo_at = latest["version"] + 1, verdict["at"]
-        timeliness = task.timeliness(day, now, redo_at)
         stored = []
         for i, m in enumerate(media):
             obj = await self.objects.inspect(m["key"])
             check_stored(m["kind"], m["content_type"], obj, self.uploads.limits, f"media.{i}")
             stored.append(CheckinMedia(key=m["key"], kind=m["kind"], content_type=m["content_type"], size=obj.size))
-        submission_id = f"{task_id}:{student}:{day.isoformat()}:v{version}"
+        # The first version is inserted without looking first (its ``_id`` is the check: each lookup is a scan on
+        # FerretDB); only when the day holds a version already is it read, and a next version allowed after a redo.
+        try:
+            first: str | None = task.timeliness(day, now, None)
+        except Gone as closed:
+            first, refusal = None, closed  # closed for a first check-in; a redo may still be open
+        if first is not None:
+            doc = await self._insert(task, student, caller, body, day, 1, first, stored, now)
+            if doc is not None:
+                return doc
+        versions = await self.store.submissions([task_id], student_id=student, day=day.isoformat())
+        if not versions:
+            if first is None:
+                raise refusal
+            raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
+        latest = versions[-1]
+        verdict = verdicts_of(await self.store.reviews([task_id])).get(latest["_id"])
+        if verdict is None or verdict["action"] != "redo":
+            raise Conflict(f"{day} is checked in already", code="already_submitted")
+        timeliness = task.timeliness(day, now, verdict["at"])
+        doc = await self._insert(task, student, caller, body, day, latest["version"] + 1, timeliness, stored, now)
+        if doc is None:
+            raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
+        return doc
+
+    async def _insert(
+        self,
+        task: Task,
+        student: str,
+        caller: Caller,
+        body: dict[str, Any],
+        day: date,
+        version: int,
+        timeliness: str,
+        stored: list[CheckinMedia],
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Version ``version`` of the day's check-in, with its event; None when that version exists already."""
+        submission_id = f"{task.task_id}:{student}:{day.isoformat()}:v{version}"
         doc = {
             "_id": submission_id,
-            "task_id": task_id,
-            "class_id": class_id,
+            "task_id": task.task_id,
+            "class_id": task.class_id,
             "student_id": student,
             "submitted_by": caller.id,
             "day": day.isoformat(),
@@ -65,19 +95,17 @@ class Submissions(CheckinHandler):
         }
         event = CheckinSubmitted(
             submission_id=submission_id,
-            task_id=task_id,
-            class_id=class_id,
+            task_id=task.task_id,
+            class_id=task.class_id,
             student_id=student,
             submitted_by=caller.id,
             day=day,
             version=version,
-            timeliness=timeliness,
+            timeliness=timeliness,  # type: ignore[arg-type]
             media=stored,
             submitted_at=now,
         )
-        if not await self.store.add_submission(doc, event):
-            raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
-        return doc
+        return doc if await self.store.add_submission(doc, event) else None
 
     async def submissions(
         self, class_id: str, task_id: str, caller: Caller, student_id: str | None, day: date | None

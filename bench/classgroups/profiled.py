@@ -1,0 +1,24 @@
+"""The service under cProfile, one uvicorn process (``bench_classgroups.py --profile PATH``): the stats are written
+when uvicorn returns (SIGTERM), which ``python -m cProfile`` does not do for a process that exits by a signal."""
+
+from __future__ import annotations
+
+import cProfile
+import sys
+
+import uvicorn
+
+
+def main() -> None:
+    port, out = int(sys.argv[1]), sys.argv[2]
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        uvicorn.run("classgroups.app:create_app", factory=True, port=port, log_level="warning", access_log=False)
+    finally:
+        profile.disable()
+        profile.dump_stats(out)
+
+
+if __name__ == "__main__":
+    main()
