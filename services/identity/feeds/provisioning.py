@@ -11,30 +11,16 @@ import asyncio
 import secrets
 from typing import Any
 
+from common.kafka import confluent_options
 from common.settings import ServiceSettings
 from common.topics import DAY_MS, feed_group_prefix, feed_topic
 
 SCRAM_ITERATIONS = 8192
 
 
-def librdkafka_options(settings: ServiceSettings) -> dict[str, Any]:
-    """The process's Kafka login as librdkafka takes it (the same settings as ``common.kafka``'s clients)."""
-    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers}
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        conf |= {
-            "security.protocol": settings.kafka_security_protocol,
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
-            "sasl.username": settings.kafka_sasl_username,
-            "sasl.password": settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else "",
-        }
-        if settings.kafka_security_protocol == "SASL_SSL" and settings.kafka_ssl_cafile:
-            conf["ssl.ca.location"] = settings.kafka_ssl_cafile
-    return conf
-
-
 class FeedProvisioner:
     def __init__(self, settings: ServiceSettings, *, partitions: int, retention_hours: int) -> None:
-        self._conf = librdkafka_options(settings)
+        self._conf = confluent_options(settings)
         self._partitions = partitions
         self._retention_ms = retention_hours * 3600 * 1000
         self._admin: Any = None
