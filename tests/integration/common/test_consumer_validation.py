@@ -83,7 +83,8 @@ async def test_a_record_that_does_not_match_its_schema_goes_to_each_groups_dlq_w
             async def every_group_parked_its_poison() -> bool:
                 for records in (await dlq.getmany(timeout_ms=500)).values():
                     for r in records:
-                        if r.key and r.key.decode() in keys:
+                        # other tests park records with keys and headers that are not UTF-8 in the same DLQs
+                        if r.key and r.key.decode(errors="replace") in keys:
                             h = {k: v.decode() for k, v in r.headers}
                             letters[h["dlq_consumer_group"]] = h | {"value": r.value, "key": r.key.decode()}
                 return {g.name for g in groups} <= set(letters)
