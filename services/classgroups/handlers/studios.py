@@ -42,7 +42,8 @@ class Studios:
         self.store, self.access, self.files = store, access, files
 
     async def create(self, caller: Caller, *, name: str, intro: str, subject: str | None) -> Studio:
-        studio, events = domain.create(name=name, intro=intro, subject=subject, leader=caller.account, at=now())
+        leader = await self.access.account(caller)
+        studio, events = domain.create(name=name, intro=intro, subject=subject, leader=leader, at=now())
         await self.store.studios.create_studio(studio, events)  # type: ignore[arg-type]
         return studio
 
@@ -74,7 +75,8 @@ class Studios:
 
     async def apply(self, caller: Caller, studio_id: str) -> StudioMember:
         studio = await self._studio(studio_id)
-        return await self._move(studio, caller.id, lambda m: domain.apply(studio, caller.account, m, now()))
+        applicant = await self.access.account(caller)
+        return await self._move(studio, caller.id, lambda m: domain.apply(studio, applicant, m, now()))
 
     async def decide(self, caller: Caller, studio_id: str, account_id: str, approve: bool) -> StudioMember:
         standing = await self.access.require_studio(caller, studio_id, {rel.LEADER})
