@@ -11,13 +11,14 @@ import contextlib
 import logging
 import os
 import socket
+from functools import partial
 
 from fastapi import FastAPI
 
 from common.kafka import kafka_consumer, kafka_producer
 from common.messaging import DeadLetters
 from common.service import ServiceKit
-from common.topics import FEED_ROUTER, group
+from common.topics import FEED_ROUTER, all_topics, group
 from identity.domain.crypto import PiiVault
 from identity.feeds.directory import Directory
 from identity.feeds.replays import Replayer
@@ -67,6 +68,9 @@ def create_app(settings: IdentitySettings | None = None, *, router_type: type[Ro
         worker = f"{socket.gethostname()}:{os.getpid()}"
         replayer = Replayer(store.subscribers, directory, scope, producer, reader, worker=worker)
         tasks.append(asyncio.create_task(_forever(router.run, "router"), name="feeds-router"))
+        dlq_partitions = {t.name: t.partitions for t in all_topics()}.get(declared.dead_letter_topic, 1)
+        measure = partial(router.measure, declared.dead_letter_topic, dlq_partitions)
+        tasks.append(asyncio.create_task(_forever(measure, "measure"), name="feeds-measure"))
         tasks.append(asyncio.create_task(_forever(replayer.run, "replays"), name="feeds-replays"))
 
     @kit.on_shutdown
