@@ -61,8 +61,11 @@ class Mapping:
         return out
 
 
-def statement_id(event_id: str) -> str:
-    return str(uuid.uuid5(STATEMENT_NAMESPACE, event_id))
+def statement_id(event_id: str, actor: dict[str, Any]) -> str:
+    """The same event gives the same id (a retry is idempotent in the LRS). The actor is part of the name: some event
+    ids are chosen by clients (a heartbeat's), and two learners' equal ids must not collide into one statement (the
+    LRS refuses the second with 409, and it would be lost to the dead-letter topic)."""
+    return str(uuid.uuid5(STATEMENT_NAMESPACE, f"{actor['account']['name']}\n{event_id}"))
 
 
 def iso_duration(seconds: float) -> str:
@@ -143,4 +146,4 @@ def statement(event: Event, event_id: str, mapping: Mapping) -> dict[str, Any] |
     context = body.setdefault("context", {})
     context["platform"] = "国家中小学智慧教育平台"
     context["language"] = "zh-CN"
-    return {"id": statement_id(event_id), **body}
+    return {"id": statement_id(event_id, body["actor"]), **body}

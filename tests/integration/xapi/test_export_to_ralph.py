@@ -23,7 +23,7 @@ from common.settings import ServiceSettings
 from tests.contracts.tools import ralph
 from tests.integration.common.helpers import eventually
 from xapi.app import create_app
-from xapi.domain.statements import Mapping, statement_id
+from xapi.domain.statements import Mapping, statement, statement_id
 from xapi.lrs import LearningRecordStore, StatementsRefused
 from xapi.settings import XapiSettings
 
@@ -169,7 +169,7 @@ async def test_learning_events_become_statements_read_back_from_the_lrs(run_id, 
             student_id=student, knowledge_point="kp", before=0.2, after=0.3, answer_id="a", changed_at=AT
         )
         await publishers["recommender"].publish(not_learning)
-        expected = {name: statement_id(ids[name]) for name in events}
+        expected = {name: statement(event, ids[name], mapping)["id"] for name, (_, event) in events.items()}
 
         async def all_stored():
             return len(await stored(lrs, list(expected.values()))) == len(expected) or None
@@ -252,7 +252,7 @@ async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(
             await publishers["viewstats"].publish(heartbeat(i), event_id=ids[i])
 
         async def first_ten():
-            return len(await stored(lrs, [statement_id(e) for e in ids[:10]])) == 10 or None
+            return len(await stored(lrs, [statement_id(e, mapping.actor(learner)) for e in ids[:10]])) == 10 or None
 
         await eventually(first_ten, timeout=120, every=0.5)
         ralph("stop")
@@ -276,7 +276,9 @@ async def test_an_lrs_down_mid_stream_loses_nothing_and_doubles_nothing(
     finally:
         await stop(manager, client)
     statements = await of_agent(lrs, mapping.actor(learner))
-    assert sorted(st["id"] for st in statements) == sorted(statement_id(e) for e in ids)  # each once
+    assert sorted(st["id"] for st in statements) == sorted(
+        statement_id(e, mapping.actor(learner)) for e in ids
+    )  # each once
 
 
 async def _retrying(client: httpx.AsyncClient) -> bool | None:

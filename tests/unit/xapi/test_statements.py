@@ -33,9 +33,21 @@ def test_the_statement_id_is_a_uuid5_of_the_event_id_so_a_retry_is_the_same_stat
     event = HeartbeatRecorded(user_id="u-1", resource_id="r-1", seconds=30, at=AT)
     first, again = statement(event, "evt-1", MAPPING), statement(event, "evt-1", MAPPING)
     assert first == again
-    assert first["id"] == statement_id("evt-1") == str(uuid.uuid5(STATEMENT_NAMESPACE, "evt-1"))
+    name = MAPPING.actor("u-1")["account"]["name"]
+    assert (
+        first["id"]
+        == statement_id("evt-1", MAPPING.actor("u-1"))
+        == str(uuid.uuid5(STATEMENT_NAMESPACE, f"{name}\nevt-1"))
+    )
     assert uuid.UUID(first["id"]).version == 5
     assert statement(event, "evt-2", MAPPING)["id"] != first["id"]
+
+
+def test_two_learners_with_the_same_client_chosen_event_id_get_two_statements() -> None:
+    """A heartbeat's event id is the client's: equal ids of two learners must not collide into one statement."""
+    one = statement(HeartbeatRecorded(user_id="u-1", resource_id="r-1", seconds=30, at=AT), "1", MAPPING)
+    other = statement(HeartbeatRecorded(user_id="u-2", resource_id="r-1", seconds=30, at=AT), "1", MAPPING)
+    assert one["id"] != other["id"]
 
 
 def test_the_actor_is_a_keyed_pseudonym_never_the_account() -> None:
