@@ -283,25 +283,8 @@ class ServiceKit:
         while True:
             for c in self.consumers:
                 consumer = getattr(c.subscriber, "consumer", None)
-                if consumer is None:
-                    continue
-                dlq = declared_group(c.group).dead_letter_topic
-                with contextlib.suppress(Exception):  # Kafka away: the gauge keeps its last figure
-                    tps = [TopicPartition(dlq, p) for p in range(partitions.get(dlq, 1))]
-                    ends, starts = await asyncio.wait_for(
-                        asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 2.0
-                    )
-                    DLQ_DEPTH.labels(self.name, c.group, dlq).set(sum(ends[tp] - starts[tp] for tp in tps))
-                assigned = list(c.listener.assigned)
-                with contextlib.suppress(Exception):
-                    # The partitions' ends asked of the broker, not the fetcher's high-water marks: a consumer whose
-                    # handler is stuck stops fetching, and its high-water marks (so its lag) froze with it.
-                    ends = await asyncio.wait_for(consumer.end_offsets(assigned), 2.0) if assigned else {}
-                    for tp in assigned:
-                        position = await asyncio.wait_for(consumer.position(tp), 1.0)
-                        CONSUMER_LAG.labels(self.name, c.group, tp.topic, str(tp.partition)).set(
-                            max(0, ends[tp] - position)
-                        )
+                if consumer is not None:
+                    await measure_group(self.name, c.group, consumer, list(c.listener.assigned), partitions)
             await asyncio.sleep(5)
 
     async def _measure_readiness(self) -> None:
@@ -413,3 +396,25 @@ class ServiceKit:
         access.document(app)
         document_problems(app)
         return app
+
+
+async def measure_group(
+    service: str, group: str, consumer: Any, assigned: list[TopicPartition], partitions: dict[str, int]
+) -> None:
+    """One consumer group's dead-letter depth and lag per assigned partition, into ``kafka_dlq_depth`` and
+    ``kafka_consumer_lag``: ServiceKit's consumers every 5 s, and any process whose consumer is its own (the feed
+    router). Kafka away: the gauges keep their last figures."""
+    dlq = declared_group(group).dead_letter_topic
+    with contextlib.suppress(Exception):
+        tps = [TopicPartition(dlq, p) for p in range(partitions.get(dlq, 1))]
+        ends, starts = await asyncio.wait_for(
+            asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 2.0
+        )
+        DLQ_DEPTH.labels(service, group, dlq).set(sum(ends[tp] - starts[tp] for tp in tps))
+    with contextlib.suppress(Exception):
+        # The partitions' ends asked of the broker, not the fetcher's high-water marks: a consumer whose handler is
+        # stuck stops fetching, and its high-water marks (so its lag) froze with it.
+        ends = await asyncio.wait_for(consumer.end_offsets(assigned), 2.0) if assigned else {}
+        for tp in assigned:
+            position = await asyncio.wait_for(consumer.position(tp), 1.0)
+            CONSUMER_LAG.labels(service, group, tp.topic, str(tp.partition)).set(max(0, ends[tp] - position))

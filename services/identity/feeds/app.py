@@ -12,12 +12,13 @@ import logging
 import os
 import socket
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
 from common.kafka import kafka_consumer, kafka_producer
 from common.messaging import DeadLetters
-from common.service import ServiceKit
+from common.service import ServiceKit, measure_group
 from common.topics import FEED_ROUTER, all_topics, group
 from identity.domain.crypto import PiiVault
 from identity.feeds.directory import Directory
@@ -68,9 +69,7 @@ def create_app(settings: IdentitySettings | None = None, *, router_type: type[Ro
         worker = f"{socket.gethostname()}:{os.getpid()}"
         replayer = Replayer(store.subscribers, directory, scope, producer, reader, worker=worker)
         tasks.append(asyncio.create_task(_forever(router.run, "router"), name="feeds-router"))
-        dlq_partitions = {t.name: t.partitions for t in all_topics()}.get(declared.dead_letter_topic, 1)
-        measure = partial(router.measure, declared.dead_letter_topic, dlq_partitions)
-        tasks.append(asyncio.create_task(_forever(measure, "measure"), name="feeds-measure"))
+        tasks.append(asyncio.create_task(_forever(partial(_measure, consumer), "measure"), name="feeds-measure"))
         tasks.append(asyncio.create_task(_forever(replayer.run, "replays"), name="feeds-replays"))
 
     @kit.on_shutdown
@@ -84,6 +83,14 @@ def create_app(settings: IdentitySettings | None = None, *, router_type: type[Ro
 
     app = kit.build_app(title="Identity feed router", description="Subscriber feeds: routing and replays.")
     return app
+
+
+async def _measure(consumer: Any) -> None:
+    """The chassis' lag and dead-letter figures for the router's own consumer (ServiceKit measures only its own)."""
+    partitions = {t.name: t.partitions for t in all_topics()}
+    while True:
+        await measure_group(FEED_ROUTER, FEED_ROUTER, consumer, list(consumer.assignment()), partitions)
+        await asyncio.sleep(5)
 
 
 async def _forever(run, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ that is not a declared event goes to ``identity-feeds.dlq`` with the reason. Per
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -21,13 +20,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from common.kafka import MalformedMessage
 from common.messaging import INFRA_UNAVAILABLE, DeadLetters
-from common.observability import (
-    CONSUMER_LAG,
-    CONSUMER_PROCESSING,
-    DLQ_DEPTH,
-    MESSAGES_CONSUMED,
-    MESSAGES_FAILED,
-)
+from common.observability import CONSUMER_PROCESSING, MESSAGES_CONSUMED, MESSAGES_FAILED
 from common.topics import FEED_ROUTER
 from identity.domain.subscribers import Subscriber
 from identity.feeds.directory import Directory
@@ -124,27 +117,6 @@ class Router:
         self.routed += len(out)
         if out:
             log.debug("routed %d feed records in %.3f s", len(out), time.perf_counter() - started)
-
-    async def measure(self, dead_letter_topic: str, dlq_partitions: int) -> None:
-        """Lag per assigned partition and the dead-letter topic's depth, every 5 s (what ServiceKit measures for its
-        own consumers): the router's consumer is its own, so it reports them itself."""
-        while True:
-            with contextlib.suppress(Exception):  # Kafka away: the gauges keep their last figures
-                assigned = list(self.consumer.assignment())
-                ends = await asyncio.wait_for(self.consumer.end_offsets(assigned), 2.0) if assigned else {}
-                for tp in assigned:
-                    position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
-                    CONSUMER_LAG.labels(FEED_ROUTER, FEED_ROUTER, tp.topic, str(tp.partition)).set(
-                        max(0, ends[tp] - position)
-                    )
-                tps = [TopicPartition(dead_letter_topic, p) for p in range(dlq_partitions)]
-                ends, starts = await asyncio.wait_for(
-                    asyncio.gather(self.consumer.end_offsets(tps), self.consumer.beginning_offsets(tps)), 2.0
-                )
-                DLQ_DEPTH.labels(FEED_ROUTER, FEED_ROUTER, dead_letter_topic).set(
-                    sum(ends[tp] - starts[tp] for tp in tps)
-                )
-            await asyncio.sleep(5)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """After every feed record of the batch was acknowledged (crash tests die just before this)."""
