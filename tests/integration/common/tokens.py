@@ -21,7 +21,8 @@ ISS, AUD = "https://id.test", "smartedu-test"
 
 
 class Tokens:
-    def __init__(self) -> None:
+    def __init__(self, iss: str = ISS, aud: str = AUD) -> None:
+        self.iss, self.aud = iss, aud  # a stack whose services also take identity's tokens: identity's iss and aud
         self.key = OKPKey.generate_key("Ed25519", {"kid": "k1", "use": "sig", "alg": "Ed25519"}, private=True)
 
     def jwks(self) -> dict[str, Any]:
@@ -30,11 +31,11 @@ class Tokens:
     def verifier(self) -> TokenVerifier:
         transport = httpx.MockTransport(lambda r: httpx.Response(200, json=self.jwks()))
         cache = JwksCache("http://id.test/jwks.json", client=httpx.AsyncClient(transport=transport))
-        return TokenVerifier(cache, issuer=ISS, audience=AUD)
+        return TokenVerifier(cache, issuer=self.iss, audience=self.aud)
 
     def token(self, sub: str, *roles: str, kind: str | None = None) -> str:
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": ISS, "aud": AUD, "sub": sub, "jti": uuid.uuid4().hex, "iat": now}
+        claims: dict[str, Any] = {"iss": self.iss, "aud": self.aud, "sub": sub, "jti": uuid.uuid4().hex, "iat": now}
         claims |= {"exp": now + 900, "roles": list(roles)}
         if kind:
             claims["kind"] = kind
