@@ -1,7 +1,7 @@
 """The business actions the observability tier drives through the running stack's public APIs, so that every
 business-figure panel has something to show: logins (a success and a failure), check-ins (a student's and a
-parent's), course requests (a select and a drop), answers graded (a right and a wrong one) and recommendations
-served.
+parent's), course requests (a select and a drop), answers graded (a right and a wrong one), recommendations
+served, view beacons and a teacher's heartbeat.
 
 Identity's tokens carry the roles identity grants after its own workflows (a school admin's appointment, teacher
 verification against the national registry, a guardian link approved by the school), none of which a test can
@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "classgroups_course_selections_total": ("kind", {"select", "drop"}),
     "recommender_answers_graded_total": ("result", {"correct", "wrong"}),
     "recommender_recommendations_served_total": ("list", {"for_me", "popular"}),
+    "viewstats_beacons_accepted_total": ("kind", {"view", "heartbeat"}),
 }
 
 
@@ -267,7 +268,10 @@ def learning(http: httpx.Client, catalog: str, recommender: str, collector: str,
         for rid in ids
         for v in range(2)
     ]
-    assert http.post(f"{collector}/v1/views", json=beacons, headers={"X-Forwarded-For": "36.111.0.1"}).is_success
+    assert http.post(f"{collector}/v1/views", json=beacons).status_code == 202
+    teacher = tokens.headers(f"u-ops-{uuid.uuid4().hex[:10]}", "teacher", kind="teacher")
+    beat = {"event_id": str(uuid.uuid4()), "resource_id": ids[0], "seconds": 60}
+    assert http.post(f"{collector}/v1/heartbeats", json=beat, headers=teacher).status_code == 202
     profile = {"grade": 5, "province": "43", "subjects": ["math"]}
     assert http.put(f"{recommender}/v1/me/profile", json=profile, headers=student).status_code == 200
 
