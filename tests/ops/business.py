@@ -6,15 +6,12 @@ served, view beacons and a teacher's heartbeat.
 Identity's tokens carry the roles identity grants after its own workflows (a school admin's appointment, teacher
 verification against the national registry, a guardian link approved by the school), none of which a test can
 drive on a fresh stack in reasonable time. So the stack's other services take, besides identity's keys, one test
-key (:class:`CombinedJwks`); the accounts behind the test's tokens reach class groups as identity's own events, as
-in the integration tier (``tests/integration/classgroups``)."""
+key (``Tokens.serve(beside=...)``); the accounts behind the test's tokens reach class groups as identity's own
+events, as in the integration tier (``tests/integration/classgroups``)."""
 
 from __future__ import annotations
 
 import asyncio
-import http.server
-import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -25,14 +22,15 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from common.contracts.base import Event
-from common.contracts.catalog import PublishedResource, ResourcePublished
 from common.contracts.identity import GuardianLinked, RoleGranted, TeacherVerified, UserRegistered
 from common.messaging import encode, kafka_client_options
 from common.reference import BEIJING
+from tests.integration.classgroups.conftest import SCHOOL
+from tests.integration.classgroups.test_business_figures import course_body
+from tests.integration.common.helpers import published
 from tests.integration.common.tokens import Tokens
 from tests.integration.recommender.conftest import tree_lines
 
-SCHOOL = "cn/43/4301/430102/school-430102001"
 ISSUER, AUDIENCE = "https://id.smartedu.cn", "smartedu-api"  # identity's (AuthSettings' defaults)
 
 # What drive_business does, by figure and label value: each must have risen on the Prometheus scraping the stack.
@@ -44,33 +42,6 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "recommender_recommendations_served_total": ("list", {"for_me", "popular"}),
     "viewstats_beacons_accepted_total": ("kind", {"view", "heartbeat"}),
 }
-
-
-class CombinedJwks:
-    """Identity's JWKS (fetched at each request, so a rotation shows) plus the test key, over HTTP."""
-
-    def __init__(self, identity_jwks: str) -> None:
-        self.tokens = Tokens(iss=ISSUER, aud=AUDIENCE)
-        tokens = self.tokens
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                keys = httpx.get(identity_jwks, timeout=5).json()["keys"] + tokens.jwks()["keys"]
-                body = json.dumps({"keys": keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 def until(check: Callable[[], Any], timeout: float = 120, what: str = "") -> Any:
@@ -94,33 +65,6 @@ async def publish(*events: Event, source: str) -> None:
             )
     finally:
         await producer.stop()
-
-
-def resources(n: int) -> list[ResourcePublished]:
-    """Grade-5 maths lessons, published as the catalog publishes them (the recommender's candidate pool)."""
-    now = datetime.now(UTC)
-    out = []
-    for _ in range(n):
-        rid = f"ops-{uuid.uuid4().hex[:12]}"
-        r = PublishedResource(
-            id=rid,
-            external_id=f"ext-{rid}",
-            version=1,
-            kind="video_lesson",
-            title="分数的加法和减法",
-            section="course_teaching",
-            stages=["primary"],
-            grades=[5],
-            subjects=["math"],
-            provider_kind="publisher",
-            provider_id="pep",
-            license="CC-BY-NC",
-            created_at=now,
-            published_at=now,
-            updated_at=now,
-        )
-        out.append(ResourcePublished(resource=r, cursor=f"c-{rid}"))
-    return out
 
 
 def drive_business(urls: dict[str, str], tokens: Tokens) -> None:
@@ -203,17 +147,7 @@ def class_groups(http: httpx.Client, url: str, tokens: Tokens) -> None:
 
     until(parent_known, what="class groups learning the guardian link")
 
-    course = {
-        "school": SCHOOL,
-        "term": f"{today.year}-autumn",
-        "title": "围棋",
-        "capacity": 10,
-        "slots": [{"weekday": 3, "starts": "16:00", "ends": "17:00"}],
-        "grades": [4],
-        "opens_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
-        "closes_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-    }
-    r = http.post(f"{url}/v1/courses", json=course, headers=as_admin)
+    r = http.post(f"{url}/v1/courses", json=course_body(), headers=as_admin)
     assert r.status_code == 201, r.text
     courses = f"{url}/v1/courses/{r.json()['course_id']}"
     assert http.post(f"{courses}/selections", json={}, headers=as_student).status_code == 202
@@ -260,7 +194,7 @@ def learning(http: httpx.Client, catalog: str, recommender: str, collector: str,
     until(answered("A"), what="the recommender learning the exercise")
     assert answered("B")()
 
-    pool = resources(3)
+    pool = [published() for _ in range(3)]  # grade-5 maths lessons: the recommender's candidate pool
     asyncio.run(publish(*pool, source="/services/catalog"))
     ids = [e.resource.id for e in pool]
     beacons = [

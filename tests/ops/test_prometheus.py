@@ -27,7 +27,7 @@ from common.topics import CONSUMER_GROUPS, PRINCIPALS
 from tests.conftest import ServiceProcess, ensure_group_acls, free_port, isolated_env, kafka_login
 from tests.integration.common.helpers import published
 from tests.integration.common.tokens import Tokens
-from tests.ops.business import EXPECTED, CombinedJwks, drive_business
+from tests.ops.business import AUDIENCE, EXPECTED, ISSUER, drive_business
 from tests.ops.tools import ROOT, eventually, load_prometheus_local, tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -60,8 +60,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         by_name = {p.name: p for p in PRINCIPALS}
         identity = process("identity", by_name["identity"].factory, IDENTITY_SEED_DEMO="true").start(timeout=180)
-        jwks = CombinedJwks(f"{identity.url}/.well-known/jwks.json")
-        auth = {"AUTH_JWKS_URL": jwks.url, "AUTH_JWKS_MIN_REFRESH_SECONDS": "0"}
+        tokens = Tokens(iss=ISSUER, aud=AUDIENCE)  # taken beside identity's (tests/ops/business.py)
+        jwks_url, jwks = tokens.serve(beside=f"{identity.url}/.well-known/jwks.json")
+        auth = {"AUTH_JWKS_URL": jwks_url, "AUTH_JWKS_MIN_REFRESH_SECONDS": "0"}
         others = [process(p.name, p.factory, **auth) for p in PRINCIPALS if p.name != "identity"]
         for sp in others:
             sp.start(wait_ready=False)
@@ -70,14 +71,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         targets = [prometheus_local.Target(name, sp.url) for name, sp in processes.items()]
         prometheus_local.BINARY = binary
         prometheus = prometheus_local.Prometheus(free_port(), tmp / "prometheus", targets, interval="1s").start()
-        yield Stack(processes, prometheus, jwks.tokens)
+        yield Stack(processes, prometheus, tokens)
     finally:
         if prometheus is not None:
             prometheus.stop()
         for sp in processes.values():
             sp.kill(15)
         if jwks is not None:
-            jwks.stop()
+            jwks.shutdown()
 
 
 def drive_traffic(stack: Stack) -> None:

@@ -41,13 +41,16 @@ class Tokens:
             claims["kind"] = kind
         return jwt.encode({"alg": "Ed25519", "kid": "k1", "typ": "at+jwt"}, claims, self.key, algorithms=["Ed25519"])
 
-    def serve(self) -> tuple[str, http.server.ThreadingHTTPServer]:
+    def serve(self, beside: str | None = None) -> tuple[str, http.server.ThreadingHTTPServer]:
         """The JWKS over HTTP on a free port, as identity serves it, for a service run as a process (its
-        ``AUTH_JWKS_URL``); ``shutdown()`` the server when done."""
-        body = json.dumps(self.jwks()).encode()
+        ``AUTH_JWKS_URL``); with the keys of the JWKS at ``beside`` (identity's, fetched at each request, so a
+        rotation shows) when given, so the service takes identity's tokens too. ``shutdown()`` the server when done."""
+        tokens = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                keys = tokens.jwks()["keys"] + (httpx.get(beside, timeout=5).json()["keys"] if beside else [])
+                body = json.dumps({"keys": keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
