@@ -23,8 +23,7 @@ router = APIRouter(prefix="/v1", tags=["recommender"])
 SignedIn = Annotated[Principal, Depends(require_principal)]
 ANSWERS = BusinessFigure(
     "recommender_answers_graded_total",
-    "Answers graded at submission, correct or wrong (a client's retry of a submission is answered again, "
-    "counted once)",
+    "Answers graded at submission, correct or wrong (a client's retry of a submission is answered again, counted once)",
     "result",
     ("correct", "wrong"),
 )
