@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["recommender"])
 SignedIn = Annotated[Principal, Depends(require_principal)]
 ANSWERS = BusinessFigure(
     "recommender_answers_graded_total",
-    "Answers graded at submission, correct or wrong (a retried submission is answered, and counted, again)",
+    "Answers graded at submission, correct or wrong (a client's retry of a submission is answered again, counted once)",
     "result",
     ("correct", "wrong"),
 )
@@ -63,8 +63,8 @@ class Submission(BaseModel):
 @access.account_kind("student")
 async def submit_answers(request: Request, body: Submission, who: SignedIn) -> dict[str, Any]:
     _require_kind(who, "student")
-    graded = await learning(request).submit(who, body.submission_id, body.answers)
-    for result in graded["results"]:
+    graded, fresh = await learning(request).submit(who, body.submission_id, body.answers)
+    for result in graded["results"] if fresh else ():  # a client's retry is answered again, not graded again
         ANSWERS.count("correct" if result["correct"] else "wrong")
     return graded
 

@@ -67,12 +67,14 @@ class LearningService:
                 ],
             )
 
-    async def submit(self, who: Principal, client_id: str, responses: list[Response]) -> dict[str, Any]:
+    async def submit(self, who: Principal, client_id: str, responses: list[Response]) -> tuple[dict[str, Any], bool]:
         """Grade a submission (one answer or a homework batch) and store it with its events. A retry with the
-        same id and the same responses answers the stored grading; other responses under a used id: 409."""
+        same id and the same responses answers the stored grading; other responses under a used id: 409. Returns
+        the answer and whether it was graded now (False for a retry, which the answers figure must not count)."""
         student = who.subject
         digest = _digest(responses)
         graded = self._grade(student, client_id, responses)
+        fresh = True
         lock = self._locks.setdefault(student, asyncio.Lock())
         async with lock:  # one student's submissions in order in this process: mastery steps from the latest
             try:
@@ -95,8 +97,8 @@ class LearningService:
                     raise Conflict(
                         f"submission {client_id} was already sent with other answers", code="submission-reused"
                     ) from None
-                graded = stored[1]
-        return {"submission_id": client_id, "results": [self._result(a) for a in graded]}
+                graded, fresh = stored[1], False
+        return {"submission_id": client_id, "results": [self._result(a) for a in graded]}, fresh
 
     def _grade(self, student: str, client_id: str, responses: list[Response]) -> list[GradedAnswer]:
         now = self.clock()

@@ -1,7 +1,8 @@
 """The observability tier: a real Prometheus (Debian's, from `make ops-tools`) scrapes every process of a running
 stack (each service its own process, on the real Kafka and store) with the platform's alert rules, as the
 ServiceMonitor and PrometheusRule make it in a cluster. Every query of every Grafana dashboard runs against it and
-must answer with data; a dead letter makes its alert fire.
+must answer with data; every business figure's panel must show a rise, the traffic having done each business action
+through the public APIs (tests/ops/business.py); a dead letter makes its alert fire.
 
 The stack is every process kind of libs/common/topics.py (PRINCIPALS), so a new service is scraped and checked
 without this file changing.
@@ -10,6 +11,7 @@ without this file changing.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -24,6 +26,8 @@ from common.messaging import encode, kafka_client_options
 from common.topics import CONSUMER_GROUPS, PRINCIPALS
 from tests.conftest import ServiceProcess, ensure_group_acls, free_port, isolated_env, kafka_login
 from tests.integration.common.helpers import published
+from tests.integration.common.tokens import Tokens
+from tests.ops.business import AUDIENCE, EXPECTED, ISSUER, drive_business
 from tests.ops.tools import ROOT, eventually, load_prometheus_local, tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -37,6 +41,7 @@ prometheus_local = load_prometheus_local()
 class Stack:
     processes: dict[str, ServiceProcess]
     prometheus: Any  # prometheus_local.Prometheus
+    tokens: Tokens  # tokens the services take beside identity's (tests/ops/business.py)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     binary = tool("SMARTEDU_PROMETHEUS")
     tmp = tmp_path_factory.mktemp("observability")
     processes: dict[str, ServiceProcess] = {}
-    prometheus = None
+    prometheus = jwks = None
 
     def process(name: str, factory: str, **env: str) -> ServiceProcess:
         full = isolated_env(**kafka_login(name), **env)
@@ -55,8 +60,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         by_name = {p.name: p for p in PRINCIPALS}
         identity = process("identity", by_name["identity"].factory, IDENTITY_SEED_DEMO="true").start(timeout=180)
-        jwks = {"AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
-        others = [process(p.name, p.factory, **jwks) for p in PRINCIPALS if p.name != "identity"]
+        tokens = Tokens(iss=ISSUER, aud=AUDIENCE)  # taken beside identity's (tests/ops/business.py)
+        jwks_url, jwks = tokens.serve(beside=f"{identity.url}/.well-known/jwks.json")
+        auth = {"AUTH_JWKS_URL": jwks_url, "AUTH_JWKS_MIN_REFRESH_SECONDS": "0"}
+        others = [process(p.name, p.factory, **auth) for p in PRINCIPALS if p.name != "identity"]
         for sp in others:
             sp.start(wait_ready=False)
         for sp in others:
@@ -64,24 +71,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         targets = [prometheus_local.Target(name, sp.url) for name, sp in processes.items()]
         prometheus_local.BINARY = binary
         prometheus = prometheus_local.Prometheus(free_port(), tmp / "prometheus", targets, interval="1s").start()
-        yield Stack(processes, prometheus)
+        yield Stack(processes, prometheus, tokens)
     finally:
         if prometheus is not None:
             prometheus.stop()
         for sp in processes.values():
             sp.kill(15)
+        if jwks is not None:
+            jwks.shutdown()
 
 
 def drive_traffic(stack: Stack) -> None:
-    """Requests to every service, views to the collector, and on every topic a consumer group reads: one valid
-    catalog event and one record no consumer can decode (it goes to the group's dead-letter topic)."""
+    """Requests to every service, views to the collector, every business action (tests/ops/business.py), and on
+    every topic a consumer group reads: one valid catalog event and one record no consumer can decode (it goes to
+    the group's dead-letter topic)."""
+    catalog_read = f"{stack.processes['catalog'].url}/v1/resources"
+    # a catalog read before and after the rest: its series exists (at 1) in a scrape before it rises, so the
+    # panel's rate() sees a rise (a series born at 1 and never moving has a rate of 0)
+    assert httpx.get(catalog_read, params={"limit": 1}, timeout=30).status_code == 200
+    drive_business({name: sp.url for name, sp in stack.processes.items()}, stack.tokens)
     with httpx.Client(timeout=30) as http:
         for sp in stack.processes.values():
             for _ in range(3):
                 assert http.get(f"{sp.url}/openapi.json").status_code == 200
             http.get(f"{sp.url}/v1/no-such-route")
-        # business figures: a catalog read, a refused login (its counter is checked below)
-        assert http.get(f"{stack.processes['catalog'].url}/v1/resources", params={"limit": 1}).status_code == 200
+        # a catalog read again, and a refused login
+        assert http.get(catalog_read, params={"limit": 1}).status_code == 200
         login = {"identifier": "13800000000", "password": "not-the-password"}
         assert http.post(f"{stack.processes['identity'].url}/v1/sessions", json=login).status_code == 401
         collector = stack.processes["viewstats-collector"].url
@@ -103,6 +118,14 @@ def drive_traffic(stack: Stack) -> None:
             await producer.stop()
 
     asyncio.run(publish())
+
+
+def business_figures() -> tuple[tuple[str, str, str, str, str, str], ...]:
+    """dashboards.py's BUSINESS: (service, title, unit, description, query, legend) of every business panel."""
+    spec = importlib.util.spec_from_file_location("dashboards", ROOT / "deploy/k8s/observability/dashboards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.BUSINESS
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -148,9 +171,16 @@ def test_every_dashboard_query_answers_with_data(stack: Stack) -> None:
     # Rates need two scrapes after the traffic, consumers a moment to take the records: poll until it settles.
     problems = eventually(lambda: missing() or True, timeout=120, every=3)
     assert problems is True, "\n".join(problems)
-    # the business counters count at their edge (not only exist at 0): the refused login of drive_traffic
-    failures = prom.query('identity_logins_total{outcome="failure"} > 0')
-    assert failures and failures[0]["metric"]["service"] == "identity", prom.query("identity_logins_total")
+    # A business figure's panel has a (zero) series from the process's start: "has data" alone would pass with
+    # the counter never counted. Every action drive_traffic did shows, under its label, on the panel's query.
+    for name, (label, values) in EXPECTED.items():
+        counted = {r["metric"][label] for r in prom.query(f"{name} > 0")}
+        assert counted >= values, (name, prom.query(name))
+
+    def flat() -> list[str]:
+        return [f"{title}: {expr}" for _, title, _, _, expr, _ in business_figures() if not prom.query(f"({expr}) > 0")]
+
+    assert eventually(lambda: flat() or True, timeout=60) is True, flat()
 
 
 def test_a_dead_letter_fires_its_alert(stack: Stack) -> None:

@@ -39,6 +39,15 @@ W = "[5m]"  # rate window: 20 scrapes at the ServiceMonitor's 15 s
 # exported at 0 from a process's start, so each query has a series per label value as soon as the service runs.
 BUSINESS: tuple[tuple[str, str, str, str, str, str], ...] = (
     (
+        "viewstats-collector",
+        "Beacons accepted /s by kind",
+        "ops",
+        "Beacons the collector put on Kafka: page views (client retries included, which the aggregator removes) "
+        "and teachers' watch-time heartbeats (学时).",
+        f"sum by (kind) (rate(viewstats_beacons_accepted_total{W}))",
+        "{{kind}}",
+    ),
+    (
         "viewstats",
         "Views counted /s",
         "ops",
@@ -265,12 +274,9 @@ def overview() -> Board:
     b.panel(
         "Views accepted and counted /s",
         "ops",
-        "Beacons the collector accepted (202) against distinct views the aggregator counted: the two lines part "
-        "when counting falls behind (SmartEduViewsNotCounted).",
-        (
-            'sum(rate(http_requests_total{service="viewstats-collector",route="/v1/views",status="202"}' + W + "))",
-            "accepted requests",
-        ),
+        "View beacons the collector accepted against distinct views the aggregator counted: the two lines part "
+        "when counting falls behind (SmartEduViewsNotCounted), or by the share of client retries.",
+        (f'sum(rate(viewstats_beacons_accepted_total{{kind="view"}}{W}))', "beacons accepted"),
         (f"sum(rate(viewstats_views_counted_total{W}))", "views counted"),
     )
     b.panel(

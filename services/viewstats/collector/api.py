@@ -13,11 +13,19 @@ from pydantic import BaseModel, Field
 from common import access
 from common.auth import Principal, require_role
 from common.network import forwarded_client_ip
+from common.observability import BusinessFigure
 from common.problems import Problem
 from viewstats.collector.service import Collector
 from viewstats.domain.beacon import UUID_RE, views_request_schema
 
 TEACHER = "teacher"  # identity grants it only after real-name verification (identity.domain.orgs.TEACHER)
+BEACONS = BusinessFigure(
+    "viewstats_beacons_accepted_total",
+    "Beacons the collector put on Kafka: view (one per beacon of a batch; a client's retry is counted again here "
+    "and removed by the aggregator, see viewstats_views_counted_total) and heartbeat (teachers' watch time)",
+    "kind",
+    ("view", "heartbeat"),
+)
 
 
 class HeartbeatIn(BaseModel):
@@ -70,6 +78,7 @@ def build_router(collector: Collector) -> APIRouter:
                     for r in rejected
                 ],
             )
+        BEACONS.count("view", accepted)
         return Response(
             orjson.dumps({"accepted": accepted, "rejected": rejected}), status_code=202, media_type="application/json"
         )
@@ -88,6 +97,7 @@ def build_router(collector: Collector) -> APIRouter:
         beat: HeartbeatIn, who: Principal = Depends(require_role(TEACHER, any_scope=True))
     ) -> dict[str, Any]:
         await collector.heartbeat(who.subject, beat.resource_id, beat.seconds, beat.event_id.lower())
+        BEACONS.count("heartbeat")
         return {"accepted": 1}
 
     return router
