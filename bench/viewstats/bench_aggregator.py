@@ -225,19 +225,22 @@ async def aggregate(topic: str, n_records: int, partitions: int, client: str = "
     expiries = ExpiryCount()
     watch = GroupWatch(settings.kafka_client_prefix + settings.aggregator_group, topic, partitions)
     await watch.start()  # before the clock: its clients take a second to start
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     await agg.start()
     joined = None
     try:
         while joined is None or not await watch.done():
             await asyncio.sleep(0.05)
             if joined is None and len(agg.states) == partitions:
-                joined = time.perf_counter()
+                joined, joined_cpu = time.perf_counter(), time.process_time()
     finally:
         await watch.stop()
         expiries.close()
     elapsed = time.perf_counter() - started
     consuming = time.perf_counter() - (joined or started)
+    # CPU seconds of this process (all its threads) while consuming: the per-core rate, which other processes'
+    # load on a shared machine changes far less than the wall-clock rate
+    cpu = time.process_time() - (joined_cpu if joined else started_cpu)
     counted = agg.counted
     await agg.stop()
     await mongo.close()
@@ -247,6 +250,8 @@ async def aggregate(topic: str, n_records: int, partitions: int, client: str = "
         "seconds_with_join": round(elapsed, 2),
         "seconds": round(consuming, 2),
         "records_per_s": round(n_records / consuming),
+        "cpu_seconds": round(cpu, 2),
+        "records_per_cpu_s": round(n_records / cpu),
         "views_counted": counted,
         "views_stored": total,
         "heartbeat_expiries": expiries.n,

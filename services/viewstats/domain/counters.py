@@ -191,6 +191,16 @@ class PendingViews:
         self.offsets.append(offset)
         self.key_numbers.append(number)
 
+    def numbering(self) -> tuple[dict[ViewKey, int], list[ViewKey]]:
+        """The key table (key → number, number → key), for a batch that numbers its keys inline and then
+        :meth:`extend` s the queue (one pass over a batch, no method call per view)."""
+        return self._number, self._keys
+
+    def extend(self, offsets: list[int], numbers: list[int]) -> None:
+        """Queue views whose keys were numbered in :meth:`numbering`'s table."""
+        self.offsets.fromlist(offsets)
+        self.key_numbers.fromlist(numbers)
+
     def first_offset(self) -> int:
         return self.offsets[0]
 
@@ -239,24 +249,28 @@ class DedupWindow:
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self._last: dict[str, int] = {}
+        # event id → offset of its last occurrence. The batch reader (``domain.partition.ingest``) decides inline,
+        # as :meth:`seen` does, and calls :meth:`prune` once per batch.
+        self.last: dict[str, int] = {}
         self._pruned_at = 0
 
     def __len__(self) -> int:
-        return len(self._last)
+        return len(self.last)
 
     def seen(self, event_id: str, offset: int) -> bool:
         """Record an occurrence; True when it duplicates one within the window."""
-        last = self._last.get(event_id)
-        self._last[event_id] = offset
-        if offset - self._pruned_at > self.window:
-            self._prune(offset)
+        last = self.last.get(event_id)
+        self.last[event_id] = offset
+        self.prune(offset)
         return last is not None and last < offset and offset - last <= self.window
 
-    def _prune(self, offset: int) -> None:
-        floor = offset - self.window
-        self._last = {k: o for k, o in self._last.items() if o >= floor}
-        self._pruned_at = offset
+    def prune(self, offset: int) -> None:
+        """Forget the occurrences out of the window once it has moved by a window since the last pruning. When
+        this happens changes no decision (an occurrence older than the window decides nothing): only memory."""
+        if offset - self._pruned_at > self.window:
+            floor = offset - self.window
+            self.last = {k: o for k, o in self.last.items() if o >= floor}
+            self._pruned_at = offset
 
 
 def day_range(start: date, end: date) -> list[str]:

@@ -11,7 +11,6 @@ the whole maps its shards carry (:func:`merged_maps`) and, once written, remembe
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,6 @@ from viewstats.domain.counters import (
 from viewstats.domain.popularity import PopularityWindow, trend
 from viewstats.domain.uniques import DailyUniques, DaySketches
 
-_CANONICAL_TIME = re.compile(r".{19}\.\d{3}Z\Z")
 Popularity = tuple[int, int, str]  # (views last hour, views last day, trend)
 
 
@@ -71,52 +69,103 @@ class PartitionState:
 
 
 # --- reading -------------------------------------------------------------------------------------------------
+_VIEW_TYPE = ViewRecorded.TYPE.encode()  # compared as bytes: ce_type is not decoded per record
+# The collector writes "YYYY-MM-DDTHH:MM:SS.mmmZ": a time ending in one of these tails is read by its second, and a
+# second seen once in the batch is not parsed again (the milliseconds cannot change the minute).
+_CANONICAL_TAILS = frozenset(f".{ms:03d}Z" for ms in range(1000))
+
+
 def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
     """Parse, de-duplicate and queue one partition's records, rows ``(offset, headers, value, record)`` whichever
     client read them (``record`` is the client's own, kept only to dead-letter it); returns how many were queued,
-    dropped as retries, and found malformed (appended to ``state.malformed`` with their error)."""
-    seen, append, warm_until = state.dedup.seen, state.pending.append, state.warm_until
-    days: dict[int, DaySketches] = {}  # minute → its day's sketches
-    minutes: dict[str | None, int] = {}
-    queued = duplicates = malformed = 0
+    dropped as retries, and found malformed (appended to ``state.malformed`` with their error).
+
+    One pass over the batch with no function call of ours per record (they were a third of the aggregator's time):
+    the two CloudEvents headers picked in one scan of the headers (cheaper than a ``dict`` of all seven),
+    ``ce_type`` compared as bytes, the de-dup window's map updated inline (pruned once
+    per batch: when changes no decision), the three sketch updates on sketches looked up per minute of the batch,
+    and the queue's key numbers appended to lists the queue takes at the end. Decides exactly as a call of
+    ``ce_id_and_type``, ``DedupWindow.seen``, ``DaySketches.add`` and ``PendingViews.append`` per record would
+    (``tests/unit/viewstats/test_ingest.py`` compares the two)."""
+    if not records:
+        return 0, 0, 0
+    dedup, uniques, warm_until = state.dedup, state.uniques, state.warm_until
+    last_of, window = dedup.last, dedup.window
+    last_get = last_of.get
+    number_of, keys = state.pending.numbering()
+    number_get = number_of.get
+    offsets: list[int] = []
+    numbers: list[int] = []
+    days: dict[int, tuple[Any, dict, dict, DaySketches]] = {}  # minute → its day's sketches
+    seconds: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" → minute
+    loads, tails, view_type = orjson.loads, _CANONICAL_TAILS, _VIEW_TYPE
+    duplicates = malformed = 0
     for offset, headers, value, record in records:
         try:
-            # Inside the try: a header that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
-            event_id, event_type = ce_id_and_type(headers)
-            if event_id is None or event_type != ViewRecorded.TYPE:
-                raise ValueError(f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})")
-            d = orjson.loads(value)
+            raw_id = raw_type = None
+            for name, header in headers or ():  # the last of repeated headers wins, as Kafka's lastHeader()
+                if name == "ce_id":
+                    raw_id = header
+                elif name == "ce_type":
+                    raw_type = header
+            if raw_id is None or raw_type != view_type:
+                raise ValueError(_not_a_view(raw_id, raw_type))
+            # Inside the try: an id that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
+            event_id = raw_id.decode()
+            d = loads(value)
             viewed_at = d["viewed_at"]
-            # The collector writes "YYYY-MM-DDTHH:MM:SS.mmmZ": a second seen once in the batch is not parsed
-            # again (the milliseconds cannot change the minute, and are checked to be digits).
-            second = viewed_at[:19] if _CANONICAL_TIME.match(viewed_at) else None
-            minute = minutes.get(second)
-            if minute is None:
+            if viewed_at[19:] in tails:
+                second = viewed_at[:19]
+                minute = seconds.get(second)
+                if minute is None:
+                    minute = seconds[second] = local_minute(parse_time_ms(viewed_at))
+            else:
                 minute = local_minute(parse_time_ms(viewed_at))
-                if second:
-                    minutes[second] = minute
-            key: ViewKey = (minute, d["resource_id"], d["section"], d["province"] or "none", d["country"])
-            visitor = d["visitor_id"]
+            resource, province, visitor = d["resource_id"], d["province"], d["visitor_id"]
+            key: ViewKey = (minute, resource, d["section"], province or "none", d["country"])
         except Exception as exc:
             if offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
                 malformed += 1
                 state.malformed.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
             continue
-        duplicate = seen(event_id, offset)
-        sketches = days.get(minute)
-        if sketches is None:
-            sketches = days[minute] = state.uniques.day(minute_label(minute)[2])
-        sketches.add(visitor, key[1], d["province"])  # idempotent: warm-up and replays are harmless
+        last = last_get(event_id)
+        last_of[event_id] = offset
+        day = days.get(minute)
+        if day is None:
+            sketches = uniques.day(minute_label(minute)[2])
+            day = days[minute] = (sketches.all.update, sketches.res, sketches.prov, sketches)
+        add_all, by_resource, by_province, sketches = day
+        # idempotent: warm-up and replays are harmless
+        add_all(visitor)
+        s = by_resource.get(resource)
+        if s is None:
+            s = sketches.resource(resource)
+        s.update(visitor)
+        if province:
+            s = by_province.get(province)
+            if s is None:
+                s = sketches.province(province)
+            s.update(visitor)
         if offset < warm_until:
             continue
-        if duplicate:
+        if last is not None and last < offset and offset - last <= window:
             duplicates += 1
             continue
-        append(offset, key)
-        queued += 1
-    if records:
-        state.position = records[-1][0]
-    return queued, duplicates, malformed
+        number = number_get(key)
+        if number is None:
+            number = number_of[key] = len(keys)
+            keys.append(key)
+        offsets.append(offset)
+        numbers.append(number)
+    state.position = records[-1][0]
+    dedup.prune(state.position)
+    state.pending.extend(offsets, numbers)
+    return len(offsets), duplicates, malformed
+
+
+def _not_a_view(raw_id: bytes | None, raw_type: bytes | None) -> str:
+    event_id, event_type = (v.decode(errors="replace") if v is not None else None for v in (raw_id, raw_type))
+    return f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
 
 
 def park_records(state: PartitionState, records: list) -> tuple[list, int]:

@@ -39,6 +39,15 @@ class DaySketches:
                 s = self.prov[province] = hll_sketch(LG_K["prov"], TYPE)
             s.update(visitor)
 
+    def resource(self, resource: str) -> hll_sketch:
+        """A new resource's sketch (the batch reader adds to the sketches inline and calls this on a miss)."""
+        s = self.res[resource] = hll_sketch(LG_K["res"], TYPE)
+        return s
+
+    def province(self, province: str) -> hll_sketch:
+        s = self.prov[province] = hll_sketch(LG_K["prov"], TYPE)
+        return s
+
     def of(self, kind: str) -> dict[str, hll_sketch]:
         """value → sketch of one kind (``all`` has the one value ``all``)."""
         return {"all": self.all} if kind == "all" else getattr(self, kind)

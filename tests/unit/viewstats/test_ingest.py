@@ -1,0 +1,140 @@
+"""The aggregator's one-pass batch reader (``domain.partition.ingest``) decides exactly as the per-record calls it
+replaced: the CloudEvents headers read by ``ce_id_and_type``, the de-dup window's ``seen``, the day's sketches'
+``add`` and the queue's ``append``. Exactness after a crash rests on those decisions (the SIGKILL tests check the
+end result; this checks every record's fate, every sketch's bytes and the malformed ones)."""
+
+import random
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from common.contracts.viewstats import ViewRecorded
+from common.kafka import ce_id_and_type
+from deploy.local.traffic import TrafficGenerator
+from viewstats.domain.beacon import parse_beacon, parse_time_ms
+from viewstats.domain.counters import DedupWindow, local_minute, minute_label
+from viewstats.domain.partition import PartitionState, ingest
+from viewstats.wire import view_record
+
+pytestmark = pytest.mark.unit
+
+NOW = int(datetime(2026, 11, 23, 2, 30, tzinfo=UTC).timestamp() * 1000)
+WINDOW = 50
+
+
+def reference_ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
+    """The per-record reader as it was before the one-pass rewrite (one call per concern per record)."""
+    queued = duplicates = malformed = 0
+    for offset, headers, value, record in records:
+        try:
+            event_id, event_type = ce_id_and_type(headers)
+            if event_id is None or event_type != ViewRecorded.TYPE:
+                raise ValueError("not a view")
+            d = orjson.loads(value)
+            minute = local_minute(parse_time_ms(d["viewed_at"]))
+            if not isinstance(d["viewed_at"], str):
+                raise TypeError("viewed_at")
+            key = (minute, d["resource_id"], d["section"], d["province"] or "none", d["country"])
+            visitor = d["visitor_id"]
+        except Exception:
+            if offset >= state.warm_until:
+                malformed += 1
+                state.malformed.append((record, "malformed"))
+            continue
+        duplicate = state.dedup.seen(event_id, offset)
+        state.uniques.day(minute_label(minute)[2]).add(visitor, key[1], d["province"])
+        if offset < state.warm_until:
+            continue
+        if duplicate:
+            duplicates += 1
+            continue
+        state.pending.append(offset, key)
+        queued += 1
+    if records:
+        state.position = records[-1][0]
+    return queued, duplicates, malformed
+
+
+def odd_records(rng: random.Random, views: list) -> list[tuple]:
+    """Rows as the clients give them (offset, headers, value, record), with retries inside and outside the window,
+    views of two days, times the collector would not write, and every kind of malformed record."""
+    rows: list[tuple] = []
+    sent: list[tuple] = []
+    for v in views:
+        _key, value, headers = view_record(v)
+        r = rng.random()
+        if r < 0.05 and sent:  # a retry: the same event id (and body), soon or long after
+            headers, value = rng.choice(sent[-WINDOW:] if rng.random() < 0.7 else sent)
+        elif r < 0.08:
+            d = orjson.loads(value)
+            d["viewed_at"] = rng.choice(
+                [
+                    "2026-11-23T02:29:59+00:00",  # valid RFC 3339, not the collector's form
+                    "2026-11-22T15:59:59.5Z",  # yesterday (Beijing time), short milliseconds
+                    "2026-11-23T02:29:59.12xZ",  # malformed
+                    1763864999000,  # a number, not a string: malformed
+                    "2026-11-23T02:29:59.000",  # no offset: malformed
+                ]
+            )
+            value = orjson.dumps(d)
+        elif r < 0.11:
+            bad = rng.randrange(7)
+            if bad == 0:
+                headers = [h for h in headers if h[0] != "ce_id"]
+            elif bad == 1:
+                headers = [(n, b"\xff\xfe" if n == "ce_id" else b) for n, b in headers]
+            elif bad == 2:
+                headers = [(n, b"x.other.v1" if n == "ce_type" else b) for n, b in headers]
+            elif bad == 3:
+                headers = [(n, b"\xff" if n == "ce_type" else b) for n, b in headers]
+            elif bad == 4:
+                value = b"{not json"
+            elif bad == 5:
+                headers = None
+            else:
+                value = orjson.dumps({k: x for k, x in orjson.loads(value).items() if k != "section"})
+        elif r < 0.13 and sent:  # repeated headers: the last one counts (Kafka's lastHeader())
+            earlier = dict(rng.choice(sent[-WINDOW:])[0] or ()).get("ce_id", b"gone")
+            headers = [("ce_id", earlier), *headers]  # its own id comes last: not a retry of the earlier one
+            if rng.random() < 0.5:  # an earlier id comes last: a retry of it
+                headers = [*headers, ("ce_id", earlier)]
+        sent.append((headers, value))
+        offset = len(rows)
+        rows.append((offset, tuple(headers) if headers is not None and rng.random() < 0.5 else headers, value, offset))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_pass_ingest_decides_every_record_as_the_per_record_calls(seed):
+    rng = random.Random(seed)
+    gen = TrafficGenerator(resources=300, visitors=2_000, duplicate_share=0.0, seed=seed)
+    items = gen.day(datetime(2026, 11, 23, tzinfo=UTC).date(), 3_000)
+    views = [parse_beacon(item | {"time": NOW - 400_000 + i * 100}, NOW) for i, item in enumerate(items)]
+    rows = odd_records(rng, views)
+    warm_until = 400  # the first 400 were committed by a previous owner: they only refill the window
+    one, ref = (PartitionState(7, warm_until, DedupWindow(WINDOW)) for _ in range(2))
+    totals = {"one": [0, 0, 0], "ref": [0, 0, 0]}
+    at = 0
+    while at < len(rows):
+        batch = rows[at : at + rng.randrange(1, 400)]
+        at += len(batch)
+        for name, state, read in (("one", one, ingest), ("ref", ref, reference_ingest)):
+            totals[name] = [a + b for a, b in zip(totals[name], read(state, batch), strict=True)]
+    assert totals["one"] == totals["ref"]
+    queued, duplicates, malformed = totals["one"]
+    assert queued > 2_000 and duplicates > 50 and malformed > 50  # every path was taken
+    assert one.pending.records(len(one.pending)) == ref.pending.records(len(ref.pending))
+    assert [r for r, _ in one.malformed] == [r for r, _ in ref.malformed]
+    assert one.position == ref.position == len(rows) - 1
+    groups = ref.uniques.take_dirty()
+    assert one.uniques.take_dirty() == groups and len({day for day, _ in groups}) == 2
+    assert one.uniques.serialize(groups) == ref.uniques.serialize(groups)  # the same updates, byte for byte
+
+
+def test_a_malformed_view_names_its_headers_in_the_dead_letter_reason():
+    headers = [("ce_id", b"e-1"), ("ce_type", b"\xffbad")]
+    state = PartitionState(0, 0, DedupWindow(WINDOW))
+    assert ingest(state, [(0, headers, b"{}", "rec")]) == (0, 0, 1)
+    (record, reason), *_ = state.malformed
+    assert record == "rec" and "ce_id 'e-1'" in reason and f"not a {ViewRecorded.TYPE} CloudEvent" in reason
