@@ -21,8 +21,8 @@ not moved since the load began (the store read happened before the write or the 
 
 No request waits for a scan it need not: requests that miss together share one load (a roster read by 32
 connections at once made 32 scans of the class's memberships when its entry went), and an entry past its age is
-served while one load replaces it in the background (a roster read's p99 went from ~15 ms to seconds every
-``CLASSGROUPS_CLASS_CACHE_SECONDS``, when every request in flight missed at once: ``docs/BENCHMARKS.md``).
+served while one load replaces it in the background (the roster read's p99 swung to seconds, when at every
+``CLASSGROUPS_CLASS_CACHE_SECONDS`` every request in flight missed at once: ``docs/BENCHMARKS.md``).
 """
 
 from __future__ import annotations
