@@ -84,7 +84,8 @@ async def test_requests_that_miss_together_share_one_load() -> None:
     assert await cache.get_or_load("cls-1", store.load) == "v1" and store.reads == 1
 
 
-async def test_an_aged_entry_is_served_while_one_load_replaces_it(monkeypatch) -> None:
+async def aged(monkeypatch) -> tuple[Cache[str], Store]:
+    """A cache holding ``cls-1`` (loaded as "v1") past its age of 30 s."""
     import classgroups.store.cache as module
 
     now = [1000.0]
@@ -94,6 +95,11 @@ async def test_an_aged_entry_is_served_while_one_load_replaces_it(monkeypatch) -
     store.gate.set()
     assert await cache.get_or_load("cls-1", store.load) == "v1"
     now[0] += 31
+    return cache, store
+
+
+async def test_an_aged_entry_is_served_while_one_load_replaces_it(monkeypatch) -> None:
+    cache, store = await aged(monkeypatch)
     store.value, store.gate = "v2", asyncio.Event()
     # past its age: every request still gets the previous copy at once, and only one load runs
     assert [await cache.get_or_load("cls-1", store.load) for _ in range(5)] == ["v1"] * 5
@@ -119,15 +125,7 @@ async def test_a_request_after_an_invalidation_does_not_join_the_load_from_befor
 
 
 async def test_a_failed_refresh_drops_the_aged_entry(monkeypatch) -> None:
-    import classgroups.store.cache as module
-
-    now = [1000.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
-    cache: Cache[str] = Cache(30)
-    store = Store()
-    store.gate.set()
-    await cache.get_or_load("cls-1", store.load)
-    now[0] += 31
+    cache, _ = await aged(monkeypatch)
 
     async def failing() -> str:
         raise ConnectionError("the store is away")
