@@ -401,6 +401,13 @@ def main() -> int:
     parser.add_argument("--code", type=Path, default=ROOT, help="tree whose services run (an A/B: an older checkout)")
     parser.add_argument("--profile", help="run the service (one worker) under cProfile, its stats written here")
     parser.add_argument("--skip", nargs="*", default=[], choices=["submissions", "roster", "burst"])
+    parser.add_argument(
+        "--roster-connections",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also, each round, /healthz then the roster at each of these connection counts (e.g. 8 4)",
+    )
     args = parser.parse_args()
     tokens = Tokens()
     tmp = Path(tempfile.mkdtemp())
@@ -456,6 +463,10 @@ def main() -> int:
                 take(script, int(one["submissions"]["rps"] * args.seconds * 1.2))
             if "roster" not in args.skip:
                 one["roster"] = wrk(roster_url, args.seconds, args.connections, teacher)
+                for c in args.roster_connections:
+                    one[f"healthz_c{c}"] = wrk(f"{base}/healthz", args.seconds, c)
+                    one[f"roster_c{c}"] = wrk(roster_url, args.seconds, c, teacher)
+                    one[f"uptime_c{c}"] = uptime()
             rounds.append(one)
         result: dict[str, Any] = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -469,14 +480,15 @@ def main() -> int:
                     k: statistics.median(r[name][k] for r in rounds)
                     for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "non_2xx")
                 }
-                for name in ("healthz", "submissions", "roster")
-                if name in rounds[0]
+                for name in rounds[0]
+                if isinstance(rounds[0][name], dict)
             },
         }
         med = result["median"]
-        for name in ("submissions", "roster"):
-            if name in med:
-                med[name]["ratio_rps_to_healthz"] = round(med[name]["rps"] / med["healthz"]["rps"], 3)
+        for name in med:
+            floor = "healthz" + name.partition("_")[1] + name.partition("_")[2]  # roster_c8 against healthz_c8
+            if not name.startswith("healthz"):
+                med[name]["ratio_rps_to_healthz"] = round(med[name]["rps"] / med[floor]["rps"], 3)
         if "burst" not in args.skip:
 
             async def the_burst() -> dict[str, Any]:

@@ -26,8 +26,9 @@ class ClassGroupsSettings(ServiceSettings):
     class_cache_seconds: float = Field(
         30.0,
         ge=0,
-        description="Longest a replica keeps a class and its memberships in memory. Writes and the service's "
-        "own events drop an entry at once; this bounds what no event announces (a leave delegate). 0: no cache.",
+        description="Age after which a replica reloads a class and its memberships (in the background: the "
+        "previous copy is served meanwhile). Writes and the service's own events drop an entry at once; this bounds "
+        "what no event announces (a leave delegate). 0: no cache.",
     )
 
     code_ttl_hours: int = Field(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from classgroups.api.deps import ACCOUNT_ID, CLASS_ID, ORG_PATH, CallerDep, class_view, handlers, membership_view
@@ -107,15 +108,22 @@ async def get_class(class_id: ClassId, caller: CallerDep, request: Request) -> d
     return class_view(cls, relations)
 
 
-@router.get("/classes/{class_id}/members", summary="The class's roster (teachers and admins: any status)")
+@router.get(
+    "/classes/{class_id}/members",
+    response_model=list[dict[str, Any]],
+    summary="The class's roster (teachers and admins: any status)",
+)
 @access.relation("admin", "teacher", "member", target="path.class_id")
 async def roster(
     class_id: ClassId,
     caller: CallerDep,
     request: Request,
     status: Literal["active", "pending", "invited", "left", "all"] = "active",
-) -> list[dict[str, Any]]:
-    return [membership_view(m) for m in await handlers(request).classes.roster(caller, class_id, status)]
+) -> Response:
+    members = await handlers(request).classes.roster(caller, class_id, status)
+    # Every class page reads its roster: the views are plain JSON already, so they are written as they are instead
+    # of being validated again through the response model (~0.25 ms of a ~0.6 ms read for 60 students).
+    return Response(orjson.dumps([membership_view(m) for m in members]), media_type="application/json")
 
 
 @router.get("/me/classes", summary="The classes the caller is in or teaches")

@@ -28,17 +28,14 @@ class ClassStore(Collections):
 
     async def _known(self, class_id: str) -> Known:
         """The class and every membership of it (any status), from the cache or in one load."""
-        found = self.cache.get(class_id)
-        if found is not None:
-            return found
-        ticket = self.cache.ticket(class_id)
+        return await self.cache.get_or_load(class_id, lambda: self._load(class_id))
+
+    async def _load(self, class_id: str) -> Known:
         doc = await self.db["classes"].find_one({"_id": class_id})
         members = {}
         if doc is not None:
             members = {d["account_id"]: _membership(d) async for d in self.db["members"].find({"class_id": class_id})}
-        known = (_class(doc) if doc else None, members)
-        self.cache.put(class_id, ticket, known)
-        return known
+        return (_class(doc) if doc else None, members)
 
     async def create_class(self, cls: ClassGroup, events: list[Event]) -> None:
         try:
