@@ -400,6 +400,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18951)
     parser.add_argument("--code", type=Path, default=ROOT, help="tree whose services run (an A/B: an older checkout)")
     parser.add_argument("--profile", help="run the service (one worker) under cProfile, its stats written here")
+    parser.add_argument(
+        "--commands", help="run the service (one worker) counting its store commands (JSON written here)"
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["submissions", "roster", "burst"])
     parser.add_argument(
         "--roster-connections",
@@ -428,6 +431,8 @@ def main() -> int:
     cmd += ["--log-level", "warning", "--no-access-log", "--workers", str(args.workers)]
     if args.profile:
         cmd = [sys.executable, "-m", "bench.classgroups.profiled", str(args.port), args.profile]
+    if args.commands:
+        cmd = [sys.executable, "-m", "bench.classgroups.commands", str(args.port), str(Path(args.commands).resolve())]
     proc = subprocess.Popen(cmd, env=env, cwd=args.code, start_new_session=True)
     base = f"http://127.0.0.1:{args.port}"
     try:

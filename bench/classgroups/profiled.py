@@ -4,6 +4,7 @@ when uvicorn returns (SIGTERM), which ``python -m cProfile`` does not do for a p
 from __future__ import annotations
 
 import cProfile
+import signal
 import sys
 
 import uvicorn
@@ -12,6 +13,9 @@ import uvicorn
 def main() -> None:
     port, out = int(sys.argv[1]), sys.argv[2]
     profile = cProfile.Profile()
+    # uvicorn re-raises the SIGTERM it caught once it has shut down, under the handler it found: a no-op one lets
+    # ``uvicorn.run`` return, so that the stats are written
+    signal.signal(signal.SIGTERM, lambda *_: None)
     profile.enable()
     try:
         uvicorn.run("classgroups.app:create_app", factory=True, port=port, log_level="warning", access_log=False)

@@ -82,7 +82,13 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
     settings = settings or ClassGroupsSettings()
     kit = ServiceKit("classgroups", settings)
     store.declare(kit.store, kit.outbox)
-    db = ClassGroupsStore(kit.store.db, kit.outbox, settings.class_cache_seconds)
+    db = ClassGroupsStore(
+        kit.store.db,
+        kit.outbox,
+        settings.class_cache_seconds,
+        submission_batch=settings.submission_batch,
+        submission_linger=settings.submission_linger_ms / 1000,
+    )
     access = ClassAccess(db)
     objects = object_store(settings)
     uploads = UploadSettings(

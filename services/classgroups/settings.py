@@ -77,6 +77,20 @@ class ClassGroupsSettings(ServiceSettings):
     media_view_expires_seconds: int = Field(
         600, ge=60, le=24 * 3600, description="Lifetime of the presigned GET URLs in submission listings."
     )
+    submission_batch: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="Most check-in submissions one replica writes together (one outbox pointer and one insert; "
+        "concurrent requests are grouped while the previous group is being written).",
+    )
+    submission_linger_ms: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="How long a group of check-in submissions waits for more before it is written (0: it goes "
+        "as soon as the previous group is written; a lone request waits for no one).",
+    )
     labour_stars_sweep_seconds: float = Field(
         3600.0, ge=1.0, description="How often each replica awards the labour stars of ended weeks and months."
     )

@@ -75,7 +75,15 @@ def declare(store: Store, outbox: Outbox) -> None:
 class ClassGroupsStore:
     """The class groups' store, one attribute per group of collections (modules of this package)."""
 
-    def __init__(self, db: AsyncDatabase, outbox: Outbox, class_cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        outbox: Outbox,
+        class_cache_seconds: float = 0.0,
+        *,
+        submission_batch: int = 64,
+        submission_linger: float = 0.0,
+    ) -> None:
         self.db = db
         self.directory = DirectoryStore(db, outbox)  # accounts, links
         self.classes = ClassStore(db, outbox, class_cache_seconds)  # classes, members, claims (cached per replica)
@@ -84,7 +92,9 @@ class ClassGroupsStore:
         self.leaves = LeaveStore(db, outbox)  # leaves
         self.evaluations = EvaluationStore(db, outbox)  # evaluations
         self.interaction = InteractionStore(db, outbox)  # calls, polls, votes
-        self.checkins = CheckinStore(db, outbox)  # checkin_tasks, checkin_submissions, checkin_reviews, labour_stars
+        self.checkins = CheckinStore(  # checkin_tasks, checkin_submissions, checkin_reviews, labour_stars
+            db, outbox, submission_batch=submission_batch, submission_linger=submission_linger
+        )
         self.courses = CourseStore(db, outbox)  # courses, course_ops, course_claims
         self.studios = StudioStore(db, outbox)  # studios, studio_members, studio_resources, studio_activities, catalog
 

@@ -6,6 +6,10 @@ on FerretDB, where updates are read–modify–write and two concurrent ones can
 one like per teacher (``<submission>:like:<teacher>``), one verdict per version (``<submission>:verdict``), one
 award of labour stars per class and period (``<class>:<period>``), however many replicas compute it. Nothing is
 updated in place. Each document carries its events (``common.outbox``) in the same insert.
+
+Submissions, the busiest write of the service (every student, every school day), are written by group commit
+(``common.group_insert``): the concurrent submissions of a replica go out together, as one outbox pointer and one
+unordered ``insert_many``, each request answered for its own document (stored, or its version taken already).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pymongo import ASCENDING, IndexModel
 
 from classgroups.store.base import Collections
 from common.contracts import Event
+from common.group_insert import GroupInsert
 from common.outbox import Outbox
 from common.store import Store
 
@@ -39,9 +44,10 @@ class CheckinStore(Collections):
     # replica may create it the next moment).
     _TASKS_KEPT = 20_000
 
-    def __init__(self, db: Any, outbox: Outbox) -> None:
+    def __init__(self, db: Any, outbox: Outbox, *, submission_batch: int = 64, submission_linger: float = 0.0) -> None:
         super().__init__(db, outbox)
         self._tasks: dict[str, dict[str, Any]] = {}
+        self.submissions_writer = GroupInsert(outbox, SUBMISSIONS, max_batch=submission_batch, linger=submission_linger)
 
     # --- tasks
     async def add_task(self, doc: dict[str, Any], event: Event) -> None:
@@ -62,7 +68,9 @@ class CheckinStore(Collections):
 
     # --- submissions
     async def add_submission(self, doc: dict[str, Any], event: Event) -> bool:
-        return await self.insert_one(SUBMISSIONS, doc, [event])
+        """Store a version of a day's check-in with its event, together with the other requests' of the moment;
+        False (nothing written, no event) when that version exists already."""
+        return await self.submissions_writer.insert(doc, [event])
 
     async def submission(self, submission_id: str) -> dict[str, Any] | None:
         return await self.db[SUBMISSIONS].find_one({"_id": submission_id}, {"outbox": 0})

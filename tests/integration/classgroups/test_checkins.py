@@ -6,6 +6,7 @@ inside/outside access rules."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -277,6 +278,54 @@ async def test_media_must_be_what_it_claims(classgroups: Running, school: School
         f"{base}/submissions", json={"student_id": s.s1, "day": str(today()), "media": [good]}, headers=parent
     )
     assert r.status_code == 403
+
+
+async def test_concurrent_submissions_of_one_day_make_one_checkin(
+    classgroups: Running, school: School, checkin_events: Events
+) -> None:
+    """Submissions are written in groups (``common.group_insert``): twelve copies of one day's check-in sent at
+    once, and twelve answers to one redo, each make exactly one version (one 201, one event), the others are
+    refused as already checked in; other days sent at the same moment are all stored."""
+    cg, s = classgroups, school
+    teacher, s1 = cg.as_(s.teacher), cg.as_(s.s1, f"student@{SCHOOL}")
+    body = task_body(evidence={"text": True, "photos": 0, "video": False})
+    r = await cg.client.post(f"/v1/classes/{s.a}/checkin-tasks", json=body, headers=teacher)
+    base = f"/v1/classes/{s.a}/checkin-tasks/{r.json()['task_id']}"
+    days = [today() - timedelta(n) for n in range(3)]  # today and the two late days still open
+
+    def send(day: date, text: str):
+        return cg.client.post(f"{base}/submissions", json={"day": str(day), "text": text}, headers=s1)
+
+    answers = await asyncio.gather(
+        *(send(days[0], f"扫地 {n}") for n in range(12)), send(days[1], "扫地"), send(days[2], "扫地")
+    )
+    first, others = answers[:12], answers[12:]
+    assert sorted(a.status_code for a in first) == [201] + [409] * 11, [a.text for a in first]
+    assert all(a.json()["code"] == "already_submitted" for a in first if a.status_code == 409)
+    assert [a.status_code for a in others] == [201, 201]
+    won = next(a.json() for a in first if a.status_code == 201)
+    r = await cg.client.get(f"{base}/submissions?student_id={s.s1}", headers=teacher)
+    stored = {(x["day"], x["version"]): x["text"] for x in r.json()}
+    assert stored == {(str(days[0]), 1): won["text"], (str(days[1]), 1): "扫地", (str(days[2]), 1): "扫地"}
+
+    # a redo, answered twelve times at once: one version 2
+    url = f"{base}/submissions/{won['submission_id']}/reviews"
+    assert (await cg.client.post(url, json={"action": "redo"}, headers=teacher)).status_code == 201
+    answers = await asyncio.gather(*(send(days[0], f"重做 {n}") for n in range(12)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 11
+    redone = next(a.json() for a in answers if a.status_code == 201)
+    assert redone["version"] == 2
+
+    await cg.relayed()
+    task = won["task_id"]
+    published = Counter(
+        e["submission_id"]
+        for t, e in await checkin_events.drain()
+        if t == "cn.smartedu.classgroups.checkin.submitted.v1" and e["task_id"] == task
+    )
+    assert published == {won["submission_id"]: 1, redone["submission_id"]: 1} | {
+        f"{task}:{s.s1}:{d}:v1": 1 for d in days[1:]
+    }
 
 
 async def test_labour_stars_are_awarded_once(classgroups: Running, school: School, checkin_events: Events) -> None:
