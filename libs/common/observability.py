@@ -23,6 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -107,18 +108,26 @@ TRACE_ID_KEY = "smartedu.trace_id"
 _provider: TracerProvider | None = None
 
 
-def setup_tracing(service: str, otlp_endpoint: str | None = None) -> TracerProvider:
+def setup_tracing(service: str, otlp_endpoint: str | None = None, sample_ratio: float = 1.0) -> TracerProvider:
     """Install the process's tracer provider once. Spans are always created (their ids go into logs and
-    Kafka headers); they are exported only when an OTLP endpoint is configured."""
+    Kafka headers); ``sample_ratio`` of the traces that start here are recorded (parent-based: a sampled
+    caller's trace always is), and recorded spans are exported only when an OTLP endpoint is configured."""
     global _provider
     if _provider is None:
-        _provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "smartedu"}))
+        _provider = tracer_provider(service, sample_ratio)
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint}/v1/traces")))
         trace.set_tracer_provider(_provider)
     return _provider
+
+
+def tracer_provider(service: str, sample_ratio: float = 1.0) -> TracerProvider:
+    return TracerProvider(
+        resource=Resource.create({"service.name": service, "service.namespace": "smartedu"}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+    )
 
 
 def tracer(name: str) -> trace.Tracer:

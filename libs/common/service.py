@@ -107,7 +107,7 @@ class ServiceKit:
         self.settings = settings
         self.version = version
         setup_logging(name, settings.log_level, settings.log_json)
-        setup_tracing(name, settings.otel_exporter_otlp_endpoint)
+        setup_tracing(name, settings.otel_exporter_otlp_endpoint, settings.traces_sample_ratio)
         self.broker = kafka_broker(
             settings,
             client_id=f"smartedu-{name}",

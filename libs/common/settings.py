@@ -96,6 +96,15 @@ class ServiceSettings(BaseSettings):
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
         description="OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset: spans are not exported.",
     )
+    traces_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias="TRACES_SAMPLE_RATIO",
+        description="Share of the traces starting in this process that are recorded; a trace a caller or an event's "
+        "headers mark as sampled is always recorded. Unrecorded spans still carry their trace id into logs and "
+        "Kafka headers; what is recorded is what an OTLP collector receives.",
+    )
     consumer_max_attempts: int = Field(
         5,
         ge=1,

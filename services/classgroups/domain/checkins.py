@@ -149,6 +149,11 @@ class Task:
         return (today - day).days > self.late_days
 
 
+def submission_id(task_id: str, student_id: str, day: str, version: int) -> str:
+    """A day's check-in version is its ``_id``: inserting it is the check that the version is new."""
+    return f"{task_id}:{student_id}:{day}:v{version}"
+
+
 @dataclass(frozen=True)
 class DayRecord:
     """A student's latest version for a day, as streaks and stars see it."""

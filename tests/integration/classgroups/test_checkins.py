@@ -315,6 +315,14 @@ async def test_concurrent_submissions_of_one_day_make_one_checkin(
     assert sorted(a.status_code for a in answers) == [201] + [409] * 11
     redone = next(a.json() for a in answers if a.status_code == 201)
     assert redone["version"] == 2
+    # the resubmission path finds the latest version by its ``_id`` (v1, v2, …): once answered, the redo is
+    # spent; a second redo (of version 2) opens version 3
+    assert (await send(days[0], "再交一次")).json()["code"] == "already_submitted"
+    url = f"{base}/submissions/{redone['submission_id']}/reviews"
+    assert (await cg.client.post(url, json={"action": "redo"}, headers=teacher)).status_code == 201
+    third = await send(days[0], "第三版")
+    assert third.status_code == 201 and third.json()["version"] == 3, third.text
+    assert (await send(days[0], "第四版")).json()["code"] == "already_submitted"
 
     await cg.relayed()
     task = won["task_id"]
@@ -323,7 +331,7 @@ async def test_concurrent_submissions_of_one_day_make_one_checkin(
         for t, e in await checkin_events.drain()
         if t == "cn.smartedu.classgroups.checkin.submitted.v1" and e["task_id"] == task
     )
-    assert published == {won["submission_id"]: 1, redone["submission_id"]: 1} | {
+    assert published == {won["submission_id"]: 1, redone["submission_id"]: 1, third.json()["submission_id"]: 1} | {
         f"{task}:{s.s1}:{d}:v1": 1 for d in days[1:]
     }
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from classgroups.access import Caller
-from classgroups.domain.checkins import Task
+from classgroups.domain.checkins import Task, submission_id
 from classgroups.domain.media import check_stored
 from classgroups.handlers.checkins.base import READERS, CheckinHandler, verdicts_of
 from common.contracts.classgroups import CheckinMedia, CheckinSubmitted
@@ -51,12 +51,11 @@ class Submissions(CheckinHandler):
             doc = await self._insert(task, student, caller, body, day, 1, first, stored, now)
             if doc is not None:
                 return doc
-        versions = await self.store.submissions([task_id], student_id=student, day=day.isoformat())
-        if not versions:
+        latest = await self.store.latest_version(task_id, student, day.isoformat())
+        if latest is None:
             if first is None:
                 raise refusal
             raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
-        latest = versions[-1]
         verdict = verdicts_of(await self.store.reviews([task_id])).get(latest["_id"])
         if verdict is None or verdict["action"] != "redo":
             raise Conflict(f"{day} is checked in already", code="already_submitted")
@@ -79,9 +78,9 @@ class Submissions(CheckinHandler):
         now: datetime,
     ) -> dict[str, Any] | None:
         """Version ``version`` of the day's check-in, with its event; None when that version exists already."""
-        submission_id = f"{task.task_id}:{student}:{day.isoformat()}:v{version}"
+        doc_id = submission_id(task.task_id, student, day.isoformat(), version)
         doc = {
-            "_id": submission_id,
+            "_id": doc_id,
             "task_id": task.task_id,
             "class_id": task.class_id,
             "student_id": student,
@@ -94,7 +93,7 @@ class Submissions(CheckinHandler):
             "submitted_at": now,
         }
         event = CheckinSubmitted(
-            submission_id=submission_id,
+            submission_id=doc_id,
             task_id=task.task_id,
             class_id=task.class_id,
             student_id=student,
