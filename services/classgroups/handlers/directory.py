@@ -25,10 +25,13 @@ class Directory:
 
     async def apply(self, envelopes: list[Envelope]) -> int:
         """Apply a batch in order; returns how many changed the directory. A guardian link is a document of its
-        own (its insert is idempotent); an account is read, merged and written back (one writer per account:
-        the consumer of its partition)."""
+        own (its insert is idempotent); the batch's accounts are read in one pass, merged and written back (one
+        writer per account: the consumer of its partition; a lookup per account scanned the collection on
+        FerretDB once per event)."""
         changed = 0
-        accounts: dict[str, directory.Account | None] = {}
+        ids = [uid for env in envelopes if (uid := getattr(env.event, "user_id", None)) is not None]
+        known = await self.store.directory.accounts(ids)
+        accounts: dict[str, directory.Account | None] = {uid: known.get(uid) for uid in ids}
         dirty: set[str] = set()
         deactivated: dict[str, str] = {}
         for env in envelopes:
@@ -40,8 +43,6 @@ class Directory:
             user_id = getattr(event, "user_id", None)
             if user_id is None:
                 continue
-            if user_id not in accounts:
-                accounts[user_id] = await self.store.directory.account(user_id)
             before = accounts[user_id]
             updated = directory.apply(before, user_id, event, env.id)
             if isinstance(event, AccountSnapshot) and updated is not None:
@@ -56,8 +57,6 @@ class Directory:
         if self.on_deactivated is not None:
             for user_id, by in deactivated.items():
                 await self.on_deactivated(user_id, by)
-        for user_id in dirty:
-            account = accounts[user_id]
-            assert account is not None
-            await self.store.directory.put_account(account)
+        written = [accounts[user_id] for user_id in dirty]
+        await self.store.directory.put_accounts([a for a in written if a is not None], dirty - known.keys())
         return changed

@@ -10,6 +10,10 @@ from classgroups.domain.directory import Account, Grant
 from classgroups.store.base import Collections
 from common.store import insert_new
 
+# Up to this many ids, a pushed-down lookup each beats one $in pass (FerretDB, 3,000 accounts: 8 lookups 55 ms,
+# 32 lookups 273 ms, one $in of either ≈ 140 ms).
+FEW = 16
+
 
 class DirectoryStore(Collections):
     async def account(self, user_id: str) -> Account | None:
@@ -19,6 +23,11 @@ class DirectoryStore(Collections):
     async def accounts(self, ids: Iterable[str]) -> dict[str, Account]:
         ids = list(dict.fromkeys(ids))
         out: dict[str, Account] = {}
+        if len(ids) <= FEW:  # an exact _id is pushed down to SQLite; $in decodes every document in Go
+            for uid in ids:
+                if (account := await self.account(uid)) is not None:
+                    out[uid] = account
+            return out
         for i in range(0, len(ids), 500):
             async for doc in self.db["accounts"].find({"_id": {"$in": ids[i : i + 500]}}):
                 out[doc["_id"]] = _account(doc)
@@ -27,6 +36,16 @@ class DirectoryStore(Collections):
     async def put_account(self, account: Account) -> None:
         # One writer per account: the consumer of the partition its user id is keyed to.
         await self.db["accounts"].replace_one({"_id": account.id}, _account_doc(account), upsert=True)
+
+    async def put_accounts(self, accounts: Iterable[Account], new: set[str]) -> None:
+        """Write a batch's accounts: those ``new`` to the directory in one unordered insert (the write that does
+        not scan on FerretDB: a school's roster arrives as hundreds of new accounts), the others, and any the
+        insert found there after all, replaced one by one."""
+        accounts = list(accounts)
+        fresh = [a for a in accounts if a.id in new]
+        found = await insert_new(self.db["accounts"], [_account_doc(a) for a in fresh])
+        for account in [fresh[i] for i in found] + [a for a in accounts if a.id not in new]:
+            await self.put_account(account)
 
     async def link(self, child: str, guardian: str, at: datetime) -> None:
         await insert_new(
