@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
@@ -62,6 +64,31 @@ async def bulk_write(collection: Any, ops: list[Any], *, ordered: bool = False) 
                 break
     if errors:
         raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0})
+
+
+LOOKUPS_IN_FLIGHT = 16
+ONE_READ_ABOVE = 32
+
+
+async def by_ids(
+    coll: AsyncCollection, ids: Iterable[str], projection: dict[str, int] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The existing documents among ``ids``: up to ``ONE_READ_ABOVE`` ids, each fetched by an exact ``_id``
+    filter (at most ``LOOKUPS_IN_FLIGHT`` at a time); more, in one ``$in`` read. On FerretDB both scan the
+    collection, the lookup in SQLite and the ``$in`` by decoding every document in Go, about 30 times dearer
+    per scan (30k documents: 82 ms against 2.5 s; 2k hour shards: 22 ms against 0.7 s), so past ≈ 30 ids one
+    read is cheaper (the totals' 360 day shards: 2 s of lookups). On MongoDB both use the ``_id`` index."""
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > ONE_READ_ABOVE:
+        return {d["_id"]: d async for d in coll.find({"_id": {"$in": ids}}, projection)}
+    gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+
+    async def one(i: str) -> dict[str, Any] | None:
+        async with gate:
+            return await coll.find_one({"_id": i}, projection)
+
+    found = await asyncio.gather(*(one(i) for i in ids))
+    return {d["_id"]: d for d in found if d is not None}
 
 
 async def insert_new(collection: Any, docs: list[dict[str, Any]]) -> list[int]:

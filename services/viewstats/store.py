@@ -1,5 +1,5 @@
-"""The only code that touches viewstats' database. Reads are by ``_id`` (:func:`by_ids`: exact lookups for a
-few ids, one ``$in`` read for many); writes are chunked bulk writes (``common.store.bulk_write``).
+"""The only code that touches viewstats' database. Reads are by ``_id`` (``common.store.by_ids``: exact lookups
+for a few ids, one ``$in`` read for many); writes are chunked bulk writes (``common.store.bulk_write``).
 
 Collections (:func:`collection_of`): counter shard documents (see :mod:`viewstats.domain.counters`) in
 ``counts_m_<YYYYMMDDHH>``, ``counts_h_<YYYYMMDD>``, ``counts_d_<YYYYMM>`` and ``counts_total``; HLL sketches
@@ -22,11 +22,10 @@ import bson
 from bson import Binary
 from bson.errors import InvalidDocument
 from pymongo import InsertOne, ReturnDocument, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure, WriteError
 
-from common.store import bulk_write, insert_new
+from common.store import bulk_write, by_ids, insert_new
 from viewstats.domain.counters import OTHER_RESOURCES, SUB_BUCKETS, TOTAL, DocCounts, shard_id
 from viewstats.domain.learning import Certificate, Course, CourseChange, Credit, Progress, field_key
 
@@ -82,31 +81,6 @@ def refused_for_good(exc: BaseException) -> bool:
     if isinstance(exc, (WriteError, OperationFailure)):
         return exc.code in REFUSED_CODES
     return False
-
-
-LOOKUPS_IN_FLIGHT = 16
-ONE_READ_ABOVE = 32
-
-
-async def by_ids(
-    coll: AsyncCollection, ids: Iterable[str], projection: dict[str, int] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The existing documents among ``ids``: up to ``ONE_READ_ABOVE`` ids, each fetched by an exact ``_id``
-    filter (at most ``LOOKUPS_IN_FLIGHT`` at a time); more, in one ``$in`` read. On FerretDB both scan the
-    collection, the lookup in SQLite and the ``$in`` by decoding every document in Go, about 30 times dearer
-    per scan (30k documents: 82 ms against 2.5 s; 2k hour shards: 22 ms against 0.7 s), so past ≈ 30 ids one
-    read is cheaper (the totals' 360 day shards: 2 s of lookups). On MongoDB both use the ``_id`` index."""
-    ids = list(dict.fromkeys(ids))
-    if len(ids) > ONE_READ_ABOVE:
-        return {d["_id"]: d async for d in coll.find({"_id": {"$in": ids}}, projection)}
-    gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
-
-    async def one(i: str) -> dict[str, Any] | None:
-        async with gate:
-            return await coll.find_one({"_id": i}, projection)
-
-    found = await asyncio.gather(*(one(i) for i in ids))
-    return {d["_id"]: d for d in found if d is not None}
 
 
 class Coalesced:

@@ -57,6 +57,6 @@ class Directory:
         if self.on_deactivated is not None:
             for user_id, by in deactivated.items():
                 await self.on_deactivated(user_id, by)
-        written = [accounts[user_id] for user_id in dirty]
-        await self.store.directory.put_accounts([a for a in written if a is not None], dirty - known.keys())
+        written = [a for user_id in dirty if (a := accounts[user_id]) is not None]  # (a changed one never is)
+        await self.store.directory.put_accounts(written, dirty - known.keys())
         return changed

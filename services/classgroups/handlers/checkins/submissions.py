@@ -52,15 +52,17 @@ class Submissions(CheckinHandler):
             if doc is not None:
                 return doc
         latest = await self.store.latest_version(task_id, student, day.isoformat())
-        if latest is None:
+        if not latest:
             if first is None:
                 raise refusal
             raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
-        verdict = verdicts_of(await self.store.reviews([task_id])).get(latest["_id"])
+        verdict = verdicts_of(await self.store.reviews([task_id])).get(
+            submission_id(task_id, student, day.isoformat(), latest)
+        )
         if verdict is None or verdict["action"] != "redo":
             raise Conflict(f"{day} is checked in already", code="already_submitted")
         timeliness = task.timeliness(day, now, verdict["at"])
-        doc = await self._insert(task, student, caller, body, day, latest["version"] + 1, timeliness, stored, now)
+        doc = await self._insert(task, student, caller, body, day, latest + 1, timeliness, stored, now)
         if doc is None:
             raise Conflict(f"{day} was checked in meanwhile", code="already_submitted")
         return doc
