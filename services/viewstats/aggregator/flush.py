@@ -231,7 +231,8 @@ class Flusher:
     def dead_letter(self, state: PartitionState) -> None:
         """Park the partition's malformed records in the dead-letter topic (in the background; the next flush waits
         for them before it commits their offsets)."""
-        letters, state.malformed = [(as_consumer_record(r), e) for r, e in state.malformed], []
+        topic = self.settings.views_topic
+        letters, state.malformed = [(as_consumer_record(r, topic, state.partition), e) for r, e in state.malformed], []
         for record, error in letters:
             log.warning("malformed record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
         if self.dead_letters is None:

@@ -249,15 +249,15 @@ class DedupWindow:
 
     def __init__(self, window: int) -> None:
         self.window = window
-        # event id → offset of its last occurrence. The batch reader (``domain.partition.ingest``) decides inline,
-        # as :meth:`seen` does, and calls :meth:`prune` once per batch.
-        self.last: dict[str, int] = {}
+        # event id (the ``ce_id`` header's bytes) → offset of its last occurrence. The batch reader
+        # (``domain.partition.ingest``) decides inline, as :meth:`seen` does, and calls :meth:`prune` once per batch.
+        self.last: dict[bytes | str, int] = {}
         self._pruned_at = 0
 
     def __len__(self) -> int:
         return len(self.last)
 
-    def seen(self, event_id: str, offset: int) -> bool:
+    def seen(self, event_id: bytes | str, offset: int) -> bool:
         """Record an occurrence; True when it duplicates one within the window."""
         last = self.last.get(event_id)
         self.last[event_id] = offset

@@ -37,6 +37,12 @@ def reference_ingest(state: PartitionState, records: list) -> tuple[int, int, in
                 raise TypeError("viewed_at")
             key = (minute, d["resource_id"], d["section"], d["province"] or "none", d["country"])
             visitor = d["visitor_id"]
+            # the contract's types (``ViewRecorded``): a body naming a number or null where a string belongs is
+            # malformed, not counted under a key of another type
+            if not all(isinstance(x, str) for x in (*key[1:3], key[4], visitor)) or not isinstance(
+                d["province"], str | None
+            ):
+                raise TypeError("a field of another type")
         except Exception:
             if offset >= state.warm_until:
                 malformed += 1
@@ -79,7 +85,7 @@ def odd_records(rng: random.Random, views: list) -> list[tuple]:
             )
             value = orjson.dumps(d)
         elif r < 0.11:
-            bad = rng.randrange(7)
+            bad = rng.randrange(8)
             if bad == 0:
                 headers = [h for h in headers if h[0] != "ce_id"]
             elif bad == 1:
@@ -92,8 +98,11 @@ def odd_records(rng: random.Random, views: list) -> list[tuple]:
                 value = b"{not json"
             elif bad == 5:
                 headers = None
-            else:
+            elif bad == 6:
                 value = orjson.dumps({k: x for k, x in orjson.loads(value).items() if k != "section"})
+            else:  # a field of another type than the contract's
+                field, odd = rng.choice([("resource_id", 7), ("province", 37), ("visitor_id", None), ("country", [])])
+                value = orjson.dumps(orjson.loads(value) | {field: odd})
         elif r < 0.13 and sent:  # repeated headers: the last one counts (Kafka's lastHeader())
             earlier = dict(rng.choice(sent[-WINDOW:])[0] or ()).get("ce_id", b"gone")
             headers = [("ce_id", earlier), *headers]  # its own id comes last: not a retry of the earlier one
