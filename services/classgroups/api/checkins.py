@@ -26,7 +26,8 @@ AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 ResourceId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-def service(request: Request) -> handlers.Checkins:
+async def service(request: Request) -> handlers.Checkins:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop on every request
     return request.app.state.checkins
 
 
