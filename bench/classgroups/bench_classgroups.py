@@ -405,7 +405,9 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--port", type=int, default=18951)
     parser.add_argument("--code", type=Path, default=ROOT, help="tree whose services run (an A/B: an older checkout)")
-    parser.add_argument("--profile", help="run the service (one worker) under cProfile, its stats written here")
+    parser.add_argument(
+        "--profile", help="run the service (one worker) under cProfile (the first submissions round's middle half)"
+    )
     parser.add_argument(
         "--commands", help="run the service (one worker) counting its store commands (JSON written here)"
     )
@@ -477,8 +479,9 @@ def main() -> int:
             if "healthz" not in args.skip:  # (skipped only to profile a route alone: no floor, no ratio)
                 one["healthz"] = wrk(f"{base}/healthz", args.seconds, args.connections)
             if "submissions" not in args.skip:
-                window = CpuWindow(proc.pid, os.environ.get("SMARTEDU_STATE")) if args.cpu else None
-                sampler = window.during(args.seconds) if window else None
+                measure = args.cpu or (args.profile and not rounds)  # the profile: the first round's window
+                window = CpuWindow(proc.pid, os.environ.get("SMARTEDU_STATE")) if measure else None
+                sampler = window.during(args.seconds, signals=bool(args.profile)) if window else None
                 one["submissions"] = wrk(sub_url, args.seconds, args.connections, script)
                 if window and sampler:
                     sampler.join()

@@ -10,6 +10,7 @@ descendants), wrk by its name.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -81,12 +82,18 @@ class CpuWindow:
         out["wrk"] = sum(_ticks(f"/proc/{p}/stat") for p in _tree(os.getpid(), children) if _comm(p) == "wrk")
         return out
 
-    def during(self, seconds: float) -> threading.Thread:
+    def during(self, seconds: float, signals: bool = False) -> threading.Thread:
+        """``signals``: also SIGUSR1/SIGUSR2 to the service as the window opens/closes (``profiled.py``)."""
+
         def run() -> None:
             time.sleep(seconds / 4)
+            if signals:
+                os.kill(self.service_pid, signal.SIGUSR1)
             self.snaps.append((time.monotonic(), self.snapshot()))
             time.sleep(seconds / 2)
             self.snaps.append((time.monotonic(), self.snapshot()))
+            if signals:
+                os.kill(self.service_pid, signal.SIGUSR2)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
