@@ -15,6 +15,7 @@ from common.contracts.classgroups import CheckinMedia, CheckinReviewed, CheckinS
 pytestmark = pytest.mark.unit
 
 AS_STORED = CodecOptions(tz_aware=True, tzinfo=UTC)  # what the store's client reads back
+OF = {"task_id": "t-1", "class_id": "cls-0123456789abcdef", "student_id": "u-1"}  # whose check-in
 
 
 def _submission() -> tuple[dict, CheckinSubmitted]:
@@ -26,9 +27,7 @@ def _submission() -> tuple[dict, CheckinSubmitted]:
     ]
     doc = {
         "_id": "t-1:u-1:2026-12-02:v2",
-        "task_id": "t-1",
-        "class_id": "cls-0123456789abcdef",
-        "student_id": "u-1",
+        **OF,
         "submitted_by": "u-9",
         "day": "2026-12-02",
         "version": 2,
@@ -39,9 +38,7 @@ def _submission() -> tuple[dict, CheckinSubmitted]:
     }
     event = CheckinSubmitted(
         submission_id=doc["_id"],
-        task_id="t-1",
-        class_id="cls-0123456789abcdef",
-        student_id="u-1",
+        **OF,
         submitted_by="u-9",
         day=date(2026, 12, 2),
         version=2,
@@ -66,14 +63,7 @@ def test_an_entry_stored_whole_still_reads_as_it_is() -> None:
     doc, event = _submission()
     whole = {"id": "e-1", "type": event.TYPE, "data": event.model_dump(mode="json"), "p": "p-1"}
     assert submission_event(doc, whole) == event
-    review = CheckinReviewed(
-        submission_id=doc["_id"],
-        task_id="t-1",
-        class_id="cls-0123456789abcdef",
-        student_id="u-1",
-        reviewer_id="u-7",
-        action="like",
-        reviewed_at=datetime(2026, 12, 2, 8, 0, tzinfo=UTC),
-    )
+    at = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    review = CheckinReviewed(submission_id=doc["_id"], **OF, reviewer_id="u-7", action="like", reviewed_at=at)
     entry = {"id": "e-2", "type": review.TYPE, "data": submission_entry(review), "p": "p-2"}
     assert submission_event(doc, entry) == review
