@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaProducer
 from botocore.config import Config
 from pymongo import AsyncMongoClient
 
+from bench.classgroups.cpu import CpuWindow
 from common.contracts.identity import RoleGranted, TeacherVerified, UserRegistered
 from common.messaging import encode, kafka_client_options
 from common.reference import BEIJING
@@ -404,9 +405,16 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=30)
     parser.add_argument("--port", type=int, default=18951)
     parser.add_argument("--code", type=Path, default=ROOT, help="tree whose services run (an A/B: an older checkout)")
-    parser.add_argument("--profile", help="run the service (one worker) under cProfile, its stats written here")
+    parser.add_argument(
+        "--profile", help="run the service (one worker) under cProfile (the first submissions round's middle half)"
+    )
     parser.add_argument(
         "--commands", help="run the service (one worker) counting its store commands (JSON written here)"
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="CPU per submission by process (and by thread of the service) over the middle half of each round",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["healthz", "submissions", "roster", "burst"])
     parser.add_argument(
@@ -471,7 +479,13 @@ def main() -> int:
             if "healthz" not in args.skip:  # (skipped only to profile a route alone: no floor, no ratio)
                 one["healthz"] = wrk(f"{base}/healthz", args.seconds, args.connections)
             if "submissions" not in args.skip:
+                measure = args.cpu or (args.profile and not rounds)  # the profile: the first round's window
+                window = CpuWindow(proc.pid, os.environ.get("SMARTEDU_STATE")) if measure else None
+                sampler = window.during(args.seconds, signals=bool(args.profile)) if window else None
                 one["submissions"] = wrk(sub_url, args.seconds, args.connections, script)
+                if window and sampler:
+                    sampler.join()
+                    one["submissions"]["cpu_per_request"] = window.per_request(one["submissions"]["rps"])
                 # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured.
                 sent = one["submissions"]["rps"] * args.seconds
                 one["submissions"]["pool_ran_out"] = sent > left

@@ -26,7 +26,8 @@ AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 ResourceId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-def service(request: Request) -> handlers.Checkins:
+async def service(request: Request) -> handlers.Checkins:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop on every request
     return request.app.state.checkins
 
 
@@ -164,7 +165,10 @@ async def presign_upload(class_id: ClassId, task_id: Id, body: UploadIn, who: Ca
 
 @router.post("/checkin-tasks/{task_id}/submissions", status_code=201, summary="Check in for a day")
 @access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
-async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, checkins: Checkins) -> dict[str, Any]:
+async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, request: Request) -> dict[str, Any]:
+    # The handlers straight from the app, not through the ``Checkins`` dependency: on the service's busiest route
+    # FastAPI's solving of each dependency is a share of the request's CPU (``docs/BENCHMARKS.md``).
+    checkins: handlers.Checkins = request.app.state.checkins
     doc = await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow())
     CHECKINS.count("parent" if body.student_id not in (None, who.id) else "student")
     return _out(doc, "submission_id")

@@ -29,7 +29,8 @@ CourseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
-def service(request: Request) -> CourseService:
+async def service(request: Request) -> CourseService:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop on every request
     return request.app.state.courses
 
 

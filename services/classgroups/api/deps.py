@@ -8,15 +8,17 @@ from fastapi import Depends, Request
 
 from classgroups.access import Caller
 from classgroups.domain.classes import ClassGroup, Membership
-from common.auth import Principal, require_principal
+from common.auth import require_principal
 
 ACCOUNT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 CLASS_ID = r"^cls-[0-9a-f]{16}$"
 ORG_PATH = r"^cn(/[0-9A-Za-z-]{1,64}){1,6}$"
 
 
-async def _caller(request: Request, principal: Annotated[Principal, Depends(require_principal)]) -> Caller:
-    return await request.app.state.classgroups.access.caller(principal)
+async def _caller(request: Request) -> Caller:
+    # The token is read here, not as a dependency of its own: FastAPI's solving of each dependency is a share of
+    # a request's CPU (check-in submissions, ``docs/BENCHMARKS.md``).
+    return await request.app.state.classgroups.access.caller(await require_principal(request))
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -12,8 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from classgroups.domain.checkins import Period
+from classgroups.store import CheckinStore
 from common.contracts.classgroups import CHECKINS_TOPIC
 from common.reference import BEIJING
 from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running, topic_events
@@ -395,3 +397,44 @@ def _principal(sub: str, *roles: str):
 
 def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), BEIJING).astimezone(UTC)
+
+
+class Finds(monitoring.CommandListener):
+    """The ``find`` commands a client sent, by collection."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:  # type: ignore[override]
+        if event.command_name == "find":
+            self.seen[event.command["find"]] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:  # type: ignore[override]
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:  # type: ignore[override]
+        pass
+
+
+async def test_a_task_missed_by_concurrent_requests_is_read_once(
+    classgroups: Running, school: School, mongodb_url: str
+) -> None:
+    """A replica reads a task it has not seen once, however many submissions ask for it at that moment (each read
+    scans the tasks on FerretDB); a task not found is read again next time (another replica may create it)."""
+    headers = classgroups.as_(school.teacher)
+    r = await classgroups.client.post(f"/v1/classes/{school.a}/checkin-tasks", json=task_body(), headers=headers)
+    assert r.status_code == 201, r.text
+    task_id = r.json()["task_id"]
+    running = classgroups.app.state.checkins.submissions.store
+    finds = Finds()
+    mongo = AsyncMongoClient(mongodb_url, event_listeners=[finds], tz_aware=True)
+    try:
+        replica = CheckinStore(mongo[running.db.name], running.outbox)  # another replica: nothing cached yet
+        found = await asyncio.gather(*(replica.task(task_id) for _ in range(20)))
+        assert {d["_id"] for d in found} == {task_id}
+        assert finds.seen["checkin_tasks"] == 1
+        assert await replica.task(task_id) is found[0]  # kept
+        assert [await replica.task("t-none"), await replica.task("t-none")] == [None, None]
+        assert finds.seen["checkin_tasks"] == 3
+    finally:
+        await mongo.close()

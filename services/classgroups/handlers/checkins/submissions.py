@@ -81,6 +81,8 @@ class Submissions(CheckinHandler):
     ) -> dict[str, Any] | None:
         """Version ``version`` of the day's check-in, with its event; None when that version exists already."""
         doc_id = submission_id(task.task_id, student, day.isoformat(), version)
+        # as the store keeps it (milliseconds): the event a sweep derives from the document is the one sent now
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         doc = {
             "_id": doc_id,
             "task_id": task.task_id,
