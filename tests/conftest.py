@@ -114,6 +114,10 @@ class ServiceProcess:
                 "--port",
                 str(self.port),
                 "--no-access-log",
+                # as deploy/k8s runs it: longer than any client's idle pool (httpx keeps one 5 s, uvicorn's default
+                # keep-alive), or a request sent on a connection the server is closing dies with a reset
+                "--timeout-keep-alive",
+                "75",
             ],
             env=self.env,
             stdout=log,

@@ -227,6 +227,7 @@ def _serve(p: Process, log: Path) -> None:
             port=p.port,
             access_log=False,
             timeout_graceful_shutdown=25,
+            timeout_keep_alive=75,  # as deploy/k8s: longer than clients' idle pools, so no reused connection races
         )
         code = 0
     except BaseException:
