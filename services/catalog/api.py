@@ -90,37 +90,40 @@ async def node(request: Request, node_id: str, grade: int | None = Query(None, g
 
 
 # --- public reads ----------------------------------------------------------------------------------------
-class Filters:
-    def __init__(
-        self,
-        section: str | None = None,
-        stage: str | None = None,
-        grade: int | None = Query(None, ge=1, le=12),
-        subject: str | None = None,
-        kind: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        self.values = {
-            "section": section,
-            "stage": stage,
-            "grade": None if grade is None else str(grade),
-            "subject": subject,
-            "kind": kind,
-            "provider": provider,
-        }
+Filters = dict[str, str | None]
+
+
+async def resource_filters(
+    section: str | None = None,
+    stage: str | None = None,
+    grade: int | None = Query(None, ge=1, le=12),
+    subject: str | None = None,
+    kind: str | None = None,
+    provider: str | None = None,
+) -> Filters:
+    """The textbook-tree filters of the public reads. A coroutine, not a class: FastAPI builds a class dependency
+    (a plain callable) in a worker thread, a thread hop on every list and search request."""
+    return {
+        "section": section,
+        "stage": stage,
+        "grade": None if grade is None else str(grade),
+        "subject": subject,
+        "kind": kind,
+        "provider": provider,
+    }
 
 
 @router.get("/resources", summary="Published resources, filtered, with facet counts and cursor pagination")
 @access.public()
 async def list_resources(
     request: Request,
-    filters: Annotated[Filters, Depends()],
+    filters: Annotated[Filters, Depends(resource_filters)],
     order: Literal["new", "hot"] = "new",
     limit: int = Query(20, ge=1, le=100),
     cursor: str | None = Query(None, max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page"),
     facets: bool = True,
 ) -> Response:
-    return _json(svc(request).browse.resources(filters.values, order, limit, decode_cursor(cursor), facets))
+    return _json(svc(request).browse.resources(filters, order, limit, decode_cursor(cursor), facets))
 
 
 @router.get("/resources/{rid}", summary="A published resource (ETag, Cache-Control; If-None-Match → 304)")
@@ -139,13 +142,13 @@ async def get_resource(request: Request, rid: str) -> Response:
 @access.public()
 async def search(
     request: Request,
-    filters: Annotated[Filters, Depends()],
+    filters: Annotated[Filters, Depends(resource_filters)],
     q: str = Query(min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=100),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     facets: bool = False,
 ) -> Response:
-    return _json(svc(request).browse.search(q, filters.values, limit, offset, facets))
+    return _json(svc(request).browse.search(q, filters, limit, offset, facets))
 
 
 @router.get("/changes", summary="Change feed for systems without Kafka: current state of every changed resource")

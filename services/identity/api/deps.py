@@ -10,7 +10,8 @@ from common.problems import Problem
 from identity.handlers import Identity
 
 
-def identity(request: Request) -> Identity:
+async def identity(request: Request) -> Identity:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop on every request
     return request.app.state.identity
 
 

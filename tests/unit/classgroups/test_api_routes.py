@@ -1,43 +1,14 @@
-"""Class groups' routes, for the cost of a request: every dependency runs on the event loop (FastAPI runs a plain
-``def`` dependency in a worker thread, a thread hop and a GIL hand-over on every request of the route: on check-in
-submissions a share of each one's CPU, ``docs/BENCHMARKS.md``), and the routers' order (busiest first) decides no
-request's route."""
+"""Class groups' routers, for the cost of a request: their order (busiest first) decides no request's route. (That
+every dependency runs on the event loop is checked for every service in ``tests/unit/common/
+test_route_dependencies.py``.)"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterator
-
 import pytest
-from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from classgroups.api import routers
-from common import access
 
 pytestmark = pytest.mark.unit
-
-
-def _calls(dependant: Dependant) -> Iterator[object]:
-    for sub in dependant.dependencies:
-        if sub.call is not None:
-            yield sub.call
-        yield from _calls(sub)
-
-
-def test_no_route_depends_on_a_plain_function() -> None:
-    app = FastAPI()
-    for router in routers:
-        app.include_router(router)
-    found = {}
-    routes = [r for r in access.routes(app) if isinstance(r.original_route, APIRoute)]
-    assert len(routes) > 50
-    for route in routes:
-        for call in _calls(route.original_route.dependant):
-            if not inspect.iscoroutinefunction(call):
-                found[f"{sorted(route.methods)} {route.path}"] = getattr(call, "__qualname__", repr(call))
-    assert found == {}
 
 
 def _overlap(a: str, b: str) -> bool:
