@@ -14,7 +14,8 @@ key tables) and, once per distinct second of a batch, the time parser. Built by 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
-from cpython.list cimport PyList_Append
+from cpython cimport array
+from cpython.list cimport PyList_Append, PyList_GET_ITEM
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -39,6 +40,7 @@ from viewstats.wire import VIEW_BODY, not_a_view
 
 cdef bytes VIEW_TYPE = ViewRecorded.TYPE.encode()
 cdef str NO_PROVINCE = "none"
+cdef array.array QUEUE = array.array("q")  # the type of the queue's arrays (``PendingViews``)
 
 
 cdef inline bint _is_name(object name, const char *expected, Py_ssize_t size):
@@ -175,7 +177,9 @@ def ingest(state, list records):
     cdef Py_ssize_t i, n_records = len(records), j, n_headers, time_size
     cdef long long offset, warm_until, window, last = 0, minute, current_minute = -1 << 62
     cdef long long duplicates = 0, malformed = 0, minute_of_second = 0
-    cdef bint have_second = False, has_last
+    cdef bint have_second = False, has_last, headers_are_tuple
+    cdef Py_ssize_t queued = 0
+    cdef array.array offsets, numbers
     cdef unsigned char previous_second[19]
     cdef const unsigned char *p
     cdef const unsigned char *time_at
@@ -185,7 +189,7 @@ def ingest(state, list records):
     cdef object sketches = None, viewed_at
     cdef dict by_resource = None, by_province = None, last_of, number_of, days, seconds
     cdef str second
-    cdef list keys, offsets = [], numbers = [], malformed_list
+    cdef list keys, malformed_list
     cdef tuple day, row_t
     cdef PyObject *found
     cdef PyObject *found_sketch
@@ -195,6 +199,8 @@ def ingest(state, list records):
     warm_until = state.warm_until
     last_of, window = dedup.last, dedup.window
     number_of, keys = state.pending.numbering()
+    offsets = array.clone(QUEUE, n_records, zero=False)  # the queued views' offsets and key numbers, in C
+    numbers = array.clone(QUEUE, n_records, zero=False)
     malformed_list = state.malformed
     days = {}  # minute → its day's sketches
     seconds = {}  # "YYYY-MM-DDTHH:MM:SS" → minute
@@ -212,9 +218,14 @@ def ingest(state, list records):
             event_id = raw_type = None
             if headers:  # the last of repeated headers wins, as Kafka's lastHeader()
                 if PyTuple_CheckExact(headers) or type(headers) is list:
+                    headers_are_tuple = PyTuple_CheckExact(headers)
                     n_headers = len(headers)
                     for j in range(n_headers):
-                        item = headers[j]
+                        item = (
+                            <object>PyTuple_GET_ITEM(headers, j)
+                            if headers_are_tuple
+                            else <object>PyList_GET_ITEM(headers, j)
+                        )
                         if PyTuple_CheckExact(item) and PyTuple_GET_SIZE(item) == 2:
                             name = <object>PyTuple_GET_ITEM(item, 0)
                             header = <object>PyTuple_GET_ITEM(item, 1)
@@ -325,12 +336,15 @@ def ingest(state, list records):
             PyList_Append(keys, key)
         else:
             number = <object>found
-        PyList_Append(offsets, offset)
-        PyList_Append(numbers, number)
+        offsets.data.as_longlongs[queued] = offset
+        numbers.data.as_longlongs[queued] = number
+        queued += 1
+    array.resize(offsets, queued)
+    array.resize(numbers, queued)
     state.position = records[n_records - 1][0]
     dedup.prune(state.position)
     state.pending.extend(offsets, numbers)
-    return len(offsets), duplicates, malformed
+    return queued, duplicates, malformed
 
 
 cdef inline str _latin1(const unsigned char *p, Py_ssize_t n):
