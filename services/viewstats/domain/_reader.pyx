@@ -171,6 +171,14 @@ cdef object _intern(const unsigned char *p, Py_ssize_t n):
     return _ascii(p, n)
 
 
+cdef inline int _add(dict held, object value, object new, object visitor) except -1:
+    """Add the visitor to the sketch of ``value`` in ``held`` (made by ``new(value)`` on its first view)."""
+    cdef PyObject *found = PyDict_GetItem(held, value)
+    sketch = new(value) if found is NULL else <object>found
+    sketch.update(visitor)
+    return 0
+
+
 def ingest(state, list records):
     """Parse, de-duplicate and queue one partition's records (see ``partition.ingest_python``, which this decides
     exactly as); returns how many were queued, dropped as retries, and found malformed."""
@@ -185,14 +193,13 @@ def ingest(state, list records):
     cdef const unsigned char *time_at
     cdef Body body
     cdef object row, headers, value, record, item, name, header, event_id, raw_type, v, number, offset_obj
-    cdef object add_all = None, s, resource, province, visitor, section, country, key, minute_obj
-    cdef object sketches = None, viewed_at
+    cdef object add_all = None, resource, province, visitor, section, country, key, minute_obj
+    cdef object new_resource = None, new_province = None, viewed_at
     cdef dict by_resource = None, by_province = None, last_of, number_of, days, seconds
     cdef str second
     cdef list keys, malformed_list
     cdef tuple day, row_t
     cdef PyObject *found
-    cdef PyObject *found_sketch
     if not records:
         return 0, 0, 0
     dedup, uniques = state.dedup, state.uniques
@@ -306,24 +313,14 @@ def ingest(state, list records):
             day = days.get(minute)
             if day is None:
                 sk = uniques.day(minute_label(minute)[2])
-                day = days[minute] = (sk.all.update, sk.res, sk.prov, sk)
-            add_all, by_resource, by_province, sketches = day
+                day = days[minute] = (sk.all.update, sk.res, sk.prov, sk.resource, sk.province)
+            add_all, by_resource, by_province, new_resource, new_province = day
             current_minute = minute
         # idempotent: warm-up and replays are harmless
         add_all(visitor)
-        found_sketch = PyDict_GetItem(by_resource, resource)
-        if found_sketch is NULL:
-            s = sketches.resource(resource)
-        else:
-            s = <object>found_sketch
-        s.update(visitor)
+        _add(by_resource, resource, new_resource, visitor)
         if province:
-            found_sketch = PyDict_GetItem(by_province, province)
-            if found_sketch is NULL:
-                s = sketches.province(province)
-            else:
-                s = <object>found_sketch
-            s.update(visitor)
+            _add(by_province, province, new_province, visitor)
         if offset < warm_until:
             continue
         if has_last and last < offset and offset - last <= window:
