@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything is provisioned into .cache/
-# (git-ignored): a Python environment from uv.lock, Apache Kafka from Maven Central, FerretDB and SeaweedFS (the S3
+# (git-ignored): a Python environment from uv.lock (and the aggregator's compiled reader), Apache Kafka from Maven Central, FerretDB and SeaweedFS (the S3
 # object store of class groups' media) from their Go modules.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -24,7 +24,13 @@ $(CACHE)/pyenv/.synced: uv.lock pyproject.toml | $(UV)
 	@$(UV) sync --frozen --python python3.11
 	@touch $@
 
-python: $(CACHE)/pyenv/.synced
+# The aggregator's record reader compiled with C types (Cython, the `build` dependency group; Python's headers and
+# gcc): git-ignored, rebuilt when its source changes. Without it the pure-Python reader runs (same decisions, slower).
+READER := services/viewstats/domain/_reader.so
+$(READER): services/viewstats/domain/_reader.pyx deploy/local/build_reader.py $(CACHE)/pyenv/.synced
+	@$(PY) deploy/local/build_reader.py
+
+python: $(CACHE)/pyenv/.synced $(READER)
 
 provision: python ops-tools contract-tools ## provision Python deps, Kafka, FerretDB, SeaweedFS, the operators' and the contract tools (cached)
 	@$(INFRA) provision

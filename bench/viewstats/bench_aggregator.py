@@ -41,6 +41,7 @@ from common.store import insert_new  # noqa: E402
 from deploy.local.traffic import TrafficGenerator  # noqa: E402
 from viewstats.aggregator import FETCH, FETCH_RECORDS, Aggregator  # noqa: E402
 from viewstats.domain.beacon import View, parse_beacon  # noqa: E402
+from viewstats.domain.partition import READER  # noqa: E402
 from viewstats.settings import ViewstatsSettings  # noqa: E402
 from viewstats.store import ViewStore  # noqa: E402
 from viewstats.wire import compression_type, view_record  # noqa: E402
@@ -255,6 +256,7 @@ async def aggregate(topic: str, n_records: int, partitions: int, client: str = "
         "views_counted": counted,
         "views_stored": total,
         "heartbeat_expiries": expiries.n,
+        "reader": READER,  # the compiled record reader or the pure-Python one (not built)
     }
 
 

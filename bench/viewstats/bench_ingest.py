@@ -2,9 +2,9 @@
 aiokafka hands them over (the collector's records: peak-density times, Zipf over 20k resources, 2 % retries), in
 batches of 5,000, seven times; prints the minimum and median nanoseconds per record. CPU time (``process_time``),
 not wall time, so a loaded machine changes it less. Pass another tree's root to measure its code on the same rows
-(an A/B in one sitting):
+(an A/B in one sitting); ``--python`` measures the pure-Python reader of a tree that has the compiled one:
 
-    .cache/pyenv/bin/python bench/viewstats/bench_ingest.py [ROOT]
+    .cache/pyenv/bin/python bench/viewstats/bench_ingest.py [ROOT] [--python]
 """
 
 import gc
@@ -14,13 +14,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2])
+ARGS = [a for a in sys.argv[1:] if a != "--python"]
+ROOT = Path(ARGS[0] if ARGS else Path(__file__).resolve().parents[2])
 sys.path[:0] = [str(ROOT / "libs"), str(ROOT / "services"), str(ROOT)]
 
 from deploy.local.traffic import TrafficGenerator  # noqa: E402
+from viewstats.domain import partition  # noqa: E402
 from viewstats.domain.beacon import parse_beacon  # noqa: E402
 from viewstats.domain.counters import DedupWindow  # noqa: E402
-from viewstats.domain.partition import PartitionState, ingest  # noqa: E402
+from viewstats.domain.partition import PartitionState  # noqa: E402
 from viewstats.wire import view_record  # noqa: E402
 
 N, BATCH, RUNS = 100_000, 5_000, 7
@@ -37,6 +39,9 @@ def rows() -> list[tuple]:
 
 
 def main() -> None:
+    python = "--python" in sys.argv
+    ingest = partition.ingest_python if python else partition.ingest
+    reader = "python" if python else getattr(partition, "READER", "python")
     records = rows()
     times = []
     for _ in range(RUNS):
@@ -49,7 +54,7 @@ def main() -> None:
         gc.enable()
     per = [t * 1e9 / len(records) for t in times]
     summary = f"ns/record min {min(per):.0f}, median {statistics.median(per):.0f}"
-    print(f"{ROOT}: {len(records)} records, {len(state.pending)} queued; {summary}")
+    print(f"{ROOT} ({reader} reader): {len(records)} records, {len(state.pending)} queued; {summary}")
 
 
 if __name__ == "__main__":

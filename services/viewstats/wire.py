@@ -36,6 +36,12 @@ class ViewBody(msgspec.Struct, gc=False):
 VIEW_BODY = msgspec.json.Decoder(ViewBody)
 
 
+def not_a_view(raw_id: bytes | None, raw_type: bytes | None) -> str:
+    """The dead letter's reason for a record that is not a view (its CloudEvents id and type, as far as readable)."""
+    event_id, event_type = (v.decode(errors="replace") if v is not None else None for v in (raw_id, raw_type))
+    return f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
+
+
 def view_record(v: View) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of one view: key = resource id, CloudEvents id = the beacon's event id."""
     return v.resource_id.encode(), orjson.dumps(v.data()), _HEADERS.of(v.event_id, ms_to_iso(v.time_ms), v.resource_id)

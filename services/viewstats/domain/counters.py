@@ -196,10 +196,15 @@ class PendingViews:
         :meth:`extend` s the queue (one pass over a batch, no method call per view)."""
         return self._number, self._keys
 
-    def extend(self, offsets: list[int], numbers: list[int]) -> None:
-        """Queue views whose keys were numbered in :meth:`numbering`'s table."""
-        self.offsets.fromlist(offsets)
-        self.key_numbers.fromlist(numbers)
+    def extend(self, offsets: list[int] | array, numbers: list[int] | array) -> None:
+        """Queue views whose keys were numbered in :meth:`numbering`'s table: lists (the Python reader) or arrays of
+        the queue's type (the compiled reader: copied as one block)."""
+        if isinstance(offsets, list):
+            self.offsets.fromlist(offsets)
+            self.key_numbers.fromlist(numbers)
+        else:
+            self.offsets.extend(offsets)
+            self.key_numbers.extend(numbers)
 
     def first_offset(self) -> int:
         return self.offsets[0]

@@ -31,7 +31,7 @@ from viewstats.domain.counters import (
 )
 from viewstats.domain.popularity import PopularityWindow, trend
 from viewstats.domain.uniques import DailyUniques, DaySketches
-from viewstats.wire import VIEW_BODY
+from viewstats.wire import VIEW_BODY, not_a_view
 
 Popularity = tuple[int, int, str]  # (views last hour, views last day, trend)
 
@@ -73,7 +73,7 @@ _VIEW_TYPE = ViewRecorded.TYPE.encode()  # compared as bytes: ce_type is not dec
 _CANONICAL_TAILS = frozenset(f".{ms:03d}Z" for ms in range(1000))
 
 
-def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
+def ingest_python(state: PartitionState, records: list) -> tuple[int, int, int]:
     """Parse, de-duplicate and queue one partition's records, rows ``(offset, headers, value, record)`` whichever
     client read them (``record`` is the client's own, kept only to dead-letter it); returns how many were queued,
     dropped as retries, and found malformed (appended to ``state.malformed`` with their error).
@@ -108,7 +108,7 @@ def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
                 elif name == "ce_type":
                     raw_type = header
             if event_id is None or raw_type != view_type:
-                raise ValueError(_not_a_view(event_id, raw_type))
+                raise ValueError(not_a_view(event_id, raw_type))
             # Inside the try: an id that is not UTF-8 is a malformed beacon (dead-lettered), not a stall. The
             # window keys ids by their bytes; an ASCII id (every UUID) is valid UTF-8 without decoding it.
             if not event_id.isascii():
@@ -164,6 +164,13 @@ def ingest(state: PartitionState, records: list) -> tuple[int, int, int]:
     return len(offsets), duplicates, malformed
 
 
+try:  # the same reader compiled with C types (``_reader.pyx``; ``make python`` and the image's build stage build it)
+    from viewstats.domain._reader import ingest
+except ImportError:  # a source checkout without the build step: the same decisions, ≈ 1/3 slower
+    ingest = ingest_python
+READER = "python" if ingest is ingest_python else "compiled"  # logged and exported at the aggregator's start
+
+
 def raw_event_id(headers: Any) -> bytes | None:
     """The ``ce_id`` header's bytes (the last one, as :func:`ingest` reads it): the de-dup window's key; None when
     absent or not UTF-8 (a record :func:`ingest` finds malformed, which never enters the window)."""
@@ -177,11 +184,6 @@ def raw_event_id(headers: Any) -> bytes | None:
         except UnicodeDecodeError:
             return None
     return event_id
-
-
-def _not_a_view(raw_id: bytes | None, raw_type: bytes | None) -> str:
-    event_id, event_type = (v.decode(errors="replace") if v is not None else None for v in (raw_id, raw_type))
-    return f"not a {ViewRecorded.TYPE} CloudEvent (ce_id {event_id!r}, ce_type {event_type!r})"
 
 
 def park_records(state: PartitionState, records: list) -> tuple[list, int]:

@@ -85,6 +85,8 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_popularity_reac
         assert metric(metrics, "kafka_messages_failed_total", reason="malformed", **labels) == 4
         assert metric(metrics, "kafka_messages_consumed_total", **labels) == 14
         assert 'kafka_consumer_lag{group="viewstats-aggregator"' in metrics
+        # which record reader runs (a pod without the compiled one shows it); `make python` builds it for the tests
+        assert metric(metrics, "viewstats_aggregator_reader_info", reader="compiled") == 1
 
         # A round of popularity: what catalog's hot ordering consumes.
         assert await app.state.aggregator.publish_popularity() >= 2

@@ -1,7 +1,8 @@
-"""The aggregator's one-pass batch reader (``domain.partition.ingest``) decides exactly as the per-record calls it
-replaced: the CloudEvents headers read by ``ce_id_and_type``, the de-dup window's ``seen``, the day's sketches'
-``add`` and the queue's ``append``. Exactness after a crash rests on those decisions (the SIGKILL tests check the
-end result; this checks every record's fate, every sketch's bytes and the malformed ones)."""
+"""The aggregator's one-pass batch readers (``domain.partition.ingest_python`` and the same reader compiled with C
+types, ``domain._reader.ingest``) decide exactly as the per-record calls they replaced: the CloudEvents headers read
+by ``ce_id_and_type``, the de-dup window's ``seen``, the day's sketches' ``add`` and the queue's ``append``.
+Exactness after a crash rests on those decisions (the SIGKILL tests check the end result; this checks every record's
+fate, every sketch's bytes and the malformed ones, with their dead letters' reasons)."""
 
 import random
 from datetime import UTC, datetime
@@ -12,12 +13,18 @@ import pytest
 from common.contracts.viewstats import ViewRecorded
 from common.kafka import ce_id_and_type
 from deploy.local.traffic import TrafficGenerator
+from viewstats.domain import partition
 from viewstats.domain.beacon import parse_beacon, parse_time_ms
 from viewstats.domain.counters import DedupWindow, local_minute, minute_label
-from viewstats.domain.partition import PartitionState, ingest
+from viewstats.domain.partition import PartitionState, ingest_python
 from viewstats.wire import view_record
 
 pytestmark = pytest.mark.unit
+
+try:
+    from viewstats.domain._reader import ingest as compiled_ingest
+except ImportError:  # not built: the test says so instead of passing without it
+    compiled_ingest = None
 
 NOW = int(datetime(2026, 11, 23, 2, 30, tzinfo=UTC).timestamp() * 1000)
 WINDOW = 50
@@ -103,7 +110,9 @@ def odd_records(rng: random.Random, views: list) -> list[tuple]:
             else:  # a field of another type than the contract's
                 field, odd = rng.choice([("resource_id", 7), ("province", 37), ("visitor_id", None), ("country", [])])
                 value = orjson.dumps(orjson.loads(value) | {field: odd})
-        elif r < 0.13 and sent:  # repeated headers: the last one counts (Kafka's lastHeader())
+        elif r < 0.16:  # valid bodies not written as the collector writes them, and bodies that nearly are
+            value = odd_body(rng, orjson.loads(value), value)
+        elif r < 0.18 and sent:  # repeated headers: the last one counts (Kafka's lastHeader())
             earlier = dict(rng.choice(sent[-WINDOW:])[0] or ()).get("ce_id", b"gone")
             headers = [("ce_id", earlier), *headers]  # its own id comes last: not a retry of the earlier one
             if rng.random() < 0.5:  # an earlier id comes last: a retry of it
@@ -114,34 +123,89 @@ def odd_records(rng: random.Random, views: list) -> list[tuple]:
     return rows
 
 
+def odd_body(rng: random.Random, d: dict, value: bytes) -> bytes:
+    """A body the compiled reader must not read as the collector's form (msgspec decides it), or one that is the
+    collector's form with values at its edges."""
+    odd = rng.randrange(14)
+    if odd == 0:  # the same JSON, keys in another order
+        return orjson.dumps(dict(reversed(list(d.items()))))
+    if odd == 1:  # spaces
+        return value.replace(b",", b", ").replace(b":", b": ")
+    if odd == 2:  # an escape msgspec reads as the same character
+        return value.replace(b'"section":"', b'"section":"\\u0063', 1)
+    if odd == 3:  # non-ASCII ids: UTF-8 in the body, and a Latin-1 character in the time's second
+        return orjson.dumps(d | {"resource_id": d["resource_id"] + "é", "visitor_id": "访客" + d["visitor_id"]})
+    if odd == 4:
+        return orjson.dumps(d | {"viewed_at": d["viewed_at"][:17] + "é" + d["viewed_at"][18:]})
+    if odd == 5:  # unknown province, written as null or as an empty string; an empty visitor and section
+        return orjson.dumps(d | {"province": rng.choice([None, ""])})
+    if odd == 6:
+        return orjson.dumps(d | {"visitor_id": "", "section": ""})
+    if odd == 7:  # something after the object, or the object cut short
+        return rng.choice([value + b" ", value + b"x", value[:-1], value[:-2] + b"}", value + b"}"])
+    if odd == 8:  # a control character or DEL inside a string (the first is not JSON)
+        return value.replace(b'"country":"', b'"country":"\x01' if rng.random() < 0.5 else b'"country":"\x7f', 1)
+    if odd == 9:  # client of another type (not read), a repeated key (msgspec: the last wins)
+        return value.replace(b'"client":"', b'"client":7,"x":"', 1)
+    if odd == 10:
+        return value[:-1] + b',"resource_id":"' + b"res-last" + b'"}'
+    if odd == 11:  # province null spelled otherwise, a number
+        return (
+            value.replace(b'"province":', b'"province":nul', 1)
+            if rng.random() < 0.5
+            else value.replace(b'"province":"', b'"province":1', 1)
+        )
+    if odd == 12:  # a tombstone, and a non-bytes value
+        return rng.choice([None, bytearray(value), memoryview(value)])
+    return orjson.dumps(d | {"viewed_at": d["viewed_at"].replace("Z", "+00:00")})  # the same time, otherwise
+
+
+READERS = {"python": ingest_python, "compiled": compiled_ingest}
+
+
+def test_the_compiled_reader_is_built_and_used():
+    """``make python`` builds it: a pod or a checkout without it runs the pure-Python reader (slower)."""
+    assert compiled_ingest is not None, "services/viewstats/domain/_reader.so missing: run `make python`"
+    assert partition.ingest is compiled_ingest and partition.READER == "compiled"
+
+
+@pytest.mark.parametrize("reader", ["python", "compiled"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_one_pass_ingest_decides_every_record_as_the_per_record_calls(seed):
+def test_one_pass_ingest_decides_every_record_as_the_per_record_calls(seed, reader):
+    ingest = READERS[reader]
+    if ingest is None:
+        pytest.fail("the compiled reader is not built: run `make python`")
     rng = random.Random(seed)
     gen = TrafficGenerator(resources=300, visitors=2_000, duplicate_share=0.0, seed=seed)
     items = gen.day(datetime(2026, 11, 23, tzinfo=UTC).date(), 3_000)
     views = [parse_beacon(item | {"time": NOW - 400_000 + i * 100}, NOW) for i, item in enumerate(items)]
     rows = odd_records(rng, views)
     warm_until = 400  # the first 400 were committed by a previous owner: they only refill the window
-    one, ref = (PartitionState(7, warm_until, DedupWindow(WINDOW)) for _ in range(2))
-    totals = {"one": [0, 0, 0], "ref": [0, 0, 0]}
+    one, ref, py = (PartitionState(7, warm_until, DedupWindow(WINDOW)) for _ in range(3))
+    totals = {"one": [0, 0, 0], "ref": [0, 0, 0], "py": [0, 0, 0]}
     at = 0
     while at < len(rows):
         batch = rows[at : at + rng.randrange(1, 400)]
         at += len(batch)
-        for name, state, read in (("one", one, ingest), ("ref", ref, reference_ingest)):
+        for name, state, read in (("one", one, ingest), ("ref", ref, reference_ingest), ("py", py, ingest_python)):
             totals[name] = [a + b for a, b in zip(totals[name], read(state, batch), strict=True)]
     assert totals["one"] == totals["ref"]
     queued, duplicates, malformed = totals["one"]
     assert queued > 2_000 and duplicates > 50 and malformed > 50  # every path was taken
     assert one.pending.records(len(one.pending)) == ref.pending.records(len(ref.pending))
     assert [r for r, _ in one.malformed] == [r for r, _ in ref.malformed]
+    assert one.malformed == py.malformed  # the dead letters' reasons too
     assert one.position == ref.position == len(rows) - 1
     groups = ref.uniques.take_dirty()
     assert one.uniques.take_dirty() == groups and len({day for day, _ in groups}) == 2
     assert one.uniques.serialize(groups) == ref.uniques.serialize(groups)  # the same updates, byte for byte
 
 
-def test_a_malformed_view_names_its_headers_in_the_dead_letter_reason():
+@pytest.mark.parametrize("reader", ["python", "compiled"])
+def test_a_malformed_view_names_its_headers_in_the_dead_letter_reason(reader):
+    ingest = READERS[reader]
+    if ingest is None:
+        pytest.fail("the compiled reader is not built: run `make python`")
     headers = [("ce_id", b"e-1"), ("ce_type", b"\xffbad")]
     state = PartitionState(0, 0, DedupWindow(WINDOW))
     assert ingest(state, [(0, headers, b"{}", "rec")]) == (0, 0, 1)
