@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything is provisioned into .cache/
-# (git-ignored): a Python environment from uv.lock (and the aggregator's compiled reader), Apache Kafka from Maven Central, FerretDB and SeaweedFS (the S3
-# object store of class groups' media) from their Go modules.
+# (git-ignored): a Python environment from uv.lock (and the aggregator's compiled reader), Apache Kafka from Maven
+# Central, FerretDB and SeaweedFS (the S3 object store of class groups' media) from their Go modules.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CACHE := $(CURDIR)/.cache
