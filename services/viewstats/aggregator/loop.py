@@ -296,8 +296,8 @@ class Aggregator:
         for state in list(self.states.values()):
             with contextlib.suppress(Exception):
                 highwater = self.consumer.highwater(state.partition)
-                if highwater is not None and state.position >= 0:
-                    lag = max(0, highwater - state.position - 1)
+                if highwater is not None:
+                    lag = state.lag(highwater)
                     CONSUMER_LAG.labels(SERVICE, self.group, self.settings.views_topic, str(state.partition)).set(lag)
                     behind += lag
         self.behind = behind

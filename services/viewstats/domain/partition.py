@@ -59,6 +59,13 @@ class PartitionState:
     # in a way no retry can fix (see the aggregator's ``give_up``).
     parking: tuple[int, str] | None = None
 
+    def lag(self, highwater: int) -> int:
+        """Records not read yet, up to ``highwater``: counted from the further of what was read and what was
+        committed. A partition assigned but not fetched from yet is behind by what lies past its committed offset
+        (not by nothing: counting it as caught up once made an aggregator catching up flush at the live limits);
+        one whose records all expired is behind by nothing."""
+        return max(0, highwater - max(self.position + 1, self.committed))
+
     def forget_shards(self) -> None:
         """Drop the cached shard states together (a stored map is only valid with its applied offset)."""
         self.applied.clear()

@@ -31,6 +31,7 @@ from viewstats.domain.learning import (
     finishing_time,
     required_seconds,
 )
+from viewstats.domain.partition import PartitionState
 from viewstats.domain.popularity import PopularityWindow, trend
 from viewstats.domain.uniques import DailyUniques, merged_estimate
 from viewstats.wire import view_record
@@ -385,3 +386,18 @@ def test_only_days_without_unwritten_changes_are_forgotten():
     u.add("2026-11-21", "u2", "res-1", "43")  # a late view, not written yet
     assert u.forget_days_before("2026-11-22") == ["2026-11-20"]
     assert sorted(u.days) == ["2026-11-21", "2026-11-23"]
+
+
+def test_a_partition_not_read_yet_is_behind_by_what_follows_its_committed_offset():
+    """The aggregator picks its flush limits by the lag: a partition assigned but not fetched from yet counted as
+    caught up made one catching up flush at the live limits (test_catchup once saw an extra flush)."""
+    state = PartitionState(3, 1_000, DedupWindow(10))
+    state.committed = 1_000
+    assert state.lag(5_000) == 4_000  # nothing read yet: behind by everything past the commit
+    state.position = 900  # warm-up re-reads below the commit: not progress
+    assert state.lag(5_000) == 4_000
+    state.position = 4_999
+    assert state.lag(5_000) == 0
+    expired = PartitionState(4, 7_000, DedupWindow(10))
+    expired.committed = 7_000  # everything before it expired: beginning == highwater
+    assert expired.lag(7_000) == 0
