@@ -242,16 +242,8 @@ class ServiceKit:
         # On the collector that walk was about a quarter of a beacon's cost. Start-up's garbage is collected first.
         gc.collect()
         gc.freeze()
-        # Where a slow start went (SREs compare it with the readiness probe's budget).
-        log.info(
-            "%s started in %.1f s (indexes %.1f s, Kafka producer %.1f s, start-up hooks %.1f s, consumers %.1f s)",
-            self.name,
-            time.perf_counter() - t0,
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            time.perf_counter() - t3,
-        )
+        marks = [("indexes", t0), ("Kafka producer", t1), ("start-up hooks", t2), ("consumers", t3)]
+        self._log_phases("started", marks)
 
     async def stop(self) -> None:
         self.stopping = True
@@ -273,16 +265,15 @@ class ServiceKit:
         t3 = time.perf_counter()
         await self.store.close()
         gc.unfreeze()  # what start-up loaded may be freed again (tests start many apps in one process)
-        # Where a slow stop went (SREs compare it with the pod's terminationGracePeriodSeconds).
-        log.info(
-            "%s stopped in %.1f s (outbox relay %.1f s, broker %.1f s, shutdown hooks %.1f s, store %.1f s)",
-            self.name,
-            time.perf_counter() - t0,
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            time.perf_counter() - t3,
-        )
+        self._log_phases("stopped", [("outbox relay", t0), ("broker", t1), ("shutdown hooks", t2), ("store", t3)])
+
+    def _log_phases(self, done: str, marks: list[tuple[str, float]]) -> None:
+        """Where a slow start or stop went, phase by phase (``marks``: each phase's name and start): SREs compare
+        it with the readiness probe's budget and with the pod's terminationGracePeriodSeconds."""
+        now = time.perf_counter()
+        ends = [start for _, start in marks[1:]] + [now]
+        phases = ", ".join(f"{name} {end - start:.1f} s" for (name, start), end in zip(marks, ends, strict=True))
+        log.info("%s %s in %.1f s (%s)", self.name, done, now - marks[0][1], phases)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
