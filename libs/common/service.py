@@ -257,7 +257,8 @@ class ServiceKit:
         await self.broker.stop()  # stops consuming, waits for in-flight handlers, flushes the producer
         t2 = time.perf_counter()
         for hook in reversed(self._shutdown):
-            # each bounded: one stuck client must not hold the pod past its termination grace period
+            # each bounded here, for every service: one stuck client or task must not hold the pod past its
+            # termination grace period (what a cancelled hook left uncommitted is read again by the next owner)
             try:
                 await asyncio.wait_for(hook(), self.settings.shutdown_grace_seconds)
             except Exception:

@@ -7,6 +7,7 @@ identity's API. It reads identity's database (the subscribers, accounts' org pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -73,18 +74,12 @@ def create_app(settings: IdentitySettings | None = None, *, router_type: type[Ro
 
     @kit.on_shutdown
     async def stop() -> None:
-        # Bounded: a pod must stop within its grace period; what is not committed is read again by the next owner.
-        grace = settings.shutdown_grace_seconds
         for t in tasks:
             t.cancel()
-        _, running = await asyncio.wait(tasks, timeout=grace) if tasks else (set(), set())
-        for t in running:
-            log.error("feeds task %s did not stop within %.0f s of its cancel", t.get_name(), grace)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for c in clients:
-            try:
-                await asyncio.wait_for(c.stop(), grace)  # type: ignore[attr-defined]
-            except Exception:
-                log.exception("feeds %s did not stop cleanly", type(c).__name__)
+            with contextlib.suppress(Exception):
+                await c.stop()  # type: ignore[attr-defined]
 
     app = kit.build_app(title="Identity feed router", description="Subscriber feeds: routing and replays.")
     return app
