@@ -1,7 +1,8 @@
 """What a plain-callable FastAPI dependency costs per request against the same dependency as a coroutine: FastAPI
 runs a plain ``def`` (or a class used as a dependency, like catalog's old ``Filters``) in a worker thread, a thread
-hop per request. Two otherwise identical routes with catalog's six filter parameters, called in process through
-ASGI, alternating in rounds; medians of the rounds' µs per request and their ratio.
+hop per request. Two otherwise identical routes: one depends on catalog's own ``resource_filters``, the other on a
+plain function with its signature; called in process through ASGI, alternating in rounds; medians of the rounds'
+µs per request and their ratio.
 
     PYTHONPATH=libs:services .cache/pyenv/bin/python bench/common/bench_dependencies.py --rounds 7 --requests 3000
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import statistics
@@ -17,43 +19,29 @@ import time
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI
+
+from catalog.api import resource_filters
 
 
-class ThreadFilters:  # as catalog's Filters was: a class FastAPI builds in a worker thread
-    def __init__(
-        self,
-        section: str | None = None,
-        stage: str | None = None,
-        grade: int | None = Query(None, ge=1, le=12),
-        subject: str | None = None,
-        kind: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        self.values = dict(section=section, stage=stage, grade=grade, subject=subject, kind=kind, provider=provider)
+def thread_filters(**filters: object) -> dict:
+    """Catalog's filters as a plain callable (as its ``Filters`` class was): FastAPI calls it in a worker thread."""
+    return filters
 
 
-async def loop_filters(
-    section: str | None = None,
-    stage: str | None = None,
-    grade: int | None = Query(None, ge=1, le=12),
-    subject: str | None = None,
-    kind: str | None = None,
-    provider: str | None = None,
-) -> dict:  # as catalog's resource_filters is now: awaited on the event loop
-    return {"section": section, "stage": stage, "grade": grade, "subject": subject, "kind": kind, "provider": provider}
+thread_filters.__signature__ = inspect.signature(resource_filters)  # the same six parameters, read by FastAPI
 
 
 app = FastAPI()
 
 
 @app.get("/thread")
-async def via_thread(filters: Annotated[ThreadFilters, Depends()]) -> dict:
-    return filters.values
+async def via_thread(filters: Annotated[dict, Depends(thread_filters)]) -> dict:
+    return filters
 
 
 @app.get("/loop")
-async def via_loop(filters: Annotated[dict, Depends(loop_filters)]) -> dict:
+async def via_loop(filters: Annotated[dict, Depends(resource_filters)]) -> dict:
     return filters
 
 
