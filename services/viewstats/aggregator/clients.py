@@ -1,6 +1,7 @@
 """The aggregator's Kafka consumer, on either client (``VIEWSTATS_AGGREGATOR_CLIENT``): aiokafka, or confluent-kafka
 (librdkafka) with its batch ``consume()``. Both give the aggregator the same few operations, on partition numbers
-of the views topic, and both hand it the same rows ``(offset, headers, value, record)`` (``domain.partition``).
+of the views topic, and both hand it what ``domain.partition.ingest`` reads: rows ``(offset, headers, value,
+record)``, or, from aiokafka with the compiled reader built, whole record batches (``aggregator.fetcher``).
 
 The exactness machinery is the aggregator's, not the client's: both read the committed offsets at assignment (the
 de-dup window is re-read from before them), commit explicitly after the writes (never automatically), join with
@@ -20,9 +21,9 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.consumer import fetcher as aiokafka_fetcher
 
 from common.kafka import confluent_consumer, kafka_consumer
+from viewstats.aggregator.fetcher import reads_batches, rows
 from viewstats.settings import ViewstatsSettings
 
 log = logging.getLogger("viewstats.aggregator")
@@ -32,6 +33,7 @@ Rebalanced = Callable[[set[int]], Awaitable[None]]
 # How the aggregator fetches (the benchmark's bare-consumer baselines fetch the same way).
 FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024, "fetch_max_wait_ms": 100}
 FETCH_RECORDS = 20_000  # records per fetch: the batch the GC waits for
+FETCH_BATCHES = 32  # the same in record batches (the collector's hold ≤ 256 KiB of views, ≈ 600), when read whole
 CONFLUENT_FETCH = {
     "max.partition.fetch.bytes": FETCH["max_partition_fetch_bytes"],
     "fetch.max.bytes": FETCH["fetch_max_bytes"],
@@ -57,31 +59,6 @@ class ViewsConsumer(Protocol):
     def highwater(self, partition: int) -> int | None: ...
 
 
-def _rows(value: bytes) -> bytes:
-    """The aggregator's consumer's value deserializer: a no-op whose identity marks the consumer whose fetcher
-    hands over rows (:func:`_row_or_record`)."""
-    return value
-
-
-_consumer_record = aiokafka_fetcher.PartitionRecords._consumer_record
-
-
-def _row_or_record(self: Any, tp: TopicPartition, record: Any) -> Any:
-    """aiokafka builds a ``ConsumerRecord`` (eleven fields, a copy of the headers) from each record its C decoder
-    made; the aggregator reads three attributes of it and then built its row from them: two objects and a pass per
-    record that cost ≈ 1/10 of its time, half of it freeing them. For the consumer marked by :func:`_rows` the
-    fetcher returns the row itself, over the C record (offset, key, value, timestamp, headers: what a dead letter
-    needs, ``as_consumer_record``); every other consumer in the process gets its ``ConsumerRecord`` as before.
-    aiokafka's version is locked (uv.lock); ``tests/integration/viewstats/test_aggregator_chassis.py`` reads
-    through it."""
-    if self._value_deserializer is _rows:
-        return (record.offset, record.headers, record.value, record)
-    return _consumer_record(self, tp, record)
-
-
-aiokafka_fetcher.PartitionRecords._consumer_record = _row_or_record
-
-
 def views_consumer(settings: ViewstatsSettings) -> ViewsConsumer:
     return ConfluentViews(settings) if settings.aggregator_client == "confluent" else AiokafkaViews(settings)
 
@@ -97,7 +74,7 @@ class AiokafkaViews:
             **FETCH,
             group_instance_id=settings.instance_id,
             session_timeout_ms=settings.session_timeout_ms,
-            value_deserializer=_rows,  # its fetcher hands over rows (``_row_or_record``)
+            value_deserializer=rows,  # marks it: its fetcher hands over record batches or rows (``fetcher``)
         )
 
     async def start(self, assigned: Rebalanced, revoked: Rebalanced) -> None:
@@ -108,7 +85,8 @@ class AiokafkaViews:
         await self.consumer.stop()
 
     async def fetch(self) -> dict[int, list[Row]]:
-        batches = await self.consumer.getmany(timeout_ms=100, max_records=FETCH_RECORDS)
+        most = FETCH_BATCHES if reads_batches else FETCH_RECORDS
+        batches = await self.consumer.getmany(timeout_ms=100, max_records=most)
         return {tp.partition: rows for tp, rows in batches.items()}
 
     async def positions(self, partitions: set[int]) -> dict[int, tuple[int | None, int]]:

@@ -9,10 +9,15 @@ checked for ASCII in C, the canonical time's tail is checked by its characters (
 second it names is compared with the previous record's in C (most records of a batch share their second), the
 sketches of the previous record's minute are kept in C variables, and the counts are plain C integers. What stays
 a Python call: msgspec's decode, the three sketch updates, the dict operations (the de-dup window, the sketch and
-key tables) and, once per distinct second of a batch, the time parser. Built by ``deploy/local/build_reader.py``
-(``make python``, the image's build stage)."""
+key tables) and, once per distinct second of a batch, the time parser.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+It reads rows ``(offset, headers, value, record)`` as the clients make them, or whole Kafka record batches
+(:class:`RecordBatch`, from :func:`split_batches` of a fetched message set), whose records it reads in place from
+the decompressed bytes: a record then costs no object but its event id's bytes and what counting it needs.
+
+Built by ``deploy/local/build_reader.py`` (``make python``, the image's build stage)."""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython cimport array
 from cpython.list cimport PyList_Append, PyList_GET_ITEM
@@ -32,6 +37,12 @@ from cpython.unicode cimport (
 from cpython.object cimport PyObject_Hash
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
+
+from types import SimpleNamespace
+
+from aiokafka.codec import gzip_decode, snappy_decode, zstd_decode
+from aiokafka.record.util import calc_crc32c
+from cramjam import lz4
 
 from common.contracts.viewstats import ViewRecorded
 from viewstats.domain.beacon import parse_time_ms
@@ -179,41 +190,315 @@ cdef inline int _add(dict held, object value, object new, object visitor) except
     return 0
 
 
-def ingest(state, list records):
-    """Parse, de-duplicate and queue one partition's records (see ``partition.ingest_python``, which this decides
-    exactly as); returns how many were queued, dropped as retries, and found malformed."""
-    cdef Py_ssize_t i, n_records = len(records), j, n_headers, time_size
-    cdef long long offset, warm_until, window, last = 0, minute, current_minute = -1 << 62
-    cdef long long duplicates = 0, malformed = 0, minute_of_second = 0
-    cdef bint have_second = False, has_last, headers_are_tuple
-    cdef Py_ssize_t queued = 0
-    cdef array.array offsets, numbers
-    cdef unsigned char previous_second[19]
-    cdef const unsigned char *p
-    cdef const unsigned char *time_at
-    cdef Body body
-    cdef object row, headers, value, record, item, name, header, event_id, raw_type, v, number, offset_obj
-    cdef object add_all = None, resource, province, visitor, section, country, key, minute_obj
-    cdef object new_resource = None, new_province = None, viewed_at
-    cdef dict by_resource = None, by_province = None, last_of, number_of, days, seconds
-    cdef str second
+# --- Kafka's record batches, read in place ---------------------------------------------------------------------
+# A fetched message set is a run of record batches (message format v2, Kafka's ``DefaultRecordBatch``): a 61-byte
+# header, then the records, compressed as a whole by the batch's codec. aiokafka decodes every record into objects
+# (seven header tuples, their names and values, the key, the value: ≈ 25 objects a record, then freed); the
+# aggregator's consumer instead hands :func:`ingest` the batches (``aggregator.clients``), whose records are read
+# here from the decompressed bytes. Layout: https://kafka.apache.org/documentation/#recordbatch
+DEF HEADER = 61  # base offset 8, length 4, leader epoch 4, magic 1, crc 4, attributes 2, last offset delta 4,
+#                  first timestamp 8, max timestamp 8, producer id 8, producer epoch 2, base sequence 4, count 4
+DEF CRC_FROM = 21  # the CRC-32C covers the batch from its attributes to its end
+DEF CONTROL = 0x20
+DEF LOG_APPEND_TIME = 0x08
+
+
+cdef inline unsigned long long _be(const unsigned char *p, int size) noexcept nogil:
+    cdef unsigned long long v = 0
+    cdef int i
+    for i in range(size):
+        v = (v << 8) | p[i]
+    return v
+
+
+cdef inline bint _varint(const unsigned char *p, Py_ssize_t *at, Py_ssize_t end, long long *out) noexcept nogil:
+    """Read one zig-zag varint (Kafka's varint and varlong) at ``at[0]``, not past ``end``; False if it does not
+    fit there."""
+    cdef unsigned long long v = 0
+    cdef int shift = 0
+    cdef unsigned char b
+    cdef Py_ssize_t i = at[0]
+    while True:
+        if i >= end or shift > 63:
+            return False
+        b = p[i]
+        i += 1
+        v |= (<unsigned long long>(b & 0x7F)) << shift
+        if b < 0x80:
+            break
+        shift += 7
+    at[0] = i
+    out[0] = <long long>(v >> 1) ^ -(<long long>(v & 1))
+    return True
+
+
+cdef class RecordBatch:
+    """One record batch of a fetched message set, its records not read yet (made by :func:`split_batches`)."""
+    cdef readonly bytes raw  # the fetched message set; this batch is ``raw[start:end]``
+    cdef readonly Py_ssize_t start, end
+    cdef readonly long long base_offset, next_offset, first_timestamp, max_timestamp
+    cdef readonly int attributes, count
+    cdef public long long skip_below  # records below it were read before (the fetch started inside this batch)
+    cdef object data  # the records' bytes while :func:`ingest` reads them
+    cdef Py_ssize_t current  # where the record being read starts in ``data``
+
+    @property
+    def is_control(self) -> bool:
+        return self.attributes & CONTROL != 0
+
+    cdef object records(self):
+        """The records' bytes, decompressed by the batch's codec (aiokafka's codecs; lz4 straight from cramjam,
+        without aiokafka's copy of its buffer)."""
+        cdef int codec = self.attributes & 7
+        payload = memoryview(self.raw)[self.start + HEADER : self.end]
+        if codec == 0:
+            return payload
+        if codec == 3:
+            return lz4.decompress(payload)
+        if codec == 1:
+            return gzip_decode(payload)
+        if codec == 2:
+            return snappy_decode(payload.tobytes())
+        if codec == 4:
+            return zstd_decode(payload.tobytes())
+        raise ValueError(f"record batch {self.base_offset}: unknown compression codec {codec}")
+
+    def rows(self) -> list:
+        """The batch's records (those from ``skip_below`` on) as rows ``(offset, headers, value, record)``: for
+        the rare paths that take rows (``partition.park_records``) and for tests."""
+        cdef const unsigned char[::1] view
+        cdef Py_ssize_t at = 0, start, end
+        cdef long long length
+        cdef int k
+        self.data = self.records()
+        view = self.data
+        end = view.shape[0]
+        out = []
+        for k in range(self.count):
+            start = at
+            if not _varint(&view[0], &at, end, &length) or length < 0 or length > end - at:
+                raise ValueError(f"a record of batch {self.base_offset} is cut short")
+            at += length
+            record = self.record_at(start)
+            if record.offset >= self.skip_below:
+                out.append((record.offset, record.headers, record.value, record))
+        self.data = None
+        return out
+
+    cdef object record_at(self, Py_ssize_t at):
+        """The record starting at ``at`` as a dead letter carries it (offset, timestamp, key, value, headers), made
+        only for a malformed record. A header name that is not UTF-8 is decoded with replacement characters."""
+        cdef const unsigned char[::1] view = self.data
+        cdef const unsigned char *p = &view[0]
+        cdef Py_ssize_t end = view.shape[0]
+        cdef long long length, delta, offset_delta, size, n_headers, h
+        _varint(p, &at, end, &length)
+        at += 1
+        _varint(p, &at, end, &delta)
+        _varint(p, &at, end, &offset_delta)
+        key, at = _field(p, at, end)
+        value, at = _field(p, at, end)
+        _varint(p, &at, end, &n_headers)
+        headers = []
+        for h in range(n_headers):
+            name, at = _field(p, at, end)
+            header, at = _field(p, at, end)
+            headers.append((name.decode("utf-8", "replace"), header))
+        return SimpleNamespace(
+            offset=self.base_offset + offset_delta,
+            timestamp=self.max_timestamp if self.attributes & LOG_APPEND_TIME else self.first_timestamp + delta,
+            key=key,
+            value=value,
+            headers=headers,
+        )
+
+
+cdef tuple _field(const unsigned char *p, Py_ssize_t at, Py_ssize_t end):
+    """A length-prefixed field (None for length -1) and where the next begins."""
+    cdef long long size
+    _varint(p, &at, end, &size)
+    if size < 0:
+        return None, at
+    return PyBytes_FromStringAndSize(<const char *>p + at, size), at + size
+
+
+def split_batches(bytes raw, bint check_crcs):
+    """The record batches of a fetched message set, in order, with their CRC-32C checked (``check_crcs``); a batch
+    cut short at the end (a fetch ends where its size limit falls) is left for the next fetch, as aiokafka does.
+    None if a batch is not of message format v2 (aiokafka then reads the set). Raises ValueError for a corrupt
+    batch."""
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t at = 0, n = PyBytes_GET_SIZE(raw), size
+    cdef RecordBatch batch
+    cdef list batches = []
+    while n - at >= 17:  # base offset, length, leader epoch, magic
+        size = <Py_ssize_t>(<int>_be(p + at + 8, 4)) + 12
+        if size > n - at:
+            break
+        if p[at + 16] != 2:
+            return None
+        if size < HEADER:
+            raise ValueError(f"a record batch at byte {at} is shorter than its header")
+        if check_crcs and calc_crc32c(memoryview(raw)[at + CRC_FROM : at + size]) != _be(p + at + 17, 4):
+            raise ValueError(f"record batch {<long long>_be(p + at, 8)}: invalid CRC")
+        batch = RecordBatch.__new__(RecordBatch)
+        batch.raw, batch.start, batch.end = raw, at, at + size
+        batch.base_offset = <long long>_be(p + at, 8)
+        batch.attributes = <int>_be(p + at + 21, 2)
+        batch.next_offset = batch.base_offset + <int>_be(p + at + 23, 4) + 1
+        batch.first_timestamp = <long long>_be(p + at + 27, 8)
+        batch.max_timestamp = <long long>_be(p + at + 35, 8)
+        batch.count = <int>_be(p + at + 57, 4)
+        if batch.count < 0:
+            raise ValueError(f"record batch {batch.base_offset}: a negative record count")
+        batch.skip_below = batch.base_offset
+        batches.append(batch)
+        at += size
+    return batches
+
+
+# --- one partition's records ---------------------------------------------------------------------------------
+cdef class _Reader:
+    """What one call of :func:`ingest` carries from record to record: the state's maps, the batch's caches (the
+    previous record's second and minute, the sketches of its minute) and the queue being built, in C arrays."""
+    cdef dict last_of, number_of, days, seconds
     cdef list keys, malformed_list
-    cdef tuple day, row_t
-    cdef PyObject *found
-    if not records:
-        return 0, 0, 0
-    dedup, uniques = state.dedup, state.uniques
-    warm_until = state.warm_until
-    last_of, window = dedup.last, dedup.window
-    number_of, keys = state.pending.numbering()
-    offsets = array.clone(QUEUE, n_records, zero=False)  # the queued views' offsets and key numbers, in C
-    numbers = array.clone(QUEUE, n_records, zero=False)
-    malformed_list = state.malformed
-    days = {}  # minute → its day's sketches
-    seconds = {}  # "YYYY-MM-DDTHH:MM:SS" → minute
-    decode = VIEW_BODY.decode
-    for i in range(n_records):
-        row = records[i]
+    cdef object uniques, decode, add_all, new_resource, new_province
+    cdef dict by_resource, by_province
+    cdef long long warm_until, window, current_minute, minute_of_second, duplicates, malformed, last_offset
+    cdef bint have_second
+    cdef unsigned char previous_second[19]
+    cdef Py_ssize_t queued, capacity
+    cdef array.array offsets, numbers
+
+    def __cinit__(self, state, Py_ssize_t capacity):
+        dedup = state.dedup
+        self.last_of, self.window, self.warm_until = dedup.last, dedup.window, state.warm_until
+        self.number_of, self.keys = state.pending.numbering()
+        self.uniques, self.malformed_list, self.decode = state.uniques, state.malformed, VIEW_BODY.decode
+        self.days, self.seconds = {}, {}  # minute → its day's sketches; "YYYY-MM-DDTHH:MM:SS" → minute
+        self.current_minute, self.last_offset, self.capacity = -1 << 62, -1, capacity
+        self.offsets = array.clone(QUEUE, capacity, zero=False)  # the queued views' offsets and key numbers
+        self.numbers = array.clone(QUEUE, capacity, zero=False)
+
+    cdef int view(
+        self, long long offset, object event_id, object raw_type, bint typed, const unsigned char *value_at,
+        Py_ssize_t value_size, object value, object record,
+    ) except -1:
+        """Decide one record. ``typed``: its ``ce_type`` is a view's (``raw_type`` is then not needed). The body is
+        ``value_at[:value_size]`` when ``value_at`` is set (``value``, if given, is the same bytes), else ``value``
+        itself (None, or not bytes: malformed). ``record``: what a dead letter carries, or the :class:`RecordBatch`
+        the record is read from (its dead letter is then made only if it is malformed: ``RecordBatch.record_at``)."""
+        cdef long long minute, last = 0
+        cdef Py_ssize_t time_size
+        cdef bint has_last
+        cdef const unsigned char *time_at
+        cdef Body body
+        cdef object resource, province, visitor, section, country, key, minute_obj, viewed_at, v, number, day
+        cdef str second
+        cdef PyObject *found
+        self.last_offset = offset
+        try:
+            if event_id is None or not typed:
+                raise ValueError(not_a_view(event_id, raw_type))
+            # Inside the try: an id that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
+            _check_utf8(event_id)
+            viewed_at = None
+            if value_at is not NULL and _read_body(value_at, value_size, &body):
+                resource = _intern(value_at + body.at[0], body.size[0])
+                section = _intern(value_at + body.at[1], body.size[1])
+                visitor = _ascii(value_at + body.at[2], body.size[2])
+                province = None if body.size[3] < 0 else _intern(value_at + body.at[3], body.size[3])
+                country = _intern(value_at + body.at[4], body.size[4])
+                time_at, time_size = value_at + body.at[6], body.size[6]
+            else:
+                if value_at is not NULL and value is None:
+                    value = PyBytes_FromStringAndSize(<const char *>value_at, value_size)
+                v = self.decode(value)
+                viewed_at = v.viewed_at
+                resource, section, visitor, province, country = (
+                    v.resource_id, v.section, v.visitor_id, v.province, v.country
+                )
+                if PyUnicode_KIND(viewed_at) == PyUnicode_1BYTE_KIND:  # its characters are its bytes
+                    time_at, time_size = PyUnicode_1BYTE_DATA(viewed_at), PyUnicode_GET_LENGTH(viewed_at)
+                else:
+                    time_at, time_size = NULL, 0
+            if (
+                time_size == 24 and time_at[19] == b"." and 48 <= time_at[20] <= 57 and 48 <= time_at[21] <= 57
+                and 48 <= time_at[22] <= 57 and time_at[23] == b"Z"
+            ):
+                # The collector's form (``_CANONICAL_TAILS``): the milliseconds cannot change the minute, so the
+                # record's second decides it, parsed once a batch.
+                if self.have_second and memcmp(time_at, self.previous_second, 19) == 0:
+                    minute = self.minute_of_second
+                else:
+                    second = _latin1(time_at, 19)
+                    found = PyDict_GetItem(self.seconds, second)
+                    if found is NULL:
+                        if viewed_at is None:
+                            viewed_at = _ascii(time_at, time_size)
+                        minute_obj = local_minute(parse_time_ms(viewed_at))
+                        self.seconds[second] = minute_obj
+                    else:
+                        minute_obj = <object>found
+                    minute = minute_obj
+                    memcpy(self.previous_second, time_at, 19)
+                    self.have_second, self.minute_of_second = True, minute
+            else:
+                if viewed_at is None:
+                    viewed_at = _ascii(time_at, time_size)
+                minute = local_minute(parse_time_ms(viewed_at))
+            key = (minute, resource, section, province or NO_PROVINCE, country)
+        except Exception as exc:
+            if offset >= self.warm_until:  # a warm-up record was dead-lettered by the previous owner
+                self.malformed += 1
+                if type(record) is RecordBatch:
+                    record = (<RecordBatch>record).record_at((<RecordBatch>record).current)
+                self.malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
+            return 0
+        found = PyDict_GetItem(self.last_of, event_id)  # borrowed: read before the item is replaced
+        has_last = found is not NULL
+        if has_last:
+            last = <object>found
+        PyDict_SetItem(self.last_of, event_id, offset)
+        if minute != self.current_minute:
+            day = self.days.get(minute)
+            if day is None:
+                sk = self.uniques.day(minute_label(minute)[2])
+                day = self.days[minute] = (sk.all.update, sk.res, sk.prov, sk.resource, sk.province)
+            self.add_all, self.by_resource, self.by_province, self.new_resource, self.new_province = day
+            self.current_minute = minute
+        # idempotent: warm-up and replays are harmless
+        self.add_all(visitor)
+        _add(self.by_resource, resource, self.new_resource, visitor)
+        if province:
+            _add(self.by_province, province, self.new_province, visitor)
+        if offset < self.warm_until:
+            return 0
+        if has_last and last < offset and offset - last <= self.window:
+            self.duplicates += 1
+            return 0
+        found = PyDict_GetItem(self.number_of, key)
+        if found is NULL:
+            number = len(self.keys)
+            PyDict_SetItem(self.number_of, key, number)
+            PyList_Append(self.keys, key)
+        else:
+            number = <object>found
+        if self.queued >= self.capacity:  # more records than their batches' headers said: corrupt
+            raise ValueError("a record batch holds more records than its header counts")
+        self.offsets.data.as_longlongs[self.queued] = offset
+        self.numbers.data.as_longlongs[self.queued] = number
+        self.queued += 1
+        return 0
+
+    cdef int row(self, object row) except -1:
+        """One row ``(offset, headers, value, record)`` as a client made it."""
+        cdef Py_ssize_t j, n_headers
+        cdef long long offset
+        cdef bint headers_are_tuple
+        cdef tuple row_t
+        cdef object headers, value, record, item, name, header, event_id = None, raw_type = None, offset_obj
         if PyTuple_CheckExact(row) and PyTuple_GET_SIZE(row) == 4:
             row_t = <tuple>row
             offset = row_t[0]
@@ -222,7 +507,6 @@ def ingest(state, list records):
             offset_obj, headers, value, record = row
             offset = offset_obj
         try:
-            event_id = raw_type = None
             if headers:  # the last of repeated headers wins, as Kafka's lastHeader()
                 if PyTuple_CheckExact(headers) or type(headers) is list:
                     headers_are_tuple = PyTuple_CheckExact(headers)
@@ -248,100 +532,122 @@ def ingest(state, list records):
                             event_id = header
                         elif name == "ce_type":
                             raw_type = header
-            if event_id is None or not _is_view_type(raw_type):
-                raise ValueError(not_a_view(event_id, raw_type))
-            # Inside the try: an id that is not UTF-8 is a malformed beacon (dead-lettered), not a stall.
-            _check_utf8(event_id)
-            viewed_at = None
-            if PyBytes_CheckExact(value) and _read_body(
-                <const unsigned char *>PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), &body
-            ):
-                p = <const unsigned char *>PyBytes_AS_STRING(value)
-                resource = _intern(p + body.at[0], body.size[0])
-                section = _intern(p + body.at[1], body.size[1])
-                visitor = _ascii(p + body.at[2], body.size[2])
-                province = None if body.size[3] < 0 else _intern(p + body.at[3], body.size[3])
-                country = _intern(p + body.at[4], body.size[4])
-                time_at, time_size = p + body.at[6], body.size[6]
-            else:
-                v = decode(value)
-                viewed_at = v.viewed_at
-                resource, section, visitor, province, country = (
-                    v.resource_id, v.section, v.visitor_id, v.province, v.country
-                )
-                if PyUnicode_KIND(viewed_at) == PyUnicode_1BYTE_KIND:  # its characters are its bytes
-                    time_at, time_size = PyUnicode_1BYTE_DATA(viewed_at), PyUnicode_GET_LENGTH(viewed_at)
-                else:
-                    time_at, time_size = NULL, 0
+        except Exception as exc:  # headers of another shape: malformed, as the Python reader finds them
+            self.last_offset = offset
+            if offset >= self.warm_until:
+                self.malformed += 1
+                self.malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
+            return 0
+        if PyBytes_CheckExact(value):
+            return self.view(
+                offset, event_id, raw_type, _is_view_type(raw_type), <const unsigned char *>PyBytes_AS_STRING(value),
+                PyBytes_GET_SIZE(value), value, record,
+            )
+        return self.view(offset, event_id, raw_type, _is_view_type(raw_type), NULL, 0, value, record)
+
+    cdef int batch(self, RecordBatch batch) except -1:
+        """The records of one v2 record batch, read in place from its (decompressed) bytes: no object per record
+        but the event id's bytes (the de-dup window's key) and what :meth:`view` makes."""
+        cdef object data = batch.records()
+        cdef const unsigned char[::1] view = data
+        cdef const unsigned char *p = &view[0] if view.shape[0] else NULL
+        cdef Py_ssize_t at = 0, end = view.shape[0], record_start, record_end, value_at, value_size, name_size
+        cdef Py_ssize_t id_at = -1, id_size = 0, type_at = -1, type_size = 0, k, name_at
+        cdef long long length, delta, offset_delta, size, n_headers, h
+        cdef long long offset, skip_below = batch.skip_below
+        cdef object event_id, raw_type
+        cdef bint typed
+        batch.data = data  # a malformed record's dead letter is made from it (``record_at``)
+        for k in range(batch.count):
+            record_start = at
+            if not _varint(p, &at, end, &length) or length < 0 or length > end - at:
+                raise ValueError(f"a record of batch {batch.base_offset} is cut short")
+            record_end = at + length
+            at += 1  # the record's attributes (unused)
             if (
-                time_size == 24 and time_at[19] == b"." and 48 <= time_at[20] <= 57 and 48 <= time_at[21] <= 57
-                and 48 <= time_at[22] <= 57 and time_at[23] == b"Z"
+                not _varint(p, &at, record_end, &delta)
+                or not _varint(p, &at, record_end, &offset_delta)
+                or not _varint(p, &at, record_end, &size)
             ):
-                # The collector's form (``_CANONICAL_TAILS``): the milliseconds cannot change the minute, so the
-                # record's second decides it, parsed once a batch.
-                if have_second and memcmp(time_at, previous_second, 19) == 0:
-                    minute = minute_of_second
-                else:
-                    second = _latin1(time_at, 19)
-                    found = PyDict_GetItem(seconds, second)
-                    if found is NULL:
-                        if viewed_at is None:
-                            viewed_at = _ascii(time_at, time_size)
-                        minute_obj = local_minute(parse_time_ms(viewed_at))
-                        seconds[second] = minute_obj
-                    else:
-                        minute_obj = <object>found
-                    minute = minute_obj
-                    memcpy(previous_second, time_at, 19)
-                    have_second, minute_of_second = True, minute
+                raise ValueError(f"a record of batch {batch.base_offset} is cut short")
+            if size > 0:
+                at += size  # the key (unused: views are counted by their body)
+            if not _varint(p, &at, record_end, &size) or at > record_end:
+                raise ValueError(f"a record of batch {batch.base_offset} is cut short")
+            value_at, value_size = at, size
+            if size > 0:
+                at += size
+            if not _varint(p, &at, record_end, &n_headers) or n_headers < 0 or at > record_end:
+                raise ValueError(f"a record of batch {batch.base_offset} has a bad header count")
+            id_at = type_at = -1
+            for h in range(n_headers):  # the last of repeated headers wins, as Kafka's lastHeader()
+                if not _varint(p, &at, record_end, &size) or size < 0 or size > record_end - at:
+                    raise ValueError(f"a record of batch {batch.base_offset} has a bad header")
+                name_size = size
+                name_at = at
+                at += size
+                if not _varint(p, &at, record_end, &size) or size > record_end - at:
+                    raise ValueError(f"a record of batch {batch.base_offset} has a bad header")
+                if name_size == 5 and memcmp(p + name_at, b"ce_id", 5) == 0:
+                    id_at, id_size = at, size
+                elif name_size == 7 and memcmp(p + name_at, b"ce_type", 7) == 0:
+                    type_at, type_size = at, size
+                if size > 0:
+                    at += size
+            if at != record_end:
+                raise ValueError(f"a record of batch {batch.base_offset} has bytes its fields do not account for")
+            offset = batch.base_offset + offset_delta
+            if offset < skip_below:  # read before: the fetch started inside this batch
+                continue
+            event_id = None if id_at < 0 or id_size < 0 else PyBytes_FromStringAndSize(<const char *>p + id_at, id_size)
+            typed = (
+                type_at >= 0 and type_size == PyBytes_GET_SIZE(VIEW_TYPE)
+                and memcmp(p + type_at, PyBytes_AS_STRING(VIEW_TYPE), type_size) == 0
+            )
+            raw_type = VIEW_TYPE if typed else None  # only a malformed record's dead letter reason names it
+            if not typed and type_at >= 0 and type_size >= 0:
+                raw_type = PyBytes_FromStringAndSize(<const char *>p + type_at, type_size)
+            batch.current = record_start
+            if value_size < 0:  # a tombstone: msgspec finds None malformed, as for a row
+                self.view(offset, event_id, raw_type, typed, NULL, 0, None, batch)
             else:
-                if viewed_at is None:
-                    viewed_at = _ascii(time_at, time_size)
-                minute = local_minute(parse_time_ms(viewed_at))
-            key = (minute, resource, section, province or NO_PROVINCE, country)
-        except Exception as exc:
-            if offset >= warm_until:  # a warm-up record was dead-lettered by the previous owner
-                malformed += 1
-                malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
-            continue
-        found = PyDict_GetItem(last_of, event_id)  # borrowed: read before the item is replaced
-        has_last = found is not NULL
-        if has_last:
-            last = <object>found
-        PyDict_SetItem(last_of, event_id, offset)
-        if minute != current_minute:
-            day = days.get(minute)
-            if day is None:
-                sk = uniques.day(minute_label(minute)[2])
-                day = days[minute] = (sk.all.update, sk.res, sk.prov, sk.resource, sk.province)
-            add_all, by_resource, by_province, new_resource, new_province = day
-            current_minute = minute
-        # idempotent: warm-up and replays are harmless
-        add_all(visitor)
-        _add(by_resource, resource, new_resource, visitor)
-        if province:
-            _add(by_province, province, new_province, visitor)
-        if offset < warm_until:
-            continue
-        if has_last and last < offset and offset - last <= window:
-            duplicates += 1
-            continue
-        found = PyDict_GetItem(number_of, key)
-        if found is NULL:
-            number = len(keys)
-            PyDict_SetItem(number_of, key, number)
-            PyList_Append(keys, key)
+                self.view(offset, event_id, raw_type, typed, p + value_at, value_size, None, batch)
+        batch.data = None
+        if at != end:
+            raise ValueError(f"batch {batch.base_offset} holds more than its {batch.count} records")
+        # The position goes past the batch's last offset, as aiokafka's does (compaction may have removed records
+        # at its end: the next fetch starts after them).
+        if batch.next_offset - 1 > self.last_offset:
+            self.last_offset = batch.next_offset - 1
+        return 0
+
+
+def ingest(state, list records):
+    """Parse, de-duplicate and queue one partition's records, rows ``(offset, headers, value, record)`` or whole
+    :class:`RecordBatch` es (see ``partition.ingest_python``, which decides every record as this does); returns how
+    many were queued, dropped as retries, and found malformed."""
+    cdef Py_ssize_t i, n = len(records), capacity = 0
+    cdef object item
+    cdef _Reader reader
+    if not records:
+        return 0, 0, 0
+    for i in range(n):
+        item = <object>PyList_GET_ITEM(records, i)
+        capacity += (<RecordBatch>item).count if type(item) is RecordBatch else 1
+    reader = _Reader(state, capacity)
+    for i in range(n):
+        item = <object>PyList_GET_ITEM(records, i)
+        if type(item) is RecordBatch:
+            reader.batch(<RecordBatch>item)
         else:
-            number = <object>found
-        offsets.data.as_longlongs[queued] = offset
-        numbers.data.as_longlongs[queued] = number
-        queued += 1
-    array.resize(offsets, queued)
-    array.resize(numbers, queued)
-    state.position = records[n_records - 1][0]
-    dedup.prune(state.position)
-    state.pending.extend(offsets, numbers)
-    return queued, duplicates, malformed
+            reader.row(item)
+    array.resize(reader.offsets, reader.queued)
+    array.resize(reader.numbers, reader.queued)
+    if reader.last_offset >= 0:
+        state.position = reader.last_offset
+        state.dedup.prune(reader.last_offset)
+    state.pending.extend(reader.offsets, reader.numbers)
+    return reader.queued, reader.duplicates, reader.malformed
 
 
 cdef inline str _latin1(const unsigned char *p, Py_ssize_t n):

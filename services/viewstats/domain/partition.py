@@ -198,6 +198,7 @@ def park_records(state: PartitionState, records: list) -> tuple[list, int]:
     parked); returns the records after them, which are counted as usual, and how many were parked."""
     assert state.parking is not None
     until, error = state.parking
+    records = [row for item in records for row in (item.rows() if hasattr(item, "rows") else (item,))]  # batches: rows
     parked = 0
     for offset, headers, _value, record in records:
         if offset > until:

@@ -57,9 +57,9 @@ async def test_an_aggregator_catching_up_writes_one_big_flush_and_counts_exactly
 
 
 async def test_the_aggregator_lets_other_tasks_run_between_fetched_batches(scratch) -> None:
-    """``getmany()`` hands out records already fetched without suspending, and one fetch holds more than a batch:
-    the aggregator yields to the event loop after every batch, so the consumer's heartbeats (here a ticker task)
-    and the flush's store I/O run between any two batches instead of after the whole fetch."""
+    """``getmany()`` hands out record batches already fetched without suspending, and one fetch holds more than
+    the aggregator takes at once: the aggregator yields to the event loop after every take, so the consumer's
+    heartbeats (here a ticker task) and the flush's store I/O run between any two instead of after the whole fetch."""
     now = int(time.time() * 1000)
     await produce(scratch["producer"], scratch["topic"], beacons(60_000, 20_000, now, seed=9))
     aggregator = Aggregator(settings_for(scratch), ViewStore(scratch["db"]))
@@ -71,13 +71,15 @@ async def test_the_aggregator_lets_other_tasks_run_between_fetched_batches(scrat
             ticks += 1
             await asyncio.sleep(0)
 
-    calls: list[tuple[int, int]] = []  # (records returned, ticks when it returned)
+    calls: list[tuple[int, int]] = []  # (record batches returned, ticks when it returned)
+    kinds: set[str] = set()
     await aggregator.start()
     getmany = aggregator.consumer.consumer.getmany  # aiokafka (the default client): it buffers whole fetches
 
     async def watched_getmany(*args, **kwargs):
         batches = await getmany(*args, **kwargs)
         calls.append((sum(len(records) for records in batches.values()), ticks))
+        kinds.update(type(item).__name__ for records in batches.values() for item in records)
         return batches
 
     aggregator.consumer.consumer.getmany = watched_getmany
@@ -90,3 +92,5 @@ async def test_the_aggregator_lets_other_tasks_run_between_fetched_batches(scrat
     back_to_back = [(a, b) for a, b in pairwise(calls) if a[0] and b[0]]
     assert back_to_back, "no fetch held more than one batch: the case was not exercised"
     assert all(b[1] > a[1] for a, b in back_to_back), "a batch followed another without the loop running"
+    # the fetcher hands the aggregator's consumer whole record batches, read in place (``domain._reader``)
+    assert kinds == {"RecordBatch"}

@@ -211,3 +211,100 @@ def test_a_malformed_view_names_its_headers_in_the_dead_letter_reason(reader):
     assert ingest(state, [(0, headers, b"{}", "rec")]) == (0, 0, 1)
     (record, reason), *_ = state.malformed
     assert record == "rec" and "ce_id 'e-1'" in reason and f"not a {ViewRecorded.TYPE} CloudEvent" in reason
+
+
+# --- record batches read in place (the aggregator's consumer hands ``ingest`` whole batches) ---------------------
+try:
+    from viewstats.domain._reader import split_batches
+except ImportError:
+    split_batches = None
+
+
+def message_set(rows: list[tuple], codec: int, rng: random.Random) -> bytes:
+    """The rows as a broker hands them out: v2 record batches of 1–199 records (aiokafka's builder, so the layout is
+    a Kafka client's), back to back; the timestamp and key of each record derived from its offset."""
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    out, at = bytearray(), 0
+    while at < len(rows):
+        chunk = rows[at : at + rng.randrange(1, 200)]
+        at += len(chunk)
+        base = chunk[0][0]
+        builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, -1, 1 << 30)
+        for offset, headers, value, _ in chunk:
+            builder.append(offset - base, timestamp=NOW + offset, key=b"k%d" % offset, value=value, headers=headers)
+        batch = builder.build()
+        batch[0:8] = base.to_bytes(8, "big")
+        out += batch
+    return bytes(out)
+
+
+def kafka_rows(seed: int) -> list[tuple]:
+    """:func:`odd_records` as Kafka can carry them: bytes or null values, headers a list (none: an empty one)."""
+    rng = random.Random(seed)
+    gen = TrafficGenerator(resources=300, visitors=2_000, duplicate_share=0.0, seed=seed)
+    items = gen.day(datetime(2026, 11, 23, tzinfo=UTC).date(), 3_000)
+    views = [parse_beacon(item | {"time": NOW - 400_000 + i * 100}, NOW) for i, item in enumerate(items)]
+    return [
+        (offset, list(headers or ()), value if value is None else bytes(value), offset)
+        for offset, headers, value, _ in odd_records(rng, views)
+    ]
+
+
+@pytest.mark.parametrize("codec", [0, 1, 3, 4], ids=["none", "gzip", "lz4", "zstd"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_record_batches_are_read_as_their_rows(seed, codec):
+    """Every record of a batch read in place is decided as its row: queue, duplicates, sketches byte for byte,
+    position, and each malformed record's dead letter (offset, key, value, headers, timestamp) and reason. A fetch
+    that starts inside a batch skips the records before its offset, as aiokafka's does."""
+    if split_batches is None:
+        pytest.fail("the compiled reader is not built: run `make python`")
+    rng = random.Random(seed)
+    rows = kafka_rows(seed)
+    batches = split_batches(message_set(rows, codec, rng), True)
+    assert len(batches) > 10 and sum(b.count for b in batches) == len(rows)
+    start = batches[3].base_offset + 1  # the fetch's offset falls inside the fourth batch
+    batches = batches[3:]
+    batches[0].skip_below = start
+    rows = rows[start:]
+    assert [r[:3] for b in batches for r in b.rows()] == [r[:3] for r in rows]
+    warm_until = 600
+    by_batch, by_row = (PartitionState(7, warm_until, DedupWindow(WINDOW)) for _ in range(2))
+    totals = [0, 0, 0]
+    at = 0
+    while at < len(batches):
+        step = batches[at : at + rng.randrange(1, 6)]
+        at += len(step)
+        totals = [a + b for a, b in zip(totals, compiled_ingest(by_batch, step), strict=True)]
+    assert totals == list(ingest_python(by_row, rows))
+    assert totals[1] > 50 and totals[2] > 50
+    assert by_batch.pending.records(len(by_batch.pending)) == by_row.pending.records(len(by_row.pending))
+    assert [(r.offset, r.key, r.value, r.headers, r.timestamp) for r, _ in by_batch.malformed] == [
+        (o, b"k%d" % o, rows[o - start][2], rows[o - start][1], NOW + o) for o, _ in by_row.malformed
+    ]
+    assert [reason for _, reason in by_batch.malformed] == [reason for _, reason in by_row.malformed]
+    assert by_batch.position == by_row.position == rows[-1][0]
+    groups = by_row.uniques.take_dirty()
+    assert by_batch.uniques.take_dirty() == groups
+    assert by_batch.uniques.serialize(groups) == by_row.uniques.serialize(groups)
+
+
+def test_a_message_set_is_split_as_kafka_lays_it_out():
+    """A batch cut short at the end of a fetch is left for the next one; a flipped bit fails its CRC; a batch of
+    an older message format hands the set back to aiokafka; a control batch is marked."""
+    if split_batches is None:
+        pytest.fail("the compiled reader is not built: run `make python`")
+    rows = kafka_rows(3)[:500]
+    raw = message_set(rows, 3, random.Random(3))
+    whole = split_batches(raw, True)
+    assert [b.count for b in split_batches(raw[:-1], True)] == [b.count for b in whole[:-1]]
+    assert split_batches(raw[: whole[0].end], True)[0].next_offset == whole[1].base_offset
+    flipped = bytearray(raw)
+    flipped[whole[1].start + 70] ^= 1
+    with pytest.raises(ValueError, match="CRC"):
+        split_batches(bytes(flipped), True)
+    assert len(split_batches(bytes(flipped), False)) == len(whole)  # a consumer that does not check CRCs
+    older = bytearray(raw)
+    older[whole[2].start + 16] = 1
+    assert split_batches(bytes(older), False) is None
+    assert not any(b.is_control for b in whole)
