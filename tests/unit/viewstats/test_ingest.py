@@ -308,3 +308,23 @@ def test_a_message_set_is_split_as_kafka_lays_it_out():
     older[whole[2].start + 16] = 1
     assert split_batches(bytes(older), False) is None
     assert not any(b.is_control for b in whole)
+
+
+@pytest.mark.parametrize("as_batches", [False, True], ids=["rows", "record batches"])
+def test_records_of_a_flush_the_store_refused_are_parked_and_the_rest_counted(as_batches):
+    """``park_records``: the records up to the refused flush's last offset go to the dead letters with its error
+    (their ids still enter the de-dup window, as a restarted owner's would), those after it are counted as usual,
+    whether the consumer handed over rows or whole record batches."""
+    if as_batches and split_batches is None:
+        pytest.fail("the compiled reader is not built: run `make python`")
+    rows = kafka_rows(4)[:300]
+    records = split_batches(message_set(rows, 3, random.Random(4)), True) if as_batches else rows
+    state = PartitionState(1, 0, DedupWindow(WINDOW))
+    state.parking = (120, "refused: document too large")
+    later, parked = partition.park_records(state, records)
+    assert parked == 121 and state.parking is None and state.position == 120
+    assert [r if type(r) is int else r.offset for r, _ in state.malformed] == list(range(121))
+    assert {reason for _, reason in state.malformed} == {"refused: document too large"}
+    assert [r[:3] for r in later] == [r[:3] for r in rows[121:]]
+    recent = {partition.raw_event_id(h) for _, h, _, _ in rows[121 - WINDOW // 2 : 121]} - {None}
+    assert recent and recent <= state.dedup.last.keys()
