@@ -446,6 +446,10 @@ def main() -> int:
         cmd = [sys.executable, "-m", "bench.classgroups.profiled", str(args.port), args.profile]
     if args.commands:
         cmd = [sys.executable, "-m", "bench.classgroups.commands", str(args.port), str(Path(args.commands).resolve())]
+    # The declared topics before the service starts: on fresh infrastructure its clients would otherwise have the
+    # broker auto-create them with one partition, not the declared twelve, and every later offset lookup of the
+    # missing partitions (the integration tests', a service's replay) times out.
+    asyncio.run(create_topics(kafka_client_options()))
     proc = subprocess.Popen(cmd, env=env, cwd=args.code, start_new_session=True)
     base = f"http://127.0.0.1:{args.port}"
     try:
@@ -460,7 +464,6 @@ def main() -> int:
                 raise SystemExit("the service did not start")
             time.sleep(1)
         t = time.time()
-        asyncio.run(create_topics(kafka_client_options()))  # on fresh infrastructure the relay needs its topic
         setup = asyncio.run(prepare(base, tokens, args, tmp))
         school, cid = setup["school"], setup["cid"]
         student_tokens = {s: tokens.token(s, STUDENT_ROLE, kind="student") for s in setup["roster"]}

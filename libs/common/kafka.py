@@ -213,6 +213,16 @@ def kafka_admin(login: Login = None, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**_login(login), **options)
 
 
+def broker_producer(broker: KafkaBroker) -> AIOKafkaProducer:
+    """The aiokafka producer a connected FastStream broker publishes with (its idempotence, acks and batching): the
+    chassis's publisher sends its records straight to it, without FastStream's per-call ``publish`` (a command
+    object, the publish middleware chain, the codec: two thirds of the outbox relay's CPU on class groups'
+    check-ins, ``docs/BENCHMARKS.md``). Before the broker connects and after it stops, FastStream's own
+    ``IncorrectState`` ("connect broker first"), as a ``publish`` would raise. ``tests/unit/common`` pins the
+    attribute path against FastStream's releases."""
+    return broker.config.producer._producer.producer  # type: ignore[attr-defined]
+
+
 def kafka_broker(settings: ServiceSettings, **options: Any) -> KafkaBroker:
     """A FastStream broker logged in as the process's principal (same settings as :func:`kafka_client_options`)."""
     from faststream.kafka import KafkaBroker

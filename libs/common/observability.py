@@ -192,10 +192,27 @@ class ObservabilityMiddleware:
 
     SKIP = frozenset({"/metrics", "/healthz", "/readyz"})
 
+    SERIES_KEPT = 512  # (method, route, status) triples whose metric children are kept: the common ones
+
     def __init__(self, app: Any, service: str) -> None:
         self.app = app
         self.service = service
         self.tracer = tracer(f"smartedu.{service}.http")
+        # The metric children of each (method, route, status), looked up once: ``labels()`` takes a lock and builds
+        # its key on every call, twice per request.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        key = (method, template, status)
+        found = self._series.get(key)
+        if found is None:
+            found = (
+                HTTP_REQUESTS.labels(self.service, method, template, str(status)),
+                HTTP_LATENCY.labels(self.service, method, template),
+            )
+            if len(self._series) < self.SERIES_KEPT:
+                self._series[key] = found
+        return found
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in self.SKIP:
@@ -234,8 +251,9 @@ class ObservabilityMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-                HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - started)
+                requests, latency = self._metrics(method, template, status)
+                requests.inc()
+                latency.observe(time.perf_counter() - started)
 
 
 def header_items(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from classgroups.api.deps import ACCOUNT_ID, CLASS_ID, CallerDep
 from classgroups.handlers import checkins as handlers
 from classgroups.handlers.checkins import utcnow
 from common import access
+from common.direct_route import DirectRoute
 from common.observability import BusinessFigure
 
 router = APIRouter(prefix="/v1/classes/{class_id}", tags=["check-ins"])
@@ -134,6 +135,28 @@ CHECKINS = BusinessFigure(
 TARGET = "path.class_id"
 
 
+@access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
+async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, request: Request) -> dict[str, Any]:
+    # The handlers straight from the app, not through the ``Checkins`` dependency: on the service's busiest route
+    # FastAPI's solving of each dependency is a share of the request's CPU (``docs/BENCHMARKS.md``).
+    checkins: handlers.Checkins = request.app.state.checkins
+    doc = await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow())
+    CHECKINS.count("parent" if body.student_id not in (None, who.id) else "student")
+    return _out(doc, "submission_id")
+
+
+# The service's busiest route: matched first, and a well-formed request is answered without FastAPI's generic
+# request handling (``common.direct_route``; anything else, e.g. an invalid field, gets FastAPI's own handler).
+router.add_api_route(
+    "/checkin-tasks/{task_id}/submissions",
+    submit,
+    methods=["POST"],
+    status_code=201,
+    summary="Check in for a day",
+    route_class_override=DirectRoute,
+)
+
+
 @router.post("/checkin-tasks", status_code=201, response_model=TaskOut, summary="Create a check-in task")
 @access.relation(*TEACHERS, target=TARGET, note=TEACHER)
 async def create_task(class_id: ClassId, body: TaskIn, who: Caller, checkins: Checkins) -> TaskOut:
@@ -161,17 +184,6 @@ async def presign_upload(class_id: ClassId, task_id: Id, body: UploadIn, who: Ca
         class_id, task_id, who, body.student_id, body.kind, body.content_type, body.size
     )
     return UploadOut(**got)
-
-
-@router.post("/checkin-tasks/{task_id}/submissions", status_code=201, summary="Check in for a day")
-@access.relation(*SUBMITTERS, target=TARGET, note=SELF_OR_CHILD)
-async def submit(class_id: ClassId, task_id: Id, body: SubmissionIn, who: Caller, request: Request) -> dict[str, Any]:
-    # The handlers straight from the app, not through the ``Checkins`` dependency: on the service's busiest route
-    # FastAPI's solving of each dependency is a share of the request's CPU (``docs/BENCHMARKS.md``).
-    checkins: handlers.Checkins = request.app.state.checkins
-    doc = await checkins.submissions.submit(class_id, task_id, who, body.model_dump(), utcnow())
-    CHECKINS.count("parent" if body.student_id not in (None, who.id) else "student")
-    return _out(doc, "submission_id")
 
 
 @router.get("/checkin-tasks/{task_id}/submissions", summary="Submissions (a student's own, a parent's child's)")

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from classgroups.api import routers
+from classgroups.api import checkins, routers
+from classgroups.app import create_app
+from common import access, direct_route
+from common.direct_route import DirectRoute
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +31,21 @@ def test_no_path_matches_routes_of_two_routers() -> None:
         if _overlap(a.path, b.path)
     ]
     assert clashes == []
+
+
+def test_the_submission_route_is_matched_first_and_no_other_route_of_its_router_could_answer_it() -> None:
+    first = checkins.router.routes[0]
+    assert (first.path, first.methods) == ("/v1/classes/{class_id}/checkin-tasks/{task_id}/submissions", {"POST"})
+    assert [
+        r.path for r in checkins.router.routes[1:] if _overlap(r.path, first.path) and r.methods & first.methods
+    ] == []
+
+
+def test_a_well_formed_submission_is_answered_without_fastapis_generic_handler() -> None:
+    """``common.direct_route`` covers the route as the app includes it (``tests/unit/common/test_direct_route.py``
+    shows the answers are FastAPI's); a change of its signature that it does not cover would fail here, not
+    silently cost the generic handler's CPU again."""
+    app = create_app()
+    (route,) = [r for r in access.routes(app) if r.path.endswith("/submissions") and "POST" in r.methods]
+    assert isinstance(route.original_route, DirectRoute)
+    assert direct_route._direct(route, route.original_route.get_route_handler()) is not None
