@@ -450,12 +450,7 @@ cdef class _Reader:
                 minute = local_minute(parse_time_ms(viewed_at))
             key = (minute, resource, section, province or NO_PROVINCE, country)
         except Exception as exc:
-            if offset >= self.warm_until:  # a warm-up record was dead-lettered by the previous owner
-                self.malformed += 1
-                if type(record) is RecordBatch:
-                    record = (<RecordBatch>record).record_at((<RecordBatch>record).current)
-                self.malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
-            return 0
+            return self.malformed_record(offset, record, exc)
         found = PyDict_GetItem(self.last_of, event_id)  # borrowed: read before the item is replaced
         has_last = found is not NULL
         if has_last:
@@ -490,6 +485,16 @@ cdef class _Reader:
         self.offsets.data.as_longlongs[self.queued] = offset
         self.numbers.data.as_longlongs[self.queued] = number
         self.queued += 1
+        return 0
+
+    cdef int malformed_record(self, long long offset, object record, object exc) except -1:
+        """Dead-letter a malformed record (a :class:`RecordBatch`'s is made from its bytes only now), unless it is a
+        warm-up record: the previous owner dead-lettered those."""
+        if offset >= self.warm_until:
+            self.malformed += 1
+            if type(record) is RecordBatch:
+                record = (<RecordBatch>record).record_at((<RecordBatch>record).current)
+            self.malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
         return 0
 
     cdef int row(self, object row) except -1:
@@ -534,10 +539,7 @@ cdef class _Reader:
                             raw_type = header
         except Exception as exc:  # headers of another shape: malformed, as the Python reader finds them
             self.last_offset = offset
-            if offset >= self.warm_until:
-                self.malformed += 1
-                self.malformed_list.append((record, f"malformed view beacon: {type(exc).__name__}: {exc}"))
-            return 0
+            return self.malformed_record(offset, record, exc)
         if PyBytes_CheckExact(value):
             return self.view(
                 offset, event_id, raw_type, _is_view_type(raw_type), <const unsigned char *>PyBytes_AS_STRING(value),
