@@ -46,6 +46,9 @@ async def test_submissions_across_a_crash_are_stored_and_published(
         "AUTH_JWKS_MIN_REFRESH_SECONDS": "0",
         "OUTBOX_SWEEP_SECONDS": "1",  # the restarted service sweeps the dead one's pointers soon
         "OUTBOX_SWEEP_MIN_AGE_SECONDS": "1",
+        # a database of its own: the outbox is asserted empty of everything but this burst's pointers, and another
+        # test of the run (the course burst's crash) may leave pointers in the run's shared one
+        "MONGODB_DATABASE_PREFIX": f"test_{uuid.uuid4().hex[:8]}_subcrash_",
     }
     service = service_process("classgroups.app:create_app", free_port(), **env).start(timeout=180)
     database = f"{service.env['MONGODB_DATABASE_PREFIX']}classgroups"
@@ -149,7 +152,11 @@ async def test_submissions_across_a_crash_are_stored_and_published(
         # what the sweeps leave: only pointers narrowed to copies that lost to another (a repeat, or a resend
         # of a submission stored before the crash), whose documents exist without their entries; the outbox
         # gives those up after OUTBOX_ORPHAN_SECONDS
-        pointers = await _until(lambda: _settled(mongo[database], set(stored)), timeout=180)
+        try:
+            pointers = await _until(lambda: _settled(mongo[database], set(stored)), timeout=180)
+        except AssertionError:
+            left = [p async for p in mongo[database]["outbox"].find({})]
+            raise AssertionError(f"the outbox did not settle; left: {left[:5]} ({len(left)} in all)") from None
     finally:
         await mongo.close()
 
