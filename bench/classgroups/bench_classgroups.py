@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import json
 import os
@@ -165,13 +166,13 @@ class School:
         )
         return cid
 
-    async def tasks(self, cid: str, n: int) -> list[str]:
+    async def tasks(self, cid: str, n: int, photos: int = 1) -> list[str]:
         today = datetime.now(BEIJING).date()
         body = {
             "title": "家务劳动打卡",
             "instructions": "每天做一件家务，拍一张照片。",
             "schedule": {"kind": "daily", "starts_on": str(today - timedelta(LATE_DAYS)), "ends_on": str(today)},
-            "evidence": {"text": True, "photos": 1, "video": False},
+            "evidence": {"text": True, "photos": photos, "video": False},
             "late_days": LATE_DAYS,
             "labour": True,
         }
@@ -183,20 +184,26 @@ class School:
         return out
 
 
-def upload_media(cid: str, tasks: list[str], students: list[str], bucket: str) -> dict[tuple[str, str], str]:
-    """One JPEG per (task, student), put straight into the object store (what a client's presigned POST does)."""
-    s3 = boto3.client(
+def s3_client(connections: int = 32) -> Any:
+    """boto3 on the object store of ``infra.sh env s3`` (the bench's uploads, what clients' presigned POSTs do)."""
+    return boto3.client(
         "s3",
         endpoint_url=os.environ["S3_ENDPOINT_URL"],
         aws_access_key_id=os.environ["S3_ACCESS_KEY_ID"],
         aws_secret_access_key=os.environ["S3_SECRET_ACCESS_KEY"],
         region_name=os.environ.get("S3_REGION", "us-east-1"),
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32),
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=connections),
     )
+
+
+def upload_media(cid: str, tasks: list[str], students: list[str], bucket: str) -> dict[tuple[str, str], str]:
+    """One JPEG per (task, student), put straight into the object store (what a client's presigned POST does)."""
+    s3 = s3_client()
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:  # the service creates it at start; the bench may be first
-        s3.create_bucket(Bucket=bucket)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # the service was, meanwhile
+            s3.create_bucket(Bucket=bucket)
     photos = [jpeg(i) for i in range(16)]
     keys = {(t, s): f"checkins/{cid}/{t}/{s}/{uuid.uuid4().hex}.jpg" for t in tasks for s in students}
 
@@ -209,7 +216,7 @@ def upload_media(cid: str, tasks: list[str], students: list[str], bucket: str) -
     return keys
 
 
-def submissions_script(tmp: Path, cid: str, keys: dict[tuple[str, str], str], tokens: dict[str, str]) -> Path:
+def submissions_script(tmp: Path, cid: str, keys: dict[tuple[str, str], str | None], tokens: dict[str, str]) -> Path:
     """A wrk script whose every request is a new check-in (task × student × open day), split between wrk's
     threads; a thread that runs out starts again (its repeats then answer 409 and count as non-2xx)."""
     today = datetime.now(BEIJING).date()
@@ -217,7 +224,7 @@ def submissions_script(tmp: Path, cid: str, keys: dict[tuple[str, str], str], to
     lines = []
     for day in days:  # the pool is ordered day by day, so a short run spreads over every task and student
         for (task, student), key in keys.items():
-            media = [{"key": key, "kind": "photo", "content_type": "image/jpeg"}]
+            media = [{"key": key, "kind": "photo", "content_type": "image/jpeg"}] if key else []
             body = json.dumps({"day": day, "text": "扫地、擦桌子", "media": media})
             lines.append(f"/v1/classes/{cid}/checkin-tasks/{task}/submissions\t{tokens[student]}\t{body}")
     pool = tmp / "submissions.tsv"
@@ -387,7 +394,7 @@ async def prepare(base: str, tokens: Tokens, args: argparse.Namespace, tmp: Path
         )
         cid = await school.klass(roster_students, 7, "2026级3班")
         await school.klass(course_students, 5, "2026级5班")
-        tasks = await school.tasks(cid, args.tasks)
+        tasks = await school.tasks(cid, args.tasks, args.photos)
         return {"school": school, "cid": cid, "tasks": tasks, "roster": roster_students, "course": course_students}
 
 
@@ -400,6 +407,13 @@ def main() -> int:
     parser.add_argument("--class-size", type=int, default=60)
     parser.add_argument(
         "--tasks", type=int, default=60, help="check-in tasks (60 students × 8 open days each: the request pool)"
+    )
+    parser.add_argument(
+        "--photos",
+        type=int,
+        choices=[0, 1],
+        default=1,
+        help="photos per check-in (0: text only, no object store GET: an upper bound, not the issue's target)",
     )
     parser.add_argument("--selections", type=int, default=500)
     parser.add_argument("--capacity", type=int, default=30)
@@ -467,7 +481,10 @@ def main() -> int:
         setup = asyncio.run(prepare(base, tokens, args, tmp))
         school, cid = setup["school"], setup["cid"]
         student_tokens = {s: tokens.token(s, STUDENT_ROLE, kind="student") for s in setup["roster"]}
-        keys = upload_media(cid, setup["tasks"], setup["roster"], bucket)
+        if args.photos:
+            keys = upload_media(cid, setup["tasks"], setup["roster"], bucket)
+        else:  # text only: what the service costs without the object store's GET (an upper bound, not the target)
+            keys = {(t, s): None for t in setup["tasks"] for s in setup["roster"]}
         script = submissions_script(tmp, cid, keys, student_tokens)
         prepared_s = round(time.time() - t)
         teacher = bearer_script(tmp, "teacher", school.as_teacher["Authorization"].split()[1])
@@ -506,6 +523,7 @@ def main() -> int:
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "workers": args.workers,
             "connections": args.connections,
+            "photos": args.photos,
             "seconds": args.seconds,
             "prepared_s": prepared_s,
             "rounds": rounds,
