@@ -1,7 +1,7 @@
 """The media check's read alone: ``ObjectStore.inspect`` (one ranged GET: size, stored type, first bytes) of
-distinct objects, 32 at once, against the private test infra's SeaweedFS; CPU per read of the event-loop thread,
-of this whole process (obstore's Tokio threads included) and of SeaweedFS (``/proc``). What a check-in's photo
-costs every process, without the rest of the submission.
+distinct objects, 32 at once, against the private test infra's SeaweedFS; CPU per read by process and thread
+(``cpu.CpuWindow``, with this process as the service: its event-loop thread, obstore's Tokio threads, SeaweedFS).
+What a check-in's photo costs every process, without the rest of the submission.
 
     eval "$(deploy/local/infra.sh env s3)"
     PYTHONPATH=libs:services:. .cache/pyenv/bin/python bench/classgroups/bench_media_get.py [--objects 3000]
@@ -17,21 +17,12 @@ import json
 import os
 import time
 import uuid
-from pathlib import Path
 
 from bench.classgroups.bench_classgroups import jpeg, s3_client
+from bench.classgroups.cpu import CpuWindow
 from classgroups.media import ObjectStore
 
 BUCKET = "bench-media-get"
-
-
-def seaweedfs_cpu() -> float | None:
-    pid_file = Path(os.environ.get("SMARTEDU_STATE", ".cache/test-state")) / "seaweedfs.pid"
-    try:
-        stat = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None  # another store (S3_ENDPOINT_URL elsewhere): only this process is measured
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def put_objects(n: int) -> list[str]:
@@ -50,7 +41,7 @@ def put_objects(n: int) -> list[str]:
     return keys
 
 
-async def read_all(keys: list[str], concurrency: int) -> dict[str, float | None]:
+async def read_all(keys: list[str], concurrency: int) -> dict[str, float]:
     store = ObjectStore(
         endpoint_url=os.environ["S3_ENDPOINT_URL"],
         public_endpoint_url=None,
@@ -70,16 +61,17 @@ async def read_all(keys: list[str], concurrency: int) -> dict[str, float | None]
             if await store.inspect(key) is None:
                 raise SystemExit(f"{key} is missing")
 
-    w0, p0, m0, t0 = seaweedfs_cpu(), time.process_time(), time.thread_time(), time.monotonic()
+    # this process is the "service" of the window: its event-loop thread apart from obstore's Tokio threads
+    window = CpuWindow(os.getpid(), os.environ.get("SMARTEDU_STATE", ".cache/test-state"))
+    window.mark()
+    started = time.monotonic()
     await asyncio.gather(*(reader() for _ in range(concurrency)))
-    w1, p1, m1, t1 = seaweedfs_cpu(), time.process_time(), time.thread_time(), time.monotonic()
-    n = len(measured)
+    elapsed = time.monotonic() - started
+    window.mark()
     return {
-        "reads": n,
-        "reads_per_s": round(n / (t1 - t0)),
-        "loop_thread_ms": round(1e3 * (m1 - m0) / n, 3),
-        "this_process_ms": round(1e3 * (p1 - p0) / n, 3),
-        "seaweedfs_ms": round(1e3 * (w1 - w0) / n, 3) if w0 is not None and w1 is not None else None,
+        "reads": len(measured),
+        "reads_per_s": round(len(measured) / elapsed),
+        **window.per_request(len(measured) / elapsed),
     }
 
 

@@ -82,6 +82,10 @@ class CpuWindow:
         out["wrk"] = sum(_ticks(f"/proc/{p}/stat") for p in _tree(os.getpid(), children) if _comm(p) == "wrk")
         return out
 
+    def mark(self) -> None:
+        """One end of the window (``per_request`` reads the window between the first two marks)."""
+        self.snaps.append((time.monotonic(), self.snapshot()))
+
     def during(self, seconds: float, signals: bool = False) -> threading.Thread:
         """``signals``: also SIGUSR1/SIGUSR2 to the service as the window opens/closes (``profiled.py``)."""
 
@@ -89,9 +93,9 @@ class CpuWindow:
             time.sleep(seconds / 4)
             if signals:
                 os.kill(self.service_pid, signal.SIGUSR1)
-            self.snaps.append((time.monotonic(), self.snapshot()))
+            self.mark()
             time.sleep(seconds / 2)
-            self.snaps.append((time.monotonic(), self.snapshot()))
+            self.mark()
             if signals:
                 os.kill(self.service_pid, signal.SIGUSR2)
 
