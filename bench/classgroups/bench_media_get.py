@@ -1,6 +1,6 @@
 """The media check's read alone: ``ObjectStore.inspect`` (one ranged GET: size, stored type, first bytes) of
 distinct objects, 32 at once, against the private test infra's SeaweedFS; CPU per read by process and thread
-(``cpu.CpuWindow``, with this process as the service: its event-loop thread, obstore's Tokio threads, SeaweedFS).
+(``cpu.CpuWindow``, with this process as the service: its event-loop thread, and SeaweedFS).
 What a check-in's photo costs every process, without the rest of the submission.
 
     eval "$(deploy/local/infra.sh env s3)"
@@ -61,7 +61,7 @@ async def read_all(keys: list[str], concurrency: int) -> dict[str, float]:
             if await store.inspect(key) is None:
                 raise SystemExit(f"{key} is missing")
 
-    # this process is the "service" of the window: its event-loop thread apart from obstore's Tokio threads
+    # this process is the "service" of the window (the read runs on its event-loop thread)
     window = CpuWindow(os.getpid(), os.environ.get("SMARTEDU_STATE", ".cache/test-state"))
     window.mark()
     started = time.monotonic()

@@ -8,7 +8,8 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 import classgroups
 from classgroups import api, consumers, store
@@ -28,8 +29,10 @@ from classgroups.handlers.leaves import Leaves
 from classgroups.handlers.online import OnlineClasses
 from classgroups.handlers.studios import Studios
 from classgroups.media import ObjectStore
+from classgroups.media_head import ObjectStoreUnavailable
 from classgroups.settings import ClassGroupsSettings
 from classgroups.store import ClassGroupsStore
+from common.problems import Problem, problem_response
 from common.service import ServiceKit
 
 log = logging.getLogger("classgroups.app")
@@ -63,6 +66,23 @@ def object_store(settings: ClassGroupsSettings) -> ObjectStore:
         bucket=settings.media_bucket,
         create_bucket=settings.media_create_bucket,
     )
+
+
+def install_object_store_problem(app: FastAPI) -> None:
+    """A store that does not answer is a 503 to retry, as the database's (``common.problems``); a store that
+    refuses the service's own reads (wrong keys, a policy) stays a logged 500: an operator's fault."""
+
+    @app.exception_handler(ObjectStoreUnavailable)
+    async def _objects_down(request: Request, exc: ObjectStoreUnavailable) -> JSONResponse:
+        log.warning("object store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        problem = Problem(
+            503,
+            "Service Unavailable",
+            "The object store of check-in media is not reachable; try again shortly.",
+            code="object-store-unavailable",
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(problem, request)
 
 
 async def ensure_bucket(objects: ObjectStore) -> None:
@@ -129,6 +149,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        objects.close()
 
     app = kit.build_app(
         routers=api.routers,
@@ -136,6 +157,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         description=classgroups.__doc__ or "",
         body_limits={},
     )
+    install_object_store_problem(app)
     app.state.classgroups = handlers
     app.state.checkins, app.state.courses = checkins, courses
     app.state.settings = settings

@@ -6,11 +6,10 @@ the key, the exact Content-Type and the allowed size, the client uploads straigh
 submission the service reads back the object's size and first bytes (``inspect``) for the rules in
 ``classgroups.domain.media``.
 
-Two clients, each for what it does best. boto3 signs the presigned forms and URLs (local signing, no request; its
-POST policies are the reference) and manages the bucket; it is synchronous, so its few calls run in worker
-threads. ``inspect`` is on every check-in's hot path and goes through obstore (Rust's ``object_store``, async
-natively): one ranged GET costs 0.38 ms of CPU there against boto3's 1.21 ms plus a thread hop (same process, same
-object, ``docs/BENCHMARKS.md``).
+boto3 signs the presigned forms and URLs (local signing, no request; its POST policies are the reference) and
+manages the bucket; it is synchronous, so its few calls run in worker threads. ``inspect`` is on every check-in's
+hot path: one ranged GET on the event loop (``classgroups.media_head``, which says why it is not a library's),
+with the credentials of boto3's session.
 """
 
 from __future__ import annotations
@@ -18,17 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import boto3
-import obstore
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from obstore.exceptions import GenericError, NotFoundError
-from obstore.store import S3Store
 
-from classgroups.domain.media import HEAD_BYTES, StoredObject
+from classgroups.domain.media import StoredObject
+from classgroups.media_head import HeadReader
 
 log = logging.getLogger("classgroups.media")
 
@@ -61,32 +57,19 @@ class ObjectStore:
             read_timeout=10,
             max_pool_connections=64,
         )
-        session = boto3.session.Session()
-        common = {
-            "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key,
-            "region_name": region,
-            "config": config,
-        }
-        self.client = session.client("s3", endpoint_url=endpoint_url, **common)
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
+        )
+        self.client = session.client("s3", endpoint_url=endpoint_url, config=config)
         # Presigned URLs name the host the client reaches, which may differ from the one the service reaches
         # (an in-cluster endpoint vs the public one): a second client signs for the public endpoint.
         self.public = (
-            session.client("s3", endpoint_url=public_endpoint_url, **common) if public_endpoint_url else self.client
+            session.client("s3", endpoint_url=public_endpoint_url, config=config)
+            if public_endpoint_url
+            else self.client
         )
-        given = {"endpoint": endpoint_url, "access_key_id": access_key_id, "secret_access_key": secret_access_key}
-        self.reader = S3Store(
-            bucket,
-            # (unset ones are left to obstore's own lookup, as boto3's: the environment, a pod's web identity)
-            **{name: value for name, value in given.items() if value},
-            region=region,
-            virtual_hosted_style_request=False,  # path style, as for boto3 above
-            client_options={
-                "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
-                "connect_timeout": "3s",
-                "timeout": "10s",
-            },
-            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=10)},
+        self.head_reader = HeadReader(
+            endpoint_url=endpoint_url, bucket=bucket, region=region, credentials=session.get_credentials()
         )
 
     async def ensure_bucket(self) -> None:
@@ -125,17 +108,10 @@ class ObjectStore:
     async def inspect(self, key: str) -> StoredObject | None:
         """Size, stored Content-Type and first bytes of an object; None when there is none under ``key`` (or it is
         empty: a store answers a range of an empty object with 416, and the upload policy allows no empty one)."""
-        try:
-            got = await obstore.get_async(self.reader, key, options={"range": (0, HEAD_BYTES)})
-            head = bytes(await got.bytes_async())
-        except (NotFoundError, FileNotFoundError):
-            return None
-        except GenericError as exc:
-            if "416" in str(exc):
-                return None
-            raise
-        content_type = got.attributes.get("Content-Type")
-        return StoredObject(size=got.meta["size"], content_type=str(content_type) if content_type else None, head=head)
+        return await self.head_reader.read_head(key)
+
+    def close(self) -> None:
+        self.head_reader.close()
 
     async def ping(self) -> bool:
         try:
