@@ -37,7 +37,9 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Refreshable credentials (web identity, instance roles) are re-read this often, in a worker thread: botocore
 # refreshes them well before they expire (15 minutes), so a copy this old is always still valid.
 CREDENTIALS_SECONDS = 60.0
-MAX_IDLE_CONNECTIONS = 64
+# Connections open at once: more reads than this wait for one (a burst of submissions must not open a socket each
+# on the store); all of them may stay open for the next reads.
+MAX_CONNECTIONS = 64
 
 
 class ObjectStoreUnavailable(Exception):
@@ -184,6 +186,7 @@ class HeadReader:
         credentials: Credentials | None,
         connect_timeout: float = 3.0,
         timeout: float = 10.0,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         url = urlsplit(endpoint_url or f"https://s3.{region}.amazonaws.com")
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -201,6 +204,7 @@ class HeadReader:
         self._frozen_at = 0.0
         self._signing_keys: dict[str, bytes] = {}
         self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def read_head(self, key: str, limit: int = HEAD_BYTES) -> StoredObject | None:
         """None when there is no object under ``key`` (or it is empty: a store answers a range of an empty object
@@ -217,7 +221,8 @@ class HeadReader:
         )
         lines = [f"GET {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items()), "", ""]
         request = "\r\n".join(lines).encode()
-        response = await self._exchange(request, limit)
+        async with self._slots:
+            response = await self._exchange(request, limit)
         status = response.status
         if status in (404, 416):
             return None
@@ -259,7 +264,7 @@ class HeadReader:
                 if reused and attempt == 1:
                     continue
                 raise ObjectStoreUnavailable(f"the object store is not reachable: {exc}") from exc
-            if response.reusable and connection.open and len(self._idle) < MAX_IDLE_CONNECTIONS:
+            if response.reusable and connection.open:  # (never more idle than MAX_CONNECTIONS: the slots)
                 self._idle.append(connection)
             else:
                 connection.close()

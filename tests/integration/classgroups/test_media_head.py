@@ -23,7 +23,9 @@ from tests.integration.classgroups.media_samples import jpeg, mp4
 
 pytestmark = pytest.mark.integration
 
-BUCKET = f"test-media-head-{uuid.uuid4().hex[:8]}"
+# The service's own bucket, under a prefix of this run: each bucket is a SeaweedFS collection with volumes of its
+# own, and the local store has room for few.
+PREFIX = f"test-media-head-{uuid.uuid4().hex[:8]}/"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,8 @@ def store() -> tuple[ClassGroupsSettings, object]:
         region_name=settings.s3_region,
         config=Config(s3={"addressing_style": "path"}),
     )
-    s3.create_bucket(Bucket=BUCKET)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        s3.create_bucket(Bucket=settings.media_bucket)
     return settings, s3
 
 
@@ -45,7 +48,7 @@ def reader(settings: ClassGroupsSettings, secret: str | None = None, **kwargs: o
     credentials = Credentials(settings.s3_access_key_id, secret or settings.s3_secret_access_key.get_secret_value())
     return HeadReader(
         endpoint_url=settings.s3_endpoint_url,
-        bucket=BUCKET,
+        bucket=settings.media_bucket,
         region=settings.s3_region,
         credentials=credentials,
         **kwargs,  # type: ignore[arg-type]
@@ -63,7 +66,8 @@ def reader(settings: ClassGroupsSettings, secret: str | None = None, **kwargs: o
 )
 async def test_a_real_object_comes_back_with_size_type_and_first_bytes(store, key, data, content_type) -> None:
     settings, s3 = store
-    await asyncio.to_thread(s3.put_object, Bucket=BUCKET, Key=key, Body=data, ContentType=content_type)
+    key = PREFIX + key
+    await asyncio.to_thread(s3.put_object, Bucket=settings.media_bucket, Key=key, Body=data, ContentType=content_type)
     head = reader(settings)
     try:
         for _ in range(3):  # the second and third go over the kept-alive connection
@@ -79,13 +83,13 @@ async def test_a_missing_object_is_none_and_wrong_keys_are_refused(store) -> Non
     settings, _ = store
     head = reader(settings)
     try:
-        assert await head.read_head(f"checkins/never-uploaded-{uuid.uuid4().hex}.jpg") is None
+        assert await head.read_head(f"{PREFIX}checkins/never-uploaded.jpg") is None
     finally:
         head.close()
     forged = reader(settings, secret="not-the-secret-at-all")
     try:
         with pytest.raises(ObjectStoreError, match="403"):
-            await forged.read_head("checkins/cls-1/t-1/u-1/2026-12-03/a.jpg")
+            await forged.read_head(f"{PREFIX}checkins/cls-1/t-1/u-1/2026-12-03/a.jpg")
     finally:
         forged.close()
 
@@ -202,3 +206,26 @@ async def test_a_store_that_never_answers_times_out() -> None:
         with pytest.raises(ObjectStoreUnavailable, match="did not answer"):
             await head.read_head("k.jpg")
         assert not head._idle
+
+
+async def test_a_burst_of_reads_opens_no_more_connections_than_allowed() -> None:
+    open_now, most = 0, 0
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            while True:
+                await _request(r)
+                await asyncio.sleep(0.02)  # a slow store: the burst piles up
+                w.write(b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-2/3\r\nContent-Length: 3\r\n\r\nabc")
+                await w.drain()
+        finally:
+            open_now -= 1
+
+    async with serving(handle) as (head, connections):
+        head._slots = asyncio.Semaphore(3)
+        got = await asyncio.gather(*(head.read_head(f"k{i}.jpg") for i in range(30)))
+        assert [g.head for g in got] == [b"abc"] * 30
+        assert (len(connections), most) == (3, 3)  # three sockets, each reused for ten reads
