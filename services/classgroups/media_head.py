@@ -129,6 +129,11 @@ class _Connection(asyncio.Protocol):
         self._fail(ConnectionError(f"connection lost: {exc}" if exc else "connection closed by the store"))
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            # nothing was asked (a store's "408" before it drops an idle connection, or the rest of a response cut
+            # off above): this connection's next answer could not be trusted
+            self.close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:

@@ -229,3 +229,24 @@ async def test_a_burst_of_reads_opens_no_more_connections_than_allowed() -> None
         got = await asyncio.gather(*(head.read_head(f"k{i}.jpg") for i in range(30)))
         assert [g.head for g in got] == [b"abc"] * 30
         assert (len(connections), most) == (3, 3)  # three sockets, each reused for ten reads
+
+
+async def test_a_connection_that_speaks_unasked_is_not_reused() -> None:
+    answer = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-2/3\r\nContent-Length: 3\r\n\r\nabc"
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await _request(r)
+        w.write(answer)
+        await asyncio.sleep(0.05)
+        w.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")  # as some stores do when idle
+        await w.drain()
+        while True:  # and the connection stays open: only the stray answer tells
+            await _request(r)
+            w.write(answer)
+            await w.drain()
+
+    async with serving(handle) as (head, connections):
+        assert (await head.read_head("a.jpg")).head == b"abc"
+        await asyncio.sleep(0.2)
+        assert (await head.read_head("b.jpg")).head == b"abc"  # not the 408
+        assert len(connections) == 2
