@@ -195,21 +195,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     from common.store import STORE_UNAVAILABLE
 
-    for unavailable in STORE_UNAVAILABLE:
-
-        @app.exception_handler(unavailable)
-        async def _store_down(request: Request, exc: Exception) -> JSONResponse:
-            log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
-            return problem_response(
-                Problem(
-                    503,
-                    "Service Unavailable",
-                    "The store is not reachable; try again shortly.",
-                    code="store-unavailable",
-                    headers={"Retry-After": "5"},
-                ),
-                request,
-            )
+    install_unavailable(app, STORE_UNAVAILABLE, "The store is not reachable; try again shortly.", "store-unavailable")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -226,3 +212,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             ),
             request,
         )
+
+
+def install_unavailable(app: FastAPI, errors: tuple[type[Exception], ...], detail: str, code: str) -> None:
+    """``errors`` (a backing system that does not answer: the database, an object store) become a 503 problem with
+    ``Retry-After``: the client retries, an SRE finds the logged cause."""
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s on %s %s: %s", code, request.method, request.url.path, exc)
+        problem = Problem(503, "Service Unavailable", detail, code=code, headers={"Retry-After": "5"})
+        return problem_response(problem, request)
+
+    for error in errors:
+        app.add_exception_handler(error, _unavailable)

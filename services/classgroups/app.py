@@ -8,8 +8,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 import classgroups
 from classgroups import api, consumers, store
@@ -32,7 +31,7 @@ from classgroups.media import ObjectStore
 from classgroups.media_head import ObjectStoreUnavailable
 from classgroups.settings import ClassGroupsSettings
 from classgroups.store import ClassGroupsStore
-from common.problems import Problem, problem_response
+from common.problems import install_unavailable
 from common.service import ServiceKit
 
 log = logging.getLogger("classgroups.app")
@@ -69,20 +68,14 @@ def object_store(settings: ClassGroupsSettings) -> ObjectStore:
 
 
 def install_object_store_problem(app: FastAPI) -> None:
-    """A store that does not answer is a 503 to retry, as the database's (``common.problems``); a store that
-    refuses the service's own reads (wrong keys, a policy) stays a logged 500: an operator's fault."""
-
-    @app.exception_handler(ObjectStoreUnavailable)
-    async def _objects_down(request: Request, exc: ObjectStoreUnavailable) -> JSONResponse:
-        log.warning("object store unavailable on %s %s: %s", request.method, request.url.path, exc)
-        problem = Problem(
-            503,
-            "Service Unavailable",
-            "The object store of check-in media is not reachable; try again shortly.",
-            code="object-store-unavailable",
-            headers={"Retry-After": "5"},
-        )
-        return problem_response(problem, request)
+    """A store that does not answer is a 503 to retry, as the database's; a store that refuses the service's own
+    reads (wrong keys, a policy) stays a logged 500: an operator's fault."""
+    install_unavailable(
+        app,
+        (ObjectStoreUnavailable,),
+        "The object store of check-in media is not reachable; try again shortly.",
+        "object-store-unavailable",
+    )
 
 
 async def ensure_bucket(objects: ObjectStore) -> None:

@@ -306,6 +306,3 @@ class HeadReader:
         for connection in self._idle:
             connection.close()
         self._idle.clear()
-
-    def __repr__(self) -> str:
-        return f"HeadReader({self.host}{self.prefix})"

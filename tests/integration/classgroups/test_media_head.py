@@ -110,7 +110,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @contextlib.asynccontextmanager
-async def serving(handle: Handler) -> AsyncIterator[tuple[HeadReader, list[int]]]:
+async def serving(handle: Handler, **options: object) -> AsyncIterator[tuple[HeadReader, list[int]]]:
     """A reader of a server whose every connection runs ``handle``; the list counts connections made."""
     connections: list[int] = []
 
@@ -127,7 +127,7 @@ async def serving(handle: Handler) -> AsyncIterator[tuple[HeadReader, list[int]]
         bucket="b",
         region="us-east-1",
         credentials=Credentials("a", "b"),
-        timeout=1.0,
+        **{"timeout": 1.0, **options},  # type: ignore[arg-type]
     )
     try:
         yield head, connections
@@ -224,8 +224,7 @@ async def test_a_burst_of_reads_opens_no_more_connections_than_allowed() -> None
         finally:
             open_now -= 1
 
-    async with serving(handle) as (head, connections):
-        head._slots = asyncio.Semaphore(3)
+    async with serving(handle, max_connections=3) as (head, connections):
         got = await asyncio.gather(*(head.read_head(f"k{i}.jpg") for i in range(30)))
         assert [g.head for g in got] == [b"abc"] * 30
         assert (len(connections), most) == (3, 3)  # three sockets, each reused for ten reads
