@@ -16,6 +16,15 @@ every field as FastAPI lists them), dependency overrides. The answers are FastAP
 (``tests/unit/common/test_direct_route.py`` sends the same requests to both). A route whose shape this does not
 cover (query, header or cookie parameters, forms, nested or generator dependencies, response options, streams)
 gets FastAPI's handler unchanged.
+
+:class:`DirectLane` (``ServiceKit`` installs it as the innermost middleware) takes the next step, the routing: a
+request for a direct route goes to that route without the router's walk through every route of every included
+router (FastAPI 0.165 matches each route against an effective context, restoring scope keys as it goes). It takes
+only what the router would give the same route: the routes before it in the app must all be fixed paths (no path
+parameter, no mount), and a request for one of those paths is left to the router. Then it calls the route exactly as
+the router's last step does (the route's own ``handle``, its effective context, ``scope["route"]``), inside the same
+exception middleware as the router: the answers, errors included, are the router's
+(``tests/unit/common/test_direct_route.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +37,22 @@ from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import ResponseValidationError
-from fastapi.routing import APIRoute, _effective_route_context_var
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.routing import (
+    _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
+    APIRoute,
+    _effective_route_context_var,
+    _get_fastapi_scope,
+    _update_scope,
+    iter_route_contexts,
+)
+from fastapi.telemetry._api import _route_selected
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 JSON = "application/json"
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -148,3 +169,57 @@ def _direct(route: Any, generic: Handler) -> Handler | None:
         return Response(content=response_field.serialize_json(value), media_type=JSON, status_code=status_code)
 
     return handler
+
+
+class DirectLane:
+    """Pure ASGI, the innermost of the app's own middleware: requests for :class:`DirectRoute` routes skip the
+    router (module docstring). ``app`` is the FastAPI application whose routes it reads, once, at its first
+    request (every route is added by then)."""
+
+    def __init__(self, inner: Any, app: Any) -> None:
+        self.inner = inner
+        self.fastapi = app
+        self.lanes: list[tuple[Any, APIRoute]] | None = None
+        self.fixed: frozenset[str] = frozenset()
+        self.routed: Any = None
+
+    def _build(self) -> None:
+        lanes, fixed = [], set()
+        for context in iter_route_contexts(self.fastapi.routes):
+            route, effective = context.original_route, context._route_context
+            if isinstance(route, DirectRoute) and (effective is None or effective.starlette_route is None):
+                lanes.append((effective, route))
+                continue
+            matcher = effective if effective is not None else route
+            if not isinstance(route, Route) or getattr(matcher, "param_convertors", None):
+                break  # a route that could match what a later one matches: the order is the router's to apply
+            fixed.add(matcher.path)
+        # The same exception handling as the router's (FastAPI's ``build_middleware_stack``), around the route.
+        handlers = {k: v for k, v in self.fastapi.exception_handlers.items() if k not in (500, Exception)}
+        self.routed = ExceptionMiddleware(
+            AsyncExitStackMiddleware(self._route), handlers=handlers, debug=self.fastapi.debug
+        )
+        self.lanes, self.fixed = lanes, frozenset(fixed)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            if self.lanes is None:
+                self._build()
+            if self.lanes and get_route_path(scope) not in self.fixed:
+                for effective, route in self.lanes:
+                    match, child = (effective or route).matches(scope)
+                    if match == Match.FULL:
+                        _update_scope(scope, child)
+                        path = (effective or route).path_format
+                        _route_selected(scope=scope, path=path)
+                        if effective is not None:
+                            _get_fastapi_scope(scope)[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = effective
+                        scope["route"] = route
+                        scope.setdefault("router", self.fastapi.router)
+                        await self.routed(scope, receive, send)
+                        return
+        await self.inner(scope, receive, send)
+
+    @staticmethod
+    async def _route(scope: dict, receive: Any, send: Any) -> None:
+        await scope["route"].handle(scope, receive, send)

@@ -36,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common import access, asyncapi
 from common.bodylimit import BodyLimitMiddleware
+from common.direct_route import DirectLane
 from common.messaging import (
     BatchHandler,
     ConsumerRunner,
@@ -361,6 +362,8 @@ class ServiceKit:
         )
         app.state.kit = self
         install_problem_handlers(app)
+        # The innermost: its requests are measured, traced and size-checked like any other.
+        app.add_middleware(DirectLane, app=app)
         # Inside the observability middleware, so that a 413 is measured like any other answer.
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.http_max_body_bytes, per_path=body_limits)
         app.add_middleware(ObservabilityMiddleware, service=self.name)

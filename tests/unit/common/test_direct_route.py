@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import direct_route
-from common.direct_route import DirectRoute
+from common.direct_route import DirectLane, DirectRoute
 from common.problems import Problem, install_problem_handlers
 
 pytestmark = pytest.mark.unit
@@ -132,10 +132,7 @@ async def answers(
     with pytest.MonkeyPatch.context() as m:
         if not direct:
             m.setattr(direct_route, "_direct", lambda route, generic: None)
-        transport = httpx.ASGITransport(app=application or app(), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-            r = await client.request(method, path, headers=headers, content=body)
-    return r.status_code, sorted(r.headers.items()), r.content
+        return await call(application or app(), path, headers, body, method)
 
 
 @pytest.mark.parametrize(("name", "path", "headers", "body"), CASES, ids=[c[0] for c in CASES])
@@ -190,3 +187,96 @@ def test_routes_it_does_not_cover_get_fastapis_handler() -> None:
     router.add_api_route("/ok", submit, methods=["POST"], status_code=201)
     route = router.routes[1]
     assert direct_route._direct(route, route.get_route_handler()) is not None
+
+
+# --- DirectLane: the routing step skipped ----------------------------------------------------------------
+class Seen:
+    """The router's side of a lane: whether a request reached it, and the route template a middleware outside the
+    lane saw (what ``ObservabilityMiddleware`` labels its metrics and spans with)."""
+
+    def __init__(self) -> None:
+        self.routed: list[str] = []
+        self.templates: list[str | None] = []
+
+
+def laned(before: list[tuple[str, list[str]]] | None = None) -> tuple[FastAPI, Seen]:
+    """``app()`` with the lane, as ``ServiceKit`` installs it; ``before``: routes (path, methods) added ahead of the
+    direct one, each answering ``{"fixed": path}``."""
+    seen = Seen()
+    built = FastAPI()
+    install_problem_handlers(built)
+    for path, methods in before or []:
+
+        async def fixed(request: Request) -> dict[str, Any]:
+            return {"fixed": request.url.path}
+
+        built.add_api_route(path, fixed, methods=methods)
+    router = APIRouter(prefix="/v1/classes/{cls}")
+    router.add_api_route(
+        "/tasks/{task}/submissions", submit, methods=["POST"], status_code=201, route_class_override=DirectRoute
+    )
+    built.include_router(router)
+
+    class Router:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            seen.routed.append(scope["path"])
+            await self.inner(scope, receive, send)
+
+    class Outside:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            await self.inner(scope, receive, send)
+            seen.templates.append(getattr(scope.get("route"), "path", None))
+
+    built.add_middleware(Router)  # the innermost: what the lane passes on goes to the router through it
+    built.add_middleware(DirectLane, app=built)
+    built.add_middleware(Outside)
+    return built, seen
+
+
+async def call(application: FastAPI, path: str, headers: dict[str, str], body: bytes, method: str) -> Any:
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        r = await client.request(method, path, headers=headers, content=body)
+    return r.status_code, sorted(r.headers.items()), r.content
+
+
+@pytest.mark.parametrize(("name", "path", "headers", "body"), CASES, ids=[c[0] for c in CASES])
+async def test_the_lane_answers_as_the_router(name: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    method = "GET" if name == "GET" else "POST"
+    application, seen = laned()
+    assert await call(application, path, headers, body, method) == await call(app(), path, headers, body, method)
+    if name == "GET":  # the method is not the route's: the router answers (405)
+        assert seen.routed == [path]
+    elif name.startswith("a bad path"):
+        assert seen.routed == []  # the route's own path fields refuse it, as behind the router
+    else:
+        assert seen.routed == [] and seen.templates == ["/v1/classes/{cls}/tasks/{task}/submissions"]
+
+
+async def test_a_failing_dependency_is_the_servers_500_through_the_lane() -> None:
+    application, seen = laned()
+    status, _, _ = await call(application, PATH, {**AUTH, "authorization": "Bearer teapot"}, GOOD, "POST")
+    assert status == 500 and seen.routed == []
+
+
+async def test_a_fixed_route_ahead_keeps_its_path() -> None:
+    """A fixed path that the direct route's pattern also matches is the router's: the route ahead answers it."""
+    application, seen = laned([(PATH, ["POST"]), ("/healthz", ["GET"])])
+    status, _, body = await call(application, PATH, AUTH, GOOD, "POST")
+    assert (status, body, seen.routed) == (200, b'{"fixed":"%s"}' % PATH.encode(), [PATH])
+    other = "/v1/classes/cls-00cd/tasks/t-1/submissions"
+    assert (await call(application, other, AUTH, GOOD, "POST"))[0] == 201
+    assert seen.routed == [PATH]  # the other class's went by the lane
+
+
+async def test_no_lane_behind_a_route_with_parameters() -> None:
+    """A route ahead with path parameters could match what the direct route matches: the order stays the router's."""
+    application, seen = laned([("/v1/classes/{cls}/tasks/{task}/submissions", ["POST"])])
+    status, _, body = await call(application, PATH, AUTH, GOOD, "POST")
+    assert (status, body, seen.routed) == (200, b'{"fixed":"%s"}' % PATH.encode(), [PATH])
