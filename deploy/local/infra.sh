@@ -27,6 +27,11 @@ KAFKA_PORT=${LOCAL_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9093}
 MONGO_PORT=${LOCAL_MONGO_PORT:-27017}
 FERRETDB_HANDLER=${FERRETDB_HANDLER:-sqlite}          # sqlite | postgresql
+# SQLite's commit in WAL mode: normal | full. "full" fsyncs the WAL at every commit: on a shared VM's disk one fsync
+# can stall every write behind it for a fraction of a second. "normal" fsyncs at checkpoints: a killed FerretDB
+# keeps every acknowledged write (the WAL is in the OS's cache), only an OS crash may lose the last ones, as a
+# MongoDB acknowledges a w:1 write before its journal's flush. docs/BENCHMARKS.md, class groups, session 18.
+FERRETDB_SQLITE_SYNCHRONOUS=${FERRETDB_SQLITE_SYNCHRONOUS:-normal}
 PG_PORT=${LOCAL_PG_PORT:-5432}
 PG_OWN=$([ "$FERRETDB_HANDLER" = postgresql ] && [ -z "${FERRETDB_POSTGRESQL_URL:-}" ] && [ -z "${MONGODB_URL:-}" ] \
   && echo 1 || true)                                   # 1: this script runs the PostgreSQL FerretDB uses
@@ -314,7 +319,7 @@ start_ferretdb() {
     args+=(--handler=postgresql --postgresql-url="$FERRETDB_POSTGRESQL_URL")
   else
     mkdir -p "$STATE/ferretdb-data"
-    args+=(--handler=sqlite --sqlite-url="file:$STATE/ferretdb-data/")
+    args+=(--handler=sqlite --sqlite-url="file:$STATE/ferretdb-data/?_pragma=synchronous($FERRETDB_SQLITE_SYNCHRONOUS)")
   fi
   say "starting FerretDB $FERRETDB_VERSION ($FERRETDB_HANDLER) on 127.0.0.1:$MONGO_PORT (log $STATE/logs/ferretdb.log)"
   nohup "$FERRETDB_BIN" "${args[@]}" > "$STATE/logs/ferretdb.log" 2>&1 &
