@@ -179,7 +179,7 @@ class DirectLane:
     def __init__(self, inner: Any, app: Any) -> None:
         self.inner = inner
         self.fastapi = app
-        self.lanes: list[tuple[Any, APIRoute]] | None = None
+        self.lanes: list[tuple[Any, Any, APIRoute]] | None = None  # (matcher, effective context, route)
         self.fixed: frozenset[str] = frozenset()
         self.routed: Any = None
 
@@ -188,7 +188,7 @@ class DirectLane:
         for context in iter_route_contexts(self.fastapi.routes):
             route, effective = context.original_route, context._route_context
             if isinstance(route, DirectRoute) and (effective is None or effective.starlette_route is None):
-                lanes.append((effective, route))
+                lanes.append((effective or route, effective, route))
                 continue
             matcher = effective if effective is not None else route
             if not isinstance(route, Route) or getattr(matcher, "param_convertors", None):
@@ -206,12 +206,11 @@ class DirectLane:
             if self.lanes is None:
                 self._build()
             if self.lanes and get_route_path(scope) not in self.fixed:
-                for effective, route in self.lanes:
-                    match, child = (effective or route).matches(scope)
+                for matcher, effective, route in self.lanes:
+                    match, child = matcher.matches(scope)
                     if match == Match.FULL:
                         _update_scope(scope, child)
-                        path = (effective or route).path_format
-                        _route_selected(scope=scope, path=path)
+                        _route_selected(scope=scope, path=matcher.path_format)
                         if effective is not None:
                             _get_fastapi_scope(scope)[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = effective
                         scope["route"] = route

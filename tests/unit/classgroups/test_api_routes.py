@@ -58,5 +58,5 @@ def test_a_submission_skips_the_router() -> None:
     app = create_app()
     lane = direct_route.DirectLane(None, app)
     lane._build()
-    assert [route.path for _, route in lane.lanes] == ["/v1/classes/{class_id}/checkin-tasks/{task_id}/submissions"]
+    assert [route.path for _, _, route in lane.lanes] == ["/v1/classes/{class_id}/checkin-tasks/{task_id}/submissions"]
     assert "/healthz" in lane.fixed and all("{" not in path for path in lane.fixed)

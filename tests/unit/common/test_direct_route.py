@@ -69,13 +69,21 @@ async def submit(cls: Cls, task: Task, body: Body, who: Caller, also: Caller, re
     }
 
 
-def app() -> FastAPI:
+def app(before: list[tuple[str, list[str]]] | None = None) -> FastAPI:
+    """The direct route under an included router's prefix; ``before``: routes (path, methods) added ahead of it,
+    each answering ``{"fixed": path}``."""
+    built = FastAPI()
+    install_problem_handlers(built)
+    for path, methods in before or []:
+
+        async def fixed(request: Request) -> dict[str, Any]:
+            return {"fixed": request.url.path}
+
+        built.add_api_route(path, fixed, methods=methods)
     router = APIRouter(prefix="/v1/classes/{cls}")
     router.add_api_route(
         "/tasks/{task}/submissions", submit, methods=["POST"], status_code=201, route_class_override=DirectRoute
     )
-    built = FastAPI()
-    install_problem_handlers(built)
     built.include_router(router)
     return built
 
@@ -122,6 +130,13 @@ CASES: list[tuple[str, str, dict[str, str], bytes]] = [
     ("a body in Latin-1", PATH, AUTH, '{"day": "2026-12-01", "text": "été"}'.encode("latin-1")),
     ("GET", PATH, AUTH, b""),
 ]
+
+
+async def call(application: FastAPI, path: str, headers: dict[str, str], body: bytes, method: str) -> Any:
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        r = await client.request(method, path, headers=headers, content=body)
+    return r.status_code, sorted(r.headers.items()), r.content
 
 
 async def answers(
@@ -200,22 +215,9 @@ class Seen:
 
 
 def laned(before: list[tuple[str, list[str]]] | None = None) -> tuple[FastAPI, Seen]:
-    """``app()`` with the lane, as ``ServiceKit`` installs it; ``before``: routes (path, methods) added ahead of the
-    direct one, each answering ``{"fixed": path}``."""
+    """``app(before)`` with the lane, as ``ServiceKit`` installs it."""
     seen = Seen()
-    built = FastAPI()
-    install_problem_handlers(built)
-    for path, methods in before or []:
-
-        async def fixed(request: Request) -> dict[str, Any]:
-            return {"fixed": request.url.path}
-
-        built.add_api_route(path, fixed, methods=methods)
-    router = APIRouter(prefix="/v1/classes/{cls}")
-    router.add_api_route(
-        "/tasks/{task}/submissions", submit, methods=["POST"], status_code=201, route_class_override=DirectRoute
-    )
-    built.include_router(router)
+    built = app(before)
 
     class Router:
         def __init__(self, inner: Any) -> None:
@@ -237,13 +239,6 @@ def laned(before: list[tuple[str, list[str]]] | None = None) -> tuple[FastAPI, S
     built.add_middleware(DirectLane, app=built)
     built.add_middleware(Outside)
     return built, seen
-
-
-async def call(application: FastAPI, path: str, headers: dict[str, str], body: bytes, method: str) -> Any:
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-        r = await client.request(method, path, headers=headers, content=body)
-    return r.status_code, sorted(r.headers.items()), r.content
 
 
 @pytest.mark.parametrize(("name", "path", "headers", "body"), CASES, ids=[c[0] for c in CASES])
