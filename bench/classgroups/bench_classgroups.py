@@ -398,6 +398,22 @@ async def prepare(base: str, tokens: Tokens, args: argparse.Namespace, tmp: Path
         return {"school": school, "cid": cid, "tasks": tasks, "roster": roster_students, "course": course_students}
 
 
+def gc_per_request(path: Path, rate: float) -> dict[str, Any]:
+    """What ``gc_timed.py`` wrote at the window's close: collections, and µs of CPU per request, by generation."""
+    for _ in range(50):  # written by the service's signal handler, a moment after the signal
+        if path.exists():
+            break
+        time.sleep(0.1)
+    stats = json.loads(path.read_text())
+    requests = rate * stats["seconds"]
+    by = stats["by_generation"]
+    return {
+        "threshold": stats["threshold"],
+        "collections": {g: v["collections"] for g, v in by.items()},
+        "us_per_request": round(sum(v["cpu_s"] for v in by.values()) * 1e6 / requests, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -426,6 +442,11 @@ def main() -> int:
         "--commands", help="run the service (one worker) counting its store commands (JSON written here)"
     )
     parser.add_argument(
+        "--gc-stats",
+        action="store_true",
+        help="run the service (one worker) timing its garbage collector over the first submissions round's middle half",
+    )
+    parser.add_argument(
         "--cpu",
         action="store_true",
         help="CPU per submission by process (and by thread of the service) over the middle half of each round",
@@ -439,6 +460,8 @@ def main() -> int:
         help="also, each round, /healthz then the roster at each of these connection counts (e.g. 8 4)",
     )
     args = parser.parse_args()
+    if sum(map(bool, (args.profile, args.commands, args.gc_stats))) > 1:
+        parser.error("--profile, --commands and --gc-stats each run the service their own way: choose one")
     tokens = Tokens()
     tmp = Path(tempfile.mkdtemp())
     run = uuid.uuid4().hex[:6]
@@ -460,6 +483,9 @@ def main() -> int:
         cmd = [sys.executable, "-m", "bench.classgroups.profiled", str(args.port), args.profile]
     if args.commands:
         cmd = [sys.executable, "-m", "bench.classgroups.commands", str(args.port), str(Path(args.commands).resolve())]
+    gc_file = tmp / "gc.json"
+    if args.gc_stats:
+        cmd = [sys.executable, "-m", "bench.classgroups.gc_timed", str(args.port), str(gc_file)]
     # The declared topics before the service starts: on fresh infrastructure its clients would otherwise have the
     # broker auto-create them with one partition, not the declared twelve, and every later offset lookup of the
     # missing partitions (the integration tests', a service's replay) times out.
@@ -499,13 +525,16 @@ def main() -> int:
             if "healthz" not in args.skip:  # (skipped only to profile a route alone: no floor, no ratio)
                 one["healthz"] = wrk(f"{base}/healthz", args.seconds, args.connections)
             if "submissions" not in args.skip:
-                measure = args.cpu or (args.profile and not rounds)  # the profile: the first round's window
+                signalled = bool(args.profile or args.gc_stats) and not rounds  # the first round's window
+                measure = args.cpu or signalled
                 window = CpuWindow(proc.pid, os.environ.get("SMARTEDU_STATE")) if measure else None
-                sampler = window.during(args.seconds, signals=bool(args.profile)) if window else None
+                sampler = window.during(args.seconds, signals=signalled) if window else None
                 one["submissions"] = wrk(sub_url, args.seconds, args.connections, script)
                 if window and sampler:
                     sampler.join()
                     one["submissions"]["cpu_per_request"] = window.per_request(one["submissions"]["rps"])
+                if args.gc_stats and signalled:
+                    one["submissions"]["gc"] = gc_per_request(gc_file, one["submissions"]["rps"])
                 # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured.
                 sent = one["submissions"]["rps"] * args.seconds
                 one["submissions"]["pool_ran_out"] = sent > left

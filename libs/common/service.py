@@ -65,6 +65,12 @@ from common.topics import group as declared_group
 log = logging.getLogger("common.service")
 Hook = Callable[[], Awaitable[None]]
 _DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# A started service collects the cyclic GC's youngest generation after this many new container objects, not
+# CPython's 700. What requests in flight hold while they wait crossed 700 about 130 times a second at 640 check-in
+# submissions/s, each pass walking what was alive and promoting it to be walked again by the older generations,
+# though reference counting frees nearly all of it: 66–78 µs of the loop thread's ≈ 1 ms per submission, under 2 µs
+# at this threshold ("Session 19" in docs/BENCHMARKS.md). Cyclic garbage waits for at most this many allocations.
+YOUNG_GC_THRESHOLD = 20_000
 
 
 class _AssignmentListener(ConsumerRebalanceListener):
@@ -133,6 +139,7 @@ class ServiceKit:
         self.outbox = Outbox(self.store.db, self.publisher, name, RelayOptions.of(settings))
         self.consumers: list[_Consumer] = []
         self._startup: list[Hook] = []
+        self._gc_threshold: tuple[int, ...] = ()  # CPython's, while started (restored at stop)
         self._shutdown: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -243,6 +250,8 @@ class ServiceKit:
         # On the collector that walk was about a quarter of a beacon's cost. Start-up's garbage is collected first.
         gc.collect()
         gc.freeze()
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
         marks = [("indexes", t0), ("Kafka producer", t1), ("start-up hooks", t2), ("consumers", t3)]
         self._log_phases("started", marks)
 
@@ -267,6 +276,8 @@ class ServiceKit:
         t3 = time.perf_counter()
         await self.store.close()
         gc.unfreeze()  # what start-up loaded may be freed again (tests start many apps in one process)
+        if self._gc_threshold:
+            gc.set_threshold(*self._gc_threshold)
         self._log_phases("stopped", [("outbox relay", t0), ("broker", t1), ("shutdown hooks", t2), ("store", t3)])
 
     def _log_phases(self, done: str, marks: list[tuple[str, float]]) -> None:
