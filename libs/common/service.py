@@ -68,9 +68,37 @@ _DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/re
 # A started service collects the cyclic GC's youngest generation after this many new container objects, not
 # CPython's 700. What requests in flight hold while they wait crossed 700 about 130 times a second at 640 check-in
 # submissions/s, each pass walking what was alive and promoting it to be walked again by the older generations,
-# though reference counting frees nearly all of it: 66–78 µs of the loop thread's ≈ 1 ms per submission, under 2 µs
+# though reference counting frees nearly all of it: 63–78 µs of the loop thread's ≈ 1 ms per submission, under 2 µs
 # at this threshold ("Session 19" in docs/BENCHMARKS.md). Cyclic garbage waits for at most this many allocations.
 YOUNG_GC_THRESHOLD = 20_000
+
+
+class _Heap:
+    """The process's heap while any kit of it is started: what start-up loaded frozen, the youngest generation's
+    threshold raised. A pod runs one kit; tests start several and stop them in any order, so the last kit to stop
+    gives both back."""
+
+    holders = 0
+    saved: tuple[int, ...] = ()
+
+    @classmethod
+    def settle(cls) -> None:
+        # What start-up loaded (modules, routes, a service's in-memory tables) lives as long as the process:
+        # frozen, the cyclic GC stops re-walking it on every full collection of the request path's garbage.
+        # On the collector that walk was about a quarter of a beacon's cost. Start-up's garbage is collected first.
+        gc.collect()
+        gc.freeze()
+        if cls.holders == 0:
+            cls.saved = gc.get_threshold()
+            gc.set_threshold(YOUNG_GC_THRESHOLD, *cls.saved[1:])
+        cls.holders += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.holders -= 1
+        if cls.holders == 0:
+            gc.unfreeze()  # what start-up loaded may be freed again (tests start many apps in one process)
+            gc.set_threshold(*cls.saved)
 
 
 class _AssignmentListener(ConsumerRebalanceListener):
@@ -139,7 +167,7 @@ class ServiceKit:
         self.outbox = Outbox(self.store.db, self.publisher, name, RelayOptions.of(settings))
         self.consumers: list[_Consumer] = []
         self._startup: list[Hook] = []
-        self._gc_threshold: tuple[int, ...] = ()  # CPython's, while started (restored at stop)
+        self._settled_heap = False
         self._shutdown: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -245,13 +273,8 @@ class ServiceKit:
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
         self._background.append(asyncio.create_task(self._measure_readiness(), name=f"{self.name}-ready"))
         self.started = True
-        # What start-up loaded (modules, routes, a service's in-memory tables) lives as long as the process:
-        # frozen, the cyclic GC stops re-walking it on every full collection of the request path's garbage.
-        # On the collector that walk was about a quarter of a beacon's cost. Start-up's garbage is collected first.
-        gc.collect()
-        gc.freeze()
-        self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
+        _Heap.settle()
+        self._settled_heap = True
         marks = [("indexes", t0), ("Kafka producer", t1), ("start-up hooks", t2), ("consumers", t3)]
         self._log_phases("started", marks)
 
@@ -275,9 +298,9 @@ class ServiceKit:
                 log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
         t3 = time.perf_counter()
         await self.store.close()
-        gc.unfreeze()  # what start-up loaded may be freed again (tests start many apps in one process)
-        if self._gc_threshold:
-            gc.set_threshold(*self._gc_threshold)
+        if self._settled_heap:
+            self._settled_heap = False
+            _Heap.release()
         self._log_phases("stopped", [("outbox relay", t0), ("broker", t1), ("shutdown hooks", t2), ("store", t3)])
 
     def _log_phases(self, done: str, marks: list[tuple[str, float]]) -> None:
