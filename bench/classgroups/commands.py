@@ -10,8 +10,9 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-import uvicorn
 from pymongo import monitoring
+
+from bench.classgroups.serve import serve
 
 
 class Counter(monitoring.CommandListener):
@@ -43,7 +44,7 @@ def main() -> None:
     # ``uvicorn.run`` return, so that the stats are written
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run("classgroups.app:create_app", factory=True, port=port, log_level="warning", access_log=False)
+        serve(port)
     finally:
         report = {k: {"n": int(n), "ms": round(ms, 1)} for k, (n, ms) in sorted(counter.counts.items())}
         with open(out, "w") as f:

@@ -14,16 +14,17 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import uvicorn
+from bench.classgroups.serve import serve
 
 
 def main() -> None:
     port, out = int(sys.argv[1]), sys.argv[2]
     totals = {generation: [0, 0.0] for generation in range(3)}  # collections, CPU seconds
     started: dict[int, float] = {}
-    window: dict[str, Any] = {}
+    opened: dict[str, Any] = {}  # the window's open: when, and the totals then
 
     def timed(phase: str, info: dict[str, int]) -> None:
         generation = info["generation"]
@@ -33,28 +34,27 @@ def main() -> None:
             totals[generation][0] += 1
             totals[generation][1] += time.thread_time() - started.pop(generation)
 
-    def mark(name: str) -> None:
-        window[name] = {"at": time.monotonic(), "totals": {g: list(v) for g, v in totals.items()}}
-        if name == "close" and "open" in window:
-            opened, closed = window["open"], window["close"]
-            stats = {
-                "seconds": closed["at"] - opened["at"],
-                "threshold": gc.get_threshold(),
-                "by_generation": {
-                    g: {
-                        "collections": closed["totals"][g][0] - opened["totals"][g][0],
-                        "cpu_s": closed["totals"][g][1] - opened["totals"][g][1],
-                    }
-                    for g in totals
-                },
-            }
-            with open(out, "w") as f:
-                json.dump(stats, f)
+    def open_window(*_: object) -> None:
+        if not opened:
+            opened.update(at=time.monotonic(), totals={g: list(v) for g, v in totals.items()})
+
+    def close_window(*_: object) -> None:
+        if not opened or Path(out).exists():
+            return
+        stats = {
+            "seconds": time.monotonic() - opened["at"],
+            "threshold": gc.get_threshold(),
+            "by_generation": {
+                g: {"collections": n - opened["totals"][g][0], "cpu_s": cpu - opened["totals"][g][1]}
+                for g, (n, cpu) in totals.items()
+            },
+        }
+        Path(out).write_text(json.dumps(stats))
 
     gc.callbacks.append(timed)
-    signal.signal(signal.SIGUSR1, lambda *_: window.get("open") or mark("open"))
-    signal.signal(signal.SIGUSR2, lambda *_: window.get("close") or mark("close"))
-    uvicorn.run("classgroups.app:create_app", factory=True, port=port, log_level="warning", access_log=False)
+    signal.signal(signal.SIGUSR1, open_window)
+    signal.signal(signal.SIGUSR2, close_window)
+    serve(port)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-import uvicorn
+from bench.classgroups.serve import serve
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     # ``uvicorn.run`` return, so that the stats are written
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run("classgroups.app:create_app", factory=True, port=port, log_level="warning", access_log=False)
+        serve(port)
     finally:
         profile.disable()
         profile.dump_stats(out)
