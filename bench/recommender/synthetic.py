@@ -192,7 +192,6 @@ def generate(p: Params = Params(), seed: int = 7) -> World:
                 if rng.random() < 0.5:
                     w.events.append(Event(t + 0.0005, user, "finish", rid))
             lesson += 1
-        del lid
     w.events.sort(key=lambda e: (e.day, e.user, e.item))
     assert not math.isnan(sum(e.day for e in w.events))
     return w
