@@ -447,6 +447,12 @@ def main() -> int:
         help="run the service (one worker) timing its garbage collector over the first submissions round's middle half",
     )
     parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="run the service (one worker) timing a submission's stages (photo read, wait for its group's write, "
+        "the write) and the event loop's lag over the first submissions round's middle half",
+    )
+    parser.add_argument(
         "--cpu",
         action="store_true",
         help="CPU per submission by process (and by thread of the service) over the middle half of each round",
@@ -460,8 +466,8 @@ def main() -> int:
         help="also, each round, /healthz then the roster at each of these connection counts (e.g. 8 4)",
     )
     args = parser.parse_args()
-    if sum(map(bool, (args.profile, args.commands, args.gc_stats))) > 1:
-        parser.error("--profile, --commands and --gc-stats each run the service their own way: choose one")
+    if sum(map(bool, (args.profile, args.commands, args.gc_stats, args.stages))) > 1:
+        parser.error("--profile, --commands, --gc-stats and --stages each run the service their own way: choose one")
     tokens = Tokens()
     tmp = Path(tempfile.mkdtemp())
     run = uuid.uuid4().hex[:6]
@@ -486,6 +492,8 @@ def main() -> int:
     gc_file = tmp / "gc.json"
     if args.gc_stats:
         cmd = [sys.executable, "-m", "bench.classgroups.gc_timed", str(args.port), str(gc_file)]
+    if args.stages:
+        cmd = [sys.executable, "-m", "bench.classgroups.stages", str(args.port), str(gc_file)]
     # The declared topics before the service starts: on fresh infrastructure its clients would otherwise have the
     # broker auto-create them with one partition, not the declared twelve, and every later offset lookup of the
     # missing partitions (the integration tests', a service's replay) times out.
@@ -525,7 +533,8 @@ def main() -> int:
             if "healthz" not in args.skip:  # (skipped only to profile a route alone: no floor, no ratio)
                 one["healthz"] = wrk(f"{base}/healthz", args.seconds, args.connections)
             if "submissions" not in args.skip:
-                signalled = bool(args.profile or args.gc_stats) and not rounds  # the first round's window
+                # the first round's window
+                signalled = bool(args.profile or args.gc_stats or args.stages) and not rounds
                 measure = args.cpu or signalled
                 window = CpuWindow(proc.pid, os.environ.get("SMARTEDU_STATE")) if measure else None
                 sampler = window.during(args.seconds, signals=signalled) if window else None
@@ -535,6 +544,8 @@ def main() -> int:
                     one["submissions"]["cpu_per_request"] = window.per_request(one["submissions"]["rps"])
                 if args.gc_stats and signalled:
                     one["submissions"]["gc"] = gc_per_request(gc_file, one["submissions"]["rps"])
+                if args.stages and signalled:
+                    one["submissions"]["stages"] = json.loads(gc_file.read_text())
                 # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured.
                 sent = one["submissions"]["rps"] * args.seconds
                 one["submissions"]["pool_ran_out"] = sent > left

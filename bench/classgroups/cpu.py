@@ -27,6 +27,15 @@ def _ticks(stat_path: str) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat(5))
 
 
+# the columns of /proc/stat's first line, machine-wide (proc(5)): whether the machine had a core to spare
+MACHINE = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def _machine() -> dict[str, int]:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return {f"machine: {name}": int(value) for name, value in zip(MACHINE, fields, strict=False)}
+
+
 def _children() -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -79,6 +88,7 @@ class CpuWindow:
                 out[name] = out.get(name, 0) + _ticks(f"/proc/{p}/task/{tid}/stat")
         for name, pid in self.infra.items():
             out[name] = sum(_ticks(f"/proc/{p}/stat") for p in _tree(pid, children))
+        out.update(_machine())
         out["wrk"] = sum(_ticks(f"/proc/{p}/stat") for p in _tree(os.getpid(), children) if _comm(p) == "wrk")
         return out
 
@@ -113,6 +123,9 @@ class CpuWindow:
         total = 0.0
         for name in sorted(b):
             seconds = (b[name] - a.get(name, 0)) / TICK
+            if name.startswith("machine: "):
+                out[f"{name} cores"] = round(seconds / window, 2)  # what the whole machine did, not summed
+                continue
             if seconds <= 0:
                 continue
             out[f"{name} ms"] = round(seconds * 1000 / requests, 3)

@@ -19,11 +19,19 @@ acknowledged only once the store took it, its events inside; the relay publishes
 and deletes the pointer, and after a crash a sweep reads the documents back and publishes what they hold. Two
 documents with the same ``_id`` never share a batch (the later waits for the next one, and is then refused as a
 duplicate): the change keeps one event list per ``_id``.
+
+With ``epoch`` (seconds), the batches of that long share one *epoch pointer* (``common.outbox``), inserted before the
+first of them, instead of a pointer each that is inserted and then deleted: on FerretDB a pointer's insert and
+delete cost about as much as a batch of a dozen documents (``docs/BENCHMARKS.md``, class groups, session 20), and
+its insert is a second round trip on the one writer's path, which every queued request waits behind. The writer
+retires the epoch when it is over (or when it has been idle that long), and at once when a batch's write failed
+(that pointer is then left to a sweep); no batch starts under an epoch that is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -70,11 +78,17 @@ class GroupInsert:
     """Concurrent inserts of ``collection``'s documents, each with its events, written in batches (module
     docstring). ``collection`` must be a source of ``outbox``."""
 
-    def __init__(self, outbox: Outbox, collection: str, *, max_batch: int = 64, linger: float = 0.0) -> None:
+    def __init__(
+        self, outbox: Outbox, collection: str, *, max_batch: int = 64, linger: float = 0.0, epoch: float = 0.0
+    ) -> None:
         self.outbox, self.collection, self.max_batch, self.linger = outbox, collection, max_batch, linger
+        self.epoch = epoch
         self.queue: deque[Pending] = deque()
         self.batches = 0  # written so far (tests and benchmarks read it)
         self._writer: asyncio.Task[None] | None = None
+        self._current: tuple[str, float] | None = None  # the open epoch's pointer, and when it opened (monotonic)
+        if epoch:
+            outbox.relay.before_stop.append(self._retire_if_idle)
 
     async def insert(self, doc: dict[str, Any], events: Sequence[Event], ids: Sequence[str] | None = None) -> bool:
         """Insert ``doc`` with ``events`` in its outbox field: True once stored, False (nothing written, no event)
@@ -97,6 +111,34 @@ class GroupInsert:
                     await self._write(batch)
         finally:
             self._writer = None
+            if self._current is not None:  # idle: the epoch ends when it is over, unless a batch comes first
+                pointer, opened = self._current
+                delay = max(0.0, opened + self.epoch - time.monotonic())
+                asyncio.get_running_loop().call_later(delay, self._retire_idle, pointer)
+
+    async def _epoch(self) -> str | None:
+        """The pointer this batch is written under: the open epoch's, or a new one's once it is over."""
+        if not self.epoch:
+            return None
+        if self._current is not None and time.monotonic() - self._current[1] < self.epoch:
+            return self._current[0]
+        self._retire()
+        pointer = await self.outbox.open_epoch(self.collection)
+        self._current = (pointer, time.monotonic())
+        return pointer
+
+    def _retire(self, *, failed: bool = False) -> None:
+        if self._current is not None:
+            self.outbox.relay.retire_epoch(self._current[0], failed=failed)
+            self._current = None
+
+    def _retire_idle(self, pointer: str) -> None:
+        if self._current is not None and self._current[0] == pointer:
+            self._retire_if_idle()
+
+    def _retire_if_idle(self) -> None:
+        if self._writer is None:  # (a batch being written keeps its epoch open: its pointer stays for a sweep)
+            self._retire()
 
     async def _write(self, batch: list[Pending]) -> None:
         try:
@@ -119,12 +161,14 @@ class GroupInsert:
                 pending.answer.set_result(result)
 
     async def _insert(self, batch: list[Pending]) -> list[bool | Exception]:
+        epoch = await self._epoch()  # if this raises, nothing of the batch is written
         change = self.outbox.change(
             self.collection,
             {p.doc["_id"]: list(p.events) for p in batch},
             ids={
                 p.doc["_id"]: list(p.ids) if p.ids is not None else [str(uuid.uuid4()) for _ in p.events] for p in batch
             },
+            epoch=epoch,
         )
         field = change.source.field
         docs = [{**p.doc, field: change.entries(p.doc["_id"])} for p in batch]
@@ -134,10 +178,14 @@ class GroupInsert:
             await self.outbox.db[self.collection].insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             if exc.details.get("writeConcernErrors"):
+                self._retire(failed=True)  # its pointer stays for a sweep to settle what was written
                 raise  # written, but perhaps not durably: the callers are not told it is stored
             for error in exc.details.get("writeErrors", []):
                 code = error.get("code")
                 results[error["index"]] = False if code == DUPLICATE_KEY else WriteError(error.get("errmsg"), code)
+        except BaseException:
+            self._retire(failed=True)  # the batch may or may not be stored: as above
+            raise
         unwritten = {docs[i]["_id"] for i, r in enumerate(results) if r is not True}
         if len(unwritten) == len(docs):
             await change.abandon()

@@ -36,6 +36,14 @@ Why nothing is lost, and every event id is published at least once:
 - Pointers are small and few (one per change; an import chunk is one), so the sweep reads the whole collection
   in one pass, which FerretDB's scans make cheap only for a small collection. The state collections are read
   only on the recovery path, by ``_id``.
+- An *epoch* pointer (``d`` None) is shared by many small changes of one writer over a short time
+  (``common.group_insert``: a batch of inserts each, a second or less), so that each does not cost a pointer's insert
+  and delete. It is inserted before the first of them; the writer starts none under it once the epoch is over;
+  its relay deletes it only when the writer has retired it and every change of it is published, and never when
+  one of its writes failed. Its documents are unknown in advance, so a sweep finds them by their entries' tag
+  (``{field}.p``, one scan, on the recovery path only), and only ``OUTBOX_EPOCH_GRACE_SECONDS`` after the usual
+  minimum age: the assumption, as the hour of orphans is for the others, is that a write started under it has
+  landed by then.
 
 Several replicas may publish the same event (a sweep picks up a pointer whose writer is still retrying, or dies
 after Kafka's acknowledgement and before deleting the pointer): delivery is at-least-once and consumers drop
@@ -105,6 +113,7 @@ class RelayOptions:
     batch_events: int = 500
     publish_timeout_seconds: float = 15.0
     memory_events: int = 20_000
+    epoch_grace_seconds: float = 60.0
 
     @classmethod
     def of(cls, settings: Any) -> RelayOptions:
@@ -115,6 +124,7 @@ class RelayOptions:
             batch_events=settings.outbox_batch_events,
             publish_timeout_seconds=settings.outbox_publish_timeout_seconds,
             memory_events=settings.outbox_memory_events,
+            epoch_grace_seconds=settings.outbox_epoch_grace_seconds,
         )
 
 
@@ -142,13 +152,25 @@ class Outbox:
         *,
         ids: Mapping[str, Sequence[str]] | None = None,
         abandon_on: tuple[type[BaseException], ...] = (),
+        epoch: str | None = None,
     ) -> Change:
         """A change of documents of ``collection`` (by ``_id``) raising ``events``; ``ids`` the CloudEvents ids
         (default: random). As a context manager it announces itself on entry and, when the block raised one of
-        ``abandon_on`` (errors that prove nothing was written), withdraws the announcement."""
+        ``abandon_on`` (errors that prove nothing was written), withdraws the announcement. ``epoch``: an open
+        epoch pointer (:meth:`open_epoch`) that already announces it, instead of a pointer of its own."""
         if collection not in self.sources:
             raise KeyError(f"{collection} is not an outbox source of {self.service}")
-        return Change(self, self.sources[collection], events, ids, abandon_on)
+        return Change(self, self.sources[collection], events, ids, abandon_on, epoch)
+
+    async def open_epoch(self, collection: str) -> str:
+        """Insert an epoch pointer for changes of ``collection`` to share (module docstring); its id. The caller
+        retires it with :meth:`OutboxRelay.retire_epoch` once it writes no more under it."""
+        if collection not in self.sources:
+            raise KeyError(f"{collection} is not an outbox source of {self.service}")
+        pointer = uuid.uuid4().hex
+        await self.pointers.insert_one({"_id": pointer, "c": collection, "d": None, "n": 0, "at": datetime.now(UTC)})
+        self.relay.open_epoch(pointer)
+        return pointer
 
     async def unpublished(self, entries: Iterable[Entry]) -> list[Entry]:
         """Of the entries a document updated in place holds, those not yet published (their change's pointer
@@ -175,9 +197,10 @@ class Change:
         events: Mapping[str, Sequence[Event]],
         ids: Mapping[str, Sequence[str]] | None,
         abandon_on: tuple[type[BaseException], ...],
+        epoch: str | None = None,
     ) -> None:
-        self.outbox, self.source, self.abandon_on = outbox, source, abandon_on
-        self.id = uuid.uuid4().hex
+        self.outbox, self.source, self.abandon_on, self.epoch = outbox, source, abandon_on, epoch
+        self.id = epoch or uuid.uuid4().hex
         self.events: dict[str, list[tuple[str, Event]]] = {}
         self._entries: dict[str, list[Entry]] = {}
         for doc_id, raised in events.items():
@@ -198,8 +221,13 @@ class Change:
         return self._entries.get(doc_id, [])
 
     async def announce(self) -> None:
-        """Insert the pointer. Must precede the state write: if this raises, do not write."""
+        """Insert the pointer (none under an epoch: its pointer exists). Must precede the state write: if this
+        raises, do not write."""
         if not self.size or self.announced:
+            return
+        if self.epoch is not None:
+            self.announced = True
+            OUTBOX_PENDING.labels(self.outbox.service).inc(self.size)
             return
         pointer = {"_id": self.id, "c": self.source.collection, "d": list(self.events), "n": self.size}
         await self.outbox.pointers.insert_one({**pointer, "at": datetime.now(UTC)})
@@ -213,12 +241,16 @@ class Change:
             return
         skip = set(unwritten)
         events = [pair for doc_id, pairs in self.events.items() if doc_id not in skip for pair in pairs]
-        self.outbox.relay.enqueue(self.id, events, self.size)
+        docs = [doc_id for doc_id in self.events if doc_id not in skip] if self.epoch is not None else None
+        self.outbox.relay.enqueue(self.id, events, self.size, docs)
 
     async def abandon(self) -> None:
         """Nothing was written (e.g. a duplicate ``_id``): delete the pointer now rather than let it expire.
         Best effort: a pointer left behind is resolved by the sweep all the same."""
         if not self.announced:
+            return
+        if self.epoch is not None:  # the epoch's pointer stays for its other changes
+            OUTBOX_PENDING.labels(self.outbox.service).dec(self.size)
             return
         try:
             await self.outbox.pointers.delete_one({"_id": self.id})
@@ -241,11 +273,13 @@ class Change:
 # --- the relay's bookkeeping (pure) ----------------------------------------------------------------------
 @dataclass
 class Held:
-    """A committed change as the relay holds it; ``events`` None when dropped from memory (read back)."""
+    """A committed change as the relay holds it; ``events`` None when dropped from memory (read back); ``docs``
+    the written documents of a change under an epoch pointer (read back by them, not by the whole epoch)."""
 
     pointer: str
     events: list[tuple[str, Event]] | None
     size: int
+    docs: list[str] | None = None
 
 
 @dataclass
@@ -309,18 +343,41 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failed = False
+        self.epochs: set[str] = set()  # epoch pointers of this process still in the store (open or retired)
+        self._open_epochs: set[str] = set()  # those a writer may still write under
+        # called as the relay stops: an idle writer retires its epoch, so that its pointer goes with its last
+        # change instead of waiting for the next process's sweep (and its events being published twice)
+        self.before_stop: list[Callable[[], None]] = []
 
     @property
     def service(self) -> str:
         return self.outbox.service
 
-    def enqueue(self, pointer: str, events: list[tuple[str, Event]], size: int) -> None:
+    def enqueue(self, pointer: str, events: list[tuple[str, Event]], size: int, docs: list[str] | None = None) -> None:
         if self.held_events + len(events) > self.options.memory_events:
-            self.queue.append(Held(pointer, None, size))  # read back from the store when its turn comes
+            self.queue.append(Held(pointer, None, size, docs))  # read back from the store when its turn comes
         else:
-            self.queue.append(Held(pointer, events, size))
+            self.queue.append(Held(pointer, events, size, docs))
             self.held_events += len(events)
         self._wake.set()
+
+    def open_epoch(self, pointer: str) -> None:
+        self.epochs.add(pointer)
+        self._open_epochs.add(pointer)
+
+    def retire_epoch(self, pointer: str, *, failed: bool = False) -> None:
+        """The writer starts nothing more under ``pointer``: the relay deletes it once every change of it is
+        published. ``failed``: one of its writes failed (its documents may be stored or not): it stays for a sweep
+        to settle, as a failed change's own pointer does."""
+        self._open_epochs.discard(pointer)
+        if failed:
+            self.epochs.discard(pointer)
+        self._wake.set()
+
+    def _settled_epochs(self) -> list[str]:
+        """Retired epochs of which nothing is queued any more: their pointers can go."""
+        queued = {h.pointer for h in self.queue}
+        return [p for p in self.epochs - self._open_epochs if p not in queued]
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -334,6 +391,8 @@ class OutboxRelay:
         if task is None:
             return
         self._stopping = True
+        for retire in self.before_stop:
+            retire()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
@@ -342,6 +401,8 @@ class OutboxRelay:
             await asyncio.gather(task, return_exceptions=True)
         self.queue.clear()
         self.held_events = 0
+        self.epochs.clear()  # what they announce stays in the store, for a sweep
+        self._open_epochs.clear()
         self._progress.set()  # a bulk writer waiting for room goes on: the store holds the rest
 
     async def room(self) -> None:
@@ -354,7 +415,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff, next_sweep = 0.5, time.monotonic() + self.options.sweep_seconds
         while True:
-            if self._stopping and not self.queue:
+            if self._stopping and not self.queue and not self._settled_epochs():
                 return
             try:
                 if not self._stopping and time.monotonic() >= next_sweep:
@@ -365,6 +426,8 @@ class OutboxRelay:
                         next_sweep = 0  # it hit its bound: recovery goes on at once, in bounded steps
                 elif self.queue:
                     await self._publish_held()
+                elif settled := self._settled_epochs():
+                    await self._delete(settled)
                 else:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -401,14 +464,21 @@ class OutboxRelay:
             if held.events is not None:
                 events += held.events
                 continue
-            read = await self._read_back(held.pointer)
+            read = await self._read_back(held)
             if read is None:  # undecodable: left to the sweeps (which log it), the rest goes on
                 self.queue.remove(held)
                 return
             events += read
         await self._publish(events)
-        await self.outbox.pointers.delete_many({"_id": {"$in": [h.pointer for h in batch]}})
+        # an epoch's pointer goes with its last change, once retired; the others' with their change
+        own = {h.pointer for h in batch if h.docs is None}
         self._forget(batch)
+        await self._delete([*own, *self._settled_epochs()])
+
+    async def _delete(self, pointers: list[str]) -> None:
+        if pointers:
+            await self.outbox.pointers.delete_many({"_id": {"$in": pointers}})
+            self.epochs.difference_update(pointers)
 
     def _forget(self, batch: list[Held]) -> None:
         for held in batch:
@@ -418,10 +488,12 @@ class OutboxRelay:
         OUTBOX_PENDING.labels(self.service).dec(sum(h.size for h in batch))
         self._progress.set()
 
-    async def _read_back(self, pointer_id: str) -> list[tuple[str, Event]] | None:
-        pointer = await self.outbox.pointers.find_one({"_id": pointer_id})
+    async def _read_back(self, held: Held) -> list[tuple[str, Event]] | None:
+        pointer = await self.outbox.pointers.find_one({"_id": held.pointer})
         if pointer is None:
             return []  # another relay published it
+        if held.docs is not None:  # one change of an epoch: its own documents, not the whole epoch's
+            pointer["d"] = held.docs
         return self._decode(pointer, await self._find(pointer))
 
     def _decode(self, pointer: dict[str, Any], found: Found) -> list[tuple[str, Event]] | None:
@@ -455,8 +527,14 @@ class OutboxRelay:
             pointers = [p async for p in self.outbox.pointers.find({})]  # small by design: one pass
             OUTBOX_PENDING.labels(self.service).set(sum(p.get("n", 0) for p in pointers))
             now = datetime.now(UTC)
-            held = {h.pointer for h in self.queue}
-            due = [p for p in pointers if p["_id"] not in held and now - _aware(p["at"]) >= timedelta(seconds=min_age)]
+            held = {h.pointer for h in self.queue} | self.epochs
+            grace = self.options.epoch_grace_seconds  # an epoch pointer waits for writes started under it
+            due = [
+                p
+                for p in pointers
+                if p["_id"] not in held
+                and now - _aware(p["at"]) >= timedelta(seconds=min_age + (grace if p["d"] is None else 0))
+            ]
             for pointer in sorted(due, key=lambda p: _aware(p["at"])):
                 if stats.events >= self.options.batch_events * 10:
                     break
@@ -506,10 +584,16 @@ class OutboxRelay:
         collection = self.outbox.db[source.collection]
         projection = None if source.projection is None else [source.field, *source.projection]
         docs: dict[str, dict[str, Any]] = {}
-        ids = pointer["d"]
-        for i in range(0, len(ids), self.options.batch_events):
-            async for doc in collection.find({"_id": {"$in": ids[i : i + self.options.batch_events]}}, projection):
+        if pointer["d"] is None:  # an epoch's: its documents are those holding entries tagged with it (one scan)
+            async for doc in collection.find({f"{source.field}.p": pointer["_id"]}, projection):
                 docs[doc["_id"]] = doc
+            pointer["d"] = list(docs)
+        else:
+            ids = pointer["d"]
+            for i in range(0, len(ids), self.options.batch_events):
+                batch = ids[i : i + self.options.batch_events]
+                async for doc in collection.find({"_id": {"$in": batch}}, projection):
+                    docs[doc["_id"]] = doc
         return resolve(pointer, docs, source.field, datetime.now(UTC), self.options.orphan_seconds)
 
 

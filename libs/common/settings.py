@@ -162,6 +162,14 @@ class ServiceSettings(BaseSettings):
         "written belongs to a write that failed or never happened: it is dropped (must exceed any store write's "
         "duration).",
     )
+    outbox_epoch_grace_seconds: float = Field(
+        60.0,
+        ge=0,
+        validation_alias="OUTBOX_EPOCH_GRACE_SECONDS",
+        description="A sweep leaves an epoch pointer (one shared by a group writer's batches, common.group_insert) "
+        "this much longer than OUTBOX_SWEEP_MIN_AGE_SECONDS: a batch written under it must have landed by then "
+        "(its documents are then found by the pointer's tag).",
+    )
     outbox_batch_events: int = Field(
         500, ge=1, validation_alias="OUTBOX_BATCH_EVENTS", description="Events per publish of the outbox relay."
     )

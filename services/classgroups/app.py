@@ -101,6 +101,7 @@ def create_app(settings: ClassGroupsSettings | None = None) -> FastAPI:
         settings.class_cache_seconds,
         submission_batch=settings.submission_batch,
         submission_linger=settings.submission_linger_ms / 1000,
+        submission_epoch=settings.submission_epoch_ms / 1000,
     )
     access = ClassAccess(db)
     objects = object_store(settings)

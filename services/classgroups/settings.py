@@ -91,6 +91,13 @@ class ClassGroupsSettings(ServiceSettings):
         description="How long a group of check-in submissions waits for more before it is written (0: it goes "
         "as soon as the previous group is written; a lone request waits for no one).",
     )
+    submission_epoch_ms: float = Field(
+        1000.0,
+        ge=0,
+        le=10_000,
+        description="How long the groups of check-in submissions share one outbox pointer (an epoch pointer, "
+        "common.group_insert; 0: a pointer per group). Must stay well under OUTBOX_EPOCH_GRACE_SECONDS.",
+    )
     labour_stars_sweep_seconds: float = Field(
         3600.0, ge=1.0, description="How often each replica awards the labour stars of ended weeks and months."
     )

@@ -83,6 +83,7 @@ class ClassGroupsStore:
         *,
         submission_batch: int = 64,
         submission_linger: float = 0.0,
+        submission_epoch: float = 0.0,
     ) -> None:
         self.db = db
         self.directory = DirectoryStore(db, outbox)  # accounts, links
@@ -93,7 +94,11 @@ class ClassGroupsStore:
         self.evaluations = EvaluationStore(db, outbox)  # evaluations
         self.interaction = InteractionStore(db, outbox)  # calls, polls, votes
         self.checkins = CheckinStore(  # checkin_tasks, checkin_submissions, checkin_reviews, labour_stars
-            db, outbox, submission_batch=submission_batch, submission_linger=submission_linger
+            db,
+            outbox,
+            submission_batch=submission_batch,
+            submission_linger=submission_linger,
+            submission_epoch=submission_epoch,
         )
         self.courses = CourseStore(db, outbox)  # courses, course_ops, course_claims
         self.studios = StudioStore(db, outbox)  # studios, studio_members, studio_resources, studio_activities, catalog

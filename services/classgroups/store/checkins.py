@@ -80,11 +80,21 @@ class CheckinStore(Collections):
     # replica may create it the next moment).
     _TASKS_KEPT = 20_000
 
-    def __init__(self, db: Any, outbox: Outbox, *, submission_batch: int = 64, submission_linger: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Any,
+        outbox: Outbox,
+        *,
+        submission_batch: int = 64,
+        submission_linger: float = 0.0,
+        submission_epoch: float = 0.0,
+    ) -> None:
         super().__init__(db, outbox)
         self._tasks: dict[str, dict[str, Any]] = {}
         self._task_loads: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
-        self.submissions_writer = GroupInsert(outbox, SUBMISSIONS, max_batch=submission_batch, linger=submission_linger)
+        self.submissions_writer = GroupInsert(
+            outbox, SUBMISSIONS, max_batch=submission_batch, linger=submission_linger, epoch=submission_epoch
+        )
 
     # --- tasks
     async def add_task(self, doc: dict[str, Any], event: Event) -> None:
