@@ -525,7 +525,9 @@ class OutboxRelay:
         stats = SweepStats()
         async with self._sweep_lock:
             pointers = [p async for p in self.outbox.pointers.find({})]  # small by design: one pass
-            OUTBOX_PENDING.labels(self.service).set(sum(p.get("n", 0) for p in pointers))
+            # (an epoch pointer counts no events: those of this process's epochs are counted from its memory)
+            epochs = sum(h.size for h in self.queue if h.docs is not None)
+            OUTBOX_PENDING.labels(self.service).set(sum(p.get("n", 0) for p in pointers) + epochs)
             now = datetime.now(UTC)
             held = {h.pointer for h in self.queue} | self.epochs
             grace = self.options.epoch_grace_seconds  # an epoch pointer waits for writes started under it

@@ -28,13 +28,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from common import access, asyncapi
+from common import access
 from common.bodylimit import BodyLimitMiddleware
 from common.direct_route import DirectLane
 from common.messaging import (
@@ -55,6 +53,7 @@ from common.observability import (
     setup_logging,
     setup_tracing,
 )
+from common.operations import Readiness, operations_router
 from common.outbox import Outbox, RelayOptions
 from common.problems import document_problems, install_problem_handlers
 from common.settings import ServiceSettings
@@ -166,6 +165,7 @@ class ServiceKit:
         # publishes through the publisher above, from start to stop.
         self.outbox = Outbox(self.store.db, self.publisher, name, RelayOptions.of(settings))
         self.consumers: list[_Consumer] = []
+        self._readiness = Readiness(self)
         self._startup: list[Hook] = []
         self._settled_heap = False
         self._shutdown: list[Hook] = []
@@ -269,9 +269,9 @@ class ServiceKit:
             await hook()
         t3 = time.perf_counter()
         await self.broker.start()
-        await self._capture_replay_targets()
+        await self._readiness.capture_replay_targets()
         self._background.append(asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag"))
-        self._background.append(asyncio.create_task(self._measure_readiness(), name=f"{self.name}-ready"))
+        self._background.append(asyncio.create_task(self._readiness.measure(), name=f"{self.name}-ready"))
         self.started = True
         _Heap.settle()
         self._settled_heap = True
@@ -328,52 +328,10 @@ class ServiceKit:
                     await measure_group(self.name, c.group, consumer, list(c.listener.assigned), partitions)
             await asyncio.sleep(5)
 
-    async def _measure_readiness(self) -> None:
-        """service_ready for the alert SmartEduNotReady: the probe's own verdict, measured without a prober."""
-        while True:
-            with contextlib.suppress(Exception):
-                SERVICE_READY.labels(self.name).set(1 if (await self.readiness())["ready"] else 0)
-            await asyncio.sleep(5)
-
-    async def _capture_replay_targets(self) -> None:
-        """The end offsets of each replaying consumer's topic, once, at start: what "caught up" means for this
-        process's readiness. A partition with nothing left in it (all expired) needs no replay. If Kafka does
-        not answer now, the readiness probe asks again."""
-        partitions = {t.name: t.partitions for t in all_topics()}
-        for c in self.consumers:
-            consumer = getattr(c.subscriber, "consumer", None)
-            if not c.replay or c.replay_to is not None or consumer is None:
-                continue
-            tps = [TopicPartition(c.topic, p) for p in range(partitions.get(c.topic, 1))]
-            try:
-                ends, starts = await asyncio.wait_for(
-                    asyncio.gather(consumer.end_offsets(tps), consumer.beginning_offsets(tps)), 5.0
-                )
-            except Exception:
-                log.warning("%s: end offsets of %s not read yet", self.name, c.topic, exc_info=True)
-                continue
-            c.replay_to = {tp.partition: ends[tp] for tp in tps if ends[tp] > starts[tp]}
-            for tp in tps:  # an expired prefix is not there to handle: count from where the log starts
-                c.handled.setdefault(tp.partition, starts[tp])
-
     # --- probes ------------------------------------------------------------------------------------------
     async def readiness(self) -> dict[str, Any]:
-        store_ok, kafka_ok = await asyncio.gather(self.store.ping(), self._kafka_ok())
-        consumers = {c.group_id: c.listener.joined for c in self.consumers}
-        if self.started and any(c.replay and c.replay_to is None for c in self.consumers):
-            await self._capture_replay_targets()
-        replayed = {c.group_id: c.replayed() for c in self.consumers if c.replay}
-        ready = all(consumers.values()) and all(replayed.values())
-        return {
-            "ready": self.started and store_ok and kafka_ok and ready and not self.stopping,
-            "checks": {"store": store_ok, "kafka": kafka_ok, "consumers": consumers, "replayed": replayed},
-        }
-
-    async def _kafka_ok(self) -> bool:
-        try:
-            return bool(await self.broker.ping(timeout=1.5))
-        except Exception:
-            return False
+        """The verdict ``/readyz`` answers (``common.operations.Readiness``)."""
+        return await self._readiness.verdict()
 
     # --- the app -----------------------------------------------------------------------------------------
     def build_app(
@@ -401,35 +359,7 @@ class ServiceKit:
         # Inside the observability middleware, so that a 413 is measured like any other answer.
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.http_max_body_bytes, per_path=body_limits)
         app.add_middleware(ObservabilityMiddleware, service=self.name)
-        ops = APIRouter(tags=["operations"])
-
-        @ops.get("/healthz", summary="Liveness: the process answers")
-        @access.public(note="probes; the ingress does not route them")
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok", "service": self.name}
-
-        @ops.get("/readyz", summary="Readiness: store and Kafka reachable, consumers in their groups")
-        @access.public(note="probes; the ingress does not route them")
-        async def readyz() -> JSONResponse:
-            state = await self.readiness()
-            return JSONResponse(state, status_code=200 if state["ready"] else 503)
-
-        @ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-        @access.public(note="scraped inside the cluster; the ingress does not route it")
-        async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-        @ops.get("/asyncapi.json", summary="AsyncAPI 3.1 document of the events this service sends and receives")
-        @access.public()
-        async def asyncapi_json() -> JSONResponse:
-            return JSONResponse(asyncapi.document(self.name))
-
-        @ops.get("/asyncapi", response_class=HTMLResponse, include_in_schema=False)
-        @access.public()
-        async def asyncapi_html(request: Request) -> HTMLResponse:
-            return HTMLResponse(asyncapi.html_page(asyncapi.document(self.name)))
-
-        app.include_router(ops)
+        app.include_router(operations_router(self))
         for router in routers:
             app.include_router(router)
         # FastAPI's own pages (OpenAPI document, Swagger UI, ReDoc) describe the public API: public.

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 from pymongo import AsyncMongoClient
-from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from common.contracts.identity import USERS_TOPIC, UserUpdated
 from common.group_insert import GroupInsert
@@ -146,15 +147,20 @@ async def _published(relay) -> None:
     raise AssertionError("the relay did not publish what it holds")
 
 
+def _epoch_writer(kafka_bootstrap: str, mongodb_url: str, prefix: str) -> tuple[ServiceKit, GroupInsert]:
+    """A kit and a group writer of accounts whose batches share epochs of a minute (batches of 8)."""
+    kit = kit_of(kafka_bootstrap, mongodb_url, prefix)
+    kit.outbox.source("accounts")
+    return kit, GroupInsert(kit.outbox, "accounts", max_batch=8, epoch=60)
+
+
 async def test_the_batches_of_an_epoch_share_one_pointer_that_goes_once_the_epoch_is_retired_and_published(
     kafka_bootstrap, mongodb_url
 ) -> None:
     prefix, tag = f"test_{uuid.uuid4().hex[:8]}_group_", uuid.uuid4().hex[:8]
     starts = await end_offsets(kafka_bootstrap, USERS_TOPIC)
-    kit = kit_of(kafka_bootstrap, mongodb_url, prefix)
-    kit.outbox.source("accounts")
+    kit, writer = _epoch_writer(kafka_bootstrap, mongodb_url, prefix)
     pointers = kit.store.db["outbox"]
-    writer = GroupInsert(kit.outbox, "accounts", max_batch=8, epoch=60)
     users = [f"u_{tag}_{n}" for n in range(25)]
     try:
         await kit.broker.connect()
@@ -201,3 +207,47 @@ async def test_an_epoch_of_a_process_that_died_is_swept_by_its_tag_only_after_th
         await _drop(mongodb_url, prefix)
         await kit.store.close()
     await _each_published_once(kafka_bootstrap, starts, tag, users, stored)
+
+
+async def test_a_batch_whose_answer_was_lost_leaves_its_epoch_to_the_sweep(
+    kafka_bootstrap, mongodb_url, monkeypatch
+) -> None:
+    """A write under an epoch that raised (here: the documents stored, the answer lost on the way back) may or may
+    not be stored: its epoch's pointer must outlive the relay, and a sweep then publishes what it tags."""
+    prefix, tag = f"test_{uuid.uuid4().hex[:8]}_group_", uuid.uuid4().hex[:8]
+    starts = await end_offsets(kafka_bootstrap, USERS_TOPIC)
+    kit, writer = _epoch_writer(kafka_bootstrap, mongodb_url, prefix)
+    pointers = kit.store.db["outbox"]
+    users = [f"u_{tag}_{n}" for n in range(20)]
+    insert_many = AsyncCollection.insert_many
+
+    async def stored_then_lost(self, *args, **kwargs):
+        await insert_many(self, *args, **kwargs)
+        monkeypatch.undo()  # once
+        raise AutoReconnect("connection closed before the answer")
+
+    try:
+        await kit.broker.connect()
+        kit.outbox.relay.start()
+        assert all(await asyncio.gather(*(writer.insert({"_id": u}, [updated(u, "name")]) for u in users[:8])))
+        [epoch] = [p["_id"] async for p in pointers.find({})]
+        monkeypatch.setattr(AsyncCollection, "insert_many", stored_then_lost)
+        lost = await asyncio.gather(
+            *(writer.insert({"_id": u}, [updated(u, "name")]) for u in users[8:16]), return_exceptions=True
+        )
+        assert all(isinstance(r, AutoReconnect) for r in lost)
+        assert all(await asyncio.gather(*(writer.insert({"_id": u}, [updated(u, "name")]) for u in users[16:])))
+        await kit.outbox.relay.stop()  # publishes the first and third batches; the next epoch's pointer goes
+        assert [p["_id"] async for p in pointers.find({})] == [epoch]  # the failed one's stays
+        kit.outbox.relay.options = replace(kit.outbox.relay.options, epoch_grace_seconds=0)
+        swept = await kit.outbox.relay.sweep(min_age=0)
+        assert (swept.pointers, swept.documents, swept.events) == (1, 16, 16)  # all it tags, the lost ones too
+        assert await pointers.count_documents({}) == 0
+        stored = {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
+    finally:
+        await kit.broker.stop()
+        await _drop(mongodb_url, prefix)
+        await kit.store.close()
+    mine = [r for r in await records_since(kafka_bootstrap, starts) if r.key and r.key.startswith(f"u_{tag}_")]
+    assert Counter(r.key for r in mine) == Counter(users + users[:8])  # the first batch twice: at least once
+    assert {r.key: r.id for r in mine} == stored
