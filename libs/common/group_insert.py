@@ -22,8 +22,9 @@ duplicate): the change keeps one event list per ``_id``.
 
 With ``epoch`` (seconds), the batches of that long share one *epoch pointer* (``common.outbox``), inserted before the
 first of them, instead of a pointer each that is inserted and then deleted: on FerretDB a pointer's insert and
-delete cost about as much as a batch of a dozen documents (``docs/BENCHMARKS.md``, class groups, session 20), and
-its insert is a second round trip on the one writer's path, which every queued request waits behind. The writer
+delete cost a third to a half of what a batch of a dozen documents costs (``docs/BENCHMARKS.md``, class groups,
+session 20), and its insert is a second round trip on the one writer's path, which every queued request waits
+behind. The writer
 retires the epoch when it is over (or when it has been idle that long), and at once when a batch's write failed
 (that pointer is then left to a sweep); no batch starts under an epoch that is over.
 """
