@@ -489,11 +489,11 @@ def main() -> int:
         cmd = [sys.executable, "-m", "bench.classgroups.profiled", str(args.port), args.profile]
     if args.commands:
         cmd = [sys.executable, "-m", "bench.classgroups.commands", str(args.port), str(Path(args.commands).resolve())]
-    gc_file = tmp / "gc.json"
+    window_file = tmp / "window.json"  # what a wrapper wrote at the window's close
     if args.gc_stats:
-        cmd = [sys.executable, "-m", "bench.classgroups.gc_timed", str(args.port), str(gc_file)]
+        cmd = [sys.executable, "-m", "bench.classgroups.gc_timed", str(args.port), str(window_file)]
     if args.stages:
-        cmd = [sys.executable, "-m", "bench.classgroups.stages", str(args.port), str(gc_file)]
+        cmd = [sys.executable, "-m", "bench.classgroups.stages", str(args.port), str(window_file)]
     # The declared topics before the service starts: on fresh infrastructure its clients would otherwise have the
     # broker auto-create them with one partition, not the declared twelve, and every later offset lookup of the
     # missing partitions (the integration tests', a service's replay) times out.
@@ -543,9 +543,9 @@ def main() -> int:
                     sampler.join()
                     one["submissions"]["cpu_per_request"] = window.per_request(one["submissions"]["rps"])
                 if args.gc_stats and signalled:
-                    one["submissions"]["gc"] = gc_per_request(gc_file, one["submissions"]["rps"])
+                    one["submissions"]["gc"] = gc_per_request(window_file, one["submissions"]["rps"])
                 if args.stages and signalled:
-                    one["submissions"]["stages"] = json.loads(gc_file.read_text())
+                    one["submissions"]["stages"] = json.loads(window_file.read_text())
                 # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured.
                 sent = one["submissions"]["rps"] * args.seconds
                 one["submissions"]["pool_ran_out"] = sent > left

@@ -86,15 +86,24 @@ async def test_concurrent_inserts_share_a_pointer_per_batch_and_each_caller_lear
         await kit.outbox.relay.stop()  # publishes what it holds first
         assert await kit.store.db["outbox"].count_documents({}) == 0
     finally:
-        await kit.broker.stop()
-        await _drop(mongodb_url, prefix)
-        await kit.store.close()
+        await _close(kit, mongodb_url, prefix)
 
     mine = [r for r in await records_since(kafka_bootstrap, starts) if r.key and r.key.startswith(f"u_{tag}_")]
     assert sorted(r.key for r in mine) == sorted(new)  # the written ones' events, each once; no refused one's
     assert all(r.event.changed == ("name",) for r in mine)
     ids = {d["_id"]: d["outbox"][0]["id"] for d in stored.values() if d.get("outbox")}
     assert {r.key: r.id for r in mine} == ids  # the ids the documents carry
+
+
+async def _close(kit: ServiceKit, mongodb_url: str, prefix: str) -> None:
+    await kit.broker.stop()
+    await _drop(mongodb_url, prefix)
+    await kit.store.close()
+
+
+async def _event_ids(kit: ServiceKit) -> dict[str, str]:
+    """Each stored account's event id, as its outbox entry carries it."""
+    return {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
 
 
 async def _written_by_a_process_that_died(
@@ -131,11 +140,9 @@ async def test_a_batch_written_by_a_process_that_died_is_published_by_the_next_o
         swept = await kit.outbox.relay.sweep(min_age=0)
         assert (swept.pointers, swept.events) == (3, 20)
         assert await kit.store.db["outbox"].count_documents({}) == 0
-        stored = {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
+        stored = await _event_ids(kit)
     finally:
-        await kit.broker.stop()
-        await _drop(mongodb_url, prefix)
-        await kit.store.close()
+        await _close(kit, mongodb_url, prefix)
     await _each_published_once(kafka_bootstrap, starts, tag, users, stored)
 
 
@@ -178,11 +185,9 @@ async def test_the_batches_of_an_epoch_share_one_pointer_that_goes_once_the_epoc
         assert writer.batches == 4 and await pointers.count_documents({}) == 1
         await kit.outbox.relay.stop()  # the idle writer retires its epoch: published, then the pointer goes
         assert await pointers.count_documents({}) == 0
-        stored = {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
+        stored = await _event_ids(kit)
     finally:
-        await kit.broker.stop()
-        await _drop(mongodb_url, prefix)
-        await kit.store.close()
+        await _close(kit, mongodb_url, prefix)
     await _each_published_once(kafka_bootstrap, starts, tag, users, stored)
 
 
@@ -201,11 +206,9 @@ async def test_an_epoch_of_a_process_that_died_is_swept_by_its_tag_only_after_th
         swept = await kit.outbox.relay.sweep(min_age=0)
         assert (swept.pointers, swept.documents, swept.events) == (1, 20, 20)
         assert await kit.store.db["outbox"].count_documents({}) == 0
-        stored = {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
+        stored = await _event_ids(kit)
     finally:
-        await kit.broker.stop()
-        await _drop(mongodb_url, prefix)
-        await kit.store.close()
+        await _close(kit, mongodb_url, prefix)
     await _each_published_once(kafka_bootstrap, starts, tag, users, stored)
 
 
@@ -243,11 +246,9 @@ async def test_a_batch_whose_answer_was_lost_leaves_its_epoch_to_the_sweep(
         swept = await kit.outbox.relay.sweep(min_age=0)
         assert (swept.pointers, swept.documents, swept.events) == (1, 16, 16)  # all it tags, the lost ones too
         assert await pointers.count_documents({}) == 0
-        stored = {d["_id"]: d["outbox"][0]["id"] async for d in kit.store.db["accounts"].find({})}
+        stored = await _event_ids(kit)
     finally:
-        await kit.broker.stop()
-        await _drop(mongodb_url, prefix)
-        await kit.store.close()
+        await _close(kit, mongodb_url, prefix)
     mine = [r for r in await records_since(kafka_bootstrap, starts) if r.key and r.key.startswith(f"u_{tag}_")]
     assert Counter(r.key for r in mine) == Counter(users + users[:8])  # the first batch twice: at least once
     assert {r.key: r.id for r in mine} == stored
