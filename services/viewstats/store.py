@@ -4,10 +4,11 @@ for a few ids, one ``$in`` read for many); writes are chunked bulk writes (``com
 Collections (:func:`collection_of`): counter shard documents (see :mod:`viewstats.domain.counters`) in
 ``counts_m_<YYYYMMDDHH>``, ``counts_h_<YYYYMMDD>``, ``counts_d_<YYYYMM>`` and ``counts_total``; HLL sketches
 ``u:<day>:<kind>:p<nn>`` (``b`` = one BSON map value → sketch) in ``uniques_<YYYYMM>``; ``partitions`` (each
-partition's minute watermark ``wm:p<nn>``); and those of learning hours
-(:class:`LearningStore`). Maps with thousands of entries (the per-resource counts, the per-resource sketches) are
-stored as one binary field: FerretDB's update cost grows with the number of fields it changes (an ``$inc`` of
-2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB binary: ≈ 15 ms).
+partition's minute watermark ``wm:p<nn>``); ``sources`` (``_id`` ``views``: the views topic the counters come
+from, ``topic`` and ``topic_id``); and those of learning hours (:class:`LearningStore`). Maps with thousands of
+entries (the per-resource counts, the per-resource sketches) are stored as one binary field: FerretDB's update
+cost grows with the number of fields it changes (an ``$inc`` of 2,000 fields: ≈ 240 ms; ``$set`` of one 40 KB
+binary: ≈ 15 ms).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, 
 from common.store import bulk_write, by_ids, insert_new
 from viewstats.domain.counters import OTHER_RESOURCES, SUB_BUCKETS, TOTAL, DocCounts, shard_id
 from viewstats.domain.learning import Certificate, Course, CourseChange, Credit, Progress, field_key
+from viewstats.domain.source import Source
 
 
 def collection_of(key: str) -> str:
@@ -202,6 +204,28 @@ class ViewStore:
 
     def watermark(self, partition: int) -> str | None:
         return self._minutes_above.get(partition)
+
+    async def recorded_source(self, current: Source) -> Source:
+        """The views topic this database counts (:mod:`viewstats.domain.source`): the one recorded, or ``current``,
+        recorded now if none is (the first aggregator's insert wins; a database counted before sources were
+        recorded takes the topic it was counting)."""
+        doc = {"_id": "views", "topic": current.topic, "topic_id": current.topic_id, "at": datetime.now(UTC)}
+        if await insert_new(self.db.sources, [doc]):
+            stored = (await by_ids(self.db.sources, ["views"]))["views"]
+            return Source(stored["topic"], stored["topic_id"])
+        return current
+
+    async def adopt_source(self, source: Source) -> list[str]:
+        """Take ``source`` as the database's views topic: every counter shard's applied offset goes to -1 (below any
+        record's, so the new topic's records count from its first), then the source is recorded. The counts stay.
+        Run only while no aggregator writes (each keeps its partitions paused until the source is this one); a
+        step cut short leaves the old source recorded and is run again. Returns the collections reset."""
+        names = sorted(n for n in await self.db.list_collection_names() if n.startswith("counts_"))
+        for name in names:
+            await self.db[name].update_many({"o": {"$gt": -1}}, {"$set": {"o": -1}})
+        doc = {"topic": source.topic, "topic_id": source.topic_id, "at": datetime.now(UTC)}
+        await self.db.sources.replace_one({"_id": "views"}, doc, upsert=True)
+        return names
 
     async def drop_minutes_before(self, hour: str) -> list[str]:
         """Drop the minute shards of the hours before ``hour`` (``"2026-10-27T10"``), a whole collection per hour:

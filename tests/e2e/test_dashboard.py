@@ -99,8 +99,11 @@ async def test_an_administrator_signs_in_and_the_dashboard_shows_the_apis_figure
     titles = {f"res-{r:02d}": f"第{r + 1}课 分数的意义（{r}）" for r in range(12)}
     # The catalog published these resources (what its consumer records): only their views count per resource,
     # and the top list shows their titles.
+    # A database and consumer groups of its own: a counter database counts one views topic (viewstats.domain.source),
+    # and the contract tests' viewstats counted the run's default topic into test_<run>_viewstats.
+    own = f"dashboard{uuid.uuid4().hex[:8]}"
     mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
-    await LearningStore(mongo[f"test_{RUN_ID}_viewstats"]).list_resources(titles, datetime.now(UTC), titles)
+    await LearningStore(mongo[f"test_{own}_viewstats"]).list_resources(titles, datetime.now(UTC), titles)
     await mongo.close()
     topic = f"test.viewstats.views.e2e.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(**kafka_client_options())
@@ -120,6 +123,8 @@ async def test_an_administrator_signs_in_and_the_dashboard_shows_the_apis_figure
         "VIEWSTATS_DASHBOARD_IDENTITY_URL": identity.url,
         "AUTH_JWKS_URL": f"{identity.url}/.well-known/jwks.json",
         "LOG_JSON": "false",
+        "MONGODB_DATABASE_PREFIX": f"test_{own}_",
+        "KAFKA_CLIENT_PREFIX": f"test-{own}-",
     }
     # A views topic of its own, which no service principal may read: the processes log in as admin.
     stats = service_process("viewstats.app:create_app", stats_port, kafka_principal="admin", **env)
@@ -132,7 +137,7 @@ async def test_an_administrator_signs_in_and_the_dashboard_shows_the_apis_figure
         async with httpx.AsyncClient(base_url=collector.url) as c:
             r = await c.post("/v1/views", json={"views": beacons})
             assert r.status_code == 202 and r.json()["accepted"] == len(beacons) == 85
-        await eventually(lambda: caught_up(kafka_bootstrap, f"test-{RUN_ID}-viewstats-aggregator", topic), timeout=90)
+        await eventually(lambda: caught_up(kafka_bootstrap, f"test-{own}-viewstats-aggregator", topic), timeout=90)
 
         out = ROOT / "test-output"
         out.mkdir(exist_ok=True)
@@ -239,3 +244,6 @@ async def test_an_administrator_signs_in_and_the_dashboard_shows_the_apis_figure
         stats.kill(15)  # before its topic goes
         await admin.delete_topics([topic])
         await admin.close()
+        mongo = AsyncMongoClient(mongodb_url)
+        await mongo.drop_database(f"test_{own}_viewstats")
+        await mongo.close()

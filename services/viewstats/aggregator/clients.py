@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from common.kafka import confluent_consumer, kafka_consumer
+from common.kafka import confluent_consumer, confluent_options, kafka_consumer
 from viewstats.aggregator.fetcher import reads_batches, rows
 from viewstats.settings import ViewstatsSettings
 
@@ -253,6 +253,19 @@ class ConfluentViews:
             high = self.consumer.get_watermark_offsets(self._partition(self.topic, partition), cached=True)[1]
             return high if high >= 0 else None
         return None
+
+
+def topic_id(settings: ViewstatsSettings, timeout: float = 15) -> str:
+    """Kafka's id of the views topic (a UUID the broker gives a topic when it is created, KIP-516): what tells a
+    recreated topic from the one a database counted, whose offsets started again at 0. Blocking (confluent-kafka's
+    admin client): call it from a thread. Reading a topic implies describing it, so the aggregator's principal may."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    topic = settings.views_topic
+    admin = AdminClient(confluent_options(settings))  # held until the answer: a client collected meanwhile aborts it
+    described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)
+    return str(described[topic].result(timeout).topic_id)
 
 
 def as_consumer_record(record: Any, topic: str, partition: int) -> Any:

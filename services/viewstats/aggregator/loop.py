@@ -17,17 +17,18 @@ from datetime import date, timedelta
 
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter as Metric
-from prometheus_client import Info
+from prometheus_client import Gauge, Info
 
 from common.messaging import INFRA_UNAVAILABLE, DeadLetters
 from common.observability import CONSUMER_LAG, MESSAGES_FAILED
 from common.topics import group as declared_group
-from viewstats.aggregator.clients import Row, ViewsConsumer, views_consumer
+from viewstats.aggregator.clients import Row, ViewsConsumer, topic_id, views_consumer
 from viewstats.aggregator.flush import SERVICE, Flusher
 from viewstats.aggregator.upkeep import Popularity, Publish, Retention
 from viewstats.domain.counters import DedupWindow, local_minute, minute_label
 from viewstats.domain.partition import READER, PartitionState, ingest, park_records
 from viewstats.domain.popularity import DAY_HOURS, hour_labels
+from viewstats.domain.source import ForeignTopic, Source, check
 from viewstats.listing import ListedResources
 from viewstats.settings import ViewstatsSettings
 from viewstats.store import ViewStore
@@ -38,6 +39,11 @@ DUPLICATES = Metric("viewstats_duplicate_beacons_total", "Beacons dropped as cli
 # Which record reader runs: "compiled" (``domain/_reader.pyx``, built with the image) or "python" (the same
 # decisions, ≈ 1/3 slower a record): a pod on the slow path shows here and in its start-up log.
 READER_INFO = Info("viewstats_aggregator_reader", "The aggregator's record reader: compiled or python")
+FOREIGN_TOPIC = Gauge(
+    "viewstats_aggregator_foreign_topic",
+    "1 while the aggregator keeps its partitions paused: its views topic is not the one its database counted "
+    "(recreated, or another topic); `python -m viewstats.rebase` adopts it",
+)
 
 
 class Aggregator:
@@ -159,8 +165,9 @@ class Aggregator:
 
     async def _prepare(self, states: list[PartitionState]) -> None:
         """Load what the owner of these partitions keeps in memory (one store read each for all of them), then
-        let the loop read them. A store outage delays the partitions, it never resumes one half-loaded; those
-        revoked meanwhile are left alone (an assignment again prepares its own states)."""
+        let the loop read them. A store outage delays the partitions, it never resumes one half-loaded; a views
+        topic the database did not count keeps them paused (:meth:`verify_source`); those revoked meanwhile are
+        left alone (an assignment again prepares its own states)."""
         assert self.consumer is not None
         started = time.monotonic()
         today = minute_label(local_minute(int(time.time() * 1000)))[2]
@@ -171,6 +178,7 @@ class Aggregator:
                 return
             partitions = [st.partition for st in states]
             try:
+                await self.verify_source()
                 if not self.listed.loaded:  # the first read (started with the consumer) failed or is running
                     if self._listing is None or self._listing.done():
                         self._listing = asyncio.create_task(self.listed.refresh())
@@ -184,10 +192,13 @@ class Aggregator:
                     else {}
                 )
                 break
+            except ForeignTopic as exc:  # an operator's step, not an outage: checked again every 10 s
+                log.error("partitions %s stay paused: %s", partitions, exc)
+                delay = 10.0
             except Exception:
                 log.exception("loading partitions %s failed; retrying in %.1f s", partitions, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
         for st in states:
             if self.states.get(st.partition) is not st:
                 continue
@@ -199,6 +210,18 @@ class Aggregator:
             st.ready = True
             self.consumer.resume(st.partition)
         log.info("partitions %s loaded in %.1f s", partitions, time.monotonic() - started)
+
+    async def verify_source(self) -> None:
+        """Raise :class:`~viewstats.domain.source.ForeignTopic` unless the views topic (by name and Kafka's topic
+        id) is the one the database counted (README "Exactness", 7); a database that recorded none takes this one.
+        Checked at every assignment, so at every start (README "Another views topic" says what it does not see)."""
+        current = Source(self.settings.views_topic, await asyncio.to_thread(topic_id, self.settings))
+        try:
+            check(await self.store.recorded_source(current), current)
+        except ForeignTopic:
+            FOREIGN_TOPIC.set(1)
+            raise
+        FOREIGN_TOPIC.set(0)
 
     async def revoked(self, partitions: set[int]) -> None:
         if not self._closing:
