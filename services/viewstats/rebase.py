@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import sys
 
-from common.store import Store
+from common.service import ServiceKit
 from viewstats.aggregator.clients import topic_id
 from viewstats.domain.source import Source
 from viewstats.settings import ViewstatsSettings
@@ -29,7 +29,7 @@ NOT_CONFIRMED = 3
 
 async def rebase(settings: ViewstatsSettings, *, confirm: bool) -> int:
     current = Source(settings.views_topic, await asyncio.to_thread(topic_id, settings))
-    store = Store(settings.mongodb_url, f"{settings.mongodb_database_prefix}viewstats", app_name="viewstats-rebase")
+    store = ServiceKit("viewstats", settings).store  # the service's own database, by the chassis' rule
     try:
         views = ViewStore(store.db)
         recorded = await views.recorded_source(current)

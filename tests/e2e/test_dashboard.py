@@ -97,11 +97,11 @@ async def test_an_administrator_signs_in_and_the_dashboard_shows_the_apis_figure
     service_process, kafka_bootstrap, mongodb_url
 ):
     titles = {f"res-{r:02d}": f"第{r + 1}课 分数的意义（{r}）" for r in range(12)}
-    # The catalog published these resources (what its consumer records): only their views count per resource,
-    # and the top list shows their titles.
     # A database and consumer groups of its own: a counter database counts one views topic (viewstats.domain.source),
     # and the contract tests' viewstats counted the run's default topic into test_<run>_viewstats.
     own = f"dashboard{uuid.uuid4().hex[:8]}"
+    # The catalog published these resources (what its consumer records): only their views count per resource,
+    # and the top list shows their titles.
     mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
     await LearningStore(mongo[f"test_{own}_viewstats"]).list_resources(titles, datetime.now(UTC), titles)
     await mongo.close()

@@ -15,6 +15,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
 
 from common.messaging import kafka_client_options
 from tests.integration.common.helpers import eventually
@@ -59,9 +60,8 @@ class Viewstats:
     async def all_time(self) -> int:
         return (await self.s.get("/v1/stats/totals")).json()["all_time"]
 
-    async def foreign(self) -> float:
-        metrics = (await self.s.get("/metrics")).text
-        return next(float(x.split()[-1]) for x in metrics.splitlines() if x.startswith("viewstats_aggregator_foreign"))
+    async def foreign(self) -> float | None:
+        return REGISTRY.get_sample_value("viewstats_aggregator_foreign_topic")
 
 
 class Logged(logging.Handler):
