@@ -66,6 +66,7 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None) ->
     lat = {k: _ms(v) for k, v in re.findall(r"\s(50|90|99)%\s+([\d.]+\w+)", out)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
+    wrapped = re.search(r"pool wrapped: (\d+)", out)  # the submissions script's own count (its ``done``)
     return {
         "rps": round(rate, 1),
         "p50_ms": lat.get("50"),
@@ -73,6 +74,7 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None) ->
         "p99_ms": lat.get("99"),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else None,
+        **({"pool_wrapped": int(wrapped.group(1))} if wrapped else {}),
     }
 
 
@@ -251,11 +253,20 @@ function init(args)
     i = i + 1
   end
   idx = 0
+  wrapped = 0
 end
 function request()
   idx = idx + 1
-  if idx > #reqs then idx = 1 end
+  if idx > #reqs then
+    idx = 1
+    wrapped = wrapped + 1
+  end
   return reqs[idx]
+end
+function done(summary, latency, requests)
+  local w = 0
+  for _, t in ipairs(threads) do w = w + t:get("wrapped") end
+  io.write(string.format("pool wrapped: %d\\n", w))
 end
 """.replace("POOL", str(pool))
     )
@@ -266,9 +277,11 @@ def take(script: Path, used: int) -> int:
     """Drop the first ``used`` requests of the pool (sent by an earlier round), so each round sends new ones;
     returns how many are left."""
     pool = Path(re.search(r'io\.lines\("([^"]+)"\)', script.read_text()).group(1))
-    lines = pool.read_text().splitlines()[used:]
-    pool.write_text("\n".join(lines) + "\n")
-    return len(lines)
+    lines = pool.read_text().splitlines()
+    if used >= len(lines):
+        return 0  # (kept whole: an empty pool would stop wrk; the next round is flagged as resubmissions)
+    pool.write_text("\n".join(lines[used:]) + "\n")
+    return len(lines) - used
 
 
 def bearer_script(tmp: Path, name: str, token: str) -> Path:
@@ -546,9 +559,10 @@ def main() -> int:
                     one["submissions"]["gc"] = gc_per_request(window_file, one["submissions"]["rps"])
                 if args.stages and signalled:
                     one["submissions"]["stages"] = json.loads(window_file.read_text())
-                # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured.
+                # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured. The
+                # script counts its wraps (a thread's half can run out before the estimate says so).
                 sent = one["submissions"]["rps"] * args.seconds
-                one["submissions"]["pool_ran_out"] = sent > left
+                one["submissions"]["pool_ran_out"] = sent > left or one["submissions"].get("pool_wrapped", 0) > 0
                 if sent > left:
                     print(f"the pool ran out ({left} left, ~{sent:.0f} sent): raise --tasks", file=sys.stderr)
                 left = take(script, int(sent * 1.2))

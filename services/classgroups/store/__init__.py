@@ -20,6 +20,7 @@ Collections (``_id`` scheme), by module:
                     polls         ``poll-<uuid>``                    quick polls; ``votes`` ``<poll>:<voter>`` one
                                                                      ballot each
   cache.py          (none)                                             the replica's cache of classes and memberships
+  coalesce.py       (none)                                             concurrent reads of one key served by one read
   checkins.py       checkin_tasks, checkin_submissions, checkin_reviews, labour_stars (unique inserts only)
   courses.py        courses, course_ops, course_claims (unique inserts only)
   studios.py        studios, studio_members, studio_activities (outbox sources), studio_resources (unique
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from classgroups.store import checkins, courses, studios
+from classgroups.store import checkins, classes, courses, studios
 from classgroups.store.announcements import AnnouncementStore
 from classgroups.store.base import Stale
 from classgroups.store.checkins import CheckinStore
@@ -68,6 +69,7 @@ def declare(store: Store, outbox: Outbox) -> None:
     leave reasons, comments and check-ins hold children's text."""
     for collection in OUTBOX_SOURCES:
         outbox.source(collection, projection=())
+    classes.declare(store)
     checkins.declare(store, outbox)
     courses.declare(store, outbox)
 

@@ -9,14 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from classgroups.domain.classes import ClassGroup, Membership
 from classgroups.store.base import Collections, Stale
 from classgroups.store.cache import Cache
+from classgroups.store.coalesce import CoalescedReads
 from common.contracts import Event
 from common.outbox import Outbox
-from common.store import insert_new
+from common.store import Store, insert_new
+
+
+def declare(store: Store) -> None:
+    # a class's memberships (the cache's load) and a student's (``memberships_of``): on MongoDB, without these,
+    # each is a collection scan of every membership of the platform
+    store.declare_indexes("members", [IndexModel([("class_id", ASCENDING)])])
+    store.declare_indexes("members", [IndexModel([("account_id", ASCENDING), ("status", ASCENDING)])])
+
 
 Known = tuple[ClassGroup | None, dict[str, Membership]]  # a class (None: there is none) and its memberships
 
@@ -25,6 +35,9 @@ class ClassStore(Collections):
     def __init__(self, db: AsyncDatabase, outbox: Outbox, cache_seconds: float = 0.0) -> None:
         super().__init__(db, outbox)
         self.cache: Cache[Known] = Cache(cache_seconds)
+        # a student's memberships are a scan on FerretDB (no ``_id`` to look up): the course selections of a window's
+        # opening minute, each checking the student's classes, share one
+        self._memberships = CoalescedReads(self._active_memberships)
 
     async def _known(self, class_id: str) -> Known:
         """The class and every membership of it (any status), from the cache or in one load."""
@@ -76,8 +89,13 @@ class ClassStore(Collections):
         return [known[a] for a in sorted(known) if status is None or known[a].status == status]
 
     async def memberships_of(self, account_id: str) -> list[Membership]:
-        cursor = self.db["members"].find({"account_id": account_id, "status": "active"})
-        return [_membership(d) async for d in cursor]
+        return await self._memberships.get(account_id) or []
+
+    async def _active_memberships(self, account_ids: list[str]) -> dict[str, list[Membership]]:
+        found: dict[str, list[Membership]] = {}
+        async for d in self.db["members"].find({"account_id": {"$in": account_ids}, "status": "active"}):
+            found.setdefault(d["account_id"], []).append(_membership(d))
+        return found
 
     async def open_memberships_of(self, account_id: str) -> list[Membership]:
         """Active memberships, open invitations and join requests of the account."""

@@ -6,15 +6,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from classgroups.domain.directory import Account, Grant
 from classgroups.store.base import Collections
+from classgroups.store.coalesce import CoalescedReads
+from common.outbox import Outbox
 from common.store import by_ids, insert_new
 
 
 class DirectoryStore(Collections):
+    def __init__(self, db: AsyncDatabase, outbox: Outbox) -> None:
+        super().__init__(db, outbox)
+        # the access checks of every command read the caller's entry: concurrent requests share one read
+        self._accounts = CoalescedReads(self.accounts)
+
     async def account(self, user_id: str) -> Account | None:
-        doc = await self.db["accounts"].find_one({"_id": user_id})
-        return _account(doc) if doc else None
+        return await self._accounts.get(user_id)
 
     async def accounts(self, ids: Iterable[str]) -> dict[str, Account]:
         return {i: _account(doc) for i, doc in (await by_ids(self.db["accounts"], ids)).items()}
