@@ -34,9 +34,10 @@ course operations and slot claims.
 
 from __future__ import annotations
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from classgroups.store import checkins, classes, courses, studios
+from classgroups.store import checkins, courses, studios
 from classgroups.store.announcements import AnnouncementStore
 from classgroups.store.base import Stale
 from classgroups.store.checkins import CheckinStore
@@ -64,12 +65,33 @@ OUTBOX_SOURCES = (
 )
 
 
+# The fields each query of these collections filters on (the check-ins' and the courses' are declared in their
+# modules). For MongoDB in production: without them every such query is a collection scan of the whole platform's
+# documents. FerretDB creates them but scans anyway (``../shared/infra-notes.md``).
+QUERY_INDEXES: dict[str, list[list[str]]] = {
+    "members": [["class_id"], ["account_id", "status"]],
+    "classes": [["school", "school_year"], ["head_teacher"], ["owner"], ["subject_teachers.teacher"]],
+    "links": [["guardian"]],
+    "announcements": [["class_id", "at"]],
+    "reads": [["ann"]],
+    "leaves": [["class_id"], ["student"]],
+    "evaluations": [["term", "class_id"], ["term", "student"]],
+    "calls": [["class_id"]],
+    "votes": [["poll", "at"]],
+    "studios": [["leader"], ["areas"]],
+    "studio_members": [["studio_id", "status"], ["account_id", "status"]],
+    "studio_resources": [["studio_id", "at"]],
+    "studio_activities": [["studio_id", "starts_at"]],
+}
+
+
 def declare(store: Store, outbox: Outbox) -> None:
     """The store's indexes and outbox sources. A sweep reads only a document's entries (``projection=()``):
     leave reasons, comments and check-ins hold children's text."""
     for collection in OUTBOX_SOURCES:
         outbox.source(collection, projection=())
-    classes.declare(store)
+    for collection, indexes in QUERY_INDEXES.items():
+        store.declare_indexes(collection, [IndexModel([(f, ASCENDING) for f in fields]) for fields in indexes])
     checkins.declare(store, outbox)
     courses.declare(store, outbox)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from classgroups.domain.classes import ClassGroup, Membership
@@ -18,15 +17,7 @@ from classgroups.store.cache import Cache
 from classgroups.store.coalesce import CoalescedReads
 from common.contracts import Event
 from common.outbox import Outbox
-from common.store import Store, insert_new
-
-
-def declare(store: Store) -> None:
-    # a class's memberships (the cache's load) and a student's (``memberships_of``): on MongoDB, without these,
-    # each is a collection scan of every membership of the platform
-    store.declare_indexes("members", [IndexModel([("class_id", ASCENDING)])])
-    store.declare_indexes("members", [IndexModel([("account_id", ASCENDING), ("status", ASCENDING)])])
-
+from common.store import insert_new
 
 Known = tuple[ClassGroup | None, dict[str, Membership]]  # a class (None: there is none) and its memberships
 

@@ -20,7 +20,14 @@ COURSES, OPS, CLAIMS = "courses", "course_ops", "course_claims"
 
 def declare(store: Store, outbox: Outbox) -> None:
     store.declare_indexes(COURSES, [IndexModel([("school_id", ASCENDING), ("term", ASCENDING)])])
-    store.declare_indexes(OPS, [IndexModel([("course_id", ASCENDING)]), IndexModel([("request_id", ASCENDING)])])
+    store.declare_indexes(
+        OPS,
+        [
+            IndexModel([("course_id", ASCENDING)]),
+            IndexModel([("request_id", ASCENDING)]),
+            IndexModel([("student_id", ASCENDING)]),
+        ],
+    )
     store.declare_indexes(CLAIMS, [IndexModel([("student_id", ASCENDING)])])
     for collection in (COURSES, OPS):
         outbox.source(collection, projection=())
