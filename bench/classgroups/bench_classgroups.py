@@ -560,10 +560,10 @@ def main() -> int:
                 if args.stages and signalled:
                     one["submissions"]["stages"] = json.loads(window_file.read_text())
                 # A pool that ran out starts again: its repeats are resubmissions (409), not what is measured. The
-                # script counts its wraps (a thread's half can run out before the estimate says so).
+                # script counts its wraps (a thread's half can run out before the round's average says so).
                 sent = one["submissions"]["rps"] * args.seconds
-                one["submissions"]["pool_ran_out"] = sent > left or one["submissions"].get("pool_wrapped", 0) > 0
-                if sent > left:
+                one["submissions"]["pool_ran_out"] = one["submissions"]["pool_wrapped"] > 0
+                if one["submissions"]["pool_ran_out"]:
                     print(f"the pool ran out ({left} left, ~{sent:.0f} sent): raise --tasks", file=sys.stderr)
                 left = take(script, int(sent * 1.2))
             if "roster" not in args.skip:

@@ -52,17 +52,16 @@ class CoalescedReads(Generic[K, V]):
                 found = await self._read_many(keys)
             except Exception as exc:  # each caller gets what its own read would have raised
                 for future in batch.values():
-                    if not future.done():
-                        future.set_exception(exc)
+                    future.set_exception(exc)
                 continue
             except BaseException:
                 # cancelled (the loop is stopping): no caller is left hanging
                 for future in batch.values():
                     future.cancel()
                 raise
+            # (only this task settles the futures: callers wait on them through a shield)
             for key, future in batch.items():
-                if not future.done():
-                    future.set_result(found.get(key))
+                future.set_result(found.get(key))
 
 
 def _retrieve(future: asyncio.Future) -> None:

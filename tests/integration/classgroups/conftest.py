@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from asgi_lifespan import LifespanManager
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from classgroups.app import create_app
 from classgroups.settings import ClassGroupsSettings
@@ -90,6 +91,23 @@ class Running:
     async def relayed(self) -> None:
         relay = self.app.state.kit.outbox.relay
         await self.until(lambda: _true(not relay.queue))
+
+
+class Finds(monitoring.CommandListener):
+    """The ``find`` commands a client sent, by collection."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:  # type: ignore[override]
+        if event.command_name == "find":
+            self.seen[event.command["find"]] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:  # type: ignore[override]
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:  # type: ignore[override]
+        pass
 
 
 async def presigned_upload(

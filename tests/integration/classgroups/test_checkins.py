@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from classgroups.domain.checkins import Period
 from classgroups.store import CheckinStore
 from common.contracts.classgroups import CHECKINS_TOPIC
 from common.reference import BEIJING
-from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Running, topic_events
+from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Events, Finds, Running, topic_events
 from tests.integration.classgroups.media_samples import jpeg, mp4
 
 pytestmark = pytest.mark.integration
@@ -397,23 +397,6 @@ def _principal(sub: str, *roles: str):
 
 def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), BEIJING).astimezone(UTC)
-
-
-class Finds(monitoring.CommandListener):
-    """The ``find`` commands a client sent, by collection."""
-
-    def __init__(self) -> None:
-        self.seen: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:  # type: ignore[override]
-        if event.command_name == "find":
-            self.seen[event.command["find"]] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:  # type: ignore[override]
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:  # type: ignore[override]
-        pass
 
 
 async def test_a_task_missed_by_concurrent_requests_is_read_once(

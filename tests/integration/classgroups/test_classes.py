@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 ADMIN = f"school_admin@{SCHOOL}"
 
 
-async def admin_class(cg: Running, admin: str, name: str = "2026级3班", year: int = 2026) -> str:
-    body = {"school": SCHOOL, "school_year": year, "grade": 7, "name": name}
+async def admin_class(cg: Running, admin: str, name: str = "2026级3班", year: int = 2026, grade: int = 7) -> str:
+    body = {"school": SCHOOL, "school_year": year, "grade": grade, "name": name}
     r = await cg.client.post("/v1/administrative-classes", json=body, headers=cg.as_(admin, ADMIN))
     assert r.status_code == 201, r.text
     return r.json()["id"]

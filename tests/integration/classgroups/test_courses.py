@@ -12,8 +12,7 @@ from pymongo import AsyncMongoClient
 
 from classgroups.store.classes import ClassStore
 from classgroups.store.directory import DirectoryStore
-from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Running
-from tests.integration.classgroups.test_checkins import Finds
+from tests.integration.classgroups.conftest import OTHER_SCHOOL, SCHOOL, Finds, Running
 from tests.integration.classgroups.test_classes import ADMIN, admin_class, roster
 
 pytestmark = pytest.mark.integration
@@ -43,9 +42,7 @@ async def test_only_a_student_of_an_eligible_grade_in_the_school_or_their_guardi
     await cg.link(grade7, parent)
     seventh = await admin_class(cg, admin, "7年级1班", 2040)  # grade 7
     assert (await roster(cg, admin, seventh, f'{{"account_id": "{grade7}"}}')).status_code == 200
-    body = {"school": SCHOOL, "school_year": 2040, "grade": 8, "name": "8年级1班"}
-    r = await cg.client.post("/v1/administrative-classes", json=body, headers=cg.as_(admin, ADMIN))
-    eighth = r.json()["id"]
+    eighth = await admin_class(cg, admin, "8年级1班", 2040, grade=8)
     assert (await roster(cg, admin, eighth, f'{{"account_id": "{other_grade}"}}')).status_code == 200
     course = await _course(cg, admin, [7])
 
